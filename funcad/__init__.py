@@ -1,0 +1,30 @@
+"""funcad: composable function transformations (grad, vmap, jit, ...) on NumPy and Numba."""
+
+__version__ = "0.1.0"
+
+from funcad import primitives as _primitives  # noqa: F401  (registers all primitives)
+from funcad import numpy  # noqa: F401
+from funcad import tree_util  # noqa: F401
+from funcad._core import ConcretizationTypeError, FuncadError, UnexpectedTracerError
+from funcad._ir import ClosedJaxpr, Jaxpr
+from funcad._jit import jit
+from funcad.api import (
+    grad,
+    hessian,
+    jacfwd,
+    jacrev,
+    jvp,
+    linearize,
+    make_jaxpr,
+    stop_gradient,
+    value_and_grad,
+    vjp,
+    vmap,
+)
+from funcad import lax  # noqa: F401,E402
+
+__all__ = [
+    "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "UnexpectedTracerError",
+    "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr",
+    "numpy", "stop_gradient", "tree_util", "value_and_grad", "vjp", "vmap",
+]

@@ -1,0 +1,430 @@
+"""Core machinery: abstract values, primitives, rule tables, tracers and the trace stack.
+
+A primitive is only a name. Every transform (evaluation, abstract evaluation, jvp,
+transpose, batching, partial evaluation, lowering) is an interpreter that looks the
+primitive up in its own table of rules. Tracers carry a value through one level of the
+trace stack; `bind` finds the innermost (highest-level) trace among its arguments and
+lets that trace process the primitive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------
+# Errors
+
+
+class FuncadError(Exception):
+    """Base class of funcad's own errors."""
+
+
+class ConcretizationTypeError(FuncadError, TypeError):
+    """A traced value was used where a concrete Python value is needed."""
+
+
+class UnexpectedTracerError(FuncadError):
+    """A tracer escaped the transform that created it."""
+
+
+# ----------------------------------------------------------------------------------
+# Abstract values
+
+
+def canonical_dtype(dtype: Any) -> np.dtype:
+    """NumPy dtype object for `dtype`."""
+    return np.dtype(dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class ShapedArray:
+    """The abstract value of an array: its shape and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    weak_type: bool = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def strip_weak(self) -> ShapedArray:
+        return ShapedArray(self.shape, self.dtype) if self.weak_type else self
+
+    def str_short(self) -> str:
+        return f"{dtype_short_name(self.dtype)}[{','.join(str(d) for d in self.shape)}]"
+
+    def __repr__(self) -> str:
+        return f"ShapedArray({self.str_short()})"
+
+    def same_type(self, other: ShapedArray) -> bool:
+        return self.shape == other.shape and self.dtype == other.dtype
+
+
+_SHORT_NAMES = {
+    "float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64", "int32": "i32",
+    "int16": "i16", "int8": "i8", "uint8": "u8", "uint32": "u32", "uint64": "u64",
+    "bool": "bool", "complex128": "c128", "complex64": "c64",
+}
+
+
+def dtype_short_name(dtype: np.dtype) -> str:
+    """Short printable name of a dtype, e.g. f64."""
+    return _SHORT_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """True for floating (and complex) dtypes: the ones that can be differentiated."""
+    return np.issubdtype(dtype, np.inexact)
+
+
+_PY_SCALAR_DTYPES = {bool: np.dtype(bool), int: np.dtype(np.int64),
+                     float: np.dtype(np.float64), complex: np.dtype(np.complex128)}
+
+
+def get_aval(x: Any) -> ShapedArray:
+    """The abstract value of a tracer, array or scalar."""
+    if isinstance(x, Tracer):
+        return x.aval
+    t = type(x)
+    if t is np.ndarray or isinstance(x, np.generic):
+        return ShapedArray(x.shape, x.dtype)
+    if t in _PY_SCALAR_DTYPES:
+        return ShapedArray((), _PY_SCALAR_DTYPES[t], weak_type=True)
+    if isinstance(x, np.ndarray):
+        return ShapedArray(x.shape, x.dtype)
+    raise TypeError(
+        f"funcad cannot use a value of type {type(x).__name__} as an array "
+        f"({x!r:.60}); pass a NumPy array, a Python number, or a pytree of them.")
+
+
+def is_scalar_literal(x: Any) -> bool:
+    """True for concrete rank-0 values, which programs inline as literals."""
+    return type(x) in _PY_SCALAR_DTYPES or isinstance(x, np.generic) or (
+        type(x) is np.ndarray and x.ndim == 0)
+
+
+# ----------------------------------------------------------------------------------
+# Primitives and their rule tables
+
+
+class Primitive:
+    """A named operation; its behaviour under every transform lives in the rule tables."""
+
+    __slots__ = ("name", "multiple_results")
+
+    def __init__(self, name: str, multiple_results: bool = False):
+        self.name = name
+        self.multiple_results = multiple_results
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        """Apply the primitive under the innermost active trace."""
+        main = _dynamic_main
+        for a in args:
+            if isinstance(a, Tracer):
+                m = a._trace.main
+                if m.level > main.level:
+                    main = m
+        if main.level == 0:
+            return impl_rules[self](*args, **params)
+        if not main.alive:
+            raise_leaked_tracer(self)
+        trace = main.trace
+        tracers = [trace.full_raise(a) for a in args]
+        return trace.process_primitive(self, tracers, params)
+
+
+all_primitives: dict[str, Primitive] = {}
+
+# One dictionary per transform. Primitive modules register into these.
+impl_rules: dict[Primitive, Callable] = {}
+abstract_eval_rules: dict[Primitive, Callable] = {}
+jvp_rules: dict[Primitive, Callable] = {}
+transpose_rules: dict[Primitive, Callable] = {}
+batch_rules: dict[Primitive, Callable] = {}
+partial_eval_rules: dict[Primitive, Callable] = {}
+partial_eval_jaxpr_rules: dict[Primitive, Callable] = {}
+pp_rules: dict[Primitive, Callable] = {}
+lowering_rules: dict[Primitive, Callable] = {}
+
+#: Primitives that are linear in all their array inputs (so they need a transpose rule).
+linear_primitives: set[Primitive] = set()
+#: Primitives whose outputs are never differentiable (comparisons, argmax, ...).
+nondiff_primitives: set[Primitive] = set()
+
+
+def new_primitive(name: str, multiple_results: bool = False) -> Primitive:
+    """Create and register a primitive."""
+    if name in all_primitives:
+        raise ValueError(f"primitive {name} already exists")
+    p = Primitive(name, multiple_results)
+    all_primitives[name] = p
+    return p
+
+
+def raise_leaked_tracer(prim: Primitive | None = None) -> None:
+    what = f" (while applying {prim.name})" if prim is not None else ""
+    raise UnexpectedTracerError(
+        "A traced value leaked out of the transform that created it" + what + ": it was "
+        "stored (in a global, a closure or an attribute) while a function was being "
+        "traced by jit/grad/vmap and used after that transform had finished. Return "
+        "the value from the transformed function instead of storing it.")
+
+
+# ----------------------------------------------------------------------------------
+# The trace stack
+
+
+class MainTrace:
+    """One level of the trace stack."""
+
+    __slots__ = ("level", "trace_type", "payload", "alive", "trace")
+
+    def __init__(self, level: int, trace_type: type, payload: Any = None):
+        self.level = level
+        self.trace_type = trace_type
+        self.payload = payload
+        self.alive = True
+        self.trace = trace_type(self)
+
+    def __repr__(self) -> str:
+        return f"MainTrace({self.level}, {self.trace_type.__name__})"
+
+
+class Trace:
+    """Interprets primitives applied to its tracers."""
+
+    __slots__ = ("main",)
+
+    def __init__(self, main: MainTrace):
+        self.main = main
+
+    def pure(self, val: Any) -> Tracer:
+        raise NotImplementedError
+
+    lift = pure
+
+    def full_raise(self, val: Any) -> Tracer:
+        if not isinstance(val, Tracer):
+            return self.pure(val)
+        main = val._trace.main
+        if main is self.main:
+            return val
+        if main.level < self.main.level:
+            return self.lift(val)
+        if not main.alive:
+            raise_leaked_tracer()
+        raise UnexpectedTracerError(
+            f"Internal level confusion: a tracer of {main} met the trace {self.main}.")
+
+    def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
+        raise NotImplementedError
+
+
+class EvalTrace(Trace):
+    """Level 0: apply primitives to concrete NumPy values."""
+
+    __slots__ = ()
+
+    def pure(self, val: Any) -> Any:
+        return val
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        return impl_rules[prim](*tracers, **params)
+
+
+trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace)]
+_dynamic_main: MainTrace = trace_stack[0]
+
+
+@contextlib.contextmanager
+def new_main(trace_type: type, payload: Any = None, dynamic: bool = False):
+    """Push a new level on the trace stack for the duration of the block."""
+    global _dynamic_main
+    main = MainTrace(len(trace_stack), trace_type, payload)
+    trace_stack.append(main)
+    prev_dynamic = _dynamic_main
+    if dynamic:
+        _dynamic_main = main
+    try:
+        yield main
+    finally:
+        main.alive = False
+        trace_stack.pop()
+        _dynamic_main = prev_dynamic
+
+
+def current_dynamic_main() -> MainTrace:
+    return _dynamic_main
+
+
+@contextlib.contextmanager
+def eval_context():
+    """Run with the dynamic trace reset to evaluation (used by impls that run Python)."""
+    global _dynamic_main
+    prev = _dynamic_main
+    _dynamic_main = trace_stack[0]
+    try:
+        yield
+    finally:
+        _dynamic_main = prev
+
+
+def find_top_trace(xs: Any) -> Trace:
+    """The trace that should process an operation on `xs`."""
+    main = _dynamic_main
+    for x in xs:
+        if isinstance(x, Tracer):
+            m = x._trace.main
+            if m.level > main.level:
+                main = m
+    if not main.alive:
+        raise_leaked_tracer()
+    return main.trace
+
+
+# ----------------------------------------------------------------------------------
+# Tracers
+
+# Filled in by funcad.numpy: the functions behind operators and methods of tracers.
+_tracer_methods: dict[str, Callable] = {}
+
+
+def _forward(name: str, swap: bool = False):
+    def op(self, *args, **kwargs):
+        if swap:
+            return _tracer_methods[name](args[0], self)
+        return _tracer_methods[name](self, *args, **kwargs)
+    op.__name__ = name
+    return op
+
+
+class Tracer:
+    """A value being traced through a transform. Behaves like an array."""
+
+    __slots__ = ("_trace",)
+    __array_priority__ = 1000
+    _hashable_error: ClassVar[str] = "funcad tracers are unhashable"
+
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    # -- array attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.aval.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.aval.ndim
+
+    @property
+    def size(self) -> int:
+        return self.aval.size
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    # -- conversion to Python values: only possible where the trace knows the value
+    def to_concrete(self, why: str) -> Any:
+        raise ConcretizationTypeError(concretization_message(self, why))
+
+    def __bool__(self):
+        return bool(self.to_concrete("bool"))
+
+    def __int__(self):
+        return int(self.to_concrete("int"))
+
+    def __float__(self):
+        return float(self.to_concrete("float"))
+
+    def __complex__(self):
+        return complex(self.to_concrete("complex"))
+
+    def __index__(self):
+        return operator.index(self.to_concrete("index"))
+
+    def __array__(self, dtype=None, copy=None):
+        val = self.to_concrete("array")
+        return np.asarray(val, dtype=dtype)
+
+    def __hash__(self):
+        raise TypeError(self._hashable_error)
+
+    def __repr__(self) -> str:
+        return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"
+
+    # operators and methods are attached by funcad.numpy (see _install_tracer_methods)
+
+
+_BINARY_OPS = ["add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+               "and", "or", "xor", "lshift", "rshift"]
+for _name in _BINARY_OPS:
+    setattr(Tracer, f"__{_name}__", _forward(f"__{_name}__"))
+    setattr(Tracer, f"__r{_name}__", _forward(f"__r{_name}__"))
+for _name in ["neg", "pos", "abs", "invert", "getitem", "lt", "le", "gt", "ge",
+              "eq", "ne", "round", "divmod"]:
+    setattr(Tracer, f"__{_name}__", _forward(f"__{_name}__"))
+for _name in ["sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std",
+              "cumsum", "all", "any", "reshape", "astype", "transpose", "ravel",
+              "flatten", "squeeze", "dot", "clip", "round", "conj", "swapaxes",
+              "repeat", "take", "item", "tolist", "copy", "nonzero", "trace",
+              "diagonal", "__array_ufunc__", "__array_function__"]:
+    setattr(Tracer, _name, _forward(_name))
+
+
+def _tracer_prop(name):
+    return property(lambda self: _tracer_methods[name](self))
+
+
+Tracer.T = _tracer_prop("T")
+Tracer.at = _tracer_prop("at")
+Tracer.real = _tracer_prop("real")
+Tracer.imag = _tracer_prop("imag")
+
+
+def concretization_message(tracer: Tracer, why: str) -> str:
+    """Explain why a traced value cannot become a Python value, and what to do instead."""
+    aval = tracer.aval.str_short()
+    what = {
+        "bool": "used as a Python bool (in `if`, `while`, `and`/`or`, or `assert`)",
+        "int": "converted with int()",
+        "float": "converted with float()",
+        "complex": "converted with complex()",
+        "index": "used as a Python index or shape",
+        "array": "converted to a NumPy array",
+        "shape": "used as a shape or size",
+    }.get(why, why)
+    return (
+        f"A traced value of type {aval} was {what}, but its value is not known while "
+        f"the function is being traced. Fixes: for a data-dependent choice use "
+        f"`funcad.numpy.where` or `funcad.lax.cond` (loops: `lax.while_loop`, "
+        f"`lax.fori_loop`); for a value that is really a constant (a size, a flag, a "
+        f"number of steps) mark that argument static with `static_argnums`/"
+        f"`static_argnames` in `jit`, or compute it with NumPy outside the function.")

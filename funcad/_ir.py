@@ -1,0 +1,186 @@
+"""The intermediate representation: variables, literals, equations and jaxprs.
+
+A `Jaxpr` is a straight-line program in A-normal form. Higher-order primitives (calls,
+loops, conditionals) keep their bodies as `Jaxpr`s in their params; those inner jaxprs
+have no constvars: their constants are passed to them as ordinary operands.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from funcad._core import (
+    ShapedArray,
+    abstract_eval_rules,
+    get_aval,
+    Primitive,
+)
+
+_var_ids = itertools.count()
+
+
+class Var:
+    """A variable of a jaxpr. Hashes by identity."""
+
+    __slots__ = ("aval", "id")
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+        self.id = next(_var_ids)
+
+    def __repr__(self) -> str:
+        return f"Var({self.id}:{self.aval.str_short()})"
+
+
+class Literal:
+    """A scalar constant written inline in a program."""
+
+    __slots__ = ("val", "aval")
+
+    def __init__(self, val: Any, aval: ShapedArray | None = None):
+        aval = aval if aval is not None else get_aval(val)
+        self.aval = ShapedArray((), aval.dtype)
+        self.val = np.asarray(val, dtype=aval.dtype)[()]
+
+    def __repr__(self) -> str:
+        return f"Literal({self.val!r})"
+
+
+Atom = Var | Literal
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class JaxprEqn:
+    """One equation: `out_binders = primitive[params](*inputs)`."""
+
+    primitive: Primitive
+    inputs: tuple[Atom, ...]
+    params: dict[str, Any]
+    out_binders: tuple[Var, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Jaxpr:
+    """A program: constvars and invars in, equations, outvars out."""
+
+    constvars: tuple[Var, ...]
+    invars: tuple[Var, ...]
+    eqns: tuple[JaxprEqn, ...]
+    outvars: tuple[Atom, ...]
+
+    @property
+    def in_avals(self) -> list[ShapedArray]:
+        return [v.aval for v in self.invars]
+
+    @property
+    def out_avals(self) -> list[ShapedArray]:
+        return [v.aval for v in self.outvars]
+
+    def __str__(self) -> str:
+        from funcad._pretty import pp_jaxpr
+        return pp_jaxpr(self)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from funcad._pretty import jaxpr_html
+        return jaxpr_html(self)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClosedJaxpr:
+    """A jaxpr together with the values of its constvars."""
+
+    jaxpr: Jaxpr
+    consts: tuple[Any, ...] = field(default=())
+
+    @property
+    def in_avals(self) -> list[ShapedArray]:
+        return self.jaxpr.in_avals
+
+    @property
+    def out_avals(self) -> list[ShapedArray]:
+        return self.jaxpr.out_avals
+
+    @property
+    def eqns(self):
+        return self.jaxpr.eqns
+
+    def __str__(self) -> str:
+        from funcad._pretty import pp_jaxpr
+        return pp_jaxpr(self.jaxpr, self.consts)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from funcad._pretty import jaxpr_html
+        return jaxpr_html(self.jaxpr, self.consts)
+
+
+def eval_jaxpr(jaxpr: Jaxpr, consts: list | tuple, args: list | tuple) -> list:
+    """Evaluate a jaxpr by binding each equation's primitive (so it works under any trace)."""
+    env: dict[Var, Any] = {}
+    for v, x in zip(jaxpr.constvars, consts, strict=True):
+        env[v] = x
+    for v, x in zip(jaxpr.invars, args, strict=True):
+        env[v] = x
+
+    def read(a):
+        return a.val if type(a) is Literal else env[a]
+
+    for eqn in jaxpr.eqns:
+        outs = eqn.primitive.bind(*[read(a) for a in eqn.inputs], **eqn.params)
+        if eqn.primitive.multiple_results:
+            for v, o in zip(eqn.out_binders, outs, strict=True):
+                env[v] = o
+        else:
+            env[eqn.out_binders[0]] = outs
+    return [read(a) for a in jaxpr.outvars]
+
+
+class JaxprTypeError(TypeError):
+    """A jaxpr failed the type checker (an internal bug in a transform)."""
+
+
+def typecheck_jaxpr(jaxpr: Jaxpr) -> None:
+    """Check that every variable is bound once before use and every equation is well typed."""
+    env: set[Var] = set()
+
+    def bind(v: Var) -> None:
+        if v in env:
+            raise JaxprTypeError(f"variable {v} bound twice")
+        env.add(v)
+
+    def check_atom(a: Atom) -> ShapedArray:
+        if isinstance(a, Literal):
+            return a.aval
+        if a not in env:
+            raise JaxprTypeError(f"variable {a} used before it is bound")
+        return a.aval
+
+    for v in (*jaxpr.constvars, *jaxpr.invars):
+        bind(v)
+    for eqn in jaxpr.eqns:
+        in_avals = [check_atom(a) for a in eqn.inputs]
+        for val in eqn.params.values():
+            if isinstance(val, Jaxpr):
+                typecheck_jaxpr(val)
+            elif isinstance(val, tuple) and val and isinstance(val[0], Jaxpr):
+                for j in val:
+                    typecheck_jaxpr(j)
+        out = abstract_eval_rules[eqn.primitive](*in_avals, **eqn.params)
+        outs = out if eqn.primitive.multiple_results else [out]
+        if len(outs) != len(eqn.out_binders):
+            raise JaxprTypeError(f"{eqn.primitive}: wrong number of outputs")
+        for v, aval in zip(eqn.out_binders, outs, strict=True):
+            if not v.aval.same_type(aval):
+                raise JaxprTypeError(
+                    f"{eqn.primitive}: binder {v.aval.str_short()} but rule gives "
+                    f"{aval.str_short()}")
+            bind(v)
+    for a in jaxpr.outvars:
+        check_atom(a)

@@ -1,0 +1,2 @@
+"""Interpreters over primitives and jaxprs: ad (jvp, linearize, transpose), batching,
+partial_eval (staging)."""

@@ -1,0 +1,300 @@
+"""Staging: tracing Python functions into jaxprs, and splitting jaxprs into known/unknown parts.
+
+`JaxprTrace` records every primitive applied to its tracers as an equation. Values from
+outside the trace (arrays, or tracers of lower levels) become constvars. Used with
+`dynamic=True` it stages everything (make_jaxpr, jit); used as an ordinary level it records
+only what depends on its tracers: that is how `linearize` separates the linear (tangent)
+program from the primal computation, which runs on the level below.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from funcad import _core
+from funcad._core import (
+    ShapedArray,
+    Trace,
+    Tracer,
+    abstract_eval_rules,
+    get_aval,
+    is_scalar_literal,
+    new_main,
+    partial_eval_jaxpr_rules,
+    partial_eval_rules,
+)
+from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
+
+
+class JaxprTracer(Tracer):
+    """A value inside a program being built."""
+
+    __slots__ = ("_aval",)
+
+    def __init__(self, trace: Trace, aval: ShapedArray):
+        self._trace = trace
+        self._aval = aval
+
+    @property
+    def aval(self) -> ShapedArray:
+        return self._aval
+
+
+class JaxprBuilder:
+    """The equations, variables and constants recorded by one JaxprTrace."""
+
+    def __init__(self, partial_eval: bool = False):
+        self.partial_eval = partial_eval
+        self.eqns: list[JaxprEqn] = []
+        self.tracer_to_var: dict[int, Var | Literal] = {}
+        self.const_tracers: dict[int, JaxprTracer] = {}   # id(value) -> tracer
+        self.constvals: dict[int, Any] = {}                # id(tracer) -> value
+        self.tracers: list[JaxprTracer] = []               # keep tracers alive (ids stay unique)
+        self._keep: list[Any] = []                         # keep consts alive
+
+    def new_tracer(self, trace: Trace, aval: ShapedArray) -> JaxprTracer:
+        t = JaxprTracer(trace, aval)
+        self.tracers.append(t)
+        self.tracer_to_var[id(t)] = Var(aval)
+        return t
+
+    def get_const(self, trace: Trace, val: Any) -> JaxprTracer:
+        t = self.const_tracers.get(id(val))
+        if t is None:
+            aval = get_aval(val)
+            t = JaxprTracer(trace, aval.strip_weak() if not is_scalar_literal(val) else aval)
+            self.tracers.append(t)
+            self._keep.append(val)
+            if is_scalar_literal(val) and not isinstance(val, Tracer):
+                self.tracer_to_var[id(t)] = Literal(val, aval)
+            else:
+                self.tracer_to_var[id(t)] = Var(t.aval)
+                self.constvals[id(t)] = val
+            self.const_tracers[id(val)] = t
+        return t
+
+    def is_known(self, t: JaxprTracer) -> bool:
+        """True for tracers standing for values from outside the program (constants)."""
+        return id(t) in self.constvals or type(self.tracer_to_var[id(t)]) is Literal
+
+    def known_value(self, t: JaxprTracer) -> Any:
+        a = self.tracer_to_var[id(t)]
+        return a.val if type(a) is Literal else self.constvals[id(t)]
+
+    def var(self, t: JaxprTracer) -> Var | Literal:
+        return self.tracer_to_var[id(t)]
+
+    def add_eqn(self, prim, in_tracers, params, out_tracers) -> None:
+        self.eqns.append(JaxprEqn(prim, tuple(self.var(t) for t in in_tracers), params,
+                                  tuple(self.var(t) for t in out_tracers)))
+
+    def to_jaxpr(self, in_tracers: Sequence[JaxprTracer],
+                 out_tracers: Sequence[JaxprTracer]) -> tuple[Jaxpr, list]:
+        """Build the jaxpr, keeping only the constants and equations the outputs need."""
+        invars = [self.var(t) for t in in_tracers]
+        outvars = [self.var(t) for t in out_tracers]
+        eqns = _prune(self.eqns, outvars)
+        used = _used_vars(eqns, outvars)
+        constvars, consts = [], []
+        for tid, val in self.constvals.items():
+            v = self.tracer_to_var[tid]
+            if v in used:
+                constvars.append(v)
+                consts.append(val)
+        return Jaxpr(tuple(constvars), tuple(invars), tuple(eqns), tuple(outvars)), consts
+
+
+def _used_vars(eqns, outvars) -> set:
+    used = {v for v in outvars if type(v) is Var}
+    for e in eqns:
+        used.update(a for a in e.inputs if type(a) is Var)
+    return used
+
+
+def _prune(eqns: list[JaxprEqn], outvars) -> list[JaxprEqn]:
+    """Drop equations whose results are never used (dead-code elimination)."""
+    live = {v for v in outvars if type(v) is Var}
+    kept = []
+    for e in reversed(eqns):
+        if any(v in live for v in e.out_binders) or _has_effect(e):
+            kept.append(e)
+            live.update(a for a in e.inputs if type(a) is Var)
+    kept.reverse()
+    return kept
+
+
+def _has_effect(eqn: JaxprEqn) -> bool:
+    return False
+
+
+class JaxprTrace(Trace):
+    """Records primitives applied to its tracers into the level's JaxprBuilder."""
+
+    __slots__ = ()
+
+    @property
+    def builder(self) -> JaxprBuilder:
+        return self.main.payload
+
+    def new_arg(self, aval: ShapedArray) -> JaxprTracer:
+        return self.builder.new_tracer(self, aval)
+
+    def pure(self, val: Any) -> JaxprTracer:
+        return self.builder.get_const(self, val)
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        builder = self.builder
+        if builder.partial_eval:
+            rule = partial_eval_rules.get(prim)
+            if rule is not None:
+                return rule(self, tracers, **params)
+        return self.default_process_primitive(prim, tracers, params)
+
+    def default_process_primitive(self, prim, tracers, params):
+        avals_out = abstract_eval_rules[prim](*[t.aval for t in tracers], **params)
+        builder = self.builder
+        if prim.multiple_results:
+            outs = [builder.new_tracer(self, a) for a in avals_out]
+            builder.add_eqn(prim, tracers, params, outs)
+            return outs
+        out = builder.new_tracer(self, avals_out)
+        builder.add_eqn(prim, tracers, params, [out])
+        return out
+
+
+def trace_to_jaxpr_flat(fun: Callable, in_avals: Sequence[ShapedArray]) -> tuple[Jaxpr, list]:
+    """Trace a function of flat arguments into a jaxpr and its constants.
+
+    `fun` takes and returns flat lists of values.
+    """
+    builder = JaxprBuilder()
+    with new_main(JaxprTrace, builder, dynamic=True) as main:
+        trace = main.trace
+        in_tracers = [trace.new_arg(a) for a in in_avals]
+        outs = fun(*in_tracers)
+        out_tracers = [trace.full_raise(o) for o in outs]
+        jaxpr, consts = builder.to_jaxpr(in_tracers, out_tracers)
+    return jaxpr, consts
+
+
+def trace_to_jaxpr_closed(fun: Callable, in_avals: Sequence[ShapedArray]) -> Jaxpr:
+    """Trace into a jaxpr without constvars: constants become leading invars.
+
+    Returns (jaxpr, consts) where jaxpr.invars = const binders + arg binders.
+    """
+    jaxpr, consts = trace_to_jaxpr_flat(fun, in_avals)
+    return convert_constvars(jaxpr), consts
+
+
+def convert_constvars(jaxpr: Jaxpr) -> Jaxpr:
+    """Turn a jaxpr's constvars into leading invars."""
+    return Jaxpr((), (*jaxpr.constvars, *jaxpr.invars), jaxpr.eqns, jaxpr.outvars)
+
+
+# ----------------------------------------------------------------------------------
+# Partial evaluation of jaxprs: split into a known part and an unknown part.
+
+
+def partial_eval_jaxpr(jaxpr: Jaxpr, in_unknowns: Sequence[bool],
+                       instantiate: bool | Sequence[bool] = False
+                       ) -> tuple[Jaxpr, Jaxpr, list[bool], int]:
+    """Split a constvar-free jaxpr by which inputs are unknown.
+
+    Returns (jaxpr_known, jaxpr_unknown, out_unknowns, num_res):
+      jaxpr_known:   known inputs -> known outputs + residuals
+      jaxpr_unknown: residuals + unknown inputs -> unknown outputs
+    Outputs marked in `instantiate` are forced into the unknown part.
+    """
+    assert not jaxpr.constvars
+    if isinstance(instantiate, bool):
+        instantiate = [instantiate] * len(jaxpr.outvars)
+    unknown: set[Var] = {v for v, u in zip(jaxpr.invars, in_unknowns, strict=True) if u}
+    known_eqns: list[JaxprEqn] = []
+    unknown_eqns: list[JaxprEqn] = []
+    residuals: list[Var] = []
+    res_set: set[Var] = set()
+
+    def is_unknown(a) -> bool:
+        return type(a) is Var and a in unknown
+
+    def add_residual(a) -> None:
+        if type(a) is Var and a not in unknown and a not in res_set:
+            residuals.append(a)
+            res_set.add(a)
+
+    for eqn in jaxpr.eqns:
+        unks_in = [is_unknown(a) for a in eqn.inputs]
+        if not any(unks_in):
+            known_eqns.append(eqn)
+            continue
+        rule = partial_eval_jaxpr_rules.get(eqn.primitive)
+        if rule is not None:
+            eqn_known, eqn_unknown, unks_out, res = rule(eqn, unks_in)
+            if eqn_known is not None:
+                known_eqns.append(eqn_known)
+            for v, u in zip(eqn.out_binders, unks_out, strict=True):
+                if u:
+                    unknown.add(v)
+            for r in res:
+                add_residual(r)
+            if eqn_unknown is not None:
+                unknown_eqns.append(eqn_unknown)
+            continue
+        for a, u in zip(eqn.inputs, unks_in, strict=True):
+            if not u:
+                add_residual(a)
+        unknown_eqns.append(eqn)
+        unknown.update(eqn.out_binders)
+
+    out_unknowns = []
+    known_outs, unknown_outs = [], []
+    for a, inst in zip(jaxpr.outvars, instantiate, strict=True):
+        if is_unknown(a):
+            out_unknowns.append(True)
+            unknown_outs.append(a)
+        elif inst:
+            out_unknowns.append(True)
+            add_residual(a)
+            unknown_outs.append(a)
+        else:
+            out_unknowns.append(False)
+            known_outs.append(a)
+
+    known_invars = [v for v, u in zip(jaxpr.invars, in_unknowns) if not u]
+    unknown_invars = [v for v, u in zip(jaxpr.invars, in_unknowns) if u]
+    # Residuals that are known inputs are fine: the known jaxpr just forwards them.
+    jaxpr_known = Jaxpr((), tuple(known_invars), tuple(known_eqns),
+                        (*known_outs, *residuals))
+    jaxpr_known = Jaxpr((), jaxpr_known.invars,
+                        tuple(_prune(list(jaxpr_known.eqns), jaxpr_known.outvars)),
+                        jaxpr_known.outvars)
+    # Unknown jaxpr binds residuals as fresh variables to keep binders unique.
+    rename = {r: Var(r.aval) for r in residuals}
+    jaxpr_unknown = _substitute(
+        Jaxpr((), (*residuals, *unknown_invars), tuple(unknown_eqns), tuple(unknown_outs)),
+        rename)
+    return jaxpr_known, jaxpr_unknown, out_unknowns, len(residuals)
+
+
+def _substitute(jaxpr: Jaxpr, rename: dict[Var, Var]) -> Jaxpr:
+    def sub(a):
+        return rename.get(a, a) if type(a) is Var else a
+    eqns = tuple(JaxprEqn(e.primitive, tuple(sub(a) for a in e.inputs), e.params,
+                          e.out_binders) for e in jaxpr.eqns)
+    return Jaxpr(tuple(sub(v) for v in jaxpr.constvars), tuple(sub(v) for v in jaxpr.invars),
+                 eqns, tuple(sub(a) for a in jaxpr.outvars))
+
+
+def zeros_literal(aval: ShapedArray) -> Any:
+    """A concrete zero of the given type."""
+    return np.zeros(aval.shape, aval.dtype)
+
+
+def current_builder_trace() -> JaxprTrace | None:
+    """The dynamic JaxprTrace, if a program is being staged."""
+    main = _core.current_dynamic_main()
+    return main.trace if main.trace_type is JaxprTrace else None

@@ -1,0 +1,312 @@
+"""Shared machinery of funcad.numpy: dtype promotion, broadcasting and creation functions."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from funcad._core import Tracer, current_dynamic_main, get_aval
+from funcad.primitives.elementwise import convert_element_type_p
+from funcad.primitives.structural import broadcast_in_dim, full as _full, iota, reshape
+
+ArrayLike = Any
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def is_traced(x: Any) -> bool:
+    return isinstance(x, Tracer)
+
+
+def asarray(a: ArrayLike, dtype: Any = None, copy: bool | None = None) -> Any:
+    """Convert to an array: tracers pass through, everything else becomes an ndarray.
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.asarray([1.0, 2.0])
+    array([1., 2.])
+    """
+    if isinstance(a, Tracer):
+        return a if dtype is None else astype(a, dtype)
+    if isinstance(a, (list, tuple)) and any(_contains_tracer(x) for x in a):
+        return stack([asarray(x, dtype) for x in a])
+    arr = np.array(a, dtype=dtype, copy=copy) if copy else np.asarray(a, dtype=dtype)
+    if arr.dtype == object:
+        raise TypeError(f"funcad.numpy cannot make an array from {a!r:.80}")
+    return arr
+
+
+def array(object: ArrayLike, dtype: Any = None, copy: bool = True, ndmin: int = 0) -> Any:
+    """Create an array (a copy for concrete inputs), like numpy.array.
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.array([[1, 2]]).shape
+    (1, 2)
+    """
+    out = asarray(object, dtype)
+    if not isinstance(out, Tracer) and copy:
+        out = np.array(out, copy=True)
+    while ndim(out) < ndmin:
+        out = reshape(out, (1, *shape(out)))
+    return out
+
+
+def _contains_tracer(x) -> bool:
+    if isinstance(x, Tracer):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_contains_tracer(y) for y in x)
+    return False
+
+
+def shape(a: ArrayLike) -> tuple[int, ...]:
+    """Shape of an array or tracer."""
+    return get_aval(a).shape if isinstance(a, Tracer) else np.shape(a)
+
+
+def ndim(a: ArrayLike) -> int:
+    """Number of dimensions."""
+    return len(shape(a))
+
+
+def size(a: ArrayLike, axis: int | None = None) -> int:
+    """Number of elements (along `axis` if given)."""
+    s = shape(a)
+    return int(np.prod(s, dtype=np.int64)) if axis is None else s[axis]
+
+
+def _dtype_of(x: Any) -> Any:
+    """What np.result_type should see: dtypes for arrays, values for Python scalars."""
+    if isinstance(x, Tracer):
+        return x.aval.dtype
+    if type(x) in _PY_SCALARS:
+        return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype
+    return np.asarray(x).dtype
+
+
+def result_type(*args: Any) -> np.dtype:
+    """Promoted dtype, with Python scalars weakly typed (NumPy 2 rules).
+
+    >>> import numpy as np, funcad.numpy as fnp
+    >>> fnp.result_type(np.ones(2, np.float32), 2.0)
+    dtype('float32')
+    """
+    return np.result_type(*[_dtype_of(a) for a in args])
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    """Convert to `dtype` (a no-op when it already has it)."""
+    dtype = np.dtype(dtype)
+    if isinstance(x, Tracer):
+        if x.aval.dtype == dtype:
+            return x
+        return convert_element_type_p.bind(x, new_dtype=dtype)
+    if type(x) in _PY_SCALARS:
+        return dtype.type(x)
+    x = np.asarray(x)
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+def _to_array_operand(x: Any) -> Any:
+    if isinstance(x, (Tracer, np.ndarray, np.generic)) or type(x) in _PY_SCALARS:
+        return x
+    return asarray(x)
+
+
+def promote(*args: Any, dtype: Any = None) -> list:
+    """Convert arguments to a common dtype (NumPy 2 promotion rules)."""
+    args = [_to_array_operand(a) for a in args]
+    dt = np.dtype(dtype) if dtype is not None else result_type(*args)
+    return [astype(a, dt) for a in args]
+
+
+def promote_inexact(*args: Any) -> list:
+    """Promote, then make integer/bool results float64 (as np.sin(int) does)."""
+    args = [_to_array_operand(a) for a in args]
+    dt = result_type(*args)
+    if not np.issubdtype(dt, np.inexact):
+        dt = np.dtype(np.float64)
+    return [astype(a, dt) for a in args]
+
+
+def broadcast_shapes(*shapes: Sequence[int], op: str = "operation") -> tuple[int, ...]:
+    """NumPy broadcasting of shapes; a ValueError naming both shapes otherwise."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"{op}: operands could not be broadcast together with shapes "
+                         f"{' '.join(str(tuple(s)) for s in shapes)}") from None
+
+
+def broadcast_to(x: ArrayLike, shape_: Sequence[int]) -> Any:
+    """Broadcast an array to a shape, NumPy style.
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.broadcast_to(fnp.array([1.0, 2.0]), (2, 2)).shape
+    (2, 2)
+    """
+    x = _to_array_operand(x)
+    shape_ = (shape_,) if isinstance(shape_, int) else tuple(int(d) for d in shape_)
+    s = shape(x)
+    if s == shape_:
+        return x
+    if broadcast_shapes(s, shape_, op="broadcast_to") != shape_:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {s} to {shape_}")
+    nd = len(shape_)
+    if not isinstance(x, Tracer) and current_dynamic_main().level == 0:
+        return np.array(np.broadcast_to(x, shape_))
+    # drop size-1 dims that need expanding, then broadcast_in_dim
+    dims = tuple(range(nd - len(s), nd))
+    return broadcast_in_dim(x, shape_, dims)
+
+
+def broadcast_arrays(*args: Any, op: str = "operation") -> list:
+    """Broadcast arrays against each other."""
+    shapes = [shape(a) for a in args]
+    if all(s == shapes[0] for s in shapes):
+        return list(args)
+    target = broadcast_shapes(*shapes, op=op)
+    return [broadcast_to(a, target) for a in args]
+
+
+def prepare(op: str, *args: Any, inexact: bool = False, dtype: Any = None) -> list:
+    """Promote dtypes then broadcast shapes: the operands of an elementwise primitive."""
+    args = promote_inexact(*args) if inexact else promote(*args, dtype=dtype)
+    return broadcast_arrays(*args, op=op)
+
+
+# -- creation ------------------------------------------------------------------------------
+
+
+def _shape_arg(shape_: Any) -> tuple[int, ...]:
+    if isinstance(shape_, (int, np.integer)):
+        return (int(shape_),)
+    try:
+        return tuple(int(d) for d in shape_)
+    except TypeError as e:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape_!r}") from e
+
+
+def zeros(shape: Any, dtype: Any = None) -> Any:
+    """Array of zeros (float64 by default).
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.zeros(2)
+    array([0., 0.])
+    """
+    return _full(_shape_arg(shape), 0, np.dtype(dtype or np.float64))
+
+
+def ones(shape: Any, dtype: Any = None) -> Any:
+    """Array of ones (float64 by default)."""
+    return _full(_shape_arg(shape), 1, np.dtype(dtype or np.float64))
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
+    """Array filled with `fill_value` (which may be traced)."""
+    if dtype is None:
+        dtype = result_type(fill_value)
+    if isinstance(fill_value, Tracer) and fill_value.ndim:
+        return broadcast_to(astype(fill_value, dtype), _shape_arg(shape))
+    if not isinstance(fill_value, Tracer) and np.ndim(fill_value):
+        return broadcast_to(np.asarray(fill_value, dtype), _shape_arg(shape))
+    return _full(_shape_arg(shape), fill_value, np.dtype(dtype))
+
+
+def zeros_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
+    """Zeros with the shape and dtype of `a`."""
+    return _full(_shape_arg(shape) if shape is not None else globals()["shape"](a), 0,
+                 np.dtype(dtype) if dtype else result_type(a))
+
+
+def ones_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
+    """Ones with the shape and dtype of `a`."""
+    return _full(_shape_arg(shape) if shape is not None else globals()["shape"](a), 1,
+                 np.dtype(dtype) if dtype else result_type(a))
+
+
+def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None) -> Any:
+    """`fill_value` with the shape and dtype of `a`."""
+    s = _shape_arg(shape) if shape is not None else globals()["shape"](a)
+    return full(s, fill_value, dtype or result_type(a))
+
+
+def _static(x: Any, what: str) -> Any:
+    if isinstance(x, Tracer):
+        return x.to_concrete("shape")
+    return x
+
+
+def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) -> Any:
+    """Evenly spaced values (the bounds must be concrete).
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.arange(3)
+    array([0, 1, 2])
+    """
+    start = _static(start, "arange")
+    stop = _static(stop, "arange")
+    step = _static(step, "arange")
+    r = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(
+        start, dtype=dtype) if step is None else np.arange(0, start, step, dtype=dtype)
+    if current_dynamic_main().level > 0 and r.ndim == 1 and r.size > 0 and (
+            stop is None and step is None) and np.issubdtype(r.dtype, np.integer):
+        return iota(r.dtype, r.shape, 0)
+    return r
+
+
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
+             retstep: bool = False, dtype: Any = None, axis: int = 0) -> Any:
+    """`num` evenly spaced samples from start to stop (the ends may be traced).
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.linspace(0.0, 1.0, 3)
+    array([0. , 0.5, 1. ])
+    """
+    if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
+        return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep,
+                           dtype=dtype, axis=axis)
+    num = int(num)
+    div = (num - 1) if endpoint else num
+    t = np.arange(num, dtype=np.float64) / max(div, 1)
+    start_, stop_ = promote_inexact(start, stop)
+    from funcad.numpy._ufuncs import add, multiply, subtract
+    s = shape(start_)
+    t = t.reshape((num,) + (1,) * len(s))
+    out = add(start_, multiply(t, subtract(stop_, start_)))
+    if dtype is not None:
+        out = astype(out, dtype)
+    if axis != 0:
+        from funcad.numpy._shapes import moveaxis
+        out = moveaxis(out, 0, axis)
+    if retstep:
+        return out, (stop_ - start_) / max(div, 1)
+    return out
+
+
+def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Any:
+    """Identity-like matrix with ones on diagonal `k`."""
+    return np.eye(N, M, k, dtype=dtype or np.float64)
+
+
+def identity(n: int, dtype: Any = None) -> Any:
+    """Identity matrix."""
+    return np.eye(n, dtype=dtype or np.float64)
+
+
+def stack(arrays: Sequence, axis: int = 0) -> Any:
+    """Join arrays along a new axis."""
+    from funcad.numpy._shapes import concatenate, expand_dims
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("need at least one array to stack")
+    s0 = shape(arrays[0])
+    for a in arrays[1:]:
+        if shape(a) != s0:
+            raise ValueError(f"stack: all input arrays must have the same shape, got "
+                             f"{s0} and {shape(a)}")
+    nd = len(s0) + 1
+    if not -nd <= axis < nd:
+        raise ValueError(f"stack: axis {axis} is out of bounds for the result of rank {nd}")
+    return concatenate([expand_dims(a, axis % nd) for a in arrays], axis=axis % nd)

@@ -1,0 +1,313 @@
+"""Indexing: NumPy's basic and advanced indexing, take, and functional `.at[]` updates.
+
+`x[idx]` lowers to static slices (`slice`, `rev`, `reshape`) when the index is basic, and
+to one `gather` for integer-array or traced indices. `x.at[idx].set(v)` reuses the same
+machinery on an array of flat positions: it computes which element of `x` each element of
+`x[idx]` is, then scatters into the flattened `x`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funcad._core import ConcretizationTypeError, Tracer, concretization_message
+from funcad.numpy._base import asarray, astype, broadcast_arrays, broadcast_to, shape
+from funcad.primitives import structural as st
+
+_INT_TYPES = (int, np.integer)
+
+
+def _is_int_scalar(x) -> bool:
+    return isinstance(x, _INT_TYPES) and not isinstance(x, (bool, np.bool_))
+
+
+def _expand_index(idx: Any, nd: int) -> tuple[list, list[int]]:
+    """Normalise an index to one entry per (possibly new) axis; returns entries and the
+    positions of `None` (new axes) in the result of inserting them."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    items = []
+    for i in idx:
+        if isinstance(i, list):
+            i = asarray(i)
+        if (isinstance(i, (np.ndarray, Tracer)) and (i.dtype == np.bool_)):
+            if isinstance(i, Tracer):
+                raise ConcretizationTypeError(
+                    concretization_message(i, "used as a boolean mask index") +
+                    " Boolean masks need concrete values because the result's shape depends"
+                    " on them; use fnp.where(mask, x, 0) to keep the shape static.")
+            items.extend(np.nonzero(i)) if i.ndim else items.append(i)
+            if i.ndim == 0:
+                raise NotImplementedError("indexing with a 0-d boolean is not supported")
+            continue
+        items.append(i)
+    n_ell = sum(1 for i in items if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    n_used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if n_used > nd:
+        raise IndexError(f"too many indices for array: array is {nd}-dimensional, but "
+                         f"{n_used} were indexed")
+    out = []
+    for i in items:
+        if i is Ellipsis:
+            out.extend([slice(None)] * (nd - n_used))
+        else:
+            out.append(i)
+    if n_ell == 0:
+        out.extend([slice(None)] * (nd - n_used))
+    return out
+
+
+def getitem(x: Any, idx: Any) -> Any:
+    """NumPy indexing of a (possibly traced) array."""
+    x = asarray(x)
+    entries = _expand_index(idx, len(shape(x)))
+    # 1. new axes: reshape, then treat them as full slices.
+    if any(e is None for e in entries):
+        new_shape, k = [], 0
+        s = shape(x)
+        for e in entries:
+            if e is None:
+                new_shape.append(1)
+            else:
+                new_shape.append(s[k])
+                k += 1
+        x = st.reshape(x, tuple(new_shape))
+        entries = [slice(None) if e is None else e for e in entries]
+    s = shape(x)
+    advanced = [i for i, e in enumerate(entries)
+                if not isinstance(e, slice) and not _is_int_scalar(e)]
+    # 2. static slices (and static ints as length-1 slices) in one slice + rev.
+    starts, limits, strides, rev_dims = [], [], [], []
+    int_dims = []
+    for d, (e, n) in enumerate(zip(entries, s)):
+        if isinstance(e, slice):
+            start, stop, step = e.indices(n)
+            if step > 0:
+                cnt = max(0, (stop - start + step - 1) // step)
+                starts.append(start)
+                limits.append(start + (cnt - 1) * step + 1 if cnt else start)
+                strides.append(step)
+            else:
+                cnt = max(0, (start - stop - step - 1) // (-step))
+                last = start + (cnt - 1) * step if cnt else start
+                starts.append(last if cnt else 0)
+                limits.append(start + 1 if cnt else 0)
+                strides.append(-step)
+                if cnt:
+                    rev_dims.append(d)
+        elif _is_int_scalar(e) and not advanced:
+            i = int(e)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {d} with size {n}")
+            i %= n
+            starts.append(i)
+            limits.append(i + 1)
+            strides.append(1)
+            int_dims.append(d)
+        else:
+            starts.append(0)
+            limits.append(n)
+            strides.append(1)
+    x = st.slice_(x, starts, limits, strides)
+    if rev_dims:
+        x = st.rev_p.bind(x, dimensions=tuple(rev_dims))
+    if not advanced:
+        if int_dims:
+            x = st.reshape(x, tuple(n for d, n in enumerate(shape(x)) if d not in int_dims))
+        return x
+    # 3. advanced indices (integer arrays, traced ints; static ints join them).
+    adv_dims = [d for d, e in enumerate(entries) if not isinstance(e, slice)]
+    idxs = []
+    for d in adv_dims:
+        e = entries[d]
+        n = shape(x)[d]
+        idxs.append(_normalize_index(e, n, d))
+    idxs = broadcast_arrays(*idxs, op="indexing")
+    out = st.gather_p.bind(x, *idxs, axes=tuple(adv_dims))
+    contiguous = adv_dims == list(range(adv_dims[0], adv_dims[0] + len(adv_dims)))
+    if contiguous and adv_dims[0] > 0:
+        # NumPy puts the index dims where the (adjacent) indexed axes were.
+        k = len(shape(idxs[0]))
+        first = adv_dims[0]
+        nd_out = len(shape(out))
+        perm = list(range(k, k + first)) + list(range(k)) + list(range(k + first, nd_out))
+        out = st.transpose(out, tuple(perm))
+    return out
+
+
+def _normalize_index(e: Any, n: int, axis: int) -> Any:
+    """Integer index array with negative entries wrapped (bounds-checked when concrete)."""
+    if isinstance(e, Tracer):
+        if not np.issubdtype(e.dtype, np.integer):
+            raise IndexError(f"arrays used as indices must be of integer type, got "
+                             f"{e.dtype.name}")
+        from funcad.numpy._ufuncs import add, less, where
+        return where(less(e, 0), add(e, n), e)
+    a = np.asarray(e)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and integer "
+                         f"or boolean arrays are valid indices (got {a.dtype.name} for axis "
+                         f"{axis})")
+    a = a.astype(np.int64)
+    if a.size and (a.max() >= n or a.min() < -n):
+        bad = a.max() if a.max() >= n else a.min()
+        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}")
+    return np.where(a < 0, a + n, a)
+
+
+def take(a: Any, indices: Any, axis: int | None = None, mode: str | None = None) -> Any:
+    """Take elements along an axis (the flattened array if axis is None)."""
+    a = asarray(a)
+    if axis is None:
+        from funcad.numpy._shapes import ravel
+        a = ravel(a)
+        axis = 0
+    nd = len(shape(a))
+    axis = int(axis) % nd if nd else 0
+    idx = (slice(None),) * axis + (asarray(indices) if not isinstance(indices, _INT_TYPES)
+                                   else indices,)
+    return getitem(a, idx)
+
+
+def take_along_axis(arr: Any, indices: Any, axis: int | None) -> Any:
+    """Pick values along an axis with an index array of the same rank."""
+    arr = asarray(arr)
+    if axis is None:
+        from funcad.numpy._shapes import ravel
+        arr = ravel(arr)
+        axis = 0
+    nd = len(shape(arr))
+    axis = int(axis) % nd
+    indices = asarray(indices)
+    if len(shape(indices)) != nd:
+        raise ValueError(f"take_along_axis: indices (rank {len(shape(indices))}) and arr "
+                         f"(rank {nd}) must have the same rank")
+    out_shape = tuple(np.broadcast_shapes(
+        *[(shape(arr)[d] if d != axis else shape(indices)[d],) for d in range(nd)]))
+    del out_shape
+    full_shape = [max(shape(arr)[d], shape(indices)[d]) if d != axis else shape(indices)[d]
+                  for d in range(nd)]
+    idx = []
+    for d in range(nd):
+        if d == axis:
+            idx.append(broadcast_to(indices, tuple(full_shape)))
+        else:
+            r = np.arange(full_shape[d]).reshape([-1 if k == d else 1 for k in range(nd)])
+            idx.append(np.broadcast_to(r, full_shape))
+    return getitem(arr, tuple(idx))
+
+
+def nonzero(a: Any) -> tuple:
+    """Indices of non-zero elements (needs a concrete input)."""
+    if isinstance(a, Tracer):
+        raise ConcretizationTypeError(concretization_message(a, "passed to nonzero") +
+                                      " nonzero's output shape depends on the values.")
+    return np.nonzero(a)
+
+
+def argwhere(a: Any) -> Any:
+    """Indices of non-zero elements, one row each (concrete input only)."""
+    if isinstance(a, Tracer):
+        raise ConcretizationTypeError(concretization_message(a, "passed to argwhere"))
+    return np.argwhere(a)
+
+
+# -- functional updates -----------------------------------------------------------------
+
+
+class _IndexUpdateRef:
+    """`x.at[idx]`: methods return a new array with the indexed elements updated."""
+
+    __slots__ = ("array", "index")
+
+    def __init__(self, array, index):
+        self.array = array
+        self.index = index
+
+    def _positions(self):
+        x = asarray(self.array)
+        s = shape(x)
+        n = int(np.prod(s, dtype=np.int64))
+        flat_ids = st.iota(np.int64, (n,), 0) if n else np.zeros((0,), np.int64)
+        pos = getitem(st.reshape(flat_ids, s), self.index)
+        return x, s, n, pos
+
+    def _scatter(self, prim, values):
+        x, s, n, pos = self._positions()
+        from funcad.numpy._base import promote
+        (values,) = promote(values, dtype=x.dtype)
+        values = broadcast_to(values, shape(pos))
+        flat = st.reshape(x, (n,))
+        out = prim.bind(flat, pos, values, axes=(0,))
+        return st.reshape(out, s)
+
+    def get(self, **kwargs) -> Any:
+        """`x[idx]`."""
+        return getitem(self.array, self.index)
+
+    def set(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] = values."""
+        return self._scatter(st.scatter_p, values)
+
+    def add(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] += values (repeated indices accumulate)."""
+        return self._scatter(st.scatter_add_p, values)
+
+    def subtract(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] -= values."""
+        from funcad.numpy._ufuncs import negative
+        return self.add(negative(asarray(values)))
+
+    def multiply(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] *= values."""
+        return self._scatter(st.scatter_mul_p, values)
+
+    mul = multiply
+
+    def divide(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] /= values."""
+        from funcad.numpy._ufuncs import true_divide
+        return self.multiply(true_divide(1, values))
+
+    def min(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] = minimum(x[idx], values) (unique indices)."""
+        from funcad.numpy._ufuncs import minimum
+        return self.set(minimum(self.get(), values))
+
+    def max(self, values: Any, **kwargs) -> Any:
+        """A copy of x with x[idx] = maximum(x[idx], values) (unique indices)."""
+        from funcad.numpy._ufuncs import maximum
+        return self.set(maximum(self.get(), values))
+
+    def apply(self, func, **kwargs) -> Any:
+        """A copy of x with x[idx] = func(x[idx]) (unique indices)."""
+        return self.set(func(self.get()))
+
+
+class _AtIndexer:
+    """The object behind `x.at`: index it to get an update reference."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __getitem__(self, index) -> _IndexUpdateRef:
+        return _IndexUpdateRef(self.array, index)
+
+
+def at(x: Any) -> _AtIndexer:
+    """Functional updates of a plain array: `fnp.at(x)[idx].set(v)` (also add, multiply, get).
+
+    >>> import numpy as np, funcad.numpy as fnp
+    >>> fnp.at(np.zeros(3))[1].set(5.0)
+    array([0., 5., 0.])
+    """
+    return _AtIndexer(x)
+
+
+__all__ = ["getitem", "take", "take_along_axis", "nonzero", "at", "astype"]

@@ -1,0 +1,132 @@
+"""Operators and methods of traced values, and NumPy's dispatch protocols."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funcad import _core
+from funcad.numpy import _base, _contract, _indexing, _reductions, _shapes, _ufuncs
+from funcad.numpy import linalg as _linalg
+
+
+def _swap(f):
+    return lambda self, other: f(other, self)
+
+
+def _reshape_method(self, *shape, order="C"):
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = shape[0]
+    return _shapes.reshape(self, shape, order)
+
+
+def _transpose_method(self, *axes):
+    if len(axes) == 1 and not isinstance(axes[0], int):
+        axes = axes[0]
+    return _shapes.transpose(self, axes or None)
+
+
+def _item(self, *args):
+    return self.to_concrete("float").item(*args) if hasattr(
+        self.to_concrete("float"), "item") else self.to_concrete("float")
+
+
+def _divmod(a, b):
+    return _ufuncs.floor_divide(a, b), _ufuncs.remainder(a, b)
+
+
+METHODS = {
+    "__add__": _ufuncs.add, "__radd__": _swap(_ufuncs.add),
+    "__sub__": _ufuncs.subtract, "__rsub__": _swap(_ufuncs.subtract),
+    "__mul__": _ufuncs.multiply, "__rmul__": _swap(_ufuncs.multiply),
+    "__truediv__": _ufuncs.true_divide, "__rtruediv__": _swap(_ufuncs.true_divide),
+    "__floordiv__": _ufuncs.floor_divide, "__rfloordiv__": _swap(_ufuncs.floor_divide),
+    "__mod__": _ufuncs.remainder, "__rmod__": _swap(_ufuncs.remainder),
+    "__pow__": _ufuncs.power, "__rpow__": _swap(_ufuncs.power),
+    "__matmul__": _contract.matmul, "__rmatmul__": _swap(_contract.matmul),
+    "__and__": _ufuncs.bitwise_and, "__rand__": _swap(_ufuncs.bitwise_and),
+    "__or__": _ufuncs.bitwise_or, "__ror__": _swap(_ufuncs.bitwise_or),
+    "__xor__": _ufuncs.bitwise_xor, "__rxor__": _swap(_ufuncs.bitwise_xor),
+    "__lshift__": None, "__rlshift__": None, "__rshift__": None, "__rrshift__": None,
+    "__neg__": _ufuncs.negative, "__pos__": _ufuncs.positive, "__abs__": _ufuncs.absolute,
+    "__invert__": _ufuncs.invert, "__getitem__": _indexing.getitem,
+    "__lt__": _ufuncs.less, "__le__": _ufuncs.less_equal, "__gt__": _ufuncs.greater,
+    "__ge__": _ufuncs.greater_equal, "__eq__": _ufuncs.equal, "__ne__": _ufuncs.not_equal,
+    "__round__": lambda self, nd=None: _ufuncs.round(self, nd or 0),
+    "__divmod__": _divmod,
+    "sum": _reductions.sum, "mean": _reductions.mean, "prod": _reductions.prod,
+    "max": _reductions.max, "min": _reductions.min, "argmax": _reductions.argmax,
+    "argmin": _reductions.argmin, "var": _reductions.var, "std": _reductions.std,
+    "cumsum": _reductions.cumsum, "all": _reductions.all, "any": _reductions.any,
+    "reshape": _reshape_method, "astype": lambda self, dtype, **kw: _base.astype(self, dtype),
+    "transpose": _transpose_method, "ravel": _shapes.ravel, "flatten": _shapes.ravel,
+    "squeeze": _shapes.squeeze, "dot": _contract.dot, "clip": _ufuncs.clip,
+    "round": _ufuncs.round, "conj": _ufuncs.conj, "swapaxes": _shapes.swapaxes,
+    "repeat": _shapes.repeat, "take": _indexing.take, "item": _item,
+    "tolist": lambda self: np.asarray(self).tolist(), "copy": lambda self: self,
+    "nonzero": _indexing.nonzero, "trace": _contract.trace, "diagonal": _shapes.diagonal,
+    "T": lambda self: _shapes.transpose(self), "at": _indexing._AtIndexer,
+    "real": _ufuncs.real, "imag": _ufuncs.imag,
+}
+
+for _k in ("__lshift__", "__rlshift__", "__rshift__", "__rrshift__"):
+    METHODS.pop(_k)
+
+
+# -- NumPy protocols: numpy.sin(tracer) and numpy.sum(tracer) trace through funcad ----------
+
+_UFUNC_ALIASES = {"absolute": "absolute", "divide": "true_divide", "power": "power",
+                  "conjugate": "conj"}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    from funcad import numpy as fnp
+    name = _UFUNC_ALIASES.get(ufunc.__name__, ufunc.__name__)
+    if kwargs.get("out") is not None:
+        raise TypeError(f"numpy.{ufunc.__name__}(..., out=...) cannot write into a traced "
+                        f"array; use the returned value")
+    kwargs.pop("out", None)
+    if method == "__call__":
+        fn = getattr(fnp, name, None)
+        if fn is None:
+            raise NotImplementedError(f"numpy.{ufunc.__name__} is not supported on traced "
+                                      f"values (no funcad.numpy.{name})")
+        return fn(*inputs, **kwargs)
+    if method == "reduce":
+        reducers = {"add": fnp.sum, "multiply": fnp.prod, "maximum": fnp.max,
+                    "minimum": fnp.min, "logical_and": fnp.all, "logical_or": fnp.any}
+        if ufunc.__name__ in reducers:
+            return reducers[ufunc.__name__](*inputs, **kwargs)
+    if method == "accumulate" and ufunc.__name__ == "add":
+        return fnp.cumsum(*inputs, **kwargs)
+    raise NotImplementedError(f"numpy.{ufunc.__name__}.{method} is not supported on traced "
+                              f"values")
+
+
+def _array_function(self, func, types, args, kwargs):
+    from funcad import numpy as fnp
+    mod = getattr(func, "__module__", "") or ""
+    target = fnp.linalg if "linalg" in mod else fnp
+    fn = getattr(target, func.__name__, None)
+    if fn is None or not callable(fn):
+        where = "numpy.linalg." if target is fnp.linalg else "numpy."
+        raise NotImplementedError(f"{where}{func.__name__} is not supported on traced "
+                                  f"values; funcad.numpy has no equivalent yet")
+    return fn(*args, **kwargs)
+
+
+METHODS["__array_ufunc__"] = _array_ufunc
+METHODS["__array_function__"] = _array_function
+
+
+def install() -> None:
+    """Attach the functions behind tracer operators and methods."""
+    _core._tracer_methods.update(METHODS)
+
+
+def _unused(*_: Any) -> None:
+    return None
+
+
+del _linalg

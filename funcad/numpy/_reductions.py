@@ -1,0 +1,216 @@
+"""Reductions of funcad.numpy: sum, mean, prod, max, min, arg*, var, std, cumsum, all, any."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funcad.numpy._base import asarray, astype, ndim, shape
+from funcad.numpy._ufuncs import multiply, sqrt, square, subtract, true_divide, where
+from funcad.primitives import reductions as red
+from funcad.primitives.structural import reshape
+
+
+def _axes(axis: Any, nd: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(nd))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -nd <= a < max(nd, 1):
+            raise ValueError(f"axis {a} is out of bounds for an array of rank {nd}")
+        out.append(a % nd if nd else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"duplicate value in 'axis': {axis}")
+    return tuple(sorted(out))
+
+
+def _keepdims(y: Any, in_shape: tuple, axes: tuple, keepdims: bool) -> Any:
+    if not keepdims:
+        return y
+    return reshape(y, tuple(1 if i in axes else n for i, n in enumerate(in_shape)))
+
+
+def _reduce(prim, a, axis, keepdims, dtype=None, initial_dtype=None):
+    a = asarray(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    elif initial_dtype is not None:
+        a = astype(a, initial_dtype(a.dtype))
+    s = shape(a)
+    axes = _axes(axis, len(s))
+    if prim in (red.reduce_max_p, red.reduce_min_p):
+        for ax in axes:
+            if s[ax] == 0:
+                raise ValueError("zero-size array to reduction operation max/min which has "
+                                 "no identity")
+    y = prim.bind(a, axes=axes) if axes else a
+    return _keepdims(y, s, axes, keepdims)
+
+
+def _sum_dtype(dt: np.dtype) -> np.dtype:
+    if dt == np.bool_ or (np.issubdtype(dt, np.integer) and dt.itemsize < 8):
+        return np.dtype(np.int64) if np.issubdtype(dt, np.signedinteger) or \
+            dt == np.bool_ else np.dtype(np.uint64)
+    return dt
+
+
+def sum(a: Any, axis: Any = None, dtype: Any = None, out: None = None,
+        keepdims: bool = False, initial: Any = None, where: Any = None) -> Any:
+    """Sum over the given axes.
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.sum(fnp.ones((2, 3)), axis=0)
+    array([2., 2., 2.])
+    """
+    _no_out(out, where)
+    y = _reduce(red.reduce_sum_p, a, axis, keepdims, dtype, _sum_dtype)
+    return y if initial is None else y + initial
+
+
+def prod(a: Any, axis: Any = None, dtype: Any = None, out: None = None,
+         keepdims: bool = False, initial: Any = None, where: Any = None) -> Any:
+    """Product over the given axes."""
+    _no_out(out, where)
+    y = _reduce(red.reduce_prod_p, a, axis, keepdims, dtype, _sum_dtype)
+    return y if initial is None else y * initial
+
+
+def max(a: Any, axis: Any = None, out: None = None, keepdims: bool = False,
+        initial: Any = None, where: Any = None) -> Any:
+    """Maximum over the given axes."""
+    _no_out(out, where)
+    y = _reduce(red.reduce_max_p, a, axis, keepdims)
+    if initial is not None:
+        from funcad.numpy._ufuncs import maximum
+        y = maximum(y, initial)
+    return y
+
+
+def min(a: Any, axis: Any = None, out: None = None, keepdims: bool = False,
+        initial: Any = None, where: Any = None) -> Any:
+    """Minimum over the given axes."""
+    _no_out(out, where)
+    y = _reduce(red.reduce_min_p, a, axis, keepdims)
+    if initial is not None:
+        from funcad.numpy._ufuncs import minimum
+        y = minimum(y, initial)
+    return y
+
+
+amax, amin = max, min
+
+
+def all(a: Any, axis: Any = None, out: None = None, keepdims: bool = False) -> Any:
+    """True where all elements along the axes are true."""
+    _no_out(out, None)
+    return _reduce(red.reduce_and_p, astype(asarray(a), bool), axis, keepdims)
+
+
+def any(a: Any, axis: Any = None, out: None = None, keepdims: bool = False) -> Any:
+    """True where any element along the axes is true."""
+    _no_out(out, None)
+    return _reduce(red.reduce_or_p, astype(asarray(a), bool), axis, keepdims)
+
+
+def _count(s, axes) -> int:
+    return int(np.prod([s[i] for i in axes], dtype=np.int64))
+
+
+def _float_dtype(dt):
+    return dt if np.issubdtype(dt, np.inexact) else np.dtype(np.float64)
+
+
+def mean(a: Any, axis: Any = None, dtype: Any = None, out: None = None,
+         keepdims: bool = False, where: Any = None) -> Any:
+    """Arithmetic mean over the given axes."""
+    _no_out(out, where)
+    a = asarray(a)
+    a = astype(a, dtype or _float_dtype(a.dtype))
+    axes = _axes(axis, ndim(a))
+    n = _count(shape(a), axes)
+    return true_divide(sum(a, axes, keepdims=keepdims), n)
+
+
+def var(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int = 0,
+        keepdims: bool = False, where: Any = None) -> Any:
+    """Variance over the given axes (divisor n - ddof)."""
+    _no_out(out, where)
+    a = asarray(a)
+    a = astype(a, dtype or _float_dtype(a.dtype))
+    axes = _axes(axis, ndim(a))
+    n = _count(shape(a), axes)
+    centered = subtract(a, mean(a, axes, keepdims=True))
+    return true_divide(sum(square(centered), axes, keepdims=keepdims), n - ddof)
+
+
+def std(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int = 0,
+        keepdims: bool = False, where: Any = None) -> Any:
+    """Standard deviation over the given axes."""
+    return sqrt(var(a, axis, dtype, out, ddof, keepdims, where))
+
+
+def _arg(prim, a, axis, keepdims):
+    a = asarray(a)
+    if axis is None:
+        a = reshape(a, (size_of(a),))
+        axis = 0
+    nd = ndim(a)
+    (ax,) = _axes(axis, nd)
+    if shape(a)[ax] == 0:
+        raise ValueError("attempt to get argmax/argmin of an empty sequence")
+    y = prim.bind(a, axis=ax, index_dtype=np.dtype(np.int64))
+    return _keepdims(y, shape(a), (ax,), keepdims)
+
+
+def size_of(a) -> int:
+    return int(np.prod(shape(a), dtype=np.int64))
+
+
+def argmax(a: Any, axis: int | None = None, out: None = None, keepdims: bool = False) -> Any:
+    """Index of the maximum (first occurrence) along an axis."""
+    return _arg(red.argmax_p, a, axis, keepdims)
+
+
+def argmin(a: Any, axis: int | None = None, out: None = None, keepdims: bool = False) -> Any:
+    """Index of the minimum (first occurrence) along an axis."""
+    return _arg(red.argmin_p, a, axis, keepdims)
+
+
+def cumsum(a: Any, axis: int | None = None, dtype: Any = None, out: None = None) -> Any:
+    """Cumulative sum along an axis (the flattened array if axis is None)."""
+    a = asarray(a)
+    a = astype(a, dtype or _sum_dtype(a.dtype))
+    if axis is None:
+        a = reshape(a, (size_of(a),))
+        axis = 0
+    (ax,) = _axes(axis, ndim(a))
+    return red.cumsum_p.bind(a, axis=ax, reverse=False)
+
+
+def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+            keepdims: bool = False) -> Any:
+    """Weighted average."""
+    if weights is None:
+        avg = mean(a, axis, keepdims=keepdims)
+        return avg
+    w = asarray(weights)
+    num = sum(multiply(a, w), axis, keepdims=keepdims)
+    den = sum(w * np.ones(shape(a)) if shape(w) != shape(a) else w, axis, keepdims=keepdims)
+    res = true_divide(num, den)
+    return (res, den) if returned else res
+
+
+def _no_out(out, where_):
+    if out is not None:
+        raise TypeError("funcad.numpy functions do not support out=: arrays are values; "
+                        "use the returned array")
+    if where_ is not None:
+        raise NotImplementedError("the where= argument of reductions is not supported; "
+                                  "use fnp.where on the input instead")
+
+
+__all__ = ["sum", "prod", "max", "min", "amax", "amin", "all", "any", "mean", "var", "std",
+           "argmax", "argmin", "cumsum", "average", "where"]

@@ -1,0 +1,396 @@
+"""Elementwise functions of funcad.numpy, with NumPy's broadcasting and promotion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funcad._core import Tracer
+from funcad.numpy._base import astype, broadcast_arrays, prepare, promote_inexact, result_type
+from funcad.primitives import elementwise as ew
+
+
+def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
+    def fn(x: Any, /) -> Any:
+        (x,) = promote_inexact(x) if inexact else prepare(name, x)
+        return prim.bind(x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}."
+    return fn
+
+
+def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
+    def fn(x1: Any, x2: Any, /) -> Any:
+        a, b = prepare(name, x1, x2, inexact=inexact)
+        return prim.bind(a, b)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}, with broadcasting."
+    return fn
+
+
+sin = _unary("sin", ew.sin_p)
+cos = _unary("cos", ew.cos_p)
+tan = _unary("tan", ew.tan_p)
+arcsin = _unary("arcsin", ew.asin_p)
+arccos = _unary("arccos", ew.acos_p)
+arctan = _unary("arctan", ew.atan_p)
+sinh = _unary("sinh", ew.sinh_p)
+cosh = _unary("cosh", ew.cosh_p)
+tanh = _unary("tanh", ew.tanh_p)
+exp = _unary("exp", ew.exp_p)
+expm1 = _unary("expm1", ew.expm1_p)
+log = _unary("log", ew.log_p)
+log1p = _unary("log1p", ew.log1p_p)
+sqrt = _unary("sqrt", ew.sqrt_p)
+floor = _unary("floor", ew.floor_p)
+ceil = _unary("ceil", ew.ceil_p)
+asin, acos, atan = arcsin, arccos, arctan
+
+
+def negative(x: Any, /) -> Any:
+    """Elementwise -x."""
+    (x,) = prepare("negative", x)
+    if x.dtype == np.bool_:
+        raise TypeError("negative of a boolean array is not supported; use logical_not")
+    return ew.neg_p.bind(x)
+
+
+def positive(x: Any, /) -> Any:
+    """Elementwise +x."""
+    return x
+
+
+def absolute(x: Any, /) -> Any:
+    """Elementwise |x|."""
+    (x,) = prepare("abs", x)
+    if np.issubdtype(x.dtype, np.unsignedinteger) or x.dtype == np.bool_:
+        return x
+    return ew.abs_p.bind(x)
+
+
+abs = absolute
+
+
+def sign(x: Any, /) -> Any:
+    """Elementwise sign (-1, 0, 1)."""
+    (x,) = prepare("sign", x)
+    return ew.sign_p.bind(x)
+
+
+def round(a: Any, decimals: int = 0) -> Any:
+    """Round half to even to `decimals` places."""
+    (a,) = prepare("round", a)
+    if not np.issubdtype(a.dtype, np.inexact):
+        return a
+    if decimals == 0:
+        return ew.round_p.bind(a)
+    factor = 10.0 ** decimals
+    return divide(ew.round_p.bind(multiply(a, factor)), factor)
+
+
+around = round
+
+
+def rint(x: Any, /) -> Any:
+    """Round to the nearest integer."""
+    return round(x)
+
+
+def isnan(x: Any, /) -> Any:
+    """Elementwise NaN test."""
+    (x,) = prepare("isnan", x)
+    if not np.issubdtype(x.dtype, np.inexact):
+        return _full_bool(x, False)
+    return ew.is_nan_p.bind(x)
+
+
+def isfinite(x: Any, /) -> Any:
+    """Elementwise finiteness test."""
+    (x,) = prepare("isfinite", x)
+    if not np.issubdtype(x.dtype, np.inexact):
+        return _full_bool(x, True)
+    return ew.is_finite_p.bind(x)
+
+
+def isinf(x: Any, /) -> Any:
+    """Elementwise infinity test."""
+    return logical_and(logical_not(isfinite(x)), logical_not(isnan(x)))
+
+
+def _full_bool(x, v):
+    from funcad.numpy._base import full, shape
+    return full(shape(x), v, bool)
+
+
+add = _binary("add", ew.add_p)
+subtract = _binary("subtract", ew.sub_p)
+multiply = _binary("multiply", ew.mul_p)
+maximum = _binary("maximum", ew.max_p)
+minimum = _binary("minimum", ew.min_p)
+arctan2 = _binary("arctan2", ew.atan2_p, inexact=True)
+atan2 = arctan2
+
+
+def true_divide(x1: Any, x2: Any, /) -> Any:
+    """Elementwise true division (integers give float64)."""
+    a, b = prepare("divide", x1, x2, inexact=True)
+    return ew.div_p.bind(a, b)
+
+
+divide = true_divide
+
+
+def floor_divide(x1: Any, x2: Any, /) -> Any:
+    """Elementwise floor division."""
+    a, b = prepare("floor_divide", x1, x2)
+    if np.issubdtype(a.dtype, np.inexact):
+        return floor(true_divide(a, b))
+    return ew.floor_divide_p.bind(a, b)
+
+
+def remainder(x1: Any, x2: Any, /) -> Any:
+    """Elementwise remainder with the sign of the divisor (Python's %)."""
+    a, b = prepare("remainder", x1, x2)
+    if np.issubdtype(a.dtype, np.inexact):
+        return subtract(a, multiply(floor(true_divide(a, b)), b))
+    r = ew.rem_p.bind(a, b)
+    fix = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(b, 0)))
+    return where(fix, add(r, b), r)
+
+
+mod = remainder
+
+
+def fmod(x1: Any, x2: Any, /) -> Any:
+    """Elementwise remainder with the sign of the dividend (C's fmod)."""
+    a, b = prepare("fmod", x1, x2)
+    return ew.rem_p.bind(a, b)
+
+
+def power(x1: Any, x2: Any, /) -> Any:
+    """Elementwise x1 ** x2 (integer exponents use repeated multiplication)."""
+    if not isinstance(x2, Tracer) and (isinstance(x2, (int, np.integer)) and
+                                       not isinstance(x2, bool)):
+        (a,) = prepare("power", x1)
+        if np.issubdtype(a.dtype, np.integer) and x2 < 0:
+            raise ValueError("Integers to negative integer powers are not allowed.")
+        return ew.integer_pow_p.bind(a, y=int(x2))
+    a, b = prepare("power", x1, x2)
+    return ew.pow_p.bind(a, b)
+
+
+def float_power(x1: Any, x2: Any, /) -> Any:
+    """x1 ** x2 in float64."""
+    return power(astype(x1, np.float64), astype(x2, np.float64))
+
+
+def square(x: Any, /) -> Any:
+    """Elementwise x * x."""
+    (x,) = prepare("square", x)
+    return ew.integer_pow_p.bind(x, y=2)
+
+
+def reciprocal(x: Any, /) -> Any:
+    """Elementwise 1 / x."""
+    return true_divide(1, x)
+
+
+def cbrt(x: Any, /) -> Any:
+    """Elementwise cube root."""
+    (x,) = promote_inexact(x)
+    return multiply(sign(x), power(absolute(x), 1.0 / 3.0))
+
+
+def exp2(x: Any, /) -> Any:
+    """Elementwise 2 ** x."""
+    (x,) = promote_inexact(x)
+    return exp(multiply(x, np.log(2.0)))
+
+
+def log2(x: Any, /) -> Any:
+    """Elementwise base-2 logarithm."""
+    (x,) = promote_inexact(x)
+    return true_divide(log(x), np.log(2.0))
+
+
+def log10(x: Any, /) -> Any:
+    """Elementwise base-10 logarithm."""
+    (x,) = promote_inexact(x)
+    return true_divide(log(x), np.log(10.0))
+
+
+def logaddexp(x1: Any, x2: Any, /) -> Any:
+    """log(exp(x1) + exp(x2)) computed without overflow."""
+    a, b = prepare("logaddexp", x1, x2, inexact=True)
+    m = maximum(a, b)
+    # Where both are -inf (or +inf) the difference is nan: use 0 there.
+    d = subtract(a, b)
+    d = where(isnan(d), 0.0, d)
+    return add(m, log1p(exp(negative(absolute(d)))))
+
+
+def hypot(x1: Any, x2: Any, /) -> Any:
+    """sqrt(x1**2 + x2**2)."""
+    a, b = prepare("hypot", x1, x2, inexact=True)
+    return sqrt(add(square(a), square(b)))
+
+
+def deg2rad(x: Any, /) -> Any:
+    """Degrees to radians."""
+    return multiply(x, np.pi / 180.0)
+
+
+def rad2deg(x: Any, /) -> Any:
+    """Radians to degrees."""
+    return multiply(x, 180.0 / np.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def sinc(x: Any, /) -> Any:
+    """sin(pi x) / (pi x), equal to 1 at 0."""
+    (x,) = promote_inexact(x)
+    px = multiply(x, np.pi)
+    is_zero = equal(x, 0)
+    safe = where(is_zero, 1.0, px)
+    return where(is_zero, 1.0, true_divide(sin(safe), safe))
+
+
+# -- comparisons and logic ----------------------------------------------------------------
+
+equal = _binary("equal", ew.eq_p)
+not_equal = _binary("not_equal", ew.ne_p)
+less = _binary("less", ew.lt_p)
+less_equal = _binary("less_equal", ew.le_p)
+greater = _binary("greater", ew.gt_p)
+greater_equal = _binary("greater_equal", ew.ge_p)
+
+
+def _as_bool(x):
+    return astype(x, bool) if result_type(x) != np.bool_ else x
+
+
+def logical_and(x1: Any, x2: Any, /) -> Any:
+    """Elementwise logical and."""
+    a, b = broadcast_arrays(*prepare("logical_and", _as_bool(x1), _as_bool(x2)))
+    return ew.and_p.bind(a, b)
+
+
+def logical_or(x1: Any, x2: Any, /) -> Any:
+    """Elementwise logical or."""
+    a, b = broadcast_arrays(*prepare("logical_or", _as_bool(x1), _as_bool(x2)))
+    return ew.or_p.bind(a, b)
+
+
+def logical_xor(x1: Any, x2: Any, /) -> Any:
+    """Elementwise logical xor."""
+    a, b = broadcast_arrays(*prepare("logical_xor", _as_bool(x1), _as_bool(x2)))
+    return ew.xor_p.bind(a, b)
+
+
+def logical_not(x: Any, /) -> Any:
+    """Elementwise logical not."""
+    (x,) = prepare("logical_not", _as_bool(x))
+    return ew.not_p.bind(x)
+
+
+def _bitwise(name, prim):
+    def fn(x1, x2, /):
+        a, b = prepare(name, x1, x2)
+        if np.issubdtype(a.dtype, np.inexact):
+            raise TypeError(f"{name} is only defined for integer and boolean arrays")
+        return prim.bind(a, b)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}."
+    return fn
+
+
+bitwise_and = _bitwise("bitwise_and", ew.and_p)
+bitwise_or = _bitwise("bitwise_or", ew.or_p)
+bitwise_xor = _bitwise("bitwise_xor", ew.xor_p)
+
+
+def invert(x: Any, /) -> Any:
+    """Bitwise not (logical not for booleans)."""
+    (x,) = prepare("invert", x)
+    return ew.not_p.bind(x)
+
+
+bitwise_not = invert
+
+
+def where(condition: Any, x: Any = None, y: Any = None, /) -> Any:
+    """Choose elementwise from `x` where `condition` holds, else from `y`.
+
+    With one argument it returns the indices of non-zero elements (concrete input only).
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.where(fnp.array([True, False]), 1.0, 0.0)
+    array([1., 0.])
+    """
+    if x is None and y is None:
+        from funcad.numpy._indexing import nonzero
+        return nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("where takes either 1 or 3 arguments")
+    x, y = prepare("where", x, y)
+    c = _as_bool(condition)
+    c, x, y = broadcast_arrays(c, x, y, op="where")
+    return ew.select_n_p.bind(c, y, x)
+
+
+def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    """Limit values to [a_min, a_max]."""
+    if a_min is None and a_max is None:
+        raise ValueError("clip: at most one of a_min and a_max may be None")
+    out = a
+    if a_min is not None:
+        out = maximum(out, a_min)
+    if a_max is not None:
+        out = minimum(out, a_max)
+    return out
+
+
+def real(x: Any, /) -> Any:
+    """Real part (real inputs are returned unchanged)."""
+    return x
+
+
+def conj(x: Any, /) -> Any:
+    """Complex conjugate (real inputs are returned unchanged)."""
+    return x
+
+
+conjugate = conj
+
+
+def imag(x: Any, /) -> Any:
+    """Imaginary part (zero for real inputs)."""
+    from funcad.numpy._base import zeros_like
+    return zeros_like(x)
+
+
+def heaviside(x1: Any, x2: Any, /) -> Any:
+    """Heaviside step: 0 for x1 < 0, x2 at 0, 1 for x1 > 0."""
+    a, b = prepare("heaviside", x1, x2, inexact=True)
+    return where(less(a, 0), 0.0, where(greater(a, 0), 1.0, b))
+
+
+def copysign(x1: Any, x2: Any, /) -> Any:
+    """|x1| with the sign of x2."""
+    a, b = prepare("copysign", x1, x2, inexact=True)
+    return where(less(b, 0), negative(absolute(a)), absolute(a))
+
+
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
+               neginf: Any = None) -> Any:
+    """Replace nan and infinities by finite numbers."""
+    (x,) = prepare("nan_to_num", x)
+    info = np.finfo(x.dtype)
+    posinf = info.max if posinf is None else posinf
+    neginf = info.min if neginf is None else neginf
+    out = where(isnan(x), nan, x)
+    out = where(logical_and(isinf(out), greater(out, 0)), posinf, out)
+    return where(logical_and(isinf(out), less(out, 0)), neginf, out)

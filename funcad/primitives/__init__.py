@@ -1,0 +1,9 @@
+"""The primitive set. Importing this package registers every primitive and its rules."""
+
+from funcad.primitives import (  # noqa: F401
+    call,
+    elementwise,
+    linalg,
+    reductions,
+    structural,
+)

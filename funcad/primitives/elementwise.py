@@ -1,0 +1,429 @@
+"""Elementwise primitives: one block per primitive with all of its rules.
+
+Operands of an n-ary elementwise primitive have identical shapes and dtypes
+(funcad.numpy inserts broadcasts and conversions). `lowering_rules[p]` for these
+primitives is a scalar expression template used by the fusing Numba code generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funcad._core import (
+    ShapedArray,
+    abstract_eval_rules,
+    batch_rules,
+    impl_rules,
+    jvp_rules,
+    lowering_rules,
+    transpose_rules,
+)
+from funcad.interpreters.ad import Zero, defjvp, instantiate, is_undefined
+from funcad.primitives._util import (
+    elementwise_batch,
+    linear_primitives,
+    new_primitive,
+    nondiff_primitives,
+    same_shape_dtype,
+    vectorized_batch,
+)
+
+
+def _float_unary_aval(name):
+    def rule(x):
+        if not np.issubdtype(x.dtype, np.inexact):
+            raise TypeError(f"{name} needs a floating-point operand, got {x.dtype.name}")
+        return ShapedArray(x.shape, x.dtype)
+    return rule
+
+
+def _unary_aval(x):
+    return ShapedArray(x.shape, x.dtype)
+
+
+def unary(name, impl, template, float_only=True):
+    """Create an elementwise unary primitive with impl, shape rule, batching and lowering."""
+    p = new_primitive(name)
+    impl_rules[p] = impl
+    abstract_eval_rules[p] = _float_unary_aval(name) if float_only else _unary_aval
+    vectorized_batch(p)
+    lowering_rules[p] = template
+    return p
+
+
+def binary(name, impl, template, out_dtype=None):
+    """Create an elementwise binary primitive with impl, shape rule, batching and lowering."""
+    p = new_primitive(name)
+    impl_rules[p] = impl
+    if out_dtype is None:
+        abstract_eval_rules[p] = lambda x, y: same_shape_dtype(name, x, y)
+    else:
+        def aval(x, y):
+            a = same_shape_dtype(name, x, y)
+            return ShapedArray(a.shape, np.dtype(out_dtype))
+        abstract_eval_rules[p] = aval
+    elementwise_batch(p)
+    lowering_rules[p] = template
+    return p
+
+
+# -- linear unary -------------------------------------------------------------------
+
+neg_p = unary("neg", np.negative, "(-{0})", float_only=False)
+linear_primitives.add(neg_p)
+defjvp(neg_p, lambda t, ans, x: neg_p.bind(t))
+transpose_rules[neg_p] = lambda ct, x: [neg_p.bind(ct)]
+
+# -- transcendental unary -------------------------------------------------------------
+
+sin_p = unary("sin", np.sin, "np.sin({0})")
+cos_p = unary("cos", np.cos, "np.cos({0})")
+tan_p = unary("tan", np.tan, "np.tan({0})")
+asin_p = unary("asin", np.arcsin, "np.arcsin({0})")
+acos_p = unary("acos", np.arccos, "np.arccos({0})")
+atan_p = unary("atan", np.arctan, "np.arctan({0})")
+sinh_p = unary("sinh", np.sinh, "np.sinh({0})")
+cosh_p = unary("cosh", np.cosh, "np.cosh({0})")
+tanh_p = unary("tanh", np.tanh, "np.tanh({0})")
+exp_p = unary("exp", np.exp, "np.exp({0})")
+expm1_p = unary("expm1", np.expm1, "np.expm1({0})")
+log_p = unary("log", np.log, "np.log({0})")
+log1p_p = unary("log1p", np.log1p, "np.log1p({0})")
+sqrt_p = unary("sqrt", np.sqrt, "np.sqrt({0})")
+abs_p = unary("abs", np.abs, "np.abs({0})", float_only=False)
+sign_p = unary("sign", np.sign, "np.sign({0})", float_only=False)
+floor_p = unary("floor", np.floor, "np.floor({0})")
+ceil_p = unary("ceil", np.ceil, "np.ceil({0})")
+round_p = unary("round", np.round, "np.round({0})")
+is_finite_p = unary("is_finite", np.isfinite, "np.isfinite({0})")
+abstract_eval_rules[is_finite_p] = lambda x: ShapedArray(x.shape, np.dtype(bool))
+is_nan_p = unary("is_nan", np.isnan, "np.isnan({0})")
+abstract_eval_rules[is_nan_p] = lambda x: ShapedArray(x.shape, np.dtype(bool))
+nondiff_primitives.update({sign_p, floor_p, ceil_p, round_p, is_finite_p, is_nan_p})
+
+defjvp(sin_p, lambda t, ans, x: mul(t, cos_p.bind(x)))
+defjvp(cos_p, lambda t, ans, x: neg_p.bind(mul(t, sin_p.bind(x))))
+defjvp(tan_p, lambda t, ans, x: mul(t, add(_one(ans), mul(ans, ans))))
+defjvp(asin_p, lambda t, ans, x: div(t, sqrt_p.bind(sub(_one(x), mul(x, x)))))
+defjvp(acos_p, lambda t, ans, x: neg_p.bind(div(t, sqrt_p.bind(sub(_one(x), mul(x, x))))))
+defjvp(atan_p, lambda t, ans, x: div(t, add(_one(x), mul(x, x))))
+defjvp(sinh_p, lambda t, ans, x: mul(t, cosh_p.bind(x)))
+defjvp(cosh_p, lambda t, ans, x: mul(t, sinh_p.bind(x)))
+defjvp(tanh_p, lambda t, ans, x: mul(t, sub(_one(ans), mul(ans, ans))))
+defjvp(exp_p, lambda t, ans, x: mul(t, ans))
+defjvp(expm1_p, lambda t, ans, x: mul(t, add(ans, _one(ans))))
+defjvp(log_p, lambda t, ans, x: div(t, x))
+defjvp(log1p_p, lambda t, ans, x: div(t, add(x, _one(x))))
+defjvp(sqrt_p, lambda t, ans, x: div(t, mul(_full_like(ans, 2), ans)))
+defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
+
+# -- integer power ---------------------------------------------------------------------
+
+integer_pow_p = new_primitive("integer_pow")
+impl_rules[integer_pow_p] = lambda x, *, y: np.power(x, y) if y >= 0 else 1 / np.power(x, -y)
+abstract_eval_rules[integer_pow_p] = lambda x, *, y: ShapedArray(x.shape, x.dtype)
+vectorized_batch(integer_pow_p)
+lowering_rules[integer_pow_p] = "({0} ** {y})"
+
+
+def _integer_pow_jvp(t, ans, x, *, y):
+    if y == 0:
+        return Zero(ShapedArray(x.shape if hasattr(x, "shape") else (), ans.dtype))
+    if y == 1:
+        return t
+    if y == 2:
+        return mul(t, mul(_full_like(x, 2), x))
+    return mul(t, mul(_full_like(x, y), integer_pow_p.bind(x, y=y - 1)))
+
+
+defjvp(integer_pow_p, _integer_pow_jvp)
+
+# -- linear binary ------------------------------------------------------------------------
+
+add_p = binary("add", np.add, "({0} + {1})")
+sub_p = binary("sub", np.subtract, "({0} - {1})")
+linear_primitives.update({add_p, sub_p})
+
+
+def _add_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    ans = add_p.bind(x, y)
+    if type(tx) is Zero:
+        return ans, ty
+    if type(ty) is Zero:
+        return ans, tx
+    return ans, add_p.bind(tx, ty)
+
+
+def _sub_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    ans = sub_p.bind(x, y)
+    if type(tx) is Zero:
+        return ans, neg_p.bind(ty)
+    if type(ty) is Zero:
+        return ans, tx
+    return ans, sub_p.bind(tx, ty)
+
+
+jvp_rules[add_p] = _add_jvp
+jvp_rules[sub_p] = _sub_jvp
+transpose_rules[add_p] = lambda ct, x, y: [ct if is_undefined(x) else None,
+                                           ct if is_undefined(y) else None]
+transpose_rules[sub_p] = lambda ct, x, y: [ct if is_undefined(x) else None,
+                                           neg_p.bind(ct) if is_undefined(y) else None]
+
+# -- multiplication and division (linear in one argument at a time) -------------------------
+
+mul_p = binary("mul", np.multiply, "({0} * {1})")
+defjvp(mul_p, lambda t, ans, x, y: mul_p.bind(t, y), lambda t, ans, x, y: mul_p.bind(x, t))
+
+
+def _mul_transpose(ct, x, y):
+    if is_undefined(x) and is_undefined(y):
+        raise NotImplementedError("transpose of mul: both operands are linear (the program "
+                                  "is not linear)")
+    if is_undefined(x):
+        return [mul_p.bind(ct, y), None]
+    return [None, mul_p.bind(x, ct)]
+
+
+transpose_rules[mul_p] = _mul_transpose
+
+div_p = binary("div", np.true_divide, "({0} / {1})")
+
+
+def _div_impl(x, y):
+    if np.issubdtype(np.result_type(x), np.integer):
+        return np.floor_divide(x, y)  # lax semantics: integer division truncates toward 0
+    return np.true_divide(x, y)
+
+
+impl_rules[div_p] = _div_impl
+defjvp(div_p, lambda t, ans, x, y: div_p.bind(t, y),
+       lambda t, ans, x, y: neg_p.bind(mul_p.bind(t, div_p.bind(ans, y))))
+
+
+def _div_transpose(ct, x, y):
+    if is_undefined(y):
+        raise NotImplementedError("transpose of div with a linear denominator")
+    return [div_p.bind(ct, y), None]
+
+
+transpose_rules[div_p] = _div_transpose
+
+rem_p = binary("rem", np.fmod, "np.fmod({0}, {1})")
+defjvp(rem_p, lambda t, ans, x, y: t,
+       lambda t, ans, x, y: neg_p.bind(mul(t, _trunc(div_p.bind(x, y)))))
+
+floor_divide_p = binary("floor_divide", np.floor_divide, "({0} // {1})")
+nondiff_primitives.add(floor_divide_p)
+
+pow_p = binary("pow", np.power, "({0} ** {1})")
+
+
+def _pow_jvp_x(t, ans, x, y):
+    # d/dx x**y = y * x**(y-1); written to stay finite at x = 0 for y >= 1.
+    return mul(t, mul(y, pow_p.bind(x, sub(y, _one(y)))))
+
+
+def _pow_jvp_y(t, ans, x, y):
+    # d/dy x**y = log(x) * x**y, taken as 0 where x == 0 (the limit for y > 0).
+    zero = _full_like(x, 0)
+    safe_log = log_p.bind(select_n_p.bind(eq(x, zero), x, _one(x)))
+    return mul(t, mul(safe_log, ans))
+
+
+defjvp(pow_p, _pow_jvp_x, _pow_jvp_y)
+
+max_p = binary("max", np.maximum, "max({0}, {1})")
+min_p = binary("min", np.minimum, "min({0}, {1})")
+lowering_rules[max_p] = "_fa_max({0}, {1})"
+lowering_rules[min_p] = "_fa_min({0}, {1})"
+
+
+def _minmax_jvp(prim, pick_x):
+    # Ties split the tangent evenly between the operands (as JAX does).
+    def rule_x(t, ans, x, y):
+        return mul(t, _balanced_mask(pick_x(x, y), eq(x, y), x))
+
+    def rule_y(t, ans, x, y):
+        return mul(t, _balanced_mask(pick_x(y, x), eq(x, y), x))
+    defjvp(prim, rule_x, rule_y)
+
+
+def _balanced_mask(strict, tie, like):
+    one = _one(like)
+    half = _full_like(like, 0.5)
+    zero = _full_like(like, 0)
+    return select_n_p.bind(strict, select_n_p.bind(tie, zero, half), one)
+
+
+_minmax_jvp(max_p, lambda a, b: gt(a, b))
+_minmax_jvp(min_p, lambda a, b: lt(a, b))
+
+atan2_p = binary("atan2", np.arctan2, "np.arctan2({0}, {1})")
+
+
+def _atan2_denom(x, y):
+    return add(mul(x, x), mul(y, y))
+
+
+defjvp(atan2_p, lambda t, ans, y, x: div(mul(t, x), _atan2_denom(x, y)),
+       lambda t, ans, y, x: neg_p.bind(div(mul(t, y), _atan2_denom(x, y))))
+
+nextafter_p = binary("nextafter", np.nextafter, "np.nextafter({0}, {1})")
+nondiff_primitives.add(nextafter_p)
+
+# -- comparisons and logic (never differentiable) -----------------------------------------
+
+eq_p = binary("eq", np.equal, "({0} == {1})", out_dtype=bool)
+ne_p = binary("ne", np.not_equal, "({0} != {1})", out_dtype=bool)
+lt_p = binary("lt", np.less, "({0} < {1})", out_dtype=bool)
+le_p = binary("le", np.less_equal, "({0} <= {1})", out_dtype=bool)
+gt_p = binary("gt", np.greater, "({0} > {1})", out_dtype=bool)
+ge_p = binary("ge", np.greater_equal, "({0} >= {1})", out_dtype=bool)
+and_p = binary("and", np.bitwise_and, "({0} & {1})")
+or_p = binary("or", np.bitwise_or, "({0} | {1})")
+xor_p = binary("xor", np.bitwise_xor, "({0} ^ {1})")
+not_p = unary("not", lambda x: np.logical_not(x) if x.dtype == bool else np.invert(x),
+              "(not {0})", float_only=False)
+nondiff_primitives.update({eq_p, ne_p, lt_p, le_p, gt_p, ge_p, and_p, or_p, xor_p, not_p})
+
+# -- select_n: out = cases[pred] elementwise (pred bool or int32) ----------------------------
+
+select_n_p = new_primitive("select_n")
+
+
+def _select_n_impl(pred, *cases):
+    if len(cases) == 2:
+        return np.where(pred, cases[1], cases[0])
+    return np.choose(pred, cases)
+
+
+def _select_n_aval(pred, *cases):
+    out = same_shape_dtype("select_n", *cases)
+    if pred.shape != out.shape:
+        raise ValueError(f"select_n: predicate shape {pred.shape} differs from case shape "
+                         f"{out.shape}")
+    if pred.dtype != np.bool_ and not np.issubdtype(pred.dtype, np.integer):
+        raise TypeError(f"select_n: predicate must be bool or int, got {pred.dtype.name}")
+    return out
+
+
+def _select_n_jvp(primals, tangents):
+    pred, *cases = primals
+    _, *case_ts = tangents
+    ans = select_n_p.bind(pred, *cases)
+    if all(type(t) is Zero for t in case_ts):
+        return ans, Zero(ShapedArray(np.shape(ans), np.result_type(ans)))
+    return ans, select_n_p.bind(pred, *[instantiate(t) for t in case_ts])
+
+
+def _select_n_transpose(ct, pred, *cases):
+    if is_undefined(pred):
+        raise NotImplementedError("select_n: the predicate cannot be linear")
+    zeros = _full_like(ct, 0)
+    out = [None]
+    for i, c in enumerate(cases):
+        if not is_undefined(c):
+            out.append(None)
+            continue
+        branches = [zeros] * len(cases)
+        branches[i] = ct
+        out.append(select_n_p.bind(pred, *branches))
+    return out
+
+
+impl_rules[select_n_p] = _select_n_impl
+abstract_eval_rules[select_n_p] = _select_n_aval
+jvp_rules[select_n_p] = _select_n_jvp
+transpose_rules[select_n_p] = _select_n_transpose
+elementwise_batch(select_n_p)
+linear_primitives.add(select_n_p)
+lowering_rules[select_n_p] = "select_n"  # handled specially by the code generator
+
+# -- convert_element_type -------------------------------------------------------------------
+
+convert_element_type_p = new_primitive("convert_element_type")
+
+
+def _convert_impl(x, *, new_dtype):
+    return np.asarray(x).astype(new_dtype) if np.ndim(x) else new_dtype.type(x)
+
+
+def _convert_jvp(primals, tangents, *, new_dtype):
+    (x,), (t,) = primals, tangents
+    ans = convert_element_type_p.bind(x, new_dtype=new_dtype)
+    if type(t) is Zero or not np.issubdtype(new_dtype, np.inexact):
+        return ans, Zero(ShapedArray(np.shape(ans), new_dtype))
+    return ans, convert_element_type_p.bind(t, new_dtype=new_dtype)
+
+
+def _convert_transpose(ct, x, *, new_dtype):
+    return [convert_element_type_p.bind(ct, new_dtype=x.aval.dtype)]
+
+
+impl_rules[convert_element_type_p] = _convert_impl
+abstract_eval_rules[convert_element_type_p] = (
+    lambda x, *, new_dtype: ShapedArray(x.shape, np.dtype(new_dtype)))
+jvp_rules[convert_element_type_p] = _convert_jvp
+transpose_rules[convert_element_type_p] = _convert_transpose
+vectorized_batch(convert_element_type_p)
+linear_primitives.add(convert_element_type_p)
+lowering_rules[convert_element_type_p] = "convert"  # handled specially by the code generator
+
+# -- stop_gradient ----------------------------------------------------------------------------
+
+stop_gradient_p = unary("stop_gradient", lambda x: x, "{0}", float_only=False)
+nondiff_primitives.add(stop_gradient_p)
+
+# -- small helpers used by the rules above (they bind primitives, so rules stay traceable) ----
+
+
+def _full_like(x, value):
+    from funcad.primitives.structural import full
+    from funcad._core import get_aval
+    aval = get_aval(x)
+    return full(aval.shape, value, aval.dtype)
+
+
+def _one(x):
+    return _full_like(x, 1)
+
+
+def _trunc(x):
+    zero = _full_like(x, 0)
+    return select_n_p.bind(lt(x, zero), floor_p.bind(x), ceil_p.bind(x))
+
+
+def add(x, y):
+    return add_p.bind(x, y)
+
+
+def sub(x, y):
+    return sub_p.bind(x, y)
+
+
+def mul(x, y):
+    return mul_p.bind(x, y)
+
+
+def div(x, y):
+    return div_p.bind(x, y)
+
+
+def eq(x, y):
+    return eq_p.bind(x, y)
+
+
+def lt(x, y):
+    return lt_p.bind(x, y)
+
+
+def gt(x, y):
+    return gt_p.bind(x, y)
+
+
+del batch_rules

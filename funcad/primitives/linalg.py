@@ -1,0 +1,313 @@
+"""Linear algebra primitives: dot_general, solve, det, slogdet, cholesky."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funcad._core import (
+    ShapedArray,
+    abstract_eval_rules,
+    batch_rules,
+    get_aval,
+    impl_rules,
+    jvp_rules,
+    lowering_rules,
+    transpose_rules,
+)
+from funcad.interpreters.ad import Zero, add_tangents, defjvp, is_undefined
+from funcad.interpreters.batching import moveaxis
+from funcad.primitives._util import linear_primitives, new_primitive
+from funcad.primitives.elementwise import mul_p, select_n_p, neg_p, sub_p
+from funcad.primitives.structural import broadcast_in_dim, full, iota, reshape, transpose
+
+# -- dot_general --------------------------------------------------------------------------
+# dimension_numbers = ((lhs_contract, rhs_contract), (lhs_batch, rhs_batch));
+# output dims: batch dims, then lhs free dims, then rhs free dims.
+
+dot_general_p = new_primitive("dot_general")
+
+
+def _free_dims(ndim, contract, batch):
+    return [d for d in range(ndim) if d not in contract and d not in batch]
+
+
+def _dot_general_aval(lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    for a, b in zip(lc, rc, strict=True):
+        if lhs.shape[a] != rhs.shape[b]:
+            raise ValueError(f"dot_general: contracting dimensions do not match: shapes "
+                             f"{lhs.shape} and {rhs.shape} (axis {a} vs axis {b})")
+    for a, b in zip(lb, rb, strict=True):
+        if lhs.shape[a] != rhs.shape[b]:
+            raise ValueError(f"dot_general: batch dimensions do not match: shapes "
+                             f"{lhs.shape} and {rhs.shape}")
+    if lhs.dtype != rhs.dtype:
+        raise TypeError(f"dot_general: dtypes differ ({lhs.dtype.name}, {rhs.dtype.name})")
+    shape = (tuple(lhs.shape[d] for d in lb)
+             + tuple(lhs.shape[d] for d in _free_dims(lhs.ndim, lc, lb))
+             + tuple(rhs.shape[d] for d in _free_dims(rhs.ndim, rc, rb)))
+    return ShapedArray(shape, lhs.dtype)
+
+
+def _dot_general_impl(lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lhs = np.asarray(lhs)
+    rhs = np.asarray(rhs)
+    if not lb:
+        return np.tensordot(lhs, rhs, axes=(lc, rc))
+    lf = _free_dims(lhs.ndim, lc, lb)
+    rf = _free_dims(rhs.ndim, rc, rb)
+    bshape = [lhs.shape[d] for d in lb]
+    m = [lhs.shape[d] for d in lf]
+    n = [rhs.shape[d] for d in rf]
+    k = int(np.prod([lhs.shape[d] for d in lc], dtype=np.int64))
+    lt = np.transpose(lhs, (*lb, *lf, *lc)).reshape(
+        (*bshape, int(np.prod(m, dtype=np.int64)), k))
+    rt = np.transpose(rhs, (*rb, *rc, *rf)).reshape(
+        (*bshape, k, int(np.prod(n, dtype=np.int64))))
+    return np.matmul(lt, rt).reshape((*bshape, *m, *n))
+
+
+def dot_general(lhs, rhs, dimension_numbers):
+    """Generalised tensor contraction (see the module comment for dimension_numbers)."""
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=dn)
+
+
+def _ranks(x):
+    return x.aval.ndim if is_undefined(x) else get_aval(x).ndim
+
+
+def _dot_transpose_lhs(ct, lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    ln, rn = _ranks(lhs), _ranks(rhs)
+    lf = _free_dims(ln, lc, lb)
+    rf = _free_dims(rn, rc, rb)
+    nb, nlf = len(lb), len(lf)
+    ct_batch = tuple(range(nb))
+    ct_rfree = tuple(range(nb + nlf, nb + nlf + len(rf)))
+    res = dot_general(ct, rhs, ((ct_rfree, tuple(rf)), (ct_batch, tuple(rb))))
+    order = np.argsort(rc)
+    res_dims_in_lhs = [*lb, *lf, *[lc[i] for i in order]]
+    perm = [res_dims_in_lhs.index(d) for d in range(ln)]
+    return transpose(res, perm)
+
+
+def _dot_transpose_rhs(ct, lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    ln, rn = _ranks(lhs), _ranks(rhs)
+    lf = _free_dims(ln, lc, lb)
+    rf = _free_dims(rn, rc, rb)
+    nb, nlf = len(lb), len(lf)
+    ct_batch = tuple(range(nb))
+    ct_lfree = tuple(range(nb, nb + nlf))
+    res = dot_general(ct, lhs, ((ct_lfree, tuple(lf)), (ct_batch, tuple(lb))))
+    order = np.argsort(lc)
+    res_dims_in_rhs = [*rb, *rf, *[rc[i] for i in order]]
+    perm = [res_dims_in_rhs.index(d) for d in range(rn)]
+    return transpose(res, perm)
+
+
+def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers):
+    if is_undefined(lhs) and is_undefined(rhs):
+        raise NotImplementedError("dot_general: both operands linear (program not linear)")
+    if is_undefined(lhs):
+        return [_dot_transpose_lhs(ct, lhs, rhs, dimension_numbers=dimension_numbers), None]
+    return [None, _dot_transpose_rhs(ct, lhs, rhs, dimension_numbers=dimension_numbers)]
+
+
+def _shift(dims, at=0):
+    return tuple(d + 1 if d >= at else d for d in dims)
+
+
+def _dot_general_batch(size, vals, dims, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lhs, rhs = vals
+    dl, dr = dims
+    if dl is not None and dr is not None:
+        lhs = moveaxis(lhs, dl, 0, size)
+        rhs = moveaxis(rhs, dr, 0, size)
+        dn = ((_shift(lc), _shift(rc)), ((0, *_shift(lb)), (0, *_shift(rb))))
+        return dot_general_p.bind(lhs, rhs, dimension_numbers=dn), 0
+    if dl is not None:
+        lhs = moveaxis(lhs, dl, 0, size)
+        dn = ((_shift(lc), rc), (_shift(lb), rb))
+        return dot_general_p.bind(lhs, rhs, dimension_numbers=dn), len(lb)
+    rhs = moveaxis(rhs, dr, 0, size)
+    dn = ((lc, _shift(rc)), (lb, _shift(rb)))
+    n_lfree = len(_free_dims(get_aval(lhs).ndim, lc, lb))
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=dn), len(lb) + n_lfree
+
+
+impl_rules[dot_general_p] = _dot_general_impl
+abstract_eval_rules[dot_general_p] = _dot_general_aval
+defjvp(dot_general_p,
+       lambda t, ans, lhs, rhs, *, dimension_numbers: dot_general_p.bind(
+           t, rhs, dimension_numbers=dimension_numbers),
+       lambda t, ans, lhs, rhs, *, dimension_numbers: dot_general_p.bind(
+           lhs, t, dimension_numbers=dimension_numbers))
+transpose_rules[dot_general_p] = _dot_general_transpose
+linear_primitives.add(dot_general_p)
+batch_rules[dot_general_p] = _dot_general_batch
+lowering_rules[dot_general_p] = "dot_general"
+
+
+# -- helpers for matrices with leading batch dims ----------------------------------------
+
+
+def _matmul(a, b):
+    """a [..., m, k] @ b [..., k, n] with equal leading dims."""
+    nd = get_aval(a).ndim
+    batch = tuple(range(nd - 2))
+    return dot_general(a, b, (((nd - 1,), (nd - 2,)), (batch, batch)))
+
+
+def _mT(a):
+    nd = get_aval(a).ndim
+    return transpose(a, (*range(nd - 2), nd - 1, nd - 2))
+
+
+def _trace_last2(a):
+    from funcad.primitives.reductions import reduce_sum
+    aval = get_aval(a)
+    n = aval.shape[-1]
+    eye = iota(np.int64, (n, n), 0) == iota(np.int64, (n, n), 1)
+    nd = aval.ndim
+    mask = broadcast_in_dim(eye, aval.shape, (nd - 2, nd - 1))
+    zeros = full(aval.shape, 0, aval.dtype)
+    return reduce_sum(select_n_p.bind(mask, zeros, a), (nd - 2, nd - 1))
+
+
+def _square_aval(name):
+    def check(a):
+        if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+            raise ValueError(f"{name}: expected a square matrix (or a stack of them), got "
+                             f"shape {a.shape}")
+        if not np.issubdtype(a.dtype, np.inexact):
+            raise TypeError(f"{name}: expected a floating-point matrix, got {a.dtype.name}")
+    return check
+
+
+def _batch_leading(prim, n_out=1):
+    def rule(size, vals, dims, **params):
+        moved = [moveaxis(v, d, 0, size) for v, d in zip(vals, dims)]
+        out = prim.bind(*moved, **params)
+        return (out, [0] * n_out) if prim.multiple_results else (out, 0)
+    batch_rules[prim] = rule
+
+
+# -- solve: a [..., n, n], b [..., n, k] -> x with a @ x = b -------------------------------
+
+solve_p = new_primitive("solve")
+
+
+def _solve_aval(a, b):
+    _square_aval("solve")(a)
+    if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+        raise ValueError(f"solve: shapes {a.shape} and {b.shape} are incompatible")
+    if a.dtype != b.dtype:
+        raise TypeError("solve: dtypes differ")
+    return ShapedArray(b.shape, b.dtype)
+
+
+def _solve_jvp(primals, tangents):
+    a, b = primals
+    ta, tb = tangents
+    x = solve_p.bind(a, b)
+    rhs = tb
+    if type(ta) is not Zero:
+        rhs = add_tangents(rhs, neg_p.bind(_matmul(ta, x)))
+    if type(rhs) is Zero:
+        return x, Zero(get_aval(x))
+    return x, solve_p.bind(a, rhs)
+
+
+def _solve_transpose(ct, a, b):
+    if is_undefined(a):
+        raise NotImplementedError("solve: the matrix cannot be linear")
+    return [None, solve_p.bind(_mT(a), ct)]
+
+
+impl_rules[solve_p] = lambda a, b: np.linalg.solve(a, b)
+abstract_eval_rules[solve_p] = _solve_aval
+jvp_rules[solve_p] = _solve_jvp
+transpose_rules[solve_p] = _solve_transpose
+linear_primitives.add(solve_p)
+_batch_leading(solve_p)
+lowering_rules[solve_p] = "solve"
+
+# -- det ----------------------------------------------------------------------------------------
+
+det_p = new_primitive("det")
+
+
+def _det_aval(a):
+    _square_aval("det")(a)
+    return ShapedArray(a.shape[:-2], a.dtype)
+
+
+impl_rules[det_p] = lambda a: np.linalg.det(a)
+abstract_eval_rules[det_p] = _det_aval
+defjvp(det_p, lambda t, ans, a: mul_p.bind(ans, _trace_last2(solve_p.bind(a, t))))
+_batch_leading(det_p)
+lowering_rules[det_p] = "det"
+
+# -- slogdet: (sign, log|det|) -------------------------------------------------------------
+
+slogdet_p = new_primitive("slogdet", multiple_results=True)
+
+
+def _slogdet_aval(a):
+    _square_aval("slogdet")(a)
+    s = ShapedArray(a.shape[:-2], a.dtype)
+    return [s, s]
+
+
+def _slogdet_jvp(primals, tangents):
+    (a,), (t,) = primals, tangents
+    sign, logdet = slogdet_p.bind(a)
+    return [sign, logdet], [Zero(get_aval(sign)), _trace_last2(solve_p.bind(a, t))]
+
+
+impl_rules[slogdet_p] = lambda a: list(np.linalg.slogdet(a))
+abstract_eval_rules[slogdet_p] = _slogdet_aval
+jvp_rules[slogdet_p] = _slogdet_jvp
+_batch_leading(slogdet_p, n_out=2)
+lowering_rules[slogdet_p] = "slogdet"
+
+# -- cholesky: lower-triangular L with L L^T = a ----------------------------------------
+
+cholesky_p = new_primitive("cholesky")
+
+
+def _cholesky_aval(a):
+    _square_aval("cholesky")(a)
+    return ShapedArray(a.shape, a.dtype)
+
+
+def _cholesky_jvp(primals, tangents):
+    (a,), (t,) = primals, tangents
+    L = cholesky_p.bind(a)
+    aval = get_aval(a)
+    n = aval.shape[-1]
+    nd = aval.ndim
+    # phi = L^{-1} t L^{-T}; dL = L * tril(phi) with the diagonal halved.
+    tmp = solve_p.bind(L, t)
+    phi = _mT(solve_p.bind(L, _mT(tmp)))
+    rows, cols = iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1)
+    lower = broadcast_in_dim(rows > cols, aval.shape, (nd - 2, nd - 1))
+    diag = broadcast_in_dim(rows == cols, aval.shape, (nd - 2, nd - 1))
+    zeros = full(aval.shape, 0, aval.dtype)
+    half = full(aval.shape, 0.5, aval.dtype)
+    masked = select_n_p.bind(lower, select_n_p.bind(diag, zeros, mul_p.bind(phi, half)), phi)
+    return L, _matmul(L, masked)
+
+
+impl_rules[cholesky_p] = lambda a: np.linalg.cholesky(a)
+abstract_eval_rules[cholesky_p] = _cholesky_aval
+jvp_rules[cholesky_p] = _cholesky_jvp
+_batch_leading(cholesky_p)
+lowering_rules[cholesky_p] = "cholesky"
+
+__all__ = ["dot_general", "reshape", "sub_p"]

@@ -1,0 +1,182 @@
+"""Reductions over static axes, arg-reductions and cumulative sums."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funcad._core import (
+    ShapedArray,
+    abstract_eval_rules,
+    batch_rules,
+    get_aval,
+    impl_rules,
+    jvp_rules,
+    lowering_rules,
+    nondiff_primitives,
+    transpose_rules,
+)
+from funcad.interpreters.ad import Zero, deflinear_jvp, defjvp
+from funcad.interpreters.batching import moveaxis
+from funcad.primitives._util import linear_primitives, new_primitive
+from funcad.primitives.elementwise import (
+    convert_element_type_p,
+    div_p,
+    eq_p,
+    mul_p,
+    select_n_p,
+)
+from funcad.primitives.structural import broadcast_in_dim, full, iota
+
+
+def _reduce_aval(x, *, axes):
+    for a in axes:
+        if not 0 <= a < x.ndim:
+            raise ValueError(f"axis {a} is out of bounds for an array of rank {x.ndim}")
+    return ShapedArray(tuple(n for i, n in enumerate(x.shape) if i not in axes), x.dtype)
+
+
+def _reduce_batch(prim):
+    def rule(size, vals, dims, *, axes):
+        x = moveaxis(vals[0], dims[0], 0, size)
+        return prim.bind(x, axes=tuple(a + 1 for a in axes)), 0
+    batch_rules[prim] = rule
+
+
+def keep_dims_broadcast(y, in_shape, axes):
+    """Broadcast a reduction result back to the input shape."""
+    kept = tuple(i for i in range(len(in_shape)) if i not in axes)
+    return broadcast_in_dim(y, in_shape, kept)
+
+
+def _reducer(name, impl):
+    p = new_primitive(name)
+    impl_rules[p] = lambda x, *, axes: impl(x, axis=axes)
+    abstract_eval_rules[p] = _reduce_aval
+    _reduce_batch(p)
+    lowering_rules[p] = name
+    return p
+
+
+# -- reduce_sum ----------------------------------------------------------------------------
+
+reduce_sum_p = _reducer("reduce_sum", np.sum)
+deflinear_jvp(reduce_sum_p)
+linear_primitives.add(reduce_sum_p)
+transpose_rules[reduce_sum_p] = lambda ct, x, *, axes: [
+    keep_dims_broadcast(ct, x.aval.shape, axes)]
+
+
+def reduce_sum(x, axes):
+    """Sum over the given axes."""
+    axes = tuple(sorted(axes))
+    if not axes:
+        return x
+    return reduce_sum_p.bind(x, axes=axes)
+
+
+# -- reduce_max / reduce_min: tangent averaged over the positions of the extremum -----------
+
+reduce_max_p = _reducer("reduce_max", np.max)
+reduce_min_p = _reducer("reduce_min", np.min)
+
+
+def _extremum_jvp(t, ans, x, *, axes):
+    shape = get_aval(x).shape
+    location = eq_p.bind(x, keep_dims_broadcast(ans, shape, axes))
+    dtype = get_aval(x).dtype
+    mask = convert_element_type_p.bind(location, new_dtype=dtype)
+    counts = reduce_sum_p.bind(mask, axes=axes)
+    return div_p.bind(reduce_sum_p.bind(mul_p.bind(t, mask), axes=axes), counts)
+
+
+defjvp(reduce_max_p, _extremum_jvp)
+defjvp(reduce_min_p, _extremum_jvp)
+
+# -- reduce_prod ------------------------------------------------------------------------------
+
+reduce_prod_p = _reducer("reduce_prod", np.prod)
+
+
+def _prod_jvp(t, ans, x, *, axes):
+    # d prod / dx_k = product of all the other elements; computed with an (n, n) mask so
+    # that zeros in x give exact results (no division).
+    from funcad.primitives.structural import reshape, transpose
+    aval = get_aval(x)
+    kept = [i for i in range(aval.ndim) if i not in axes]
+    perm = (*kept, *axes)
+    outer = tuple(aval.shape[i] for i in kept)
+    n = int(np.prod([aval.shape[i] for i in axes], dtype=np.int64))
+    xs = reshape(transpose(x, perm), (*outer, n))
+    ts = reshape(transpose(t, perm), (*outer, n))
+    k = len(outer)
+    eye = eq_p.bind(iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1))
+    eye_b = broadcast_in_dim(eye, (*outer, n, n), (k, k + 1))
+    xb = broadcast_in_dim(xs, (*outer, n, n), (*range(k), k + 1))
+    ones = full((*outer, n, n), 1, aval.dtype)
+    others = reduce_prod_p.bind(select_n_p.bind(eye_b, xb, ones), axes=(k + 1,))
+    return reduce_sum_p.bind(mul_p.bind(ts, others), axes=(k,))
+
+
+defjvp(reduce_prod_p, _prod_jvp)
+
+# -- logical reductions -------------------------------------------------------------------------
+
+reduce_and_p = _reducer("reduce_and", np.all)
+reduce_or_p = _reducer("reduce_or", np.any)
+nondiff_primitives.update({reduce_and_p, reduce_or_p})
+
+# -- argmax / argmin over one axis --------------------------------------------------------------
+
+
+def _arg_aval(x, *, axis, index_dtype):
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of bounds for an array of rank {x.ndim}")
+    return ShapedArray(tuple(n for i, n in enumerate(x.shape) if i != axis),
+                       np.dtype(index_dtype))
+
+
+def _arg_batch(prim):
+    def rule(size, vals, dims, *, axis, index_dtype):
+        x = moveaxis(vals[0], dims[0], 0, size)
+        return prim.bind(x, axis=axis + 1, index_dtype=index_dtype), 0
+    batch_rules[prim] = rule
+
+
+argmax_p = new_primitive("argmax")
+argmin_p = new_primitive("argmin")
+impl_rules[argmax_p] = lambda x, *, axis, index_dtype: np.argmax(x, axis=axis).astype(
+    index_dtype)
+impl_rules[argmin_p] = lambda x, *, axis, index_dtype: np.argmin(x, axis=axis).astype(
+    index_dtype)
+for _p in (argmax_p, argmin_p):
+    abstract_eval_rules[_p] = _arg_aval
+    _arg_batch(_p)
+    nondiff_primitives.add(_p)
+    lowering_rules[_p] = _p.name
+
+# -- cumsum --------------------------------------------------------------------------------------
+
+cumsum_p = new_primitive("cumsum")
+
+
+def _cumsum_impl(x, *, axis, reverse):
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+def _cumsum_batch(size, vals, dims, *, axis, reverse):
+    x = moveaxis(vals[0], dims[0], 0, size)
+    return cumsum_p.bind(x, axis=axis + 1, reverse=reverse), 0
+
+
+impl_rules[cumsum_p] = _cumsum_impl
+abstract_eval_rules[cumsum_p] = lambda x, *, axis, reverse: ShapedArray(x.shape, x.dtype)
+deflinear_jvp(cumsum_p)
+linear_primitives.add(cumsum_p)
+transpose_rules[cumsum_p] = lambda ct, x, *, axis, reverse: [
+    cumsum_p.bind(ct, axis=axis, reverse=not reverse)]
+batch_rules[cumsum_p] = _cumsum_batch
+lowering_rules[cumsum_p] = "cumsum"
+
+del Zero, jvp_rules
