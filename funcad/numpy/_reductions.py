@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ def _axes(axis: Any, nd: int) -> tuple[int, ...]:
     out = []
     for a in axes:
         a = int(a)
-        if not -nd <= a < max(nd, 1):
+        if not -nd <= a < builtins.max(nd, 1):
             raise ValueError(f"axis {a} is out of bounds for an array of rank {nd}")
         out.append(a % nd if nd else 0)
     if len(set(out)) != len(out):
