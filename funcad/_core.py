@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -41,13 +40,22 @@ def canonical_dtype(dtype: Any) -> np.dtype:
     return np.dtype(dtype)
 
 
-@dataclass(frozen=True, slots=True)
 class ShapedArray:
-    """The abstract value of an array: its shape and dtype."""
+    """The abstract value of an array: its shape and dtype. Immutable and hashable."""
 
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    weak_type: bool = False
+    __slots__ = ("shape", "dtype", "weak_type")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, weak_type: bool = False):
+        self.shape = shape
+        self.dtype = dtype
+        self.weak_type = weak_type
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is ShapedArray and self.shape == other.shape
+                and self.dtype == other.dtype and self.weak_type == other.weak_type)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.dtype, self.weak_type))
 
     @property
     def ndim(self) -> int:
@@ -142,7 +150,8 @@ class Primitive:
         if not main.alive:
             raise_leaked_tracer(self)
         trace = main.trace
-        tracers = [trace.full_raise(a) for a in args]
+        tracers = [a if isinstance(a, Tracer) and a._trace is trace else trace.full_raise(a)
+                   for a in args]
         return trace.process_primitive(self, tracers, params)
 
 

@@ -7,7 +7,6 @@ have no constvars: their constants are passed to them as ordinary operands.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,20 +19,18 @@ from funcad._core import (
     Primitive,
 )
 
-_var_ids = itertools.count()
 
 
 class Var:
     """A variable of a jaxpr. Hashes by identity."""
 
-    __slots__ = ("aval", "id")
+    __slots__ = ("aval",)
 
     def __init__(self, aval: ShapedArray):
         self.aval = aval
-        self.id = next(_var_ids)
 
     def __repr__(self) -> str:
-        return f"Var({self.id}:{self.aval.str_short()})"
+        return f"Var({id(self) % 10000}:{self.aval.str_short()})"
 
 
 class Literal:
@@ -53,14 +50,21 @@ class Literal:
 Atom = Var | Literal
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class JaxprEqn:
-    """One equation: `out_binders = primitive[params](*inputs)`."""
+    """One equation: `out_binders = primitive[params](*inputs)`. Treated as immutable."""
 
-    primitive: Primitive
-    inputs: tuple[Atom, ...]
-    params: dict[str, Any]
-    out_binders: tuple[Var, ...]
+    __slots__ = ("primitive", "inputs", "params", "out_binders")
+
+    def __init__(self, primitive: Primitive, inputs: tuple[Atom, ...], params: dict[str, Any],
+                 out_binders: tuple[Var, ...]):
+        self.primitive = primitive
+        self.inputs = inputs
+        self.params = params
+        self.out_binders = out_binders
+
+    def __repr__(self) -> str:
+        from funcad._pretty import pp_eqn
+        return pp_eqn(self)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

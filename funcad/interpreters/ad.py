@@ -77,16 +77,20 @@ def add_tangents(a: Any, b: Any) -> Any:
 class JVPTracer(Tracer):
     """A primal value paired with its tangent."""
 
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "_aval")
 
     def __init__(self, trace: Trace, primal: Any, tangent: Any):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
+        self._aval = None
 
     @property
     def aval(self) -> ShapedArray:
-        return get_aval(self.primal)
+        a = self._aval
+        if a is None:
+            a = self._aval = get_aval(self.primal)
+        return a
 
     def to_concrete(self, why: str) -> Any:
         p = self.primal
@@ -106,7 +110,12 @@ class JVPTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         primals = [t.primal for t in tracers]
         tangents = [t.tangent for t in tracers]
-        if prim in nondiff_primitives or all(type(t) is Zero for t in tangents):
+        all_zero = True
+        for t in tangents:
+            if type(t) is not Zero:
+                all_zero = False
+                break
+        if all_zero or prim in nondiff_primitives:
             out = prim.bind(*primals, **params)
             if prim.multiple_results:
                 return [JVPTracer(self, o, Zero(tangent_aval(get_aval(o)))) for o in out]
@@ -311,9 +320,11 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
     # Forward sweep: evaluate equations that do not touch linear inputs.
     lin_eqns = []
     for eqn in jaxpr.eqns:
-        if any(type(a) is Var and a in linear for a in eqn.inputs):
-            linear.update(eqn.out_binders)
-            lin_eqns.append(eqn)
+        for a in eqn.inputs:
+            if type(a) is Var and a in linear:
+                linear.update(eqn.out_binders)
+                lin_eqns.append(eqn)
+                break
         else:
             ins = [a.val if type(a) is Literal else primal_env[a] for a in eqn.inputs]
             outs = eqn.primitive.bind(*ins, **eqn.params)
@@ -345,14 +356,22 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
             cts = ct_env.pop(eqn.out_binders[0], None)
             if cts is None:
                 continue
-        invals = [UndefinedPrimal(a.aval) if type(a) is Var and a in linear
-                  else (a.val if type(a) is Literal else primal_env[a]) for a in eqn.inputs]
+        invals = []
+        for a in eqn.inputs:
+            if type(a) is Literal:
+                invals.append(a.val)
+            elif a in linear:
+                invals.append(UndefinedPrimal(a.aval))
+            else:
+                invals.append(primal_env[a])
         rule = transpose_rules.get(prim)
         if rule is None:
             raise NotImplementedError(f"transpose rule for '{prim.name}' is not implemented")
         cts_in = rule(cts, *invals, **eqn.params)
         for a, ct in zip(eqn.inputs, cts_in, strict=True):
-            write_ct(a, ct)
+            if ct is not None and type(ct) is not Zero and type(a) is Var and a in linear:
+                prev = ct_env.get(a)
+                ct_env[a] = ct if prev is None else add_tangents(prev, ct)
 
     result = []
     for v, lin in zip(jaxpr.invars, linear_args, strict=True):

@@ -29,17 +29,22 @@ from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
 
 
 class JaxprTracer(Tracer):
-    """A value inside a program being built."""
+    """A value inside a program being built; `var` is its Var (or Literal) there."""
 
-    __slots__ = ("_aval",)
+    __slots__ = ("_aval", "var", "const")
 
-    def __init__(self, trace: Trace, aval: ShapedArray):
+    def __init__(self, trace: Trace, aval: ShapedArray, var: Var | Literal, const: Any = None):
         self._trace = trace
         self._aval = aval
+        self.var = var
+        self.const = const
 
     @property
     def aval(self) -> ShapedArray:
         return self._aval
+
+
+_NO_CONST = object()
 
 
 class JaxprBuilder:
@@ -48,61 +53,55 @@ class JaxprBuilder:
     def __init__(self, partial_eval: bool = False):
         self.partial_eval = partial_eval
         self.eqns: list[JaxprEqn] = []
-        self.tracer_to_var: dict[int, Var | Literal] = {}
         self.const_tracers: dict[int, JaxprTracer] = {}   # id(value) -> tracer
-        self.constvals: dict[int, Any] = {}                # id(tracer) -> value
-        self.tracers: list[JaxprTracer] = []               # keep tracers alive (ids stay unique)
-        self._keep: list[Any] = []                         # keep consts alive
+        self.const_list: list[JaxprTracer] = []            # array constants, in order
 
     def new_tracer(self, trace: Trace, aval: ShapedArray) -> JaxprTracer:
-        t = JaxprTracer(trace, aval)
-        self.tracers.append(t)
-        self.tracer_to_var[id(t)] = Var(aval)
-        return t
+        return JaxprTracer(trace, aval, Var(aval), _NO_CONST)
 
     def get_const(self, trace: Trace, val: Any) -> JaxprTracer:
         t = self.const_tracers.get(id(val))
         if t is None:
-            aval = get_aval(val)
-            t = JaxprTracer(trace, aval.strip_weak() if not is_scalar_literal(val) else aval)
-            self.tracers.append(t)
-            self._keep.append(val)
-            if is_scalar_literal(val) and not isinstance(val, Tracer):
-                self.tracer_to_var[id(t)] = Literal(val, aval)
+            if type(val) is np.ndarray and val.ndim:  # the common case: an array residual
+                aval = ShapedArray(val.shape, val.dtype)
+                t = JaxprTracer(trace, aval, Var(aval), val)
+                self.const_list.append(t)
+            elif is_scalar_literal(val):
+                aval = get_aval(val)
+                t = JaxprTracer(trace, aval, Literal(val, aval), val)
             else:
-                self.tracer_to_var[id(t)] = Var(t.aval)
-                self.constvals[id(t)] = val
-            self.const_tracers[id(val)] = t
+                aval = get_aval(val).strip_weak()
+                t = JaxprTracer(trace, aval, Var(aval), val)
+                self.const_list.append(t)
+            self.const_tracers[id(val)] = t  # the tracer keeps `val` alive, so ids stay unique
         return t
 
     def is_known(self, t: JaxprTracer) -> bool:
         """True for tracers standing for values from outside the program (constants)."""
-        return id(t) in self.constvals or type(self.tracer_to_var[id(t)]) is Literal
+        return t.const is not _NO_CONST
 
     def known_value(self, t: JaxprTracer) -> Any:
-        a = self.tracer_to_var[id(t)]
-        return a.val if type(a) is Literal else self.constvals[id(t)]
+        return t.const
 
     def var(self, t: JaxprTracer) -> Var | Literal:
-        return self.tracer_to_var[id(t)]
+        return t.var
 
     def add_eqn(self, prim, in_tracers, params, out_tracers) -> None:
-        self.eqns.append(JaxprEqn(prim, tuple(self.var(t) for t in in_tracers), params,
-                                  tuple(self.var(t) for t in out_tracers)))
+        self.eqns.append(JaxprEqn(prim, tuple([t.var for t in in_tracers]), params,
+                                  tuple([t.var for t in out_tracers])))
 
     def to_jaxpr(self, in_tracers: Sequence[JaxprTracer],
                  out_tracers: Sequence[JaxprTracer]) -> tuple[Jaxpr, list]:
         """Build the jaxpr, keeping only the constants and equations the outputs need."""
-        invars = [self.var(t) for t in in_tracers]
-        outvars = [self.var(t) for t in out_tracers]
+        invars = [t.var for t in in_tracers]
+        outvars = [t.var for t in out_tracers]
         eqns = _prune(self.eqns, outvars)
         used = _used_vars(eqns, outvars)
         constvars, consts = [], []
-        for tid, val in self.constvals.items():
-            v = self.tracer_to_var[tid]
-            if v in used:
-                constvars.append(v)
-                consts.append(val)
+        for t in self.const_list:
+            if t.var in used:
+                constvars.append(t.var)
+                consts.append(t.const)
         return Jaxpr(tuple(constvars), tuple(invars), tuple(eqns), tuple(outvars)), consts
 
 
@@ -142,7 +141,7 @@ class JaxprTrace(Trace):
         return self.builder.new_tracer(self, aval)
 
     def pure(self, val: Any) -> JaxprTracer:
-        return self.builder.get_const(self, val)
+        return self.main.payload.get_const(self, val)
 
     lift = pure
 
@@ -155,14 +154,15 @@ class JaxprTrace(Trace):
         return self.default_process_primitive(prim, tracers, params)
 
     def default_process_primitive(self, prim, tracers, params):
-        avals_out = abstract_eval_rules[prim](*[t.aval for t in tracers], **params)
-        builder = self.builder
+        avals_out = abstract_eval_rules[prim](*[t._aval for t in tracers], **params)
+        builder = self.main.payload
+        ins = tuple([t.var for t in tracers])
         if prim.multiple_results:
-            outs = [builder.new_tracer(self, a) for a in avals_out]
-            builder.add_eqn(prim, tracers, params, outs)
+            outs = [JaxprTracer(self, a, Var(a), _NO_CONST) for a in avals_out]
+            builder.eqns.append(JaxprEqn(prim, ins, params, tuple([o.var for o in outs])))
             return outs
-        out = builder.new_tracer(self, avals_out)
-        builder.add_eqn(prim, tracers, params, [out])
+        out = JaxprTracer(self, avals_out, Var(avals_out), _NO_CONST)
+        builder.eqns.append(JaxprEqn(prim, ins, params, (out.var,)))
         return out
 
 

@@ -139,6 +139,15 @@ def broadcast_shapes(*shapes: Sequence[int], op: str = "operation") -> tuple[int
                          f"{' '.join(str(tuple(s)) for s in shapes)}") from None
 
 
+def scalar_operand(value: Any, like: Any) -> Any:
+    """A Python number as an array of the shape and dtype of aval `like`."""
+    if current_dynamic_main().level == 0:
+        return np.full(like.shape, value, like.dtype)
+    if not like.shape:
+        return like.dtype.type(value)
+    return broadcast_in_dim(like.dtype.type(value), like.shape, ())
+
+
 def broadcast_to(x: ArrayLike, shape_: Sequence[int]) -> Any:
     """Broadcast an array to a shape, NumPy style.
 
@@ -182,6 +191,11 @@ def prepare(op: str, *args: Any, inexact: bool = False, dtype: Any = None) -> li
 def _shape_arg(shape_: Any) -> tuple[int, ...]:
     if isinstance(shape_, (int, np.integer)):
         return (int(shape_),)
+    # A traced size raises ConcretizationTypeError (naming static_argnums), not a bare TypeError.
+    if isinstance(shape_, Tracer) and shape_.ndim == 0:
+        return (int(shape_.to_concrete("shape")),)
+    if isinstance(shape_, (tuple, list)):
+        shape_ = [d.to_concrete("shape") if isinstance(d, Tracer) else d for d in shape_]
     try:
         return tuple(int(d) for d in shape_)
     except TypeError as e:

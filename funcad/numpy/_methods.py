@@ -123,6 +123,12 @@ METHODS["__array_function__"] = _array_function
 def install() -> None:
     """Attach the functions behind tracer operators and methods."""
     _core._tracer_methods.update(METHODS)
+    # Operators are looked up on the type: bind them directly (saves a call per operation).
+    for name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+                 "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",
+                 "__rmatmul__", "__neg__", "__getitem__", "__lt__", "__le__", "__gt__",
+                 "__ge__"):
+        setattr(_core.Tracer, name, METHODS[name])
 
 
 def _unused(*_: Any) -> None:

@@ -6,13 +6,32 @@ from typing import Any
 
 import numpy as np
 
-from funcad._core import Tracer
-from funcad.numpy._base import astype, broadcast_arrays, prepare, promote_inexact, result_type
+from funcad._core import Tracer, get_aval
+from funcad.numpy._base import (
+    astype,
+    broadcast_arrays,
+    prepare,
+    promote_inexact,
+    result_type,
+    scalar_operand,
+)
 from funcad.primitives import elementwise as ew
+
+
+def _fast_aval(x: Any):
+    """The aval of a tracer or ndarray (None for anything that needs conversion)."""
+    if isinstance(x, Tracer):
+        return x.aval
+    if type(x) is np.ndarray:
+        return get_aval(x)
+    return None
 
 
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
+        a = _fast_aval(x)
+        if a is not None and (not inexact or a.dtype.kind == "f"):
+            return prim.bind(x)
         (x,) = promote_inexact(x) if inexact else prepare(name, x)
         return prim.bind(x)
     fn.__name__ = fn.__qualname__ = name
@@ -20,8 +39,22 @@ def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     return fn
 
 
+_FLOAT_SCALARS = (float, int)
+
+
 def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
     def fn(x1: Any, x2: Any, /) -> Any:
+        # Fast paths: same-typed arrays, and an array with a Python number.
+        a1, a2 = _fast_aval(x1), _fast_aval(x2)
+        if a1 is not None:
+            if a2 is not None:
+                if a1.shape == a2.shape and a1.dtype == a2.dtype and (
+                        not inexact or a1.dtype.kind == "f"):
+                    return prim.bind(x1, x2)
+            elif type(x2) in _FLOAT_SCALARS and a1.dtype.kind == "f":
+                return prim.bind(x1, scalar_operand(x2, a1))
+        elif a2 is not None and type(x1) in _FLOAT_SCALARS and a2.dtype.kind == "f":
+            return prim.bind(scalar_operand(x1, a2), x2)
         a, b = prepare(name, x1, x2, inexact=inexact)
         return prim.bind(a, b)
     fn.__name__ = fn.__qualname__ = name

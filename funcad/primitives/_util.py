@@ -38,7 +38,7 @@ def same_shape_dtype(name: str, *avals: ShapedArray) -> ShapedArray:
         if a.dtype != a0.dtype:
             raise TypeError(f"{name}: operands have different dtypes "
                             f"{' and '.join(a.dtype.name for a in avals)}")
-    return ShapedArray(a0.shape, a0.dtype)
+    return a0 if not a0.weak_type else ShapedArray(a0.shape, a0.dtype)
 
 
 def elementwise_batch(prim):
