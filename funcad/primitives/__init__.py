@@ -2,6 +2,7 @@
 
 from funcad.primitives import (  # noqa: F401
     call,
+    control,
     elementwise,
     linalg,
     reductions,
