@@ -8,6 +8,7 @@ from funcad import tree_util  # noqa: F401
 from funcad._core import ConcretizationTypeError, FuncadError, UnexpectedTracerError
 from funcad._ir import ClosedJaxpr, Jaxpr
 from funcad._jit import jit
+from funcad.lowering import numba as _numba_backend  # noqa: F401,E402  (installs jit's backend)
 from funcad.api import (
     grad,
     hessian,
@@ -22,9 +23,10 @@ from funcad.api import (
     vmap,
 )
 from funcad import lax  # noqa: F401,E402
+from funcad._checkpoint import checkpoint, remat  # noqa: E402
 
 __all__ = [
-    "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "UnexpectedTracerError",
+    "ClosedJaxpr", "ConcretizationTypeError", "checkpoint", "remat", "FuncadError", "Jaxpr", "UnexpectedTracerError",
     "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr",
     "numpy", "stop_gradient", "tree_util", "value_and_grad", "vjp", "vmap",
 ]

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import Tracer, eval_context, get_aval
 from funcad._ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
@@ -40,6 +41,52 @@ def _jit_impl(*args, jaxpr: Jaxpr, name: str, options: tuple = ()):
 
 define_call_rules(jit_p, impl=_jit_impl)
 
+_EVAL_MAIN = _core.trace_stack[0]
+
+
+def _fast_call(run: Callable, consts: tuple, out_tree) -> Callable:
+    """The cached call of one signature: run the program, rebuild the output pytree."""
+    single = out_tree.num_leaves == 1 and out_tree.kind is None
+    if not consts and single:
+        return lambda args: run(*args)[0]
+    if not consts:
+        return lambda args: tree_unflatten(out_tree, list(run(*args)))
+
+    def call(args):
+        return tree_unflatten(out_tree, list(run(*consts, *args)))
+    return call
+
+
+class Lowered:
+    """A jitted function lowered for one signature: its jaxpr and generated source."""
+
+    def __init__(self, closed: ClosedJaxpr, jaxpr: Jaxpr, name: str, options: tuple):
+        self.jaxpr = closed
+        self._flat = jaxpr
+        self.name = name
+        self.options = options
+
+    @property
+    def source(self) -> str:
+        """The generated Python source compiled by Numba."""
+        from funcad.lowering.numba.compile import program_source
+        return program_source(self._flat, self.name, self.options)
+
+    def compile(self):
+        """Compile (or load from the cache) and return the compiled program."""
+        from funcad.lowering.numba.compile import compile_jaxpr
+        return compile_jaxpr(self._flat, self.name, self.options)
+
+    def __str__(self) -> str:
+        return f"# jaxpr\n{self.jaxpr}\n\n# generated source\n{self.source}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+        return (self.jaxpr._repr_html_() + "<pre style='line-height:1.25'>"
+                + html.escape(self.source) + "</pre>")
+
 
 def _signature(leaves) -> tuple:
     sig = []
@@ -67,6 +114,7 @@ class Jitted:
         self.options = options
         self.name = getattr(fun, "__name__", "fun")
         self._cache: dict = {}
+        self._fast: dict = {}
         functools.update_wrapper(self, fun)
 
     def _split(self, args, kwargs):
@@ -124,17 +172,42 @@ class Jitted:
             jaxpr, tuple(consts))
 
     def __call__(self, *args, **kwargs):
+        # Fast path: positional ndarrays whose signature was seen before, nothing traced.
+        if not kwargs and _core._dynamic_main is _EVAL_MAIN:
+            try:
+                call = self._fast[tuple([(type(a), a.shape, a.dtype) for a in args])]
+            except (KeyError, AttributeError):
+                pass
+            else:
+                return call(args)
+        return self._call_slow(args, kwargs)
+
+    def _call_slow(self, args, kwargs):
         (jaxpr, consts, out_tree, _), leaves = self.trace(*args, **kwargs)
-        outs = jit_p.bind(*consts, *leaves, jaxpr=jaxpr, name=self.name,
-                          options=self.options)
+        compile_fn = _backend["compile"]
+        if (compile_fn is None or _core._dynamic_main is not _EVAL_MAIN
+                or any(isinstance(x, Tracer) for x in leaves)):
+            outs = jit_p.bind(*consts, *leaves, jaxpr=jaxpr, name=self.name,
+                              options=self.options)
+        else:
+            run = compile_fn(jaxpr, self.name, self.options)
+            outs = run(*consts, *leaves)
+            if (not kwargs and not self.static_argnums and not self.static_argnames
+                    and all(type(a) is np.ndarray for a in args)):
+                key = tuple([(type(a), a.shape, a.dtype) for a in args])
+                self._fast[key] = _fast_call(run, consts, out_tree)
         outs = [o if isinstance(o, Tracer) or type(o) is np.ndarray else np.asarray(o)
                 for o in outs]
         return tree_unflatten(out_tree, outs)
 
     def lower(self, *args, **kwargs):
-        """The traced program for these arguments (a printable closed jaxpr)."""
-        (_, _, _, closed), _ = self.trace(*args, **kwargs)
-        return closed
+        """The traced program and its generated Numba source for these arguments.
+
+        Returns a `Lowered` object: `.jaxpr` (printable closed jaxpr), `.source` (the
+        generated Python source), `.compile()`; `str()` shows both.
+        """
+        (jaxpr, consts, _, closed), _ = self.trace(*args, **kwargs)
+        return Lowered(closed, jaxpr, self.name, self.options)
 
     def __get__(self, obj, objtype=None):
         if obj is None:

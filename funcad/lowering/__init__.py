@@ -1,0 +1,1 @@
+"""Backends that turn jaxprs into native code (today: Numba)."""

@@ -1,0 +1,592 @@
+"""Source emission: an interpreter over a jaxpr that writes one Python `def` for Numba.
+
+Interface for lowering rules
+============================
+`funcad._core.lowering_rules[prim]` holds one of four kinds of rule. Elementwise and
+index-remapping rules are *fusible*: the code generator puts them into one explicit loop
+nest per output shape (a "fused group") instead of one NumPy temporary per equation.
+
+1. `str` -- a scalar expression template of an elementwise primitive, formatted with the
+   operand expressions as `{0}, {1}, ...` and the equation's params by name, e.g.
+   `"np.sin({0})"`, `"({0} + {1})"`, `"({0} ** {y})"`.
+2. `ScalarRule(fn)` -- elementwise too, when the expression depends on dtypes or params:
+   `fn(ctx, eqn, args: list[str]) -> str`, where `args` are scalar operand expressions.
+3. `IndexRule(fn)` / `ReduceRule(...)` -- fusible structural ops: an `IndexRule` says, for
+   the output index names `idx`, at which index of its (only) operand to read:
+   `fn(eqn, idx: list[str]) -> list[str]` (broadcast, transpose, slice, rev). A
+   `ReduceRule(init, update)` accumulates over the loop nest of its operand's shape.
+   `NullaryRule(fn)`: `fn(ctx, eqn, idx) -> str` builds a value from the indices (iota).
+4. any other callable -- a *statement* rule: `rule(ctx, eqn, args: list[str]) -> list[str]`.
+   `args` are Python expressions for the inputs: C-contiguous arrays for rank >= 1
+   (exact shape and dtype), scalars of the exact dtype for rank 0 (literals included).
+   The rule writes statements with `ctx.line(...)` and returns one expression (usually a
+   fresh name from `ctx.fresh()`) per output, obeying the same contract: rank >= 1
+   outputs are C-contiguous arrays (new buffers; a rule never writes into its inputs,
+   `out = x.copy()` first), rank-0 outputs are scalars of the output dtype.
+
+`ctx` is the `Emitter` of the program being generated. What a rule may use:
+- `ctx.line(text)` writes one statement at the current indentation; `with ctx.block():`
+  indents the statements written inside it (the body of a `for`/`while`/`if` line).
+- `ctx.fresh(hint)` a new unique local name; `ctx.literal(value, dtype)` a typed constant
+  (float32 stays float32); `ctx.dtype(dtype)` e.g. `np.float64`; `ctx.empty(shape,
+  dtype)` / `ctx.full(shape, value_expr, dtype)` allocation expressions;
+  `ctx.const(array)` the expression of a constant array (passed as an extra argument
+  of the compiled function, never baked in); `ctx.loop(shape)` a context manager that
+  writes a loop nest over `shape` and yields the index names.
+- `ctx.emit_jaxpr(jaxpr, args) -> list[str]` lowers a constvar-free inner jaxpr at the
+  current position and indentation (with fusion inside it), binding its invars to the
+  expressions `args`, and returns the expressions of its outputs. This is how nested
+  programs and loop bodies are emitted. A native loop, e.g. for a scan-like primitive:
+
+      def _scan_numba(ctx, eqn, args):
+          carry = [ctx.fresh("carry") for _ in range(n_carry)]
+          for c, a in zip(carry, args[:n_carry]):
+              ctx.line(f"{c} = {a}")
+          ctx.line(f"for {i} in range({length}):")
+          with ctx.block():
+              outs = ctx.emit_jaxpr(eqn.params["jaxpr"], [*carry, *xs_at_i])
+              for c, o in zip(carry, outs[:n_carry]):
+                  ctx.line(f"{c} = {o}")
+          return carry
+
+  Loop-carried variables must keep one Numba type across iterations: that holds because
+  every array the emitter produces is C-contiguous with a fixed dtype and every rank-0
+  value is a scalar of its exact dtype.
+Rules live in funcad/lowering/numba/rules.py (control flow: control_rules.py) and are
+registered into `lowering_rules` when funcad.lowering.numba is imported.
+
+Each equation's pretty-printed form is written as a comment above its statements.
+Calls (`jit`, `closed_call`) are inlined before planning, so fusion crosses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from funcad._core import FuncadError, lowering_rules
+from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
+from funcad._pretty import _Namer, pp_eqn
+
+
+class LoweringError(FuncadError, NotImplementedError):
+    """A primitive cannot be lowered to Numba."""
+
+
+class ScalarRule:
+    """An elementwise rule: `fn(ctx, eqn, args) -> scalar expression`."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+
+class IndexRule:
+    """A fusible remapping rule: `fn(eqn, out_idx) -> operand index expressions`."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+
+class NullaryRule:
+    """A fusible rule with no array operand: `fn(ctx, eqn, idx) -> scalar expression`."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+
+class ReduceRule:
+    """A fusible reduction: `init(ctx, dtype) -> expr`, `update` a template over acc, v."""
+
+    __slots__ = ("init", "update", "parallel_ok")
+
+    def __init__(self, init: Callable, update: str, parallel_ok: bool = False):
+        self.init = init
+        self.update = update
+        self.parallel_ok = parallel_ok
+
+
+_RESERVED = {"np", "and", "or", "not", "if", "in", "is", "as", "del", "for", "def", "try",
+             "with", "else", "elif", "pass", "from", "range", "min", "max", "abs", "int",
+             "len", "sum", "any", "all", "bool", "float", "prange", "numba", "return",
+             "while", "break", "lambda", "class", "yield", "global", "assert", "raise",
+             "import", "finally", "except", "continue", "nonlocal", "print", "round"}
+
+
+def _kind(rule) -> str:
+    if isinstance(rule, str):
+        return "elementwise"
+    if isinstance(rule, ScalarRule):
+        return "elementwise"
+    if isinstance(rule, IndexRule):
+        return "index"
+    if isinstance(rule, NullaryRule):
+        return "nullary"
+    if isinstance(rule, ReduceRule):
+        return "reduce"
+    return "stmt"
+
+
+def _is_placeholder(rule) -> bool:
+    return isinstance(rule, str) and "{" not in rule
+
+
+@dataclass
+class _Group:
+    """Equations fused into one loop nest over `shape`."""
+
+    shape: tuple[int, ...]
+    eqns: list = field(default_factory=list)
+    defined: set = field(default_factory=set)
+    reduce_outs: set = field(default_factory=set)
+
+
+class Emitter:
+    """Writes the source of one program; rules call its methods (see the module doc)."""
+
+    def __init__(self, name: str, options: dict, fun_name: str = "program"):
+        self.name = name
+        self.fun_name = fun_name
+        self.options = options
+        self.lines: list[str] = []
+        self.line_eqn: list[str | None] = []
+        self._indent = 1
+        self._count = 0
+        self.namer = _Namer()
+        self.used_names: set[str] = set()
+        self.extra_args: list[tuple[str, np.ndarray]] = []
+        self.current: str | None = None
+
+    # -- writing -------------------------------------------------------------------
+    def line(self, text: str) -> None:
+        """Write one statement at the current indentation."""
+        self.lines.append("    " * self._indent + text)
+        self.line_eqn.append(self.current)
+
+    @contextlib.contextmanager
+    def block(self):
+        """Indent the statements written inside the `with` block."""
+        self._indent += 1
+        try:
+            yield
+        finally:
+            self._indent -= 1
+
+    def comment(self, eqn: JaxprEqn) -> None:
+        text = pp_eqn(eqn, self.namer).splitlines()
+        self.current = text[0].strip()
+        self.line("# " + text[0].strip() + (" ..." if len(text) > 1 else ""))
+
+    @contextlib.contextmanager
+    def loop(self, shape, parallel: bool = False):
+        """Write a loop nest over `shape`; yields the index names (outermost first)."""
+        idx = [self.fresh("i") for _ in shape]
+        depth = 0
+        for k, (i, n) in enumerate(zip(idx, shape)):
+            rng = "prange" if (parallel and k == 0) else "range"
+            self.line(f"for {i} in {rng}({n}):")
+            self._indent += 1
+            depth += 1
+        try:
+            yield idx
+        finally:
+            self._indent -= depth
+
+    # -- names and values ------------------------------------------------------------
+    def fresh(self, hint: str = "t") -> str:
+        """A new local name."""
+        self._count += 1
+        return f"{hint}{self._count}"
+
+    def var_name(self, v: Var) -> str:
+        n = self.namer(v)
+        return n + "_" if n in _RESERVED else n
+
+    def dtype(self, dtype) -> str:
+        """The source of a dtype, e.g. np.float64."""
+        d = np.dtype(dtype)
+        return "np.bool_" if d == np.bool_ else f"np.{d.name}"
+
+    def literal(self, val: Any, dtype) -> str:
+        """A typed scalar constant (so float32 programs stay float32)."""
+        d = np.dtype(dtype)
+        if d == np.bool_:
+            return repr(bool(val))
+        if np.issubdtype(d, np.floating):
+            f = float(val)
+            if np.isnan(f):
+                s = "np.nan"
+            elif np.isinf(f):
+                s = "np.inf" if f > 0 else "(-np.inf)"
+            else:
+                s = repr(f)
+            return s if d == np.float64 else f"np.{d.name}({s})"
+        if np.issubdtype(d, np.integer):
+            return repr(int(val)) if d == np.int64 else f"np.{d.name}({int(val)})"
+        if np.issubdtype(d, np.complexfloating):
+            return f"np.{d.name}({complex(val)!r})"
+        raise LoweringError(f"cannot write a constant of dtype {d}")
+
+    def empty(self, shape, dtype) -> str:
+        """Allocation expression of an uninitialised C-contiguous array."""
+        return f"np.empty({tuple(int(s) for s in shape)!r}, {self.dtype(dtype)})"
+
+    def full(self, shape, value: str, dtype) -> str:
+        """Allocation expression of a filled C-contiguous array."""
+        return f"np.full({tuple(int(s) for s in shape)!r}, {value}, {self.dtype(dtype)})"
+
+    def const(self, array) -> str:
+        """The expression of a constant: rank 0 inline, arrays as extra arguments."""
+        array = np.asarray(array)
+        if array.ndim == 0:
+            return self.literal(array[()], array.dtype)
+        for name, a in self.extra_args:
+            if a is array:
+                return name
+        name = f"const{len(self.extra_args)}"
+        self.extra_args.append((name, np.ascontiguousarray(array)))
+        return name
+
+    # -- jaxprs ---------------------------------------------------------------------------
+    def emit_jaxpr(self, jaxpr: Jaxpr, args: list[str]) -> list[str]:
+        """Lower an inner (constvar-free) jaxpr here; returns its output expressions."""
+        if jaxpr.constvars:
+            raise LoweringError("emit_jaxpr needs a jaxpr without constvars")
+        return _JaxprLowering(self, inline_calls(jaxpr)).run(args)
+
+
+# ----------------------------------------------------------------------------------
+# Inlining of call primitives (so that fusion crosses jit boundaries)
+
+_CALL_NAMES = ("jit", "closed_call")
+
+
+def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
+    """Replace `jit`/`closed_call` equations by their bodies (with fresh variables)."""
+    if not any(e.primitive.name in _CALL_NAMES for e in jaxpr.eqns):
+        return jaxpr
+    subst: dict[Var, Any] = {}
+
+    def sub(a):
+        return subst.get(a, a) if type(a) is Var else a
+
+    eqns: list[JaxprEqn] = []
+    _inline_into(jaxpr.eqns, sub, subst, eqns)
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, tuple(eqns),
+                 tuple(sub(a) for a in jaxpr.outvars))
+
+
+def _inline_into(src_eqns, sub, subst, out: list) -> None:
+    for e in src_eqns:
+        if e.primitive.name in _CALL_NAMES:
+            inner = e.params["jaxpr"]
+            inner_sub: dict[Var, Any] = {}
+            for v, a in zip(inner.invars, e.inputs, strict=True):
+                inner_sub[v] = sub(a)
+
+            def isub(a, m=inner_sub):
+                return m.get(a, a) if type(a) is Var else a
+            renamed = []
+            for ie in inner.eqns:
+                new_outs = tuple(Var(v.aval) for v in ie.out_binders)
+                for v, nv in zip(ie.out_binders, new_outs):
+                    inner_sub[v] = nv
+                renamed.append(JaxprEqn(ie.primitive, tuple(isub(a) for a in ie.inputs),
+                                        ie.params, new_outs))
+            # Inner eqns are already in terms of outer atoms; recurse for nested calls.
+            _inline_into(renamed, lambda a: a, {}, out)
+            for v, a in zip(e.out_binders, inner.outvars, strict=True):
+                subst[v] = isub(a)
+        else:
+            out.append(JaxprEqn(e.primitive, tuple(sub(a) for a in e.inputs), e.params,
+                                e.out_binders))
+
+
+# ----------------------------------------------------------------------------------
+# Planning and writing one jaxpr
+
+
+class _JaxprLowering:
+    """Walks the equations of one jaxpr, grouping fusible ones into loop nests."""
+
+    def __init__(self, ctx: Emitter, jaxpr: Jaxpr):
+        self.ctx = ctx
+        self.jaxpr = jaxpr
+        self.env: dict[Var, str] = {}
+        self.owner: dict[Var, _Group] = {}
+        self.open: dict[tuple, _Group] = {}
+        self.users: dict[Var, list[int]] = {}
+        self.outset = {v for v in jaxpr.outvars if type(v) is Var}
+        for e in jaxpr.eqns:
+            for a in e.inputs:
+                if type(a) is Var:
+                    self.users.setdefault(a, []).append(id(e))
+
+    def read(self, a) -> str:
+        if type(a) is Literal:
+            return self.ctx.literal(a.val, a.aval.dtype)
+        return self.env[a]
+
+    def run(self, args: list[str]) -> list[str]:
+        for v, a in zip(self.jaxpr.invars, args, strict=True):
+            self.env[v] = a
+        for eqn in self.jaxpr.eqns:
+            self.visit(eqn)
+        for g in list(self.open.values()):
+            self.close(g)
+        return [self.read(a) for a in self.jaxpr.outvars]
+
+    def rule_of(self, eqn: JaxprEqn):
+        rule = lowering_rules.get(eqn.primitive)
+        if rule is None or _is_placeholder(rule):
+            raise LoweringError(
+                f"jit of {self.ctx.name}: the primitive '{eqn.primitive.name}' has no Numba "
+                f"lowering rule, so this function cannot be compiled (equation: "
+                f"{pp_eqn(eqn).splitlines()[0]}). Call the function without jit, or "
+                f"register a rule in funcad.lowering.numba.rules.")
+        return rule
+
+    def visit(self, eqn: JaxprEqn) -> None:
+        rule = self.rule_of(eqn)
+        kind = _kind(rule)
+        out_aval = eqn.out_binders[0].aval if eqn.out_binders else None
+        if kind == "reduce":
+            domain = eqn.inputs[0].aval.shape
+            if not domain:
+                kind = "scalar-copy"
+        elif kind in ("elementwise", "index", "nullary"):
+            domain = out_aval.shape
+            if not domain:
+                kind = "scalar-" + kind
+        if kind in ("elementwise", "index", "nullary", "reduce"):
+            self.add_to_group(eqn, rule, kind, tuple(domain))
+            return
+        # Statement rules and rank-0 scalar equations consume materialized values.
+        for a in eqn.inputs:
+            if type(a) is Var and a in self.owner:
+                self.close(self.owner[a])
+        ctx = self.ctx
+        ctx.comment(eqn)
+        args = [self.read(a) for a in eqn.inputs]
+        if kind == "scalar-elementwise":
+            out = ctx.var_name(eqn.out_binders[0])
+            ctx.line(f"{out} = {_scalar_expr(ctx, rule, eqn, args)}")
+            self.env[eqn.out_binders[0]] = out
+        elif kind in ("scalar-index", "scalar-copy"):
+            out = ctx.var_name(eqn.out_binders[0])
+            ctx.line(f"{out} = {args[0]}")
+            self.env[eqn.out_binders[0]] = out
+        elif kind == "scalar-nullary":
+            out = ctx.var_name(eqn.out_binders[0])
+            ctx.line(f"{out} = {rule.fn(ctx, eqn, [])}")
+            self.env[eqn.out_binders[0]] = out
+        else:
+            outs = _call_stmt_rule(ctx, rule, eqn, args)
+            for v, o in zip(eqn.out_binders, outs, strict=True):
+                self.env[v] = o
+        ctx.current = None
+
+    # -- fusion ------------------------------------------------------------------------
+    def add_to_group(self, eqn, rule, kind, domain) -> None:
+        g = self.open.get(domain)
+        for a in eqn.inputs:
+            if type(a) is not Var or a not in self.owner:
+                continue
+            h = self.owner[a]
+            if h is g and kind in ("elementwise", "reduce") and a not in g.reduce_outs:
+                continue
+            self.close(h)
+            if h is g:
+                g = None
+        if g is None:
+            g = self.open[domain] = _Group(domain)
+        g.eqns.append((eqn, rule, kind))
+        for v in eqn.out_binders:
+            g.defined.add(v)
+            self.owner[v] = g
+            if kind == "reduce":
+                g.reduce_outs.add(v)
+
+    def close(self, g: _Group) -> None:
+        if self.open.get(g.shape) is g:
+            del self.open[g.shape]
+        for v in g.defined:
+            self.owner.pop(v, None)
+        members = {id(e) for e, _, _ in g.eqns}
+        materialize = set()
+        for v in g.defined:
+            if v in g.reduce_outs:
+                continue
+            if v in self.outset or any(u not in members for u in self.users.get(v, ())):
+                materialize.add(v)
+        _write_group(self, g, materialize)
+
+
+def _scalar_expr(ctx, rule, eqn, args) -> str:
+    if isinstance(rule, str):
+        return rule.format(*args, **eqn.params)
+    return rule.fn(ctx, eqn, args)
+
+
+def _call_stmt_rule(ctx, rule, eqn, args) -> list[str]:
+    outs = rule(ctx, eqn, args)
+    if len(outs) != len(eqn.out_binders):
+        raise LoweringError(f"lowering rule of {eqn.primitive.name} returned {len(outs)} "
+                            f"outputs, expected {len(eqn.out_binders)}")
+    return list(outs)
+
+
+def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
+    ctx = low.ctx
+    shape = g.shape
+    nd = len(shape)
+    local: dict[Var, str] = {}
+    n = len(g.eqns)
+    ctx.current = None
+    ctx.line(f"# fused loop over {shape}: {n} equation{'s' if n > 1 else ''}")
+    for eqn, rule, kind in g.eqns:
+        for v in eqn.out_binders:
+            if v in materialize:
+                name = ctx.var_name(v)
+                ctx.line(f"{name} = {ctx.empty(shape, v.aval.dtype)}")
+                low.env[v] = name
+            elif kind == "reduce":
+                name = ctx.var_name(v)
+                init = rule.init(ctx, v.aval.dtype)
+                if v.aval.ndim == 0:
+                    ctx.line(f"{name} = {init}")
+                else:
+                    ctx.line(f"{name} = {ctx.full(v.aval.shape, init, v.aval.dtype)}")
+                low.env[v] = name
+    parallel = bool(ctx.options.get("parallel")) and _parallel_ok(g)
+    with ctx.loop(shape, parallel) as idx:
+        full_idx = ", ".join(idx)
+
+        def operand(a) -> str:
+            if type(a) is Literal:
+                return ctx.literal(a.val, a.aval.dtype)
+            if a in local:
+                return local[a]
+            if a.aval.ndim == 0:
+                return low.env[a]
+            return f"{low.env[a]}[{full_idx}]"
+
+        for eqn, rule, kind in g.eqns:
+            ctx.comment(eqn)
+            v = eqn.out_binders[0]
+            if kind == "reduce":
+                axes = eqn.params["axes"]
+                kept = [i for k, i in enumerate(idx) if k not in axes]
+                acc = low.env[v] + (f"[{', '.join(kept)}]" if kept else "")
+                ctx.line(rule.update.format(acc=acc, v=operand(eqn.inputs[0])))
+                continue
+            name = ctx.var_name(v) + "_"
+            if kind == "elementwise":
+                expr = _scalar_expr(ctx, rule, eqn, [operand(a) for a in eqn.inputs])
+            elif kind == "nullary":
+                expr = rule.fn(ctx, eqn, idx)
+            else:
+                src = eqn.inputs[0]
+                if type(src) is Literal or src.aval.ndim == 0:
+                    expr = operand(src)
+                else:
+                    expr = f"{low.env[src]}[{', '.join(rule.fn(eqn, idx))}]"
+            ctx.line(f"{name} = {expr}")
+            local[v] = name
+            if v in materialize:
+                ctx.line(f"{low.env[v]}[{full_idx}] = {name}")
+    ctx.current = None
+    del nd
+
+
+def _parallel_ok(g: _Group) -> bool:
+    for eqn, rule, kind in g.eqns:
+        if kind != "reduce":
+            continue
+        v = eqn.out_binders[0]
+        if v.aval.ndim == 0:
+            if not rule.parallel_ok:
+                return False
+        elif 0 in eqn.params["axes"]:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------------
+# Whole programs
+
+
+@dataclass
+class LoweredSource:
+    """The generated source of one program and what is needed to call it."""
+
+    source: str                      # module text, function named by `fun_name`
+    fun_name: str
+    arg_names: list[str]
+    in_avals: list
+    out_avals: list
+    extra_args: list                 # constant arrays appended to the call's arguments
+    line_eqn: list                   # per line of `source`: the equation it lowers, or None
+    header_lines: int
+
+
+def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
+                fun_name: str = "FUNCAD_PROGRAM") -> LoweredSource:
+    """Generate the source of a constvar-free program (function name is a placeholder)."""
+    ctx = Emitter(name, options, fun_name)
+    jaxpr = inline_calls(jaxpr)
+    params = []
+    args = []
+    for v in jaxpr.invars:
+        n = ctx.var_name(v)
+        if v.aval.ndim == 0:
+            params.append(n + "_0d")
+            ctx.line(f"{n} = {n}_0d[()]")
+            args.append(n)
+        else:
+            params.append(n)
+            args.append(n)
+    outs = ctx.emit_jaxpr(jaxpr, args)
+    aliased = _aliases_of_inputs(jaxpr)
+    final = []
+    for a, o in zip(jaxpr.outvars, outs):
+        if type(a) is Var and a.aval.ndim > 0 and (a in aliased or o in final):
+            o = f"{o}.copy()"
+        final.append(o)
+    ctx.current = None
+    ctx.line(f"return ({', '.join(final)}{',' if len(final) == 1 else ''})")
+    all_params = params + [n for n, _ in ctx.extra_args]
+    flags = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+    header = [
+        f"# funcad generated program for jit({name}); options: {flags}",
+        "import numpy as np",
+        "from numba import prange",
+        "",
+        "",
+        f"def {fun_name}({', '.join(all_params)}):",
+    ]
+    source = "\n".join(header + ctx.lines) + "\n"
+    return LoweredSource(source, fun_name, all_params, list(jaxpr.in_avals),
+                         list(jaxpr.out_avals), [a for _, a in ctx.extra_args],
+                         [None] * len(header) + ctx.line_eqn, len(header))
+
+
+def _aliases_of_inputs(jaxpr: Jaxpr) -> set:
+    """Variables that may share memory with an input (reshapes are views)."""
+    aliased = set(jaxpr.invars)
+    for e in jaxpr.eqns:
+        if e.primitive.name == "reshape" and e.inputs[0] in aliased:
+            aliased.add(e.out_binders[0])
+    return aliased
+
+
+__all__ = ["Emitter", "IndexRule", "LoweredSource", "LoweringError", "NullaryRule",
+           "ReduceRule", "ScalarRule", "inline_calls", "lower_jaxpr"]

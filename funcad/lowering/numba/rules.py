@@ -1,0 +1,538 @@
+"""Numba lowering rules for the core primitives (see codegen.py for the rule interface).
+
+Elementwise primitives keep the expression templates written next to them in
+funcad/primitives; this module overrides the few whose expression depends on dtypes and
+registers a rule for every other primitive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funcad._core import all_primitives, lowering_rules
+from funcad.lowering.numba.codegen import (
+    IndexRule,
+    LoweringError,
+    NullaryRule,
+    ReduceRule,
+    ScalarRule,
+)
+
+P = all_primitives
+
+
+def _shape(s) -> str:
+    return repr(tuple(int(d) for d in s))
+
+
+def _idx(names) -> str:
+    return ", ".join(names) if names else "()"
+
+
+def register(name: str, rule) -> None:
+    """Install `rule` as the lowering of the primitive called `name`."""
+    lowering_rules[P[name]] = rule
+
+
+# -- elementwise rules that depend on dtypes or params ------------------------------------
+
+
+def _float_cast(ctx, dtype, expr: str) -> str:
+    # Numba promotes float32 ** int to float64; cast back so the program stays float32.
+    d = np.dtype(dtype)
+    return f"np.{d.name}({expr})" if d != np.float64 and d.kind in "fc" else expr
+
+
+def _integer_pow(ctx, eqn, args):
+    (x,), y = args, eqn.params["y"]
+    dt = eqn.out_binders[0].aval.dtype
+    if y == 0:
+        return ctx.literal(1, dt)
+    if 1 <= y <= 4:
+        return "(" + " * ".join([x] * y) + ")"
+    if y < 0 and np.issubdtype(dt, np.inexact):
+        return _float_cast(ctx, dt, f"({ctx.literal(1, dt)} / ({x} ** {-y}))")
+    return _float_cast(ctx, dt, f"({x} ** {y})")
+
+
+def _minmax(op):
+    # NaN propagates as in np.maximum / np.minimum.
+    def rule(ctx, eqn, args):
+        x, y = args
+        return f"({x} if ({x} {op} {y} or {x} != {x}) else {y})"
+    return rule
+
+
+def _div(ctx, eqn, args):
+    x, y = args
+    if np.issubdtype(eqn.out_binders[0].aval.dtype, np.integer):
+        return f"({x} // {y})"
+    return f"({x} / {y})"
+
+
+def _not(ctx, eqn, args):
+    if eqn.out_binders[0].aval.dtype == np.bool_:
+        return f"(not {args[0]})"
+    return f"(~{args[0]})"
+
+
+def _pow(ctx, eqn, args):
+    return _float_cast(ctx, eqn.out_binders[0].aval.dtype, f"({args[0]} ** {args[1]})")
+
+
+def _select_n(ctx, eqn, args):
+    pred, *cases = args
+    if eqn.inputs[0].aval.dtype == np.bool_:
+        return f"({cases[1]} if {pred} else {cases[0]})" if len(cases) == 2 else \
+            _select_chain(pred, cases)
+    return _select_chain(pred, cases)
+
+
+def _select_chain(pred, cases):
+    expr = cases[-1]
+    for k in range(len(cases) - 2, -1, -1):
+        expr = f"({cases[k]} if {pred} == {k} else {expr})"
+    return expr
+
+
+def _convert(ctx, eqn, args):
+    new = np.dtype(eqn.params["new_dtype"])
+    if new == np.bool_:
+        return f"({args[0]} != 0)"
+    return f"np.{new.name}({args[0]})"
+
+
+register("integer_pow", ScalarRule(_integer_pow))
+register("max", ScalarRule(_minmax(">")))
+register("min", ScalarRule(_minmax("<")))
+register("div", ScalarRule(_div))
+register("not", ScalarRule(_not))
+register("pow", ScalarRule(_pow))
+register("round", "np.rint({0})")
+register("select_n", ScalarRule(_select_n))
+register("convert_element_type", ScalarRule(_convert))
+
+# -- fusible index remappings --------------------------------------------------------------
+
+
+def _broadcast_index(eqn, idx):
+    x = eqn.inputs[0].aval
+    shape = eqn.params["shape"]
+    return ["0" if x.shape[i] == 1 and shape[d] != 1 else idx[d]
+            for i, d in enumerate(eqn.params["broadcast_dimensions"])]
+
+
+def _transpose_index(eqn, idx):
+    perm = eqn.params["permutation"]
+    src = [""] * len(perm)
+    for j, p in enumerate(perm):
+        src[p] = idx[j]
+    return src
+
+
+def _slice_index(eqn, idx):
+    out = []
+    for i, s, st in zip(idx, eqn.params["start_indices"], eqn.params["strides"]):
+        term = i if st == 1 else f"{st} * {i}"
+        out.append(term if s == 0 else f"{s} + {term}")
+    return out
+
+
+def _rev_index(eqn, idx):
+    shape = eqn.inputs[0].aval.shape
+    dims = eqn.params["dimensions"]
+    return [f"{shape[d] - 1} - {i}" if d in dims else i for d, i in enumerate(idx)]
+
+
+def _iota(ctx, eqn, idx):
+    dt = np.dtype(eqn.params["dtype"])
+    i = idx[eqn.params["dimension"]] if idx else "0"
+    return i if dt == np.int64 else f"np.{dt.name}({i})"
+
+
+register("broadcast_in_dim", IndexRule(_broadcast_index))
+register("transpose", IndexRule(_transpose_index))
+register("slice", IndexRule(_slice_index))
+register("rev", IndexRule(_rev_index))
+register("iota", NullaryRule(_iota))
+
+# -- fusible reductions ------------------------------------------------------------------
+
+
+def _extreme(ctx, dtype, lowest: bool) -> str:
+    d = np.dtype(dtype)
+    if d == np.bool_:
+        return "False" if lowest else "True"
+    if np.issubdtype(d, np.integer):
+        info = np.iinfo(d)
+        return ctx.literal(info.min if lowest else info.max, d)
+    return ctx.literal(-np.inf if lowest else np.inf, d)
+
+
+register("reduce_sum", ReduceRule(lambda ctx, d: ctx.literal(0, d), "{acc} += {v}", True))
+register("reduce_prod", ReduceRule(lambda ctx, d: ctx.literal(1, d), "{acc} *= {v}", True))
+register("reduce_max", ReduceRule(lambda ctx, d: _extreme(ctx, d, True),
+                                  "{acc} = {v} if ({v} > {acc} or {v} != {v}) else {acc}"))
+register("reduce_min", ReduceRule(lambda ctx, d: _extreme(ctx, d, False),
+                                  "{acc} = {v} if ({v} < {acc} or {v} != {v}) else {acc}"))
+register("reduce_and", ReduceRule(lambda ctx, d: "True", "{acc} = {acc} and {v}"))
+register("reduce_or", ReduceRule(lambda ctx, d: "False", "{acc} = {acc} or {v}"))
+
+# -- statement rules: shapes ------------------------------------------------------------------
+
+
+def _reshape(ctx, eqn, args):
+    (x,), out = args, eqn.out_binders[0].aval
+    name = ctx.fresh("r")
+    if eqn.inputs[0].aval.ndim == 0:
+        ctx.line(f"{name} = {ctx.full(out.shape, x, out.dtype)}")
+    elif out.ndim == 0:
+        ctx.line(f"{name} = {x}.ravel()[0]")
+    else:
+        ctx.line(f"{name} = {x}.reshape({_shape(out.shape)})")
+    return [name]
+
+
+def _pad(ctx, eqn, args):
+    x, pv = args
+    out = eqn.out_binders[0].aval
+    name = ctx.fresh("pad")
+    ctx.line(f"{name} = {ctx.full(out.shape, pv, out.dtype)}")
+    sl = []
+    for n, (lo, hi, it) in zip(eqn.inputs[0].aval.shape, eqn.params["padding_config"]):
+        stop = lo + (n - 1) * (it + 1) + 1 if n else lo
+        sl.append(f"{lo}:{stop}" + (f":{it + 1}" if it else ""))
+    if eqn.inputs[0].aval.size:
+        ctx.line(f"{name}[{', '.join(sl)}] = {x}")
+    return [name]
+
+
+def _concatenate(ctx, eqn, args):
+    out = eqn.out_binders[0].aval
+    dim = eqn.params["dimension"]
+    name = ctx.fresh("cat")
+    ctx.line(f"{name} = {ctx.empty(out.shape, out.dtype)}")
+    start = 0
+    for a, x in zip(eqn.inputs, args):
+        n = a.aval.shape[dim]
+        if n:
+            sl = [":"] * out.ndim
+            sl[dim] = f"{start}:{start + n}"
+            ctx.line(f"{name}[{', '.join(sl)}] = {x}")
+        start += n
+    return [name]
+
+
+def _const(ctx, eqn, args):
+    return [ctx.const(eqn.params["value"].val)]
+
+
+register("reshape", _reshape)
+register("pad", _pad)
+register("concatenate", _concatenate)
+register("const", _const)
+
+# -- gather / scatter: explicit loops over the index shape and the kept axes ---------------
+
+
+def _gather_loops(ctx, eqn, x_aval, idx_args, axes, body):
+    """Loop over (index shape S, non-indexed axes); call body(operand_index, out_index)."""
+    ishape = eqn.inputs[1].aval.shape
+    rest = [d for d in range(x_aval.ndim) if d not in axes]
+    loop_shape = (*ishape, *[x_aval.shape[d] for d in rest])
+    with ctx.loop(loop_shape) as idx:
+        s_idx, r_idx = idx[:len(ishape)], idx[len(ishape):]
+        src = [""] * x_aval.ndim
+        at = _idx(s_idx) if s_idx else "()"
+        for k, (ax, iarg) in enumerate(zip(axes, idx_args)):
+            j = ctx.fresh("j")
+            n = x_aval.shape[ax]
+            ctx.line(f"{j} = {iarg}[{at}]" if ishape else f"{j} = {iarg}")
+            ctx.line(f"if {j} < 0:")
+            with ctx.block():
+                ctx.line(f"{j} += {n}")
+            src[ax] = j
+        for d, i in zip(rest, r_idx):
+            src[d] = i
+        body(_idx(src), _idx(idx))
+
+
+def _gather(ctx, eqn, args):
+    x, *idxs = args
+    out = eqn.out_binders[0].aval
+    name = ctx.fresh("g")
+    ctx.line(f"{name} = {ctx.empty(out.shape, out.dtype)}")
+    _gather_loops(ctx, eqn, eqn.inputs[0].aval, idxs, eqn.params["axes"],
+                  lambda src, dst: ctx.line(f"{name}[{dst}] = {x}[{src}]"))
+    return [name]
+
+
+def _scatter(op):
+    def rule(ctx, eqn, args):
+        x, *idxs, upd = args
+        name = ctx.fresh("sc")
+        ctx.line(f"{name} = {x}.copy()")
+        upd_scalar = eqn.inputs[-1].aval.ndim == 0
+
+        def body(src, dst):
+            u = upd if upd_scalar else f"{upd}[{dst}]"
+            ctx.line(f"{name}[{src}] {op} {u}")
+        _gather_loops(ctx, eqn, eqn.inputs[0].aval, idxs, eqn.params["axes"], body)
+        return [name]
+    return rule
+
+
+register("gather", _gather)
+register("scatter_add", _scatter("+="))
+register("scatter", _scatter("="))
+register("scatter_mul", _scatter("*="))
+
+
+def _clamped_starts(ctx, shape, sizes, starts):
+    names = []
+    for n, k, s in zip(shape, sizes, starts):
+        j = ctx.fresh("st")
+        ctx.line(f"{j} = min(max(np.int64({s}), 0), {n - k})")
+        names.append(j)
+    return names
+
+
+def _dynamic_slice(ctx, eqn, args):
+    x, *starts = args
+    sizes = eqn.params["slice_sizes"]
+    st = _clamped_starts(ctx, eqn.inputs[0].aval.shape, sizes, starts)
+    name = ctx.fresh("ds")
+    sl = ", ".join(f"{s}:{s} + {k}" for s, k in zip(st, sizes))
+    ctx.line(f"{name} = np.ascontiguousarray({x}[{sl}])")
+    return [name]
+
+
+def _dynamic_update_slice(ctx, eqn, args):
+    x, upd, *starts = args
+    sizes = eqn.inputs[1].aval.shape
+    st = _clamped_starts(ctx, eqn.inputs[0].aval.shape, sizes, starts)
+    name = ctx.fresh("dus")
+    ctx.line(f"{name} = {x}.copy()")
+    sl = ", ".join(f"{s}:{s} + {k}" for s, k in zip(st, sizes))
+    ctx.line(f"{name}[{sl}] = {upd}")
+    return [name]
+
+
+register("dynamic_slice", _dynamic_slice)
+register("dynamic_update_slice", _dynamic_update_slice)
+
+# -- arg-reductions and cumsum -------------------------------------------------------------------
+
+
+def _arg(op):
+    def rule(ctx, eqn, args):
+        (x,), aval = args, eqn.inputs[0].aval
+        axis = eqn.params["axis"]
+        out = eqn.out_binders[0].aval
+        name = ctx.fresh("arg")
+        outer = [n for d, n in enumerate(aval.shape) if d != axis]
+        if outer:
+            ctx.line(f"{name} = {ctx.empty(out.shape, out.dtype)}")
+        with ctx.loop(outer) as idx:
+            def at(k):
+                full = list(idx)
+                full.insert(axis, k)
+                return _idx(full)
+            best, bi, v = ctx.fresh("best"), ctx.fresh("bi"), ctx.fresh("v")
+            ctx.line(f"{best} = {x}[{at('0')}]")
+            ctx.line(f"{bi} = 0")
+            k = ctx.fresh("k")
+            ctx.line(f"for {k} in range(1, {aval.shape[axis]}):")
+            with ctx.block():
+                ctx.line(f"{v} = {x}[{at(k)}]")
+                # The first NaN wins, as in NumPy.
+                ctx.line(f"if ({v} {op} {best} and {best} == {best}) or "
+                         f"({v} != {v} and {best} == {best}):")
+                with ctx.block():
+                    ctx.line(f"{best} = {v}")
+                    ctx.line(f"{bi} = {k}")
+            if outer:
+                ctx.line(f"{name}[{_idx(idx)}] = {bi}")
+            else:
+                ctx.line(f"{name} = {ctx.dtype(out.dtype)}({bi})")
+        return [name]
+    return rule
+
+
+def _cumsum(ctx, eqn, args):
+    (x,), aval = args, eqn.inputs[0].aval
+    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+    name = ctx.fresh("cs")
+    ctx.line(f"{name} = {ctx.empty(aval.shape, aval.dtype)}")
+    outer = [n for d, n in enumerate(aval.shape) if d != axis]
+    n = aval.shape[axis]
+    with ctx.loop(outer) as idx:
+        acc, k = ctx.fresh("acc"), ctx.fresh("k")
+        ctx.line(f"{acc} = {ctx.literal(0, aval.dtype)}")
+        rng = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
+        ctx.line(f"for {k} in {rng}:")
+        full = list(idx)
+        full.insert(axis, k)
+        with ctx.block():
+            ctx.line(f"{acc} += {x}[{_idx(full)}]")
+            ctx.line(f"{name}[{_idx(full)}] = {acc}")
+    return [name]
+
+
+register("argmax", _arg(">"))
+register("argmin", _arg("<"))
+register("cumsum", _cumsum)
+
+# -- dot_general: BLAS through np.dot for big float products, loops otherwise ----------------
+
+_BLAS_MIN_FLOPS = 4096
+
+
+def _canonical(ctx, x, aval, first, second, third, shape3):
+    """`x` with dims (first, second, third) as a C-contiguous or transposed 3/2-d view."""
+    perm = (*first, *second, *third)
+    t = ctx.fresh("v")
+    if perm == tuple(range(aval.ndim)):
+        ctx.line(f"{t} = {x}.reshape({_shape(shape3)})")
+    else:
+        ctx.line(f"{t} = np.ascontiguousarray({x}.transpose({_shape(perm)}))"
+                 f".reshape({_shape(shape3)})")
+    return t
+
+
+def _dot_general(ctx, eqn, args):
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    la, ra = eqn.inputs[0].aval, eqn.inputs[1].aval
+    out = eqn.out_binders[0].aval
+    x, y = args
+    lf = [d for d in range(la.ndim) if d not in lc and d not in lb]
+    rf = [d for d in range(ra.ndim) if d not in rc and d not in rb]
+    B = int(np.prod([la.shape[d] for d in lb], dtype=np.int64))
+    M = int(np.prod([la.shape[d] for d in lf], dtype=np.int64))
+    K = int(np.prod([la.shape[d] for d in lc], dtype=np.int64))
+    N = int(np.prod([ra.shape[d] for d in rf], dtype=np.int64))
+    name = ctx.fresh("dot")
+    if la.ndim == 0 or ra.ndim == 0:
+        a = x if la.ndim == 0 else y
+        b = y if la.ndim == 0 else x
+        ctx.line(f"{name} = {b} * {a}" if out.ndim else f"{name} = {a} * {b}")
+        if out.ndim:
+            ctx.line(f"{name} = np.ascontiguousarray({name})")
+        return [name]
+    blas = (out.dtype.kind == "f" and M * N * K >= _BLAS_MIN_FLOPS and M > 1 and N > 1
+            and B <= 64)
+    if blas and not lb:
+        a = _operand2d(ctx, x, la, lf, lc, (M, K))
+        b = _operand2d(ctx, y, ra, rc, rf, (K, N))
+        ctx.line(f"{name} = np.dot({a}, {b})" + (f".reshape({_shape(out.shape)})"
+                                                  if out.shape != (M, N) else ""))
+        return [name]
+    a = _canonical(ctx, x, la, lb, lf, lc, (B, M, K))
+    b = _canonical(ctx, y, ra, rb, rc, rf, (B, K, N))
+    r3 = ctx.fresh("d3")
+    if blas:
+        ctx.line(f"{r3} = {ctx.empty((B, M, N), out.dtype)}")
+        bi = ctx.fresh("b")
+        ctx.line(f"for {bi} in range({B}):")
+        with ctx.block():
+            ctx.line(f"{r3}[{bi}] = np.dot({a}[{bi}], {b}[{bi}])")
+    else:
+        # Small or integer products: an explicit loop (inner loop contiguous over N).
+        ctx.line(f"{r3} = {ctx.full((B, M, N), ctx.literal(0, out.dtype), out.dtype)}")
+        with ctx.loop((B, M, K)) as (bi, mi, ki):
+            av = ctx.fresh("a")
+            ctx.line(f"{av} = {a}[{bi}, {mi}, {ki}]")
+            ni = ctx.fresh("n")
+            ctx.line(f"for {ni} in range({N}):")
+            with ctx.block():
+                ctx.line(f"{r3}[{bi}, {mi}, {ni}] += {av} * {b}[{bi}, {ki}, {ni}]")
+    if out.ndim:
+        ctx.line(f"{name} = {r3}.reshape({_shape(out.shape)})")
+    else:
+        ctx.line(f"{name} = {r3}[0, 0, 0]")
+    return [name]
+
+
+def _operand2d(ctx, x, aval, rows, cols, shape2):
+    if list(rows) + list(cols) == list(range(aval.ndim)):
+        return f"{x}.reshape({_shape(shape2)})" if aval.shape != shape2 else x
+    if aval.ndim == 2:
+        return f"{x}.T"    # an F-ordered view: Numba passes it to BLAS transposed
+    return _canonical(ctx, x, aval, (), rows, cols, shape2)
+
+
+register("dot_general", _dot_general)
+
+# -- linear algebra: LAPACK through Numba's np.linalg, looped over leading dims ---------------
+
+
+def _batched(fn_name, n_out=1):
+    def rule(ctx, eqn, args):
+        a_aval = eqn.inputs[0].aval
+        lead = a_aval.shape[:-2]
+        B = int(np.prod(lead, dtype=np.int64))
+        outs_avals = [v.aval for v in eqn.out_binders]
+        names = [ctx.fresh(fn_name[:4]) for _ in outs_avals]
+        if not lead:
+            call = f"np.linalg.{fn_name}({', '.join(args)})"
+            if n_out == 1:
+                ctx.line(f"{names[0]} = {call}")
+            else:
+                ctx.line(f"{', '.join(names)} = {call}")
+            return names
+        flat = []
+        for a, v in zip(args, eqn.inputs):
+            t = ctx.fresh("m")
+            ctx.line(f"{t} = {a}.reshape({_shape((B, *v.aval.shape[-2:]))})")
+            flat.append(t)
+        for nm, o in zip(names, outs_avals):
+            ctx.line(f"{nm} = {ctx.empty((B, *o.shape[len(lead):]), o.dtype)}")
+        bi = ctx.fresh("b")
+        ctx.line(f"for {bi} in range({B}):")
+        with ctx.block():
+            call = f"np.linalg.{fn_name}({', '.join(f'{t}[{bi}]' for t in flat)})"
+            if n_out == 1:
+                ctx.line(f"{names[0]}[{bi}] = {call}")
+            else:
+                tmp = [ctx.fresh("o") for _ in names]
+                ctx.line(f"{', '.join(tmp)} = {call}")
+                for nm, t in zip(names, tmp):
+                    ctx.line(f"{nm}[{bi}] = {t}")
+        return [ctx_reshape(ctx, nm, o.shape) for nm, o in zip(names, outs_avals)]
+    return rule
+
+
+def ctx_reshape(ctx, name, shape) -> str:
+    """Reshape a freshly computed C array to `shape` (a new name)."""
+    r = ctx.fresh("r")
+    ctx.line(f"{r} = {name}.reshape({_shape(shape)})")
+    return r
+
+
+register("solve", _batched("solve"))
+register("det", _batched("det"))
+register("slogdet", _batched("slogdet", n_out=2))
+register("cholesky", _batched("cholesky"))
+
+# -- calls: emit the body in place (normally they are inlined before planning) --------------
+
+
+def _call(ctx, eqn, args):
+    return ctx.emit_jaxpr(eqn.params["jaxpr"], args)
+
+
+register("jit", _call)
+register("closed_call", _call)
+
+
+def check_all_lowered() -> list[str]:
+    """Names of primitives that still lack a Numba lowering rule."""
+    missing = []
+    for name, p in all_primitives.items():
+        rule = lowering_rules.get(p)
+        if rule is None or (isinstance(rule, str) and "{" not in rule):
+            missing.append(name)
+    return missing
+
+
+__all__ = ["check_all_lowered", "register", "LoweringError"]
