@@ -352,3 +352,14 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
     if isinstance(pred, Tracer) and pa.dtype != np.bool_:
         index = fnp.asarray(fnp.not_equal(pred, 0)).astype(np.int64)
     return switch(index, [false_fun, true_fun], *operands)
+
+
+def _register_lowering() -> None:
+    # The Numba lowering of loops lives with the backend; register it when present.
+    try:
+        from funcad.lowering.numba import control_rules  # noqa: F401
+    except ImportError:  # pragma: no cover - backend not installed
+        pass
+
+
+_register_lowering()

@@ -1,0 +1,116 @@
+"""Numba lowering of control flow: each loop is one native loop in the generated source.
+
+`scan` becomes a `for` loop that writes its stacked outputs into buffers preallocated
+before the loop (the reverse pass of a scan is a scan with `reverse=True` reading those
+stacks, so it is a native loop too); `while` becomes `while True: ... break`; `cond` an
+`if/elif/else` chain; `checkpoint` is emitted in place (recomputation is already
+explicit in the program it holds). Loop-carried values keep one Numba type because the
+emitter's arrays are C-contiguous with fixed dtypes and rank-0 values are scalars.
+"""
+
+from __future__ import annotations
+
+from funcad._core import lowering_rules
+from funcad.primitives.control import cond_p, scan_p, while_p
+
+
+def _assign(ctx, names: list[str], exprs: list[str]) -> None:
+    # Tuple assignment: a body may permute its carries (c1, c2 = c2, c1).
+    if not names:
+        return
+    if len(names) == 1:
+        ctx.line(f"{names[0]} = {exprs[0]}")
+    else:
+        ctx.line(f"{', '.join(names)} = {', '.join(exprs)}")
+
+
+def _scan_numba(ctx, eqn, args):
+    p = eqn.params
+    nc, nk, length, reverse = p["num_consts"], p["num_carry"], p["length"], p["reverse"]
+    jaxpr = p["jaxpr"]
+    consts, carry_in, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
+    carry = [ctx.fresh("carry") for _ in range(nk)]
+    _assign(ctx, carry, carry_in)
+    ys = []
+    for a in eqn.out_binders[nk:]:
+        name = ctx.fresh("ys")
+        ctx.line(f"{name} = {ctx.empty(a.aval.shape, a.aval.dtype)}")
+        ys.append(name)
+    k = ctx.fresh("k")
+    i = ctx.fresh("i")
+    ctx.line(f"for {k} in range({length}):")
+    with ctx.block():
+        ctx.line(f"{i} = {length - 1} - {k}" if reverse else f"{i} = {k}")
+        x_at = [f"{x}[{i}]" for x in xs]
+        outs = ctx.emit_jaxpr(jaxpr, [*consts, *carry, *x_at])
+        for buf, o, v in zip(ys, outs[nk:], eqn.out_binders[nk:]):
+            ctx.line(f"{buf}[{i}] = {o}" if v.aval.ndim == 1 else f"{buf}[{i}, ...] = {o}")
+        _assign(ctx, carry, outs[:nk])
+    return [*carry, *ys]
+
+
+def _while_numba(ctx, eqn, args):
+    p = eqn.params
+    ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+    cc, bc, init = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
+    carry = [ctx.fresh("carry") for _ in init]
+    _assign(ctx, carry, init)
+    ctx.line("while True:")
+    with ctx.block():
+        (pred,) = ctx.emit_jaxpr(p["cond_jaxpr"], [*cc, *carry])
+        ctx.line(f"if not {pred}:")
+        with ctx.block():
+            ctx.line("break")
+        outs = ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry])
+        _assign(ctx, carry, outs)
+    return carry
+
+
+def _cond_numba(ctx, eqn, args):
+    branches = eqn.params["branches"]
+    index, ops = args[0], args[1:]
+    outs = [ctx.fresh("out") for _ in eqn.out_binders]
+    n = len(branches)
+    for b, br in enumerate(branches):
+        if b == 0 and n > 1:
+            ctx.line(f"if {index} <= 0:")
+        elif b < n - 1:
+            ctx.line(f"elif {index} == {b}:")
+        elif n > 1:
+            ctx.line("else:")
+        else:
+            ctx.line("if True:")
+        with ctx.block():
+            res = ctx.emit_jaxpr(br, list(ops))
+            _assign(ctx, outs, res)
+            if not outs:
+                ctx.line("pass")
+    return outs
+
+
+def _inline_numba(ctx, eqn, args):
+    return ctx.emit_jaxpr(eqn.params["jaxpr"], args)
+
+
+lowering_rules[scan_p] = _scan_numba
+lowering_rules[while_p] = _while_numba
+lowering_rules[cond_p] = _cond_numba
+
+
+def register_call_like(prim) -> None:
+    """Lower a call-like primitive (checkpoint, custom_jvp/vjp calls) by emitting its body."""
+    lowering_rules[prim] = _inline_numba
+
+
+def _register_optional():
+    from funcad._checkpoint import checkpoint_p
+    register_call_like(checkpoint_p)
+    try:
+        from funcad import _custom_derivatives as cd
+    except ImportError:  # pragma: no cover
+        return
+    for rule in getattr(cd, "lowering_rules_for", lambda: [])():
+        lowering_rules[rule[0]] = rule[1]
+
+
+_register_optional()
