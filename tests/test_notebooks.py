@@ -1,6 +1,7 @@
-"""Execute every notebook in notebooks/ and fail on any error."""
+"""Execute every notebook in notebooks/ and the README example; fail on any error."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -41,3 +42,11 @@ def test_notebook_executes(path, this_python_kernel):
     client.execute()  # raises CellExecutionError naming the failing cell
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+def test_readme_python_example_runs(capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks, "README.md has no python example"
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
