@@ -159,7 +159,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                 f"Reduce it to a scalar (e.g. with .sum()) or use jacrev/jacfwd/vjp for "
                 f"non-scalar outputs.")
         y = out_leaves[0]
-        if not is_float_dtype(get_aval(y).dtype):
+        if not np.issubdtype(get_aval(y).dtype, np.floating):  # complex too, as in JAX
             raise TypeError(f"grad requires {fname} to return a floating-point scalar, but "
                             f"it returned dtype {get_aval(y).dtype.name}.")
         from funcad.primitives.structural import full

@@ -38,6 +38,11 @@ def test_grad_of_non_float_output(f):
     raises(TypeError, lambda: fa.grad(f)(np.ones(3)), "floating", "int64")
 
 
+def test_grad_of_complex_output():
+    raises(TypeError, lambda: fa.grad(lambda x: fnp.sum(x) * 1j)(np.ones(3)), "floating",
+           "complex128")
+
+
 @pytest.mark.parametrize("transform", [fa.grad, fa.value_and_grad, fa.jacfwd, fa.jacrev,
                                        fa.hessian])
 @pytest.mark.parametrize("x", [3, np.arange(3), np.array([True, False])])
