@@ -674,3 +674,34 @@ def test_transforms_preserve_function_metadata():
         return x * 2.0
     for t in (fa.grad, fa.vmap, fa.jit):
         assert t(my_loss).__name__ == "my_loss"
+
+
+# ----------------------------------------------------------------------------------
+# Every transformed program type-checks and evaluates to the eager result
+
+TYPECHECK_CASES = {
+    "f": lambda f: f,
+    "grad": lambda f: fa.grad(lambda x: fnp.sum(f(x))),
+    "grad_grad": lambda f: fa.grad(lambda x: fnp.sum(fa.grad(lambda y: fnp.sum(f(y)))(x))),
+    "vmap": lambda f: fa.vmap(f),
+    "vmap_grad": lambda f: fa.vmap(fa.grad(lambda x: fnp.sum(f(x)))),
+    "jacfwd": lambda f: fa.jacfwd(f),
+    "jacrev": lambda f: fa.jacrev(f),
+    "hessian": lambda f: fa.hessian(lambda x: fnp.sum(f(x))),
+    "jit_grad": lambda f: fa.jit(fa.grad(lambda x: fnp.sum(f(x)))),
+    "jvp": lambda f: lambda x: fa.jvp(f, (x,), (fnp.ones_like(x),)),
+    "linearize": lambda f: lambda x: fa.linearize(f, x)[1](fnp.ones_like(x)),
+}
+
+
+@pytest.mark.parametrize("transform", sorted(TYPECHECK_CASES))
+@pytest.mark.parametrize("fname", sorted(VEC_FUNS))
+def test_transformed_programs_typecheck(transform, fname):
+    from funcad._ir import eval_jaxpr, typecheck_jaxpr
+    g = TYPECHECK_CASES[transform](VEC_FUNS[fname])
+    x = RNG.standard_normal(4)
+    arg = np.stack([x, 2 * x]) if transform.startswith("vmap") else x
+    closed = fa.make_jaxpr(g)(arg)
+    typecheck_jaxpr(closed.jaxpr)
+    out = eval_jaxpr(closed.jaxpr, closed.consts, [arg])
+    close(out, tree_util.tree_leaves(g(arg)))
