@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import Tracer, current_dynamic_main, get_aval
 from funcad.primitives.elementwise import convert_element_type_p
 from funcad.primitives.structural import broadcast_in_dim, full as _full, iota, reshape
@@ -18,36 +19,55 @@ def is_traced(x: Any) -> bool:
     return isinstance(x, Tracer)
 
 
-def asarray(a: ArrayLike, dtype: Any = None, copy: bool | None = None) -> Any:
+def lift(x: Any) -> Any:
+    """Inside a transform, make a created array a tracer of the innermost active trace.
+
+    funcad.numpy's creation functions promise traced results inside transforms, so that
+    methods such as `.at[]` work on them; outside transforms arrays stay ndarrays.
+    """
+    main = _core.trace_stack[-1]
+    if main.level == 0 or isinstance(x, Tracer):
+        return x
+    return main.trace.pure(x)
+
+
+def asarray(a: ArrayLike, dtype: Any = None, order: Any = None, *,
+            copy: bool | None = None) -> Any:
     """Convert to an array: tracers pass through, everything else becomes an ndarray.
 
     >>> import funcad.numpy as fnp
     >>> fnp.asarray([1.0, 2.0])
     array([1., 2.])
     """
+    return lift(_asarray(a, dtype, copy))
+
+
+def _asarray(a: ArrayLike, dtype: Any = None, copy: bool | None = None) -> Any:
+    """asarray for funcad's own use: concrete inputs stay ndarrays."""
     if isinstance(a, Tracer):
         return a if dtype is None else astype(a, dtype)
     if isinstance(a, (list, tuple)) and any(_contains_tracer(x) for x in a):
-        return stack([asarray(x, dtype) for x in a])
+        return stack([_asarray(x, dtype) for x in a])
     arr = np.array(a, dtype=dtype, copy=copy) if copy else np.asarray(a, dtype=dtype)
     if arr.dtype == object:
         raise TypeError(f"funcad.numpy cannot make an array from {a!r:.80}")
     return arr
 
 
-def array(object: ArrayLike, dtype: Any = None, copy: bool = True, ndmin: int = 0) -> Any:
+def array(object: ArrayLike, dtype: Any = None, *, copy: bool = True, order: Any = "K",
+          ndmin: int = 0) -> Any:
     """Create an array (a copy for concrete inputs), like numpy.array.
 
     >>> import funcad.numpy as fnp
     >>> fnp.array([[1, 2]]).shape
     (1, 2)
     """
-    out = asarray(object, dtype)
+    out = _asarray(object, dtype)
     if not isinstance(out, Tracer) and copy:
         out = np.array(out, copy=True)
     while ndim(out) < ndmin:
         out = reshape(out, (1, *shape(out)))
-    return out
+    return lift(out)
 
 
 def _contains_tracer(x) -> bool:
@@ -61,6 +81,9 @@ def _contains_tracer(x) -> bool:
 def shape(a: ArrayLike) -> tuple[int, ...]:
     """Shape of an array or tracer."""
     return get_aval(a).shape if isinstance(a, Tracer) else np.shape(a)
+
+
+_shape_of = shape
 
 
 def ndim(a: ArrayLike) -> int:
@@ -111,7 +134,7 @@ def astype(x: Any, dtype: Any) -> Any:
 def _to_array_operand(x: Any) -> Any:
     if isinstance(x, (Tracer, np.ndarray, np.generic)) or type(x) in _PY_SCALARS:
         return x
-    return asarray(x)
+    return _asarray(x)
 
 
 def promote(*args: Any, dtype: Any = None) -> list:
@@ -148,16 +171,16 @@ def scalar_operand(value: Any, like: Any) -> Any:
     return broadcast_in_dim(like.dtype.type(value), like.shape, ())
 
 
-def broadcast_to(x: ArrayLike, shape_: Sequence[int]) -> Any:
+def broadcast_to(array: ArrayLike, shape: Sequence[int]) -> Any:
     """Broadcast an array to a shape, NumPy style.
 
     >>> import funcad.numpy as fnp
     >>> fnp.broadcast_to(fnp.array([1.0, 2.0]), (2, 2)).shape
     (2, 2)
     """
-    x = _to_array_operand(x)
-    shape_ = (shape_,) if isinstance(shape_, int) else tuple(int(d) for d in shape_)
-    s = shape(x)
+    x = _to_array_operand(array)
+    shape_ = _shape_arg(shape)
+    s = _shape_of(x)
     if s == shape_:
         return x
     if broadcast_shapes(s, shape_, op="broadcast_to") != shape_:
@@ -209,41 +232,46 @@ def zeros(shape: Any, dtype: Any = None) -> Any:
     >>> fnp.zeros(2)
     array([0., 0.])
     """
-    return _full(_shape_arg(shape), 0, np.dtype(dtype or np.float64))
+    return lift(_full(_shape_arg(shape), 0, np.dtype(dtype or np.float64)))
 
 
 def ones(shape: Any, dtype: Any = None) -> Any:
     """Array of ones (float64 by default)."""
-    return _full(_shape_arg(shape), 1, np.dtype(dtype or np.float64))
+    return lift(_full(_shape_arg(shape), 1, np.dtype(dtype or np.float64)))
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
-    """Array filled with `fill_value` (which may be traced)."""
+    """Array filled with `fill_value` (which may be traced, and an array that broadcasts)."""
     if dtype is None:
         dtype = result_type(fill_value)
     if isinstance(fill_value, Tracer) and fill_value.ndim:
         return broadcast_to(astype(fill_value, dtype), _shape_arg(shape))
     if not isinstance(fill_value, Tracer) and np.ndim(fill_value):
-        return broadcast_to(np.asarray(fill_value, dtype), _shape_arg(shape))
-    return _full(_shape_arg(shape), fill_value, np.dtype(dtype))
+        return lift(broadcast_to(np.asarray(fill_value, dtype), _shape_arg(shape)))
+    return lift(_full(_shape_arg(shape), fill_value, np.dtype(dtype)))
+
+
+def _like(a: Any, dtype: Any, shape_: Any) -> tuple[tuple[int, ...], np.dtype]:
+    s = _shape_arg(shape_) if shape_ is not None else _shape_of(a)
+    return s, np.dtype(dtype) if dtype is not None else result_type(_to_array_operand(a))
 
 
 def zeros_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
     """Zeros with the shape and dtype of `a`."""
-    return _full(_shape_arg(shape) if shape is not None else globals()["shape"](a), 0,
-                 np.dtype(dtype) if dtype else result_type(a))
+    s, dt = _like(a, dtype, shape)
+    return lift(_full(s, 0, dt))
 
 
 def ones_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
     """Ones with the shape and dtype of `a`."""
-    return _full(_shape_arg(shape) if shape is not None else globals()["shape"](a), 1,
-                 np.dtype(dtype) if dtype else result_type(a))
+    s, dt = _like(a, dtype, shape)
+    return lift(_full(s, 1, dt))
 
 
 def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None) -> Any:
     """`fill_value` with the shape and dtype of `a`."""
-    s = _shape_arg(shape) if shape is not None else globals()["shape"](a)
-    return full(s, fill_value, dtype or result_type(a))
+    s, dt = _like(a, dtype, shape)
+    return full(s, fill_value, dt)
 
 
 def _static(x: Any, what: str) -> Any:
@@ -262,12 +290,13 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) ->
     start = _static(start, "arange")
     stop = _static(stop, "arange")
     step = _static(step, "arange")
-    r = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(
-        start, dtype=dtype) if step is None else np.arange(0, start, step, dtype=dtype)
+    if stop is None:
+        start, stop = 0, start
+    r = np.arange(start, stop, 1 if step is None else step, dtype=dtype)
     if current_dynamic_main().level > 0 and r.ndim == 1 and r.size > 0 and (
-            stop is None and step is None) and np.issubdtype(r.dtype, np.integer):
+            start == 0 and step in (None, 1)) and np.issubdtype(r.dtype, np.integer):
         return iota(r.dtype, r.shape, 0)
-    return r
+    return lift(r)
 
 
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
@@ -279,40 +308,50 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
     array([0. , 0.5, 1. ])
     """
     if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
-        return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep,
-                           dtype=dtype, axis=axis)
+        out = np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep,
+                          dtype=dtype, axis=axis)
+        return (lift(out[0]), out[1]) if retstep else lift(out)
     num = int(num)
     div = (num - 1) if endpoint else num
     t = np.arange(num, dtype=np.float64) / max(div, 1)
     start_, stop_ = promote_inexact(start, stop)
-    from funcad.numpy._ufuncs import add, multiply, subtract
-    s = shape(start_)
+    from funcad.numpy._ufuncs import add, multiply, subtract, true_divide
+    s = broadcast_shapes(shape(start_), shape(stop_), op="linspace")
     t = t.reshape((num,) + (1,) * len(s))
-    out = add(start_, multiply(t, subtract(stop_, start_)))
+    step = subtract(stop_, start_)
+    out = add(start_, multiply(t, step))
+    if endpoint and num > 1:
+        # NumPy makes the last sample exactly `stop`.
+        from funcad.numpy._indexing import at
+        out = at(out)[-1].set(broadcast_to(stop_, s))
     if dtype is not None:
         out = astype(out, dtype)
     if axis != 0:
         from funcad.numpy._shapes import moveaxis
         out = moveaxis(out, 0, axis)
     if retstep:
-        return out, (stop_ - start_) / max(div, 1)
+        return out, true_divide(step, max(div, 1))
     return out
 
 
-def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Any:
+def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = float) -> Any:
     """Identity-like matrix with ones on diagonal `k`."""
-    return np.eye(N, M, k, dtype=dtype or np.float64)
+    return lift(np.eye(N, M, k, dtype=dtype or np.float64))
 
 
 def identity(n: int, dtype: Any = None) -> Any:
     """Identity matrix."""
-    return np.eye(n, dtype=dtype or np.float64)
+    return lift(np.eye(n, dtype=dtype or np.float64))
 
 
-def stack(arrays: Sequence, axis: int = 0) -> Any:
+def stack(arrays: Sequence, axis: int = 0, out: None = None, *, dtype: Any = None) -> Any:
     """Join arrays along a new axis."""
     from funcad.numpy._shapes import concatenate, expand_dims
-    arrays = list(arrays)
+    if out is not None:
+        raise TypeError("stack: out= is not supported; use the returned array")
+    arrays = [_to_array_operand(a) for a in arrays]
+    if dtype is not None:
+        arrays = [astype(a, dtype) for a in arrays]
     if not arrays:
         raise ValueError("need at least one array to stack")
     s0 = shape(arrays[0])

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from funcad.numpy._base import asarray, broadcast_shapes, broadcast_to, ndim, promote, shape
+from funcad.numpy._base import _asarray as asarray
+from funcad.numpy._base import broadcast_shapes, broadcast_to, ndim, promote, shape
 from funcad.numpy._reductions import sum as _sum
 from funcad.primitives import structural as st
 from funcad.primitives.linalg import dot_general
@@ -167,7 +168,7 @@ def _parse_einsum(subscripts: str, nops: int, shapes) -> tuple[list[str], str]:
 
 def _diagonalize(x, labels: str):
     """Take diagonals for repeated labels within one operand."""
-    from funcad.numpy._shapes import diagonal, moveaxis
+    from funcad.numpy._shapes import diagonal
     while True:
         seen = {}
         rep = None
@@ -182,7 +183,6 @@ def _diagonalize(x, labels: str):
         x = diagonal(x, 0, i, j)  # diag axis goes last
         c = labels[i]
         labels = "".join(ch for k, ch in enumerate(labels) if k not in (i, j)) + c
-        del moveaxis
 
 
 def einsum(subscripts: str, *operands: Any, optimize: Any = None) -> Any:

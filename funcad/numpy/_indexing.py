@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from funcad._core import ConcretizationTypeError, Tracer, concretization_message
-from funcad.numpy._base import asarray, astype, broadcast_arrays, broadcast_to, shape
+from funcad.numpy._base import _asarray as asarray
+from funcad.numpy._base import astype, broadcast_arrays, broadcast_to, shape
 from funcad.primitives import structural as st
 
 _INT_TYPES = (int, np.integer)
@@ -159,44 +160,70 @@ def _normalize_index(e: Any, n: int, axis: int) -> Any:
     return np.where(a < 0, a + n, a)
 
 
-def take(a: Any, indices: Any, axis: int | None = None, mode: str | None = None) -> Any:
-    """Take elements along an axis (the flattened array if axis is None)."""
+def take(a: Any, indices: Any, axis: int | None = None, out: None = None,
+         mode: str | None = None) -> Any:
+    """Take elements along an axis (the flattened array if axis is None).
+
+    `mode` is NumPy's: 'raise' (default; checked for concrete indices), 'wrap' or 'clip'.
+    """
+    if out is not None:
+        raise TypeError("take: out= is not supported; use the returned array")
     a = asarray(a)
     if axis is None:
         from funcad.numpy._shapes import ravel
         a = ravel(a)
         axis = 0
     nd = len(shape(a))
+    if not -nd <= int(axis) < max(nd, 1):
+        raise ValueError(f"take: axis {axis} is out of bounds for an array of rank {nd}")
     axis = int(axis) % nd if nd else 0
-    idx = (slice(None),) * axis + (asarray(indices) if not isinstance(indices, _INT_TYPES)
-                                   else indices,)
-    return getitem(a, idx)
+    indices = indices if isinstance(indices, _INT_TYPES) else asarray(indices)
+    if mode not in (None, "raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    if mode in ("wrap", "clip"):
+        n = shape(a)[axis]
+        if n == 0:
+            raise IndexError("take: cannot take from an empty axis")
+        from funcad.numpy._ufuncs import clip, remainder
+        indices = remainder(indices, n) if mode == "wrap" else clip(indices, 0, n - 1)
+    return getitem(a, (slice(None),) * axis + (indices,))
 
 
-def take_along_axis(arr: Any, indices: Any, axis: int | None) -> Any:
-    """Pick values along an axis with an index array of the same rank."""
+def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
+    """Pick values along an axis with an index array of the same rank (other axes
+    broadcast)."""
     arr = asarray(arr)
+    indices = asarray(indices)
     if axis is None:
         from funcad.numpy._shapes import ravel
         arr = ravel(arr)
         axis = 0
+        if len(shape(indices)) != 1:
+            raise ValueError("take_along_axis: with axis=None, indices must be 1-d")
     nd = len(shape(arr))
-    axis = int(axis) % nd
-    indices = asarray(indices)
     if len(shape(indices)) != nd:
         raise ValueError(f"take_along_axis: indices (rank {len(shape(indices))}) and arr "
                          f"(rank {nd}) must have the same rank")
-    out_shape = tuple(np.broadcast_shapes(
-        *[(shape(arr)[d] if d != axis else shape(indices)[d],) for d in range(nd)]))
-    del out_shape
-    full_shape = [max(shape(arr)[d], shape(indices)[d]) if d != axis else shape(indices)[d]
-                  for d in range(nd)]
+    if not -nd <= int(axis) < nd:
+        raise ValueError(f"take_along_axis: axis {axis} is out of bounds for rank {nd}")
+    axis = int(axis) % nd
+    sa, si = shape(arr), shape(indices)
+    rest = [(sa[d],) if d != axis else (1,) for d in range(nd)]
+    irest = [(si[d],) if d != axis else (1,) for d in range(nd)]
+    try:
+        full_shape = [np.broadcast_shapes(r, q)[0] for r, q in zip(rest, irest)]
+    except ValueError:
+        raise ValueError(f"take_along_axis: shapes {sa} (arr) and {si} (indices) do not "
+                         f"broadcast outside axis {axis}") from None
+    full_shape[axis] = si[axis]
     idx = []
     for d in range(nd):
         if d == axis:
             idx.append(broadcast_to(indices, tuple(full_shape)))
         else:
-            r = np.arange(full_shape[d]).reshape([-1 if k == d else 1 for k in range(nd)])
+            # Size-1 axes of arr broadcast: always index position 0 there.
+            r = np.arange(full_shape[d]) if sa[d] != 1 else np.zeros(full_shape[d], np.int64)
+            r = r.reshape([-1 if k == d else 1 for k in range(nd)])
             idx.append(np.broadcast_to(r, full_shape))
     return getitem(arr, tuple(idx))
 
@@ -229,15 +256,19 @@ class _IndexUpdateRef:
         self.index = index
 
     def _positions(self):
+        """x, its shape, its size, and the flat position of each element of x[idx]."""
         x = asarray(self.array)
         s = shape(x)
         n = int(np.prod(s, dtype=np.int64))
+        if not _has_tracer(self.index):
+            # Concrete index: positions are computed now (and can be checked for repeats).
+            return x, s, n, np.arange(n, dtype=np.int64).reshape(s)[self.index]
         flat_ids = st.iota(np.int64, (n,), 0) if n else np.zeros((0,), np.int64)
         pos = getitem(st.reshape(flat_ids, s), self.index)
         return x, s, n, pos
 
-    def _scatter(self, prim, values):
-        x, s, n, pos = self._positions()
+    def _scatter(self, prim, values, positions=None):
+        x, s, n, pos = positions or self._positions()
         from funcad.numpy._base import promote
         (values,) = promote(values, dtype=x.dtype)
         values = broadcast_to(values, shape(pos))
@@ -263,8 +294,19 @@ class _IndexUpdateRef:
         return self.add(negative(asarray(values)))
 
     def multiply(self, values: Any, **kwargs) -> Any:
-        """A copy of x with x[idx] *= values."""
-        return self._scatter(st.scatter_mul_p, values)
+        """A copy of x with x[idx] *= values (repeated indices multiply repeatedly)."""
+        positions = self._positions()
+        x, s, n, pos = positions
+        if isinstance(pos, Tracer) or np.unique(pos).size != np.size(pos):
+            # Differentiable in x; in `values` only when the positions are known to be unique.
+            return self._scatter(st.scatter_mul_p, values, positions)
+        from funcad.numpy._base import ones_like, promote
+        from funcad.numpy._ufuncs import multiply
+        (values,) = promote(values, dtype=x.dtype)
+        ones = ones_like(x)
+        factors = _IndexUpdateRef(ones, self.index)._scatter(st.scatter_p, values,
+                                                              (ones, s, n, pos))
+        return multiply(x, factors)
 
     mul = multiply
 
@@ -298,6 +340,12 @@ class _AtIndexer:
 
     def __getitem__(self, index) -> _IndexUpdateRef:
         return _IndexUpdateRef(self.array, index)
+
+
+def _has_tracer(idx: Any) -> bool:
+    if isinstance(idx, tuple):
+        return any(isinstance(i, Tracer) for i in idx)
+    return isinstance(idx, Tracer)
 
 
 def at(x: Any) -> _AtIndexer:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from funcad.numpy._base import asarray, astype, ndim, shape
+from funcad.numpy._base import _asarray as asarray, astype, ndim, shape
 from funcad.numpy._ufuncs import multiply, sqrt, square, subtract, true_divide, where
 from funcad.primitives import reductions as red
 from funcad.primitives.structural import reshape
@@ -155,14 +155,16 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int
 
 def _arg(prim, a, axis, keepdims):
     a = asarray(a)
+    in_shape = shape(a)
     if axis is None:
         a = reshape(a, (size_of(a),))
-        axis = 0
     nd = ndim(a)
-    (ax,) = _axes(axis, nd)
+    (ax,) = _axes(0 if axis is None else axis, nd)
     if shape(a)[ax] == 0:
         raise ValueError("attempt to get argmax/argmin of an empty sequence")
     y = prim.bind(a, axis=ax, index_dtype=np.dtype(np.int64))
+    if axis is None:
+        return reshape(y, (1,) * len(in_shape)) if keepdims else y
     return _keepdims(y, shape(a), (ax,), keepdims)
 
 

@@ -7,7 +7,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from funcad._core import Tracer
-from funcad.numpy._base import asarray, broadcast_to, ndim, promote, shape
+from funcad.numpy._base import _asarray as asarray
+from funcad.numpy._base import astype, broadcast_to, ndim, promote, shape
 from funcad.primitives import structural as st
 
 
@@ -18,7 +19,8 @@ def _norm_axis(axis: int, nd: int, what: str = "axis") -> int:
     return axis % nd
 
 
-def reshape(a: Any, newshape: Any = None, order: str = "C", *, shape_: Any = None) -> Any:
+def reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None,
+            copy: bool | None = None) -> Any:
     """Reshape (row-major); one dimension may be -1.
 
     >>> import funcad.numpy as fnp
@@ -27,24 +29,32 @@ def reshape(a: Any, newshape: Any = None, order: str = "C", *, shape_: Any = Non
     """
     if order != "C":
         raise NotImplementedError("reshape: only order='C' is supported")
+    if shape is None:
+        if newshape is None:
+            raise TypeError("reshape() missing the required argument 'shape'")
+        shape = newshape
     a = asarray(a)
-    if isinstance(newshape, (int, np.integer)):
-        newshape = (int(newshape),)
+    if isinstance(shape, (int, np.integer, Tracer)):
+        shape = (shape,)
     newshape = [int(d.to_concrete("shape")) if isinstance(d, Tracer) else int(d)
-                for d in newshape]
-    size = int(np.prod(shape(a), dtype=np.int64))
+                for d in shape]
+    old = _shape_of(a)
+    size = int(np.prod(old, dtype=np.int64))
     if newshape.count(-1) > 1:
         raise ValueError("reshape: can only specify one unknown dimension (-1)")
     if -1 in newshape:
         known = int(np.prod([d for d in newshape if d != -1], dtype=np.int64))
         if known == 0 or size % known:
-            raise ValueError(f"cannot reshape array of shape {shape(a)} (size {size}) into "
+            raise ValueError(f"cannot reshape array of shape {old} (size {size}) into "
                              f"shape {tuple(newshape)}")
         newshape[newshape.index(-1)] = size // known
-    if int(np.prod(newshape, dtype=np.int64)) != size:
-        raise ValueError(f"cannot reshape array of shape {shape(a)} (size {size}) into shape "
+    if int(np.prod(newshape, dtype=np.int64)) != size or any(d < 0 for d in newshape):
+        raise ValueError(f"cannot reshape array of shape {old} (size {size}) into shape "
                          f"{tuple(newshape)}")
     return st.reshape(a, tuple(newshape))
+
+
+_shape_of = shape
 
 
 def ravel(a: Any, order: str = "C") -> Any:
@@ -137,16 +147,21 @@ def atleast_2d(*arys: Any) -> Any:
     return res[0] if len(res) == 1 else res
 
 
-def concatenate(arrays: Sequence, axis: int | None = 0) -> Any:
+def concatenate(arrays: Sequence, axis: int | None = 0, out: None = None, *,
+                dtype: Any = None, casting: str = "same_kind") -> Any:
     """Join arrays along an existing axis (flattened if axis is None).
 
     >>> import funcad.numpy as fnp
     >>> fnp.concatenate([fnp.ones(2), fnp.zeros(1)])
     array([1., 1., 0.])
     """
+    if out is not None:
+        raise TypeError("concatenate: out= is not supported; use the returned array")
     arrays = [asarray(a) for a in arrays]
     if not arrays:
         raise ValueError("need at least one array to concatenate")
+    if dtype is not None:
+        arrays = [astype(a, dtype) for a in arrays]
     if axis is None:
         arrays = [ravel(a) for a in arrays]
         axis = 0
@@ -168,10 +183,10 @@ def concatenate(arrays: Sequence, axis: int | None = 0) -> Any:
     return st.concatenate_p.bind(*arrays, dimension=ax)
 
 
-def stack(arrays: Sequence, axis: int = 0) -> Any:
+def stack(arrays: Sequence, axis: int = 0, out: None = None, *, dtype: Any = None) -> Any:
     """Join arrays along a new axis."""
     from funcad.numpy._base import stack as _stack
-    return _stack(arrays, axis)
+    return _stack(arrays, axis, out, dtype=dtype)
 
 
 def hstack(tup: Sequence) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,27 @@ def _fast_aval(x: Any):
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
+    """The dtype NumPy's ufunc `name` returns for an input of `dtype`, except that small
+    integers and booleans give float64 (NumPy: float16/float32), as Numba has no float16."""
+    with np.errstate(all="ignore"):
+        dt = getattr(np, name)(np.ones((), dtype)).dtype
+    return np.dtype(np.float64) if dt in (np.float16, np.float32) and (
+        not np.issubdtype(dtype, np.inexact)) else dt
+
+
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
         a = _fast_aval(x)
         if a is not None and (not inexact or a.dtype.kind == "f"):
             return prim.bind(x)
-        (x,) = promote_inexact(x) if inexact else prepare(name, x)
+        (x,) = prepare(name, x)
+        if inexact:
+            dt = _ufunc_dtype(name, np.dtype(result_type(x)))
+            if not np.issubdtype(dt, np.inexact):
+                return astype(x, dt)  # floor/ceil of integers: the integers themselves
+            x = astype(x, dt)
         return prim.bind(x)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}."
@@ -374,16 +390,21 @@ def where(condition: Any, x: Any = None, y: Any = None, /) -> Any:
     return ew.select_n_p.bind(c, y, x)
 
 
-def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
-    """Limit values to [a_min, a_max]."""
-    if a_min is None and a_max is None:
-        raise ValueError("clip: at most one of a_min and a_max may be None")
-    out = a
-    if a_min is not None:
-        out = maximum(out, a_min)
-    if a_max is not None:
-        out = minimum(out, a_max)
-    return out
+def clip(a: Any, a_min: Any = None, a_max: Any = None, out: None = None, *, min: Any = None,
+         max: Any = None) -> Any:
+    """Limit values to [a_min, a_max] (NumPy 2 also calls them min and max)."""
+    if out is not None:
+        raise TypeError("clip: out= is not supported; use the returned array")
+    lo = a_min if a_min is not None else min
+    hi = a_max if a_max is not None else max
+    result = a
+    if lo is not None:
+        result = maximum(result, lo)
+    if hi is not None:
+        result = minimum(result, hi)
+    if lo is None and hi is None:
+        (result,) = prepare("clip", a)
+    return result
 
 
 def real(x: Any, /) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from funcad.numpy._base import asarray, broadcast_to, ndim, promote_inexact, shape
+from funcad.numpy._base import _asarray as asarray, broadcast_to, ndim, promote_inexact, shape
 from funcad.primitives import linalg as la
 from funcad.primitives.structural import reshape
 
@@ -31,9 +31,7 @@ def solve(a: Any, b: Any) -> Any:
     (a, b) = promote_inexact(a, asarray(b))
     sa, sb = shape(a), shape(b)
     n = sa[-1]
-    vector = len(sb) == 1 or (len(sb) == len(sa) - 1 and sb[-1] == n and len(sb) > 1
-                              and sb[:-1] == sa[:-2])
-    if vector:
+    if len(sb) == 1:  # NumPy 2: b is a vector only when it is 1-d
         if sb[-1] != n:
             raise ValueError(f"linalg.solve: shapes {sa} and {sb} are incompatible")
         bm = reshape(b, (*sb, 1))
@@ -67,9 +65,18 @@ def slogdet(a: Any) -> tuple:
     return sign, logdet
 
 
-def cholesky(a: Any) -> Any:
-    """Lower-triangular Cholesky factor L with L @ L.T = a."""
-    return la.cholesky_p.bind(_square("cholesky", a))
+def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = True) -> Any:
+    """Lower-triangular Cholesky factor L with L @ L.T = a (upper=True: L.T).
+
+    As in JAX, the input is symmetrized first, (a + a.T) / 2, so that derivatives with
+    respect to `a` are those of a function of symmetric matrices.
+    """
+    a = _square("cholesky", a)
+    if symmetrize_input:
+        from funcad.numpy._ufuncs import add, multiply
+        a = multiply(add(a, la._mT(a)), 0.5)
+    L = la.cholesky_p.bind(a)
+    return la._mT(L) if upper else L
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:

@@ -17,7 +17,7 @@ from funcad._core import (
 from funcad.interpreters.ad import Zero, add_tangents, defjvp, is_undefined
 from funcad.interpreters.batching import moveaxis
 from funcad.primitives._util import linear_primitives, new_primitive
-from funcad.primitives.elementwise import mul_p, select_n_p, neg_p, sub_p
+from funcad.primitives.elementwise import add_p, eq_p, gt_p, mul_p, neg_p, select_n_p, sub_p
 from funcad.primitives.structural import broadcast_in_dim, full, iota, reshape, transpose
 
 # -- dot_general --------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def _trace_last2(a):
     from funcad.primitives.reductions import reduce_sum
     aval = get_aval(a)
     n = aval.shape[-1]
-    eye = iota(np.int64, (n, n), 0) == iota(np.int64, (n, n), 1)
+    eye = eq_p.bind(iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1))
     nd = aval.ndim
     mask = broadcast_in_dim(eye, aval.shape, (nd - 2, nd - 1))
     zeros = full(aval.shape, 0, aval.dtype)
@@ -292,13 +292,16 @@ def _cholesky_jvp(primals, tangents):
     aval = get_aval(a)
     n = aval.shape[-1]
     nd = aval.ndim
+    rows, cols = iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1)
+    lower = broadcast_in_dim(gt_p.bind(rows, cols), aval.shape, (nd - 2, nd - 1))
+    diag = broadcast_in_dim(eq_p.bind(rows, cols), aval.shape, (nd - 2, nd - 1))
+    zeros = full(aval.shape, 0, aval.dtype)
+    # The impl reads only the lower triangle of `a`, so the tangent does too.
+    strict = select_n_p.bind(lower, zeros, t)
+    t = add_p.bind(add_p.bind(strict, select_n_p.bind(diag, zeros, t)), _mT(strict))
     # phi = L^{-1} t L^{-T}; dL = L * tril(phi) with the diagonal halved.
     tmp = solve_p.bind(L, t)
     phi = _mT(solve_p.bind(L, _mT(tmp)))
-    rows, cols = iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1)
-    lower = broadcast_in_dim(rows > cols, aval.shape, (nd - 2, nd - 1))
-    diag = broadcast_in_dim(rows == cols, aval.shape, (nd - 2, nd - 1))
-    zeros = full(aval.shape, 0, aval.dtype)
     half = full(aval.shape, 0.5, aval.dtype)
     masked = select_n_p.bind(lower, select_n_p.bind(diag, zeros, mul_p.bind(phi, half)), phi)
     return L, _matmul(L, masked)

@@ -351,9 +351,17 @@ def _iota_impl(*, dtype, shape, dimension):
     return np.array(np.broadcast_to(r.reshape(expanded), shape))
 
 
+def _no_operand_batch(prim):
+    # A primitive without operands is never batched; vmap only reaches it if asked directly.
+    def rule(size, vals, dims, **params):
+        return prim.bind(*vals, **params), None
+    batch_rules[prim] = rule
+
+
 impl_rules[iota_p] = _iota_impl
 abstract_eval_rules[iota_p] = lambda *, dtype, shape, dimension: ShapedArray(shape, dtype)
 nondiff_primitives.add(iota_p)
+_no_operand_batch(iota_p)
 lowering_rules[iota_p] = "iota"
 
 
@@ -368,6 +376,7 @@ const_p = new_primitive("const")
 impl_rules[const_p] = lambda *, value: value.val
 abstract_eval_rules[const_p] = lambda *, value: ShapedArray(value.val.shape, value.val.dtype)
 nondiff_primitives.add(const_p)
+_no_operand_batch(const_p)
 lowering_rules[const_p] = "const"
 
 
@@ -538,13 +547,37 @@ _scatter_lin_jvp(scatter_p)
 linear_primitives.add(scatter_p)
 
 
+def _scatter_winners(x_shape, idxs, upd_shape, axes):
+    """Mask of the updates that survive a scatter (with repeated indices the last wins)."""
+    from funcad.primitives.elementwise import eq_p
+    m = int(np.prod(upd_shape, dtype=np.int64))
+    ids = reshape(iota(np.int64, (m,), 0), upd_shape)
+    written = scatter_p.bind(full(x_shape, -1, np.int64), *idxs, ids, axes=axes)
+    return eq_p.bind(gather_p.bind(written, *idxs, axes=axes), ids)
+
+
+def _unique_indices(idxs) -> bool:
+    """True when the (concrete) index arrays never name the same position twice."""
+    if any(isinstance(i, Tracer) for i in idxs):
+        return False
+    keys = np.stack([np.ravel(np.asarray(i)) for i in idxs])
+    return np.unique(keys, axis=1).shape[1] == keys.shape[1]
+
+
 def _scatter_transpose(ct, x, *rest, axes):
     *idxs, upd = rest
+    uaval = upd.aval if is_undefined(upd) else get_aval(upd)
     ct_x = None
     if is_undefined(x):
-        uaval = upd.aval if is_undefined(upd) else get_aval(upd)
         ct_x = scatter_p.bind(ct, *idxs, full(uaval.shape, 0, uaval.dtype), axes=axes)
-    ct_u = gather_p.bind(ct, *idxs, axes=axes) if is_undefined(upd) else None
+    ct_u = None
+    if is_undefined(upd):
+        ct_u = gather_p.bind(ct, *idxs, axes=axes)
+        if not _unique_indices(idxs):
+            from funcad.primitives.elementwise import select_n_p
+            xaval = x.aval if is_undefined(x) else get_aval(x)
+            won = _scatter_winners(xaval.shape, idxs, uaval.shape, axes)
+            ct_u = select_n_p.bind(won, full(uaval.shape, 0, uaval.dtype), ct_u)
     return [ct_x, *[None] * len(idxs), ct_u]
 
 
