@@ -1,4 +1,4 @@
-"""Execute every notebook in notebooks/ and the README example; fail on any error."""
+"""Execute every notebook in notebooks/, the README example and the tour; fail on any error."""
 
 import json
 import re
@@ -50,3 +50,12 @@ def test_readme_python_example_runs(capsys):
     assert blocks, "README.md has no python example"
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_tour_runs(capsys):
+    from funcad.__main__ import main
+    main()
+    out = capsys.readouterr().out
+    for heading in ("make_jaxpr", "grad", "vmap", "hessian", "jit"):
+        assert heading in out
+    assert "lambda" in out and "unavailable" not in out
