@@ -274,12 +274,20 @@ def _pad_transpose(ct, x, pv, *, padding_config):
 
 
 def _pad_batch(size, vals, dims, *, padding_config):
+    from funcad.primitives.elementwise import select_n_p
     x, pv = vals
     dx, dpv = dims
-    if dpv is not None:
-        raise NotImplementedError("vmap of pad with a batched padding value")
     x = moveaxis(x, dx, 0, size)
-    return pad_p.bind(x, pv, padding_config=((0, 0, 0), *padding_config)), 0
+    config = ((0, 0, 0), *padding_config)
+    if dpv is None:
+        return pad_p.bind(x, pv, padding_config=config), 0
+    # A padding value per batch element: pad with zeros, then select it where padding went.
+    aval = get_aval(x)
+    padded = pad_p.bind(x, np.zeros((), aval.dtype), padding_config=config)
+    out_shape = get_aval(padded).shape
+    where_pad = pad_p.bind(full(aval.shape, False, np.bool_), np.True_, padding_config=config)
+    pv_b = broadcast_in_dim(pv, out_shape, (0,))
+    return select_n_p.bind(where_pad, padded, pv_b), 0
 
 
 impl_rules[pad_p] = _pad_impl
@@ -662,8 +670,23 @@ def _ds_batch(size, vals, dims, *, slice_sizes):
         x = moveaxis(x, dx, 0, size)
         zero = np.zeros((), get_aval(starts[0]).dtype) if starts else np.int64(0)
         return dynamic_slice_p.bind(x, zero, *starts, slice_sizes=(size, *slice_sizes)), 0
-    raise NotImplementedError("vmap of dynamic_slice with batched start indices; "
-                              "use indexing (gather) instead")
+    x = moveaxis(x, dx, 0, size)
+    b, idxs = _batched_window(size, get_aval(x).shape[1:], slice_sizes, starts, ds)
+    return gather_p.bind(x, b, *idxs, axes=tuple(range(len(idxs) + 1))), 0
+
+
+def _batched_window(size, shape, sizes, starts, dims):
+    """Index grids (batch, then one per dim) of shape (size, *sizes) for the windows that
+    start at the (clamped, possibly batched) `starts`: dynamic slices as a gather."""
+    from funcad.primitives.elementwise import add_p, convert_element_type_p, max_p, min_p
+    grid = (size, *sizes)
+    idxs = []
+    for d, (st_, sd, n, k) in enumerate(zip(starts, dims, shape, sizes, strict=True)):
+        st_ = convert_element_type_p.bind(moveaxis(st_, sd, 0, size), new_dtype=np.dtype(np.int64))
+        st_ = min_p.bind(max_p.bind(st_, full((size,), 0, np.int64)),
+                         full((size,), n - k, np.int64))
+        idxs.append(add_p.bind(broadcast_in_dim(st_, grid, (0,)), iota(np.int64, grid, d + 1)))
+    return iota(np.int64, grid, 0), idxs
 
 
 impl_rules[dynamic_slice_p] = _ds_impl
@@ -713,10 +736,12 @@ def _dus_transpose(ct, x, upd, *starts):
 def _dus_batch(size, vals, dims):
     x, upd, *starts = vals
     dx, du, *ds = dims
-    if any(d is not None for d in ds):
-        raise NotImplementedError("vmap of dynamic_update_slice with batched start indices")
     x = moveaxis(x, dx, 0, size)
     upd = moveaxis(upd, du, 0, size)
+    if any(d is not None for d in ds):
+        ushape = get_aval(upd).shape[1:]
+        b, idxs = _batched_window(size, get_aval(x).shape[1:], ushape, starts, ds)
+        return scatter_p.bind(x, b, *idxs, upd, axes=tuple(range(len(idxs) + 1))), 0
     zero = np.zeros((), get_aval(starts[0]).dtype) if starts else np.int64(0)
     return dynamic_update_slice_p.bind(x, upd, zero, *starts), 0
 
