@@ -705,3 +705,45 @@ def test_transformed_programs_typecheck(transform, fname):
     typecheck_jaxpr(closed.jaxpr)
     out = eval_jaxpr(closed.jaxpr, closed.consts, [arg])
     close(out, tree_util.tree_leaves(g(arg)))
+
+
+# ----------------------------------------------------------------------------------
+# check_grads itself must catch a wrong rule
+
+
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+@pytest.mark.parametrize("order", [1, 2])
+def test_check_grads_catches_a_wrong_jvp_rule(monkeypatch, mode, order):
+    from funcad._core import jvp_rules
+    from funcad.primitives.elementwise import cos_p, mul_p, sin_p
+    from funcad.test_util import check_grads
+
+    def wrong_sin_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        # 1.01 * cos: close enough to look plausible, wrong enough to be caught
+        return sin_p.bind(x), mul_p.bind(t, mul_p.bind(cos_p.bind(x), np.float64(1.01)))
+
+    f = lambda x: fnp.sin(x) * x  # noqa: E731
+    x = np.array([0.3, 1.2, -0.7])
+    check_grads(f, (x,), order=order, modes=(mode,))  # the real rule passes
+    monkeypatch.setitem(jvp_rules, sin_p, wrong_sin_jvp)
+    with pytest.raises(AssertionError, match="disagrees with finite differences"):
+        check_grads(f, (x,), order=order, modes=(mode,))
+
+
+def test_check_grads_catches_a_wrong_second_derivative(monkeypatch):
+    from funcad._core import jvp_rules
+    from funcad.primitives.elementwise import cos_p, mul_p, sin_p
+    from funcad.test_util import check_grads
+
+    def sin_jvp_with_wrong_cos(primals, tangents):
+        (x,), (t,) = primals, tangents
+        # right first derivative, but its own derivative is zero (cos of a stopped x)
+        return sin_p.bind(x), mul_p.bind(t, cos_p.bind(fa.stop_gradient(x)))
+
+    f = lambda x: fnp.sum(fnp.sin(x))  # noqa: E731
+    x = np.array([0.3, 1.2])
+    monkeypatch.setitem(jvp_rules, sin_p, sin_jvp_with_wrong_cos)
+    check_grads(f, (x,), order=1)
+    with pytest.raises(AssertionError, match="disagrees with finite differences"):
+        check_grads(f, (x,), order=2)
