@@ -104,17 +104,18 @@ nondiff_primitives.update({sign_p, floor_p, ceil_p, round_p, is_finite_p, is_nan
 defjvp(sin_p, lambda t, ans, x: mul(t, cos_p.bind(x)))
 defjvp(cos_p, lambda t, ans, x: neg_p.bind(mul(t, sin_p.bind(x))))
 defjvp(tan_p, lambda t, ans, x: mul(t, add(_one(ans), mul(ans, ans))))
-defjvp(asin_p, lambda t, ans, x: div(t, sqrt_p.bind(sub(_one(x), mul(x, x)))))
-defjvp(acos_p, lambda t, ans, x: neg_p.bind(div(t, sqrt_p.bind(sub(_one(x), mul(x, x))))))
+defjvp(asin_p, lambda t, ans, x: mul_sz(t, div(_one(x), sqrt_p.bind(sub(_one(x), mul(x, x))))))
+defjvp(acos_p, lambda t, ans, x: neg_p.bind(
+    mul_sz(t, div(_one(x), sqrt_p.bind(sub(_one(x), mul(x, x)))))))
 defjvp(atan_p, lambda t, ans, x: div(t, add(_one(x), mul(x, x))))
 defjvp(sinh_p, lambda t, ans, x: mul(t, cosh_p.bind(x)))
 defjvp(cosh_p, lambda t, ans, x: mul(t, sinh_p.bind(x)))
 defjvp(tanh_p, lambda t, ans, x: mul(t, sub(_one(ans), mul(ans, ans))))
 defjvp(exp_p, lambda t, ans, x: mul(t, ans))
 defjvp(expm1_p, lambda t, ans, x: mul(t, add(ans, _one(ans))))
-defjvp(log_p, lambda t, ans, x: div(t, x))
-defjvp(log1p_p, lambda t, ans, x: div(t, add(x, _one(x))))
-defjvp(sqrt_p, lambda t, ans, x: div(t, mul(_full_like(ans, 2), ans)))
+defjvp(log_p, lambda t, ans, x: mul_sz(t, div(_one(x), x)))
+defjvp(log1p_p, lambda t, ans, x: mul_sz(t, div(_one(x), add(x, _one(x)))))
+defjvp(sqrt_p, lambda t, ans, x: mul_sz(t, div(_full_like(ans, 0.5), ans)))
 defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
 
 # -- integer power ---------------------------------------------------------------------
@@ -133,7 +134,8 @@ def _integer_pow_jvp(t, ans, x, *, y):
         return t
     if y == 2:
         return mul(t, mul(_full_like(x, 2), x))
-    return mul(t, mul(_full_like(x, y), integer_pow_p.bind(x, y=y - 1)))
+    coef = mul(_full_like(x, y), integer_pow_p.bind(x, y=y - 1))
+    return mul(t, coef) if y > 0 else mul_sz(t, coef)
 
 
 defjvp(integer_pow_p, _integer_pow_jvp)
@@ -191,18 +193,67 @@ def _mul_transpose(ct, x, y):
 
 transpose_rules[mul_p] = _mul_transpose
 
+# -- mul_sz: t * c with a strong zero: t == 0 gives 0 even where c is inf or nan ------------
+# The jvp rules of functions whose derivative is infinite somewhere (sqrt, log, division,
+# fractional powers) multiply the tangent with it, so that the branch a `where` did not take
+# contributes 0 instead of 0 * inf = NaN to gradients: `where(x > 0, sqrt(x), 0.)` at x = 0
+# has gradient 0 (the "double where" trap). Where c is finite it equals t * c exactly, so
+# higher derivatives are unaffected.
+
+
+def _mul_sz_impl(t, c):
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(t == 0, np.zeros((), np.result_type(t, c)), np.multiply(t, c))
+
+
+mul_sz_p = binary("mul_sz", _mul_sz_impl, "({0} * {1} if {0} != 0 else {0})")
+defjvp(mul_sz_p, lambda dt, ans, t, c: mul_sz_p.bind(dt, c),
+       lambda dc, ans, t, c: mul_sz_p.bind(t, dc))
+
+
+def _mul_sz_transpose(ct, t, c):
+    if is_undefined(c):  # linear in c for a fixed t (second-order derivatives need this)
+        return [None, mul_sz_p.bind(t, ct)]
+    return [mul_sz_p.bind(ct, c), None]
+
+
+transpose_rules[mul_sz_p] = _mul_sz_transpose
+
+
+def mul_sz(t, c):
+    return mul_sz_p.bind(t, c)
+
+
 div_p = binary("div", np.true_divide, "({0} / {1})")
 
 
 def _div_impl(x, y):
     if np.issubdtype(np.result_type(x), np.integer):
-        return np.floor_divide(x, y)  # lax semantics: integer division truncates toward 0
+        # Integer division rounds down (NumPy's //, and the Numba lowering's); unlike
+        # lax.div, which truncates toward 0. funcad.numpy never binds div on integers.
+        return np.floor_divide(x, y)
     return np.true_divide(x, y)
 
 
 impl_rules[div_p] = _div_impl
-defjvp(div_p, lambda t, ans, x, y: div_p.bind(t, y),
-       lambda t, ans, x, y: neg_p.bind(mul_p.bind(t, div_p.bind(ans, y))))
+
+
+def _div_jvp_x(t, ans, x, y):
+    if _nonzero_constant(y):
+        return div_p.bind(t, y)
+    return mul_sz(t, div_p.bind(_one(y), y))
+
+
+def _div_jvp_y(t, ans, x, y):
+    mul_ = mul_p.bind if _nonzero_constant(y) else mul_sz
+    return neg_p.bind(mul_(t, div_p.bind(ans, y)))
+
+
+def _nonzero_constant(y):
+    return isinstance(y, (np.ndarray, np.generic, float, int)) and bool(np.all(y != 0))
+
+
+defjvp(div_p, _div_jvp_x, _div_jvp_y)
 
 
 def _div_transpose(ct, x, y):
@@ -225,7 +276,7 @@ pow_p = binary("pow", np.power, "({0} ** {1})")
 
 def _pow_jvp_x(t, ans, x, y):
     # d/dx x**y = y * x**(y-1); written to stay finite at x = 0 for y >= 1.
-    return mul(t, mul(y, pow_p.bind(x, sub(y, _one(y)))))
+    return mul_sz(t, mul(y, pow_p.bind(x, sub(y, _one(y)))))
 
 
 def _pow_jvp_y(t, ans, x, y):

@@ -1,0 +1,509 @@
+"""custom_jvp and custom_vjp: user-defined derivative rules that compose with every transform.
+
+Both trace the user's functions to jaxprs when called and bind one primitive:
+
+* `custom_jvp_call(fun consts, jvp consts, args)`: evaluates `fun`; its jvp rule runs the
+  user's jvp jaxpr inline (so it is linearized and transposed like any other code).
+* `custom_vjp_call(fun consts, fwd consts, args)`: evaluates `fun`; its jvp rule runs the
+  user's `fwd` and emits `custom_lin(fun consts, args, residuals, tangents)`, a primitive
+  linear in the tangents whose transpose calls the user's `bwd`. Evaluated in forward
+  mode (jvp, jacfwd, hessian), `custom_lin` differentiates through `fun` instead: that
+  is the rule funcad chooses so that a custom_vjp function stays usable in forward mode
+  (JAX raises there). The first reverse pass uses `bwd`; derivatives of `bwd` itself
+  come from differentiating the code of `bwd`.
+
+Values the functions close over (including tracers of an outer transform) are passed to
+the primitives as operands. Their derivatives come from differentiating through `fun`
+(the custom rule only covers the explicit arguments, as in JAX).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from funcad._core import (
+    Tracer,
+    abstract_eval_rules,
+    batch_rules,
+    eval_context,
+    get_aval,
+    impl_rules,
+    jvp_rules,
+    transpose_rules,
+)
+from funcad._ir import Jaxpr, eval_jaxpr
+from funcad._tree import tree_flatten, tree_unflatten
+from funcad.interpreters.ad import (
+    Zero,
+    add_tangents,
+    instantiate,
+    jvp_flat,
+    jvp_jaxpr,
+    tangent_aval,
+)
+from funcad.interpreters.batching import batch_jaxpr, moveaxis
+from funcad.interpreters.partial_eval import trace_to_jaxpr_closed
+from funcad.primitives._util import new_primitive
+from funcad.primitives.call import memoized
+from funcad.primitives.control import _split
+
+custom_jvp_call_p = new_primitive("custom_jvp_call", multiple_results=True)
+custom_vjp_call_p = new_primitive("custom_vjp_call", multiple_results=True)
+custom_lin_p = new_primitive("custom_lin", multiple_results=True)
+
+
+def _as_leaf(x: Any) -> Any:
+    if isinstance(x, Tracer) or type(x) is np.ndarray:
+        return x
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError(f"custom derivative functions take arrays, got {type(x).__name__}; "
+                        f"mark non-array arguments with nondiff_argnums")
+    return arr
+
+
+def _closure_tangents(fun_jaxpr: Jaxpr, consts, args, const_tangents) -> list | None:
+    """Tangents of fun's outputs due to its closed-over operands (None if all zero)."""
+    nz = [type(t) is not Zero for t in const_tangents]
+    if not any(nz):
+        return None
+    key = tuple(nz) + (False,) * len(args)
+    jj, _ = memoized("closure_jvp", fun_jaxpr, key,
+                     lambda: jvp_jaxpr(fun_jaxpr, list(key), True))
+    outs = eval_jaxpr(jj, (), [*consts, *args, *[t for t in const_tangents
+                                                 if type(t) is not Zero]])
+    return outs[len(fun_jaxpr.outvars):]
+
+
+def _bind_args(fun: Callable, nondiff: tuple, args: tuple, kwargs: dict):
+    if kwargs:
+        try:
+            args = inspect.signature(fun).bind(*args, **kwargs).args
+        except (TypeError, ValueError):
+            raise TypeError(f"{getattr(fun, '__name__', 'fun')}: pass the arguments of a "
+                            f"custom_jvp/custom_vjp function positionally") from None
+    for i in nondiff:
+        if i >= len(args):
+            raise TypeError(f"nondiff_argnums={nondiff} but only {len(args)} arguments "
+                            f"were given")
+    static = {i: args[i] for i in nondiff}
+    diff = tuple(a for i, a in enumerate(args) if i not in static)
+    return static, diff
+
+
+def _merge(static: dict, diff: Sequence) -> list:
+    it = iter(diff)
+    n = len(static) + len(diff)
+    return [static[i] if i in static else next(it) for i in range(n)]
+
+
+def _check_like(what: str, tree_a, tree_b, avals_a, avals_b, names=("expected", "got")):
+    if tree_a != tree_b:
+        raise TypeError(f"{what}: {names[0]} structure {tree_a} but {names[1]} {tree_b}")
+    for k, (a, b) in enumerate(zip(avals_a, avals_b)):
+        if a.shape != b.shape:
+            raise TypeError(f"{what}: leaf {k} has shape {b.shape}, expected {a.shape}")
+
+
+# ----------------------------------------------------------------------------------
+# custom_jvp
+
+
+class custom_jvp:
+    """A function with a user-defined jvp (forward-mode) rule, as in JAX.
+
+    The rule `jvp(primals, tangents) -> (primal_out, tangent_out)` is used by every
+    derivative: forward mode directly, reverse mode by linearizing and transposing it.
+    With `nondiff_argnums`, those arguments are passed first to the rule and get no
+    tangents.
+
+    >>> import funcad as fa, funcad.numpy as fnp
+    >>> @custom_jvp
+    ... def f(x):
+    ...     return fnp.sin(x)
+    >>> @f.defjvp
+    ... def f_jvp(primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     return fnp.sin(x), 2.0 * t   # deliberately not cos(x)
+    >>> float(fa.grad(f)(0.3))
+    2.0
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.jvp: Callable | None = None
+
+    def defjvp(self, jvp: Callable) -> Callable:
+        """Set the jvp rule `jvp(*nondiff, primals, tangents)`; returns it (decorator)."""
+        self.jvp = jvp
+        return jvp
+
+    def defjvps(self, *tangent_fns: Callable | None) -> None:
+        """Set the rule as one `t -> tangent_out` function per argument (None: zero)."""
+        def jvp(primals, tangents):
+            out = self.fun(*primals)
+            total = None
+            for fn, t, p in zip(tangent_fns, tangents, primals):
+                if fn is None:
+                    continue
+                c = fn(t, out, *primals)
+                total = c if total is None else total + c
+            return out, total
+        self.jvp = jvp
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if self.jvp is None:
+            raise AttributeError(f"custom_jvp function {self.__name__} has no jvp rule; "
+                                 f"define one with @{self.__name__}.defjvp")
+        static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
+        leaves, in_tree = tree_flatten(diff)
+        leaves = [_as_leaf(x) for x in leaves]
+        avals = [get_aval(x).strip_weak() for x in leaves]
+        box: dict = {}
+
+        def fun_flat(*xs):
+            out = self.fun(*_merge(static, tree_unflatten(in_tree, xs)))
+            out_leaves, box["out_tree"] = tree_flatten(out)
+            return [_as_leaf(o) for o in out_leaves]
+
+        fun_jaxpr, fc = trace_to_jaxpr_closed(fun_flat, avals)
+        out_avals = fun_jaxpr.out_avals[len(fc) * 0:]
+        n = len(avals)
+
+        def jvp_flat_fn(*xs):
+            primals = tree_unflatten(in_tree, xs[:n])
+            tangents = tree_unflatten(in_tree, xs[n:])
+            nd = [static[i] for i in sorted(static)]
+            res = self.jvp(*nd, tuple(primals), tuple(tangents))
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
+                                f"(primal_out, tangent_out)")
+            p_out, t_out = res
+            p_leaves, p_tree = tree_flatten(p_out)
+            t_leaves, t_tree = tree_flatten(t_out, is_leaf=lambda x: x is None)
+            _check_like(f"the jvp rule of {self.__name__} (primal output vs {self.__name__})",
+                        box["out_tree"], p_tree, out_avals,
+                        [get_aval(_as_leaf(p)) for p in p_leaves])
+            if len(t_leaves) != len(p_leaves):
+                raise TypeError(f"the jvp rule of {self.__name__}: tangent output "
+                                f"structure {t_tree} differs from the primal output "
+                                f"{p_tree}")
+            import funcad.numpy as fnp
+            t_leaves = [fnp.zeros_like(p) if t is None else fnp.broadcast_to(
+                fnp.asarray(t).astype(get_aval(_as_leaf(p)).dtype), get_aval(_as_leaf(p)).shape)
+                for p, t in zip(p_leaves, t_leaves)]
+            return [*p_leaves, *t_leaves]
+
+        jvp_jaxpr_, jc = trace_to_jaxpr_closed(jvp_flat_fn, [*avals, *avals])
+        outs = custom_jvp_call_p.bind(*fc, *jc, *leaves, fun_jaxpr=fun_jaxpr,
+                                      jvp_jaxpr=jvp_jaxpr_, num_fun_consts=len(fc),
+                                      num_jvp_consts=len(jc))
+        return tree_unflatten(box["out_tree"], [_as_leaf(o) for o in outs])
+
+
+def _cjvp_impl(*args, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
+    fc, _, xs = _split(args, num_fun_consts, num_jvp_consts)
+    with eval_context():
+        return eval_jaxpr(fun_jaxpr, (), [*fc, *xs])
+
+
+def _cjvp_jvp(primals, tangents, *, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
+    fc, jc, xs = _split(primals, num_fun_consts, num_jvp_consts)
+    t_fc, _, t_xs = _split(tangents, num_fun_consts, num_jvp_consts)
+    outs = eval_jaxpr(jvp_jaxpr, (), [*jc, *xs, *[instantiate(t) for t in t_xs]])
+    n = len(fun_jaxpr.outvars)
+    p_out, t_out = outs[:n], list(outs[n:])
+    extra = _closure_tangents(fun_jaxpr, fc, xs, t_fc)
+    if extra is not None:
+        t_out = [add_tangents(a, b) for a, b in zip(t_out, extra)]
+    return p_out, t_out
+
+
+def _cjvp_batch(size, vals, dims, *, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
+    nfc, njc = num_fun_consts, num_jvp_consts
+    fc_b, jc_b, x_b = _split([d is not None for d in dims], nfc, njc)
+    # Tangents are batched like their primals (they have the same type).
+    fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + x_b, True)
+    jb, _ = batch_jaxpr(jvp_jaxpr, size, jc_b + x_b + x_b, True)
+    vals = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(vals, dims)]
+    outs = custom_jvp_call_p.bind(*vals, fun_jaxpr=fb, jvp_jaxpr=jb, num_fun_consts=nfc,
+                                  num_jvp_consts=njc)
+    return outs, [0] * len(outs)
+
+
+impl_rules[custom_jvp_call_p] = _cjvp_impl
+abstract_eval_rules[custom_jvp_call_p] = lambda *a, fun_jaxpr, **_: list(fun_jaxpr.out_avals)
+jvp_rules[custom_jvp_call_p] = _cjvp_jvp
+batch_rules[custom_jvp_call_p] = _cjvp_batch
+
+
+# ----------------------------------------------------------------------------------
+# custom_vjp
+
+
+class custom_vjp:
+    """A function with a user-defined vjp (reverse-mode) rule, as in JAX.
+
+    `fwd(*args) -> (out, residuals)` and `bwd(*nondiff, residuals, ct_out) -> tuple of
+    cotangents, one per differentiable argument` (None for a zero cotangent). Reverse
+    mode uses `bwd`; forward mode (jvp, jacfwd, hessian) differentiates through the
+    primal function instead, so the function stays usable there.
+
+    >>> import funcad as fa, funcad.numpy as fnp
+    >>> @custom_vjp
+    ... def clip_grad(x):
+    ...     return x
+    >>> clip_grad.defvjp(lambda x: (x, None), lambda _, g: (fnp.clip(g, -1.0, 1.0),))
+    >>> float(fa.grad(lambda x: 5.0 * clip_grad(x))(2.0))
+    1.0
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.fwd: Callable | None = None
+        self.bwd: Callable | None = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        """Set `fwd(*args) -> (out, res)` and `bwd(*nondiff, res, ct) -> cts`."""
+        self.fwd, self.bwd = fwd, bwd
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if self.fwd is None:
+            raise AttributeError(f"custom_vjp function {self.__name__} has no vjp rule; "
+                                 f"define one with {self.__name__}.defvjp(fwd, bwd)")
+        static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
+        leaves, in_tree = tree_flatten(diff)
+        leaves = [_as_leaf(x) for x in leaves]
+        avals = [get_aval(x).strip_weak() for x in leaves]
+        box: dict = {}
+        name = self.__name__
+
+        def fun_flat(*xs):
+            out = self.fun(*_merge(static, tree_unflatten(in_tree, xs)))
+            out_leaves, box["out_tree"] = tree_flatten(out)
+            return [_as_leaf(o) for o in out_leaves]
+
+        def fwd_flat(*xs):
+            res = self.fwd(*_merge(static, tree_unflatten(in_tree, xs)))
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise TypeError(f"the fwd rule of {name} must return (output, residuals)")
+            out, r = res
+            o_leaves, o_tree = tree_flatten(out)
+            if o_tree != box["out_tree"]:
+                raise TypeError(f"the fwd rule of {name} returns an output of structure "
+                                f"{o_tree} but {name} returns {box['out_tree']}")
+            r_leaves, box["res_tree"] = tree_flatten(r)
+            return [*[_as_leaf(o) for o in o_leaves], *[_as_leaf(x) for x in r_leaves]]
+
+        fun_jaxpr, fc = trace_to_jaxpr_closed(fun_flat, avals)
+        fwd_jaxpr, wc = trace_to_jaxpr_closed(fwd_flat, avals)
+        out_tree, res_tree = box["out_tree"], box["res_tree"]
+        bwd_user = self.bwd
+        nd = [static[i] for i in sorted(static)]
+        n_out = len(fun_jaxpr.outvars)
+
+        def bwd_flat(*a):
+            res = tree_unflatten(res_tree, a[:len(a) - n_out])
+            ct = tree_unflatten(out_tree, a[len(a) - n_out:])
+            cts = bwd_user(*nd, res, ct)
+            if not isinstance(cts, (tuple, list)) or len(cts) != len(diff):
+                raise TypeError(f"the bwd rule of {name} must return a tuple with one "
+                                f"cotangent per differentiable argument ({len(diff)}), "
+                                f"got {type(cts).__name__}"
+                                f"{' of length ' + str(len(cts)) if isinstance(cts, (tuple, list)) else ''}")
+            c_leaves = []
+            import funcad.numpy as fnp
+            for arg, c in zip(diff, cts):
+                a_leaves, a_tree = tree_flatten(arg)
+                if c is None:
+                    c_leaves.extend(fnp.zeros_like(_as_leaf(x)) for x in a_leaves)
+                    continue
+                cl, c_tree = tree_flatten(c, is_leaf=lambda x: x is None)
+                if c_tree != a_tree and len(cl) != len(a_leaves):
+                    raise TypeError(f"the bwd rule of {name} returned a cotangent of "
+                                    f"structure {c_tree} for an argument of structure "
+                                    f"{a_tree}")
+                for x, cx in zip(a_leaves, cl):
+                    av = get_aval(_as_leaf(x))
+                    cx = fnp.zeros_like(_as_leaf(x)) if cx is None else fnp.asarray(cx)
+                    if get_aval(cx).shape != av.shape:
+                        raise TypeError(f"the bwd rule of {name} returned a cotangent of "
+                                        f"shape {get_aval(cx).shape} for an argument of "
+                                        f"shape {av.shape}")
+                    c_leaves.append(cx.astype(av.dtype) if get_aval(cx).dtype != av.dtype
+                                    else cx)
+            return c_leaves
+
+        outs = custom_vjp_call_p.bind(*fc, *wc, *leaves, fun_jaxpr=fun_jaxpr,
+                                      fwd_jaxpr=fwd_jaxpr, bwd=bwd_flat,
+                                      num_fun_consts=len(fc), num_fwd_consts=len(wc))
+        return tree_unflatten(out_tree, [_as_leaf(o) for o in outs])
+
+
+def _cvjp_impl(*args, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts, num_fwd_consts):
+    fc, _, xs = _split(args, num_fun_consts, num_fwd_consts)
+    with eval_context():
+        return eval_jaxpr(fun_jaxpr, (), [*fc, *xs])
+
+
+def _cvjp_jvp(primals, tangents, *, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts,
+              num_fwd_consts):
+    fc, wc, xs = _split(primals, num_fun_consts, num_fwd_consts)
+    t_fc, _, t_xs = _split(tangents, num_fun_consts, num_fwd_consts)
+    outs = eval_jaxpr(fwd_jaxpr, (), [*wc, *xs])
+    n = len(fun_jaxpr.outvars)
+    p_out, res = outs[:n], outs[n:]
+    t_out = custom_lin_p.bind(*fc, *xs, *res, *[instantiate(t) for t in t_xs],
+                              fun_jaxpr=fun_jaxpr, bwd=bwd, num_fun_consts=len(fc),
+                              num_res=len(res))
+    extra = _closure_tangents(fun_jaxpr, fc, xs, t_fc)
+    if extra is not None:
+        t_out = [add_tangents(a, b) for a, b in zip(t_out, extra)]
+    return p_out, list(t_out)
+
+
+def _vmapped_bwd(bwd: Callable, res_batched: Sequence[bool], n_ct: int) -> Callable:
+    from funcad.api import vmap
+    axes = tuple(0 if b else None for b in res_batched) + (0,) * n_ct
+
+    def fn(*a):
+        return list(vmap(lambda *x: bwd(*x), in_axes=axes)(*a))
+    return fn
+
+
+def _cvjp_batch(size, vals, dims, *, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts,
+                num_fwd_consts):
+    nfc, nwc = num_fun_consts, num_fwd_consts
+    fc_b, wc_b, _ = _split([d is not None for d in dims], nfc, nwc)
+    nx = len(vals) - nfc - nwc
+    # Every argument is treated as batched so that bwd's cotangents line up with them.
+    fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + [True] * nx, True)
+    wb, _ = batch_jaxpr(fwd_jaxpr, size, wc_b + [True] * nx, True)
+    n_res = len(fwd_jaxpr.outvars) - len(fun_jaxpr.outvars)
+    new_bwd = _vmapped_bwd(bwd, [True] * n_res, len(fun_jaxpr.outvars))
+    vals = [moveaxis(v, d, 0, size) if (d is not None or i >= nfc + nwc) else v
+            for i, (v, d) in enumerate(zip(vals, dims))]
+    outs = custom_vjp_call_p.bind(*vals, fun_jaxpr=fb, fwd_jaxpr=wb, bwd=new_bwd,
+                                  num_fun_consts=nfc, num_fwd_consts=nwc)
+    return outs, [0] * len(outs)
+
+
+impl_rules[custom_vjp_call_p] = _cvjp_impl
+abstract_eval_rules[custom_vjp_call_p] = lambda *a, fun_jaxpr, **_: list(fun_jaxpr.out_avals)
+jvp_rules[custom_vjp_call_p] = _cvjp_jvp
+batch_rules[custom_vjp_call_p] = _cvjp_batch
+
+
+# -- custom_lin: linear in its tangents; transpose = bwd, evaluation = jvp through fun ----
+
+
+def _lin_jaxpr(fun_jaxpr: Jaxpr, nfc: int) -> Jaxpr:
+    nx = len(fun_jaxpr.invars) - nfc
+    key = (False,) * nfc + (True,) * nx
+    jj, _ = memoized("custom_lin", fun_jaxpr, key,
+                     lambda: jvp_jaxpr(fun_jaxpr, list(key), True))
+    return jj
+
+
+def _lin_apply(fun_jaxpr, nfc, num_res, args):
+    nx = len(fun_jaxpr.invars) - nfc
+    fc, xs, _, ts = _split(args, nfc, nx, num_res)
+    outs = eval_jaxpr(_lin_jaxpr(fun_jaxpr, nfc), (), [*fc, *xs, *ts])
+    return outs[len(fun_jaxpr.outvars):]
+
+
+def _lin_impl(*args, fun_jaxpr, bwd, num_fun_consts, num_res):
+    with eval_context():
+        return _lin_apply(fun_jaxpr, num_fun_consts, num_res, args)
+
+
+def _lin_abstract_eval(*avals, fun_jaxpr, bwd, num_fun_consts, num_res):
+    return [tangent_aval(a) for a in fun_jaxpr.out_avals]
+
+
+def _lin_jvp(primals, tangents, *, fun_jaxpr, bwd, num_fun_consts, num_res):
+    # Forward mode over a custom_vjp tangent: differentiate the jvp through fun.
+    return jvp_flat(lambda *a: _lin_apply(fun_jaxpr, num_fun_consts, num_res, a),
+                    primals, tangents)
+
+
+def _lin_transpose(cts, *args, fun_jaxpr, bwd, num_fun_consts, num_res):
+    nfc = num_fun_consts
+    nx = len(fun_jaxpr.invars) - nfc
+    _, _, res, _ = _split(args, nfc, nx, num_res)
+    cts = [instantiate(c) for c in cts]
+    ct_x = bwd(*res, *cts)
+    return [None] * (nfc + nx + num_res) + list(ct_x)
+
+
+def _lin_batch(size, vals, dims, *, fun_jaxpr, bwd, num_fun_consts, num_res):
+    nfc = num_fun_consts
+    nx = len(fun_jaxpr.invars) - nfc
+    fc_d, x_d, r_d, t_d = _split(dims, nfc, nx, num_res)
+    fc_b = [d is not None for d in fc_d]
+    fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + [True] * nx, True)
+    new_bwd = _vmapped_bwd(bwd, [d is not None for d in r_d], len(fun_jaxpr.outvars))
+    fc, xs, res, ts = _split(vals, nfc, nx, num_res)
+    fc = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(fc, fc_d)]
+    xs = [moveaxis(v, d, 0, size) for v, d in zip(xs, x_d)]
+    res = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(res, r_d)]
+    ts = [moveaxis(v, d, 0, size) for v, d in zip(ts, t_d)]
+    outs = custom_lin_p.bind(*fc, *xs, *res, *ts, fun_jaxpr=fb, bwd=new_bwd,
+                             num_fun_consts=nfc, num_res=num_res)
+    return outs, [0] * len(outs)
+
+
+impl_rules[custom_lin_p] = _lin_impl
+abstract_eval_rules[custom_lin_p] = _lin_abstract_eval
+jvp_rules[custom_lin_p] = _lin_jvp
+transpose_rules[custom_lin_p] = _lin_transpose
+batch_rules[custom_lin_p] = _lin_batch
+
+
+# ----------------------------------------------------------------------------------
+# Numba lowering (registered by funcad.lowering.numba.control_rules)
+
+
+def _cjvp_numba(ctx, eqn, args):
+    p = eqn.params
+    fc, _, xs = _split(args, p["num_fun_consts"], p["num_jvp_consts"])
+    return ctx.emit_jaxpr(p["fun_jaxpr"], [*fc, *xs])
+
+
+def _cvjp_numba(ctx, eqn, args):
+    p = eqn.params
+    fc, _, xs = _split(args, p["num_fun_consts"], p["num_fwd_consts"])
+    return ctx.emit_jaxpr(p["fun_jaxpr"], [*fc, *xs])
+
+
+def _lin_numba(ctx, eqn, args):
+    p = eqn.params
+    nfc = p["num_fun_consts"]
+    nx = len(p["fun_jaxpr"].invars) - nfc
+    fc, xs, _, ts = _split(args, nfc, nx, p["num_res"])
+    outs = ctx.emit_jaxpr(_lin_jaxpr(p["fun_jaxpr"], nfc), [*fc, *xs, *ts])
+    return outs[len(p["fun_jaxpr"].outvars):]
+
+
+def lowering_rules_for() -> list:
+    """(primitive, Numba lowering rule) pairs for the custom-derivative primitives."""
+    return [(custom_jvp_call_p, _cjvp_numba), (custom_vjp_call_p, _cvjp_numba),
+            (custom_lin_p, _lin_numba)]
+
+
+__all__ = ["custom_jvp", "custom_vjp", "custom_jvp_call_p", "custom_vjp_call_p",
+           "custom_lin_p"]
