@@ -747,3 +747,74 @@ def test_check_grads_catches_a_wrong_second_derivative(monkeypatch):
     check_grads(f, (x,), order=1)
     with pytest.raises(AssertionError, match="disagrees with finite differences"):
         check_grads(f, (x,), order=2)
+
+
+# ----------------------------------------------------------------------------------
+# Control flow composes with every transform
+
+
+def _scan_fun(x):
+    def body(c, xi):
+        c = c * fnp.sin(xi) + xi
+        return c, c
+    c, ys = fa.lax.scan(body, 1.0, x)
+    return c + fnp.sum(ys)
+
+
+def _cond_fun(x):
+    return fa.lax.cond(x > 0, lambda v: fnp.sin(v) * v, lambda v: v ** 3, x)
+
+
+def _while_sqrt(a):
+    return fa.lax.while_loop(lambda c: fnp.abs(c * c - a) > 1e-12, lambda c: 0.5 * (c + a / c),
+                             a)
+
+
+def _scan_numeric_grad(x, eps=1e-6):
+    def ref(x):
+        c, s = 1.0, 0.0
+        for xi in x:
+            c = c * np.sin(xi) + xi
+            s += c
+        return c + s
+    return np.array([(ref(x + eps * e) - ref(x - eps * e)) / (2 * eps) for e in np.eye(len(x))])
+
+
+def test_scan_under_transforms():
+    x = np.array([0.3, -0.5, 0.9, 1.1])
+    g = _scan_numeric_grad(x)
+    close(fa.grad(_scan_fun)(x), g, tol=1e-7)
+    close(fa.jacfwd(_scan_fun)(x), g, tol=1e-7)
+    close(fa.jit(fa.grad(_scan_fun))(x), g, tol=1e-7)
+    h = fa.hessian(_scan_fun)(x)
+    close(h, h.T)
+    close(h, fa.jacfwd(fa.jacfwd(_scan_fun))(x))
+    xs = np.stack([x, 2 * x, -x])
+    per_ex = np.stack([fa.grad(_scan_fun)(r) for r in xs])
+    close(fa.vmap(fa.grad(_scan_fun))(xs), per_ex)
+    close(fa.grad(lambda xs: fnp.sum(fa.vmap(_scan_fun)(xs)))(xs), per_ex)
+
+
+def test_cond_under_transforms():
+    x = np.array([0.3, -0.5, 0.9, -1.1])
+    close(fa.vmap(_cond_fun)(x), np.where(x > 0, np.sin(x) * x, x ** 3))
+    d = np.where(x > 0, np.cos(x) * x + np.sin(x), 3 * x ** 2)
+    close(fa.vmap(fa.grad(_cond_fun))(x), d)
+    close(fa.jit(fa.vmap(fa.grad(_cond_fun)))(x), d)
+
+
+def test_while_loop_under_transforms():
+    a = np.array([2.0, 9.0])
+    close(fa.vmap(_while_sqrt)(a), np.sqrt(a))
+    assert float(fa.grad(_while_sqrt)(2.0)) == pytest.approx(0.5 / np.sqrt(2.0))
+    close(fa.vmap(fa.grad(_while_sqrt))(a), 0.5 / np.sqrt(a))
+    power = lambda x: fa.lax.fori_loop(0, 5, lambda i, c: c * x, 1.0)  # noqa: E731
+    assert float(fa.grad(fa.grad(power))(2.0)) == pytest.approx(20 * 8.0)
+
+
+def test_checkpoint_under_transforms():
+    x = np.array([0.3, -0.5, 0.9])
+    f = fa.checkpoint(lambda v: fnp.sin(fnp.sin(v)))
+    expected = np.cos(np.sin(x)) * np.cos(x)
+    close(fa.grad(lambda v: fnp.sum(f(v)))(x), expected)
+    close(fa.vmap(fa.grad(f))(x), expected)
