@@ -149,6 +149,10 @@ row("operators-arith", traced(lambda x, y: (x + y) * (x - y) / y - (-x) + abs(y)
 row("operators-reflected", traced(lambda x: 1.0 - x + 2.0 * x / (3.0 + x ** 2)),
     lambda x: 1.0 - x + 2.0 * x / (3.0 + x ** 2), S_UNARY)
 row("clip", lambda x: fnp.clip(x, -0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7), S_UNARY)
+row("clip-min-max-names", lambda x: fnp.clip(x, min=-0.5, max=0.7),
+    lambda x: np.clip(x, min=-0.5, max=0.7), S_UNARY)
+row("round-decimals", lambda x: fnp.round(x * 10, 1) + fnp.round(x * 100, -1),
+    lambda x: np.round(x * 10, 1) + np.round(x * 100, -1), S_UNARY)
 row("clip-arrays", fnp.clip, np.clip, [((4,), (4,), (4,)), ((2, 3), (3,), ())],
     ("real", "gt1", "gt1"))
 row("clip-min-only", lambda x: fnp.clip(x, a_min=0.1), lambda x: np.clip(x, 0.1, None),
@@ -291,6 +295,8 @@ for _name, _f, _g, _sh in [
      [((2, 3),), ((2, 3, 4),)]),
     ("moveaxis", lambda x: fnp.moveaxis(x, 0, -1), lambda x: np.moveaxis(x, 0, -1),
      [((2, 3),), ((2, 3, 4),)]),
+    ("moveaxis-numpy-ints", lambda x: fnp.moveaxis(x, np.int64(0), np.int32(-1)),
+     lambda x: np.moveaxis(x, 0, -1), [((2, 3),)]),
     ("moveaxis-multi", lambda x: fnp.moveaxis(x, [0, 1], [-1, 0]),
      lambda x: np.moveaxis(x, [0, 1], [-1, 0]), [((2, 3, 4),)]),
     ("expand_dims", lambda x: fnp.expand_dims(x, 0), lambda x: np.expand_dims(x, 0),
@@ -381,14 +387,17 @@ for _n, _f in [("3d-int-array-mid", lambda x: x[:, 1, [0, 2]]),
                ("3d-slices", lambda x: x[1:, ::-2, 1::2])]:
     row(f"getitem-{_n}", traced(_f), _f, [((2, 3, 4),)])
 row("getitem-vector-int", traced(lambda x: x[2]), lambda x: x[2], [((4,),)])
-row("getitem-traced-int", lambda x, i: traced(lambda y: y[i])(x), lambda x, i: x[i],
+row("getitem-traced-int", lambda x, i: traced(lambda y, j: y[j])(x, i), lambda x, i: x[i],
     [((5,), ()), ((4, 5), ())], ("real", "int:-4:4"))
-row("getitem-traced-int-slice", lambda x, i: traced(lambda y: y[i, 1:3])(x),
+row("getitem-traced-int-slice", lambda x, i: traced(lambda y, j: y[j, 1:3])(x, i),
     lambda x, i: x[i, 1:3], [((4, 5), ())], ("real", "int:0:4"))
-row("getitem-traced-int-axis1", lambda x, i: traced(lambda y: y[:, i])(x),
+row("getitem-traced-int-axis1", lambda x, i: traced(lambda y, j: y[:, j])(x, i),
     lambda x, i: x[:, i], [((4, 5), ())], ("real", "int:0:4"))
-row("getitem-traced-array", lambda x, i: traced(lambda y: y[i])(x), lambda x, i: x[i],
+row("getitem-traced-array", lambda x, i: traced(lambda y, j: y[j])(x, i), lambda x, i: x[i],
     [((5,), (3,)), ((4, 5), (2, 2))], ("real", "int:0:4"))
+row("getitem-traced-out-of-range-clamps", lambda x, i: traced(lambda y, j: y[j])(x, i),
+    lambda x, i: x[np.clip(np.where(i < 0, i + 5, i), 0, 4)], [((5,), ()), ((5,), (3,))],
+    ("real", "int:-9:9"))
 row("take", lambda x: fnp.take(x, np.array([2, 0, 2]), axis=1),
     lambda x: np.take(x, np.array([2, 0, 2]), axis=1), [((2, 3),), ((2, 3, 2),)])
 row("take-flat", lambda x: fnp.take(x, [4, 0]), lambda x: np.take(x, [4, 0]), [((2, 3),)])
@@ -442,7 +451,7 @@ row("at-get", lambda x: fnp.at(x)[1:, [0, 2]].get(), lambda x: x[1:, [0, 2]], [(
 row("at-method", traced(lambda x, v: x.at[1].set(v).at[2:].add(v).at[0].multiply(v)),
     lambda x, v: _np_at(_np_at(_np_at(x, 1, "set", v), slice(2, None), "add", v), 0,
                         "multiply", v), [((4, 3), (3,))], "nz")
-row("at-traced-index", lambda x, i, v: traced(lambda y, w: y.at[i].add(w))(x, v),
+row("at-traced-index", lambda x, i, v: traced(lambda y, j, w: y.at[j].add(w))(x, i, v),
     lambda x, i, v: _np_at(x, i, "add", v), [((5,), (), ()), ((4, 3), (2,), (2, 3))],
     ("real", "int:0:4", "real"))
 row("at-multiply-dup-x-only", lambda x: fnp.at(x)[np.array([1, 1])].multiply(2.5),
@@ -721,6 +730,11 @@ def test_scatter_set_duplicates_gradient():
     np.testing.assert_allclose(f(v), 2.0 + 9.0)
     np.testing.assert_allclose(fa.grad(f)(v), [0.0, 1.0, 3.0])
     check_grads(f, (v,), order=2)
+
+
+def test_item_assignment_on_tracers_names_the_fix():
+    with pytest.raises(TypeError, match=r"\.at\[idx\]\.set"):
+        traced(lambda x: x.__setitem__(0, 1.0))(np.ones(3))
 
 
 def test_boolean_mask_needs_concrete_values():

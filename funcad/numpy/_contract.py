@@ -113,8 +113,8 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
         a_ax, b_ax = tuple(range(na - k, na)), tuple(range(k))
     else:
         a_ax, b_ax = axes
-        a_ax = (a_ax,) if isinstance(a_ax, int) else tuple(a_ax)
-        b_ax = (b_ax,) if isinstance(b_ax, int) else tuple(b_ax)
+        a_ax = (a_ax,) if isinstance(a_ax, (int, np.integer)) else tuple(a_ax)
+        b_ax = (b_ax,) if isinstance(b_ax, (int, np.integer)) else tuple(b_ax)
         a_ax = tuple(x % na for x in a_ax)
         b_ax = tuple(x % nb for x in b_ax)
     _check_contract("tensordot", shape(a), shape(b), a_ax, b_ax)

@@ -146,8 +146,10 @@ def _normalize_index(e: Any, n: int, axis: int) -> Any:
         if not np.issubdtype(e.dtype, np.integer):
             raise IndexError(f"arrays used as indices must be of integer type, got "
                              f"{e.dtype.name}")
-        from funcad.numpy._ufuncs import add, less, where
-        return where(less(e, 0), add(e, n), e)
+        # Traced indices cannot be checked, so (as in JAX) out-of-range ones are clamped:
+        # eager and compiled code then agree and never read outside the array.
+        from funcad.numpy._ufuncs import add, clip, less, where
+        return clip(where(less(e, 0), add(e, n), e), 0, max(n - 1, 0))
     a = np.asarray(e)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
         raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and integer "

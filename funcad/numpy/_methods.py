@@ -120,9 +120,16 @@ METHODS["__array_ufunc__"] = _array_ufunc
 METHODS["__array_function__"] = _array_function
 
 
+def _setitem(self, key, value):
+    raise TypeError(
+        "funcad arrays are immutable inside transforms: instead of `x[idx] = y` write "
+        "`x = x.at[idx].set(y)` (also .add, .multiply), which returns an updated copy")
+
+
 def install() -> None:
     """Attach the functions behind tracer operators and methods."""
     _core._tracer_methods.update(METHODS)
+    _core.Tracer.__setitem__ = _setitem
     # Operators are looked up on the type: bind them directly (saves a call per operation).
     for name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
                  "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",

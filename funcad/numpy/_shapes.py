@@ -91,8 +91,8 @@ def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
 def moveaxis(a: Any, source: Any, destination: Any) -> Any:
     """Move axes to new positions."""
     nd = ndim(a)
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
     if len(src) != len(dst):
         raise ValueError("moveaxis: source and destination must have the same length")
     src = [_norm_axis(s, nd, "source") for s in src]
@@ -106,9 +106,11 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
 def expand_dims(a: Any, axis: Any) -> Any:
     """Insert size-1 axes."""
     a = asarray(a)
-    axes = [axis] if isinstance(axis, int) else list(axis)
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
     out_nd = ndim(a) + len(axes)
     axes = sorted(_norm_axis(x, out_nd) for x in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis}")
     new_shape = list(shape(a))
     for x in axes:
         new_shape.insert(x, 1)
@@ -122,7 +124,7 @@ def squeeze(a: Any, axis: Any = None) -> Any:
     if axis is None:
         axes = [i for i, n in enumerate(s) if n == 1]
     else:
-        axes = [_norm_axis(x, len(s)) for x in ([axis] if isinstance(axis, int) else axis)]
+        axes = [_norm_axis(x, len(s)) for x in ([axis] if isinstance(axis, (int, np.integer)) else axis)]
         for x in axes:
             if s[x] != 1:
                 raise ValueError(f"cannot select an axis to squeeze out which has size not "
@@ -250,7 +252,7 @@ def flip(m: Any, axis: Any = None) -> Any:
     m = asarray(m)
     nd = ndim(m)
     axes = tuple(range(nd)) if axis is None else tuple(
-        _norm_axis(x, nd) for x in ([axis] if isinstance(axis, int) else axis))
+        _norm_axis(x, nd) for x in ([axis] if isinstance(axis, (int, np.integer)) else axis))
     if not axes:
         return m
     return st.rev_p.bind(m, dimensions=axes)
@@ -271,8 +273,8 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
     a = asarray(a)
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), shape(a))
-    shifts = [shift] if isinstance(shift, int) else list(shift)
-    axes = [axis] if isinstance(axis, int) else list(axis)
+    shifts = [shift] if isinstance(shift, (int, np.integer)) else list(shift)
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
     for s, ax in zip(shifts, axes):
         ax = _norm_axis(ax, ndim(a))
         n = shape(a)[ax]
@@ -287,7 +289,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
 def tile(A: Any, reps: Any) -> Any:
     """Repeat an array `reps` times along each axis."""
     A = asarray(A)
-    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
     nd = max(ndim(A), len(reps))
     A = reshape(A, (1,) * (nd - ndim(A)) + shape(A))
     reps = (1,) * (nd - len(reps)) + reps

@@ -97,7 +97,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         axis = tuple(range(nd)) if nd <= 2 else None
         if axis is None:
             raise ValueError("norm: improper number of dimensions to norm")
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     if len(axes) == 1:
         if ord is None or ord == 2:
             return sqrt(_sum(square(x), axis=axes, keepdims=keepdims))
