@@ -348,27 +348,34 @@ class custom_vjp:
                                     else cx)
             return c_leaves
 
-        outs = custom_vjp_call_p.bind(*fc, *wc, *leaves, fun_jaxpr=fun_jaxpr,
-                                      fwd_jaxpr=fwd_jaxpr, bwd=bwd_flat,
-                                      num_fun_consts=len(fc), num_fwd_consts=len(wc))
+        # bwd is traced now, so that what it closes over travels as operands.
+        res_avals = fwd_jaxpr.out_avals[n_out:]
+        bwd_jaxpr, bc = trace_to_jaxpr_closed(bwd_flat, [*res_avals, *[
+            tangent_aval(a) for a in fun_jaxpr.out_avals]])
+        outs = custom_vjp_call_p.bind(*fc, *wc, *bc, *leaves, fun_jaxpr=fun_jaxpr,
+                                      fwd_jaxpr=fwd_jaxpr, bwd_jaxpr=bwd_jaxpr,
+                                      num_fun_consts=len(fc), num_fwd_consts=len(wc),
+                                      num_bwd_consts=len(bc))
         return tree_unflatten(out_tree, [_as_leaf(o) for o in outs])
 
 
-def _cvjp_impl(*args, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts, num_fwd_consts):
-    fc, _, xs = _split(args, num_fun_consts, num_fwd_consts)
+def _cvjp_impl(*args, fun_jaxpr, fwd_jaxpr, bwd_jaxpr, num_fun_consts, num_fwd_consts,
+               num_bwd_consts):
+    fc, _, _, xs = _split(args, num_fun_consts, num_fwd_consts, num_bwd_consts)
     with eval_context():
         return eval_jaxpr(fun_jaxpr, (), [*fc, *xs])
 
 
-def _cvjp_jvp(primals, tangents, *, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts,
-              num_fwd_consts):
-    fc, wc, xs = _split(primals, num_fun_consts, num_fwd_consts)
-    t_fc, _, t_xs = _split(tangents, num_fun_consts, num_fwd_consts)
+def _cvjp_jvp(primals, tangents, *, fun_jaxpr, fwd_jaxpr, bwd_jaxpr, num_fun_consts,
+              num_fwd_consts, num_bwd_consts):
+    fc, wc, bc, xs = _split(primals, num_fun_consts, num_fwd_consts, num_bwd_consts)
+    t_fc, _, _, t_xs = _split(tangents, num_fun_consts, num_fwd_consts, num_bwd_consts)
     outs = eval_jaxpr(fwd_jaxpr, (), [*wc, *xs])
     n = len(fun_jaxpr.outvars)
     p_out, res = outs[:n], outs[n:]
-    t_out = custom_lin_p.bind(*fc, *xs, *res, *[instantiate(t) for t in t_xs],
-                              fun_jaxpr=fun_jaxpr, bwd=bwd, num_fun_consts=len(fc),
+    t_out = custom_lin_p.bind(*fc, *xs, *bc, *res, *[instantiate(t) for t in t_xs],
+                              fun_jaxpr=fun_jaxpr, bwd_jaxpr=bwd_jaxpr,
+                              num_fun_consts=len(fc), num_bwd_consts=len(bc),
                               num_res=len(res))
     extra = _closure_tangents(fun_jaxpr, fc, xs, t_fc)
     if extra is not None:
@@ -376,29 +383,21 @@ def _cvjp_jvp(primals, tangents, *, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts,
     return p_out, list(t_out)
 
 
-def _vmapped_bwd(bwd: Callable, res_batched: Sequence[bool], n_ct: int) -> Callable:
-    from funcad.api import vmap
-    axes = tuple(0 if b else None for b in res_batched) + (0,) * n_ct
-
-    def fn(*a):
-        return list(vmap(lambda *x: bwd(*x), in_axes=axes)(*a))
-    return fn
-
-
-def _cvjp_batch(size, vals, dims, *, fun_jaxpr, fwd_jaxpr, bwd, num_fun_consts,
-                num_fwd_consts):
-    nfc, nwc = num_fun_consts, num_fwd_consts
-    fc_b, wc_b, _ = _split([d is not None for d in dims], nfc, nwc)
-    nx = len(vals) - nfc - nwc
-    # Every argument is treated as batched so that bwd's cotangents line up with them.
+def _cvjp_batch(size, vals, dims, *, fun_jaxpr, fwd_jaxpr, bwd_jaxpr, num_fun_consts,
+                num_fwd_consts, num_bwd_consts):
+    nfc, nwc, nbc = num_fun_consts, num_fwd_consts, num_bwd_consts
+    fc_b, wc_b, bc_b, _ = _split([d is not None for d in dims], nfc, nwc, nbc)
+    nx = len(vals) - nfc - nwc - nbc
+    n_res = len(fwd_jaxpr.outvars) - len(fun_jaxpr.outvars)
+    # Every argument, residual and cotangent is treated as batched so that they line up.
     fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + [True] * nx, True)
     wb, _ = batch_jaxpr(fwd_jaxpr, size, wc_b + [True] * nx, True)
-    n_res = len(fwd_jaxpr.outvars) - len(fun_jaxpr.outvars)
-    new_bwd = _vmapped_bwd(bwd, [True] * n_res, len(fun_jaxpr.outvars))
-    vals = [moveaxis(v, d, 0, size) if (d is not None or i >= nfc + nwc) else v
+    bb, _ = batch_jaxpr(bwd_jaxpr, size, bc_b + [True] * (n_res + len(fun_jaxpr.outvars)),
+                        True)
+    vals = [moveaxis(v, d, 0, size) if (d is not None or i >= nfc + nwc + nbc) else v
             for i, (v, d) in enumerate(zip(vals, dims))]
-    outs = custom_vjp_call_p.bind(*vals, fun_jaxpr=fb, fwd_jaxpr=wb, bwd=new_bwd,
-                                  num_fun_consts=nfc, num_fwd_consts=nwc)
+    outs = custom_vjp_call_p.bind(*vals, fun_jaxpr=fb, fwd_jaxpr=wb, bwd_jaxpr=bb,
+                                  num_fun_consts=nfc, num_fwd_consts=nwc, num_bwd_consts=nbc)
     return outs, [0] * len(outs)
 
 
@@ -419,51 +418,60 @@ def _lin_jaxpr(fun_jaxpr: Jaxpr, nfc: int) -> Jaxpr:
     return jj
 
 
-def _lin_apply(fun_jaxpr, nfc, num_res, args):
+def _lin_apply(fun_jaxpr, nfc, nbc, num_res, args):
     nx = len(fun_jaxpr.invars) - nfc
-    fc, xs, _, ts = _split(args, nfc, nx, num_res)
+    fc, xs, _, _, ts = _split(args, nfc, nx, nbc, num_res)
     outs = eval_jaxpr(_lin_jaxpr(fun_jaxpr, nfc), (), [*fc, *xs, *ts])
     return outs[len(fun_jaxpr.outvars):]
 
 
-def _lin_impl(*args, fun_jaxpr, bwd, num_fun_consts, num_res):
+def _lin_impl(*args, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_consts, num_res):
     with eval_context():
-        return _lin_apply(fun_jaxpr, num_fun_consts, num_res, args)
+        return _lin_apply(fun_jaxpr, num_fun_consts, num_bwd_consts, num_res, args)
 
 
-def _lin_abstract_eval(*avals, fun_jaxpr, bwd, num_fun_consts, num_res):
+def _lin_abstract_eval(*avals, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_consts,
+                       num_res):
     return [tangent_aval(a) for a in fun_jaxpr.out_avals]
 
 
-def _lin_jvp(primals, tangents, *, fun_jaxpr, bwd, num_fun_consts, num_res):
+def _lin_jvp(primals, tangents, *, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_consts,
+             num_res):
     # Forward mode over a custom_vjp tangent: differentiate the jvp through fun.
-    return jvp_flat(lambda *a: _lin_apply(fun_jaxpr, num_fun_consts, num_res, a),
-                    primals, tangents)
+    return jvp_flat(lambda *a: _lin_apply(fun_jaxpr, num_fun_consts, num_bwd_consts,
+                                          num_res, a), primals, tangents)
 
 
-def _lin_transpose(cts, *args, fun_jaxpr, bwd, num_fun_consts, num_res):
+def _lin_transpose(cts, *args, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_consts,
+                   num_res):
     nfc = num_fun_consts
     nx = len(fun_jaxpr.invars) - nfc
-    _, _, res, _ = _split(args, nfc, nx, num_res)
+    _, _, bc, res, _ = _split(args, nfc, nx, num_bwd_consts, num_res)
     cts = [instantiate(c) for c in cts]
-    ct_x = bwd(*res, *cts)
-    return [None] * (nfc + nx + num_res) + list(ct_x)
+    ct_x = eval_jaxpr(bwd_jaxpr, (), [*bc, *res, *cts])
+    return [None] * (nfc + nx + num_bwd_consts + num_res) + list(ct_x)
 
 
-def _lin_batch(size, vals, dims, *, fun_jaxpr, bwd, num_fun_consts, num_res):
-    nfc = num_fun_consts
+def _lin_batch(size, vals, dims, *, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_consts,
+               num_res):
+    nfc, nbc = num_fun_consts, num_bwd_consts
     nx = len(fun_jaxpr.invars) - nfc
-    fc_d, x_d, r_d, t_d = _split(dims, nfc, nx, num_res)
+    fc_d, x_d, b_d, r_d, t_d = _split(dims, nfc, nx, nbc, num_res)
     fc_b = [d is not None for d in fc_d]
+    b_b = [d is not None for d in b_d]
+    r_b = [d is not None for d in r_d]
+    # Arguments and tangents are all batched so that bwd's cotangents line up with them.
     fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + [True] * nx, True)
-    new_bwd = _vmapped_bwd(bwd, [d is not None for d in r_d], len(fun_jaxpr.outvars))
-    fc, xs, res, ts = _split(vals, nfc, nx, num_res)
-    fc = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(fc, fc_d)]
-    xs = [moveaxis(v, d, 0, size) for v, d in zip(xs, x_d)]
-    res = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(res, r_d)]
-    ts = [moveaxis(v, d, 0, size) for v, d in zip(ts, t_d)]
-    outs = custom_lin_p.bind(*fc, *xs, *res, *ts, fun_jaxpr=fb, bwd=new_bwd,
-                             num_fun_consts=nfc, num_res=num_res)
+    bb, _ = batch_jaxpr(bwd_jaxpr, size, b_b + r_b + [True] * len(fun_jaxpr.outvars), True)
+    fc, xs, bc, res, ts = _split(vals, nfc, nx, nbc, num_res)
+
+    def move(vs, ds, force):
+        return [moveaxis(v, d, 0, size) if (d is not None or force) else v
+                for v, d in zip(vs, ds)]
+    outs = custom_lin_p.bind(*move(fc, fc_d, False), *move(xs, x_d, True),
+                             *move(bc, b_d, False), *move(res, r_d, False),
+                             *move(ts, t_d, True), fun_jaxpr=fb, bwd_jaxpr=bb,
+                             num_fun_consts=nfc, num_bwd_consts=nbc, num_res=num_res)
     return outs, [0] * len(outs)
 
 
@@ -486,7 +494,7 @@ def _cjvp_numba(ctx, eqn, args):
 
 def _cvjp_numba(ctx, eqn, args):
     p = eqn.params
-    fc, _, xs = _split(args, p["num_fun_consts"], p["num_fwd_consts"])
+    fc, _, _, xs = _split(args, p["num_fun_consts"], p["num_fwd_consts"], p["num_bwd_consts"])
     return ctx.emit_jaxpr(p["fun_jaxpr"], [*fc, *xs])
 
 
@@ -494,7 +502,7 @@ def _lin_numba(ctx, eqn, args):
     p = eqn.params
     nfc = p["num_fun_consts"]
     nx = len(p["fun_jaxpr"].invars) - nfc
-    fc, xs, _, ts = _split(args, nfc, nx, p["num_res"])
+    fc, xs, _, _, ts = _split(args, nfc, nx, p["num_bwd_consts"], p["num_res"])
     outs = ctx.emit_jaxpr(_lin_jaxpr(p["fun_jaxpr"], nfc), [*fc, *xs, *ts])
     return outs[len(p["fun_jaxpr"].outvars):]
 

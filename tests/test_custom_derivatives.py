@@ -1,0 +1,172 @@
+"""custom_jvp and custom_vjp under every transform."""
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+import funcad as fa
+import funcad.numpy as fnp
+from funcad.test_util import check_grads
+
+X = np.array([0.3, 0.7])
+Y = np.array([1.5, -0.4])
+
+
+@fa.custom_jvp
+def my_sin(x):
+    return fnp.sin(x)
+
+
+@my_sin.defjvp
+def _my_sin_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return fnp.sin(x), fnp.cos(x) * t
+
+
+@fa.custom_jvp
+def fake(x):
+    return fnp.sin(x)
+
+
+@fake.defjvp
+def _fake_jvp(primals, tangents):
+    return fnp.sin(primals[0]), 2.0 * tangents[0]  # deliberately not cos
+
+
+@fa.custom_vjp
+def sx(x, y):
+    return fnp.sin(x) * y
+
+
+def _sx_fwd(x, y):
+    return fnp.sin(x) * y, (fnp.cos(x), fnp.sin(x), y)
+
+
+def _sx_bwd(res, g):
+    c, s, y = res
+    return c * y * g, s * g
+
+
+sx.defvjp(_sx_fwd, _sx_bwd)
+
+
+@fa.custom_vjp
+def clip_grad(x):
+    return x
+
+
+clip_grad.defvjp(lambda x: (x, None), lambda _, g: (fnp.clip(g, -1.0, 1.0),))
+
+
+def test_custom_jvp_rule_is_used_in_both_modes():
+    assert float(fa.grad(fake)(0.3)) == 2.0
+    assert float(fa.jvp(fake, (0.3,), (1.0,))[1]) == 2.0
+    np.testing.assert_allclose(fa.jacrev(fake)(X), 2.0 * np.eye(2))
+    np.testing.assert_allclose(fa.jacfwd(fake)(X), 2.0 * np.eye(2))
+
+
+def test_custom_jvp_check_grads_and_transforms():
+    check_grads(lambda x: my_sin(x) * x, (X,), order=2)
+    g = fa.grad(lambda x: fnp.sum(my_sin(x) * x))
+    ref = np.cos(X) * X + np.sin(X)
+    np.testing.assert_allclose(g(X), ref)
+    np.testing.assert_allclose(fa.vmap(fa.grad(lambda x: my_sin(x) * x))(X), ref)
+    np.testing.assert_allclose(fa.grad(lambda x: fnp.sum(fa.vmap(my_sin)(x) * x))(X), ref)
+    np.testing.assert_allclose(fa.jit(g)(X), ref)
+    np.testing.assert_allclose(fa.grad(fa.jit(lambda x: fnp.sum(my_sin(x) * x)))(X), ref)
+    np.testing.assert_allclose(fa.hessian(lambda x: fnp.sum(my_sin(x)))(X),
+                               np.diag(-np.sin(X)), atol=1e-12)
+    np.testing.assert_allclose(fa.jit(fake)(X), np.sin(X))
+
+
+def test_custom_jvp_closing_over_traced_value():
+    def g(a, x):
+        @fa.custom_jvp
+        def h(x):
+            return fnp.sin(a * x)
+
+        @h.defjvp
+        def h_jvp(p, t):
+            return fnp.sin(a * p[0]), a * fnp.cos(a * p[0]) * t[0]
+        return fnp.sum(h(x))
+
+    ref = fa.grad(lambda a, x: fnp.sum(fnp.sin(a * x)), (0, 1))(0.5, X)
+    got = fa.grad(g, (0, 1))(0.5, X)
+    for r, v in zip(ref, got):
+        np.testing.assert_allclose(v, r)
+    check_grads(g, (0.5, X), order=2)
+
+
+def test_custom_jvp_nondiff_argnums():
+    @partial(fa.custom_jvp, nondiff_argnums=(1,))
+    def powk(x, k):
+        return x ** k
+
+    @powk.defjvp
+    def _(k, p, t):
+        return p[0] ** k, k * p[0] ** (k - 1) * t[0]
+
+    np.testing.assert_allclose(fa.grad(lambda x: fnp.sum(powk(x, 3)))(X), 3 * X ** 2)
+
+
+def test_custom_vjp_reverse_uses_bwd():
+    assert float(fa.grad(lambda x: 5.0 * clip_grad(x))(2.0)) == 1.0
+    # Forward mode differentiates through the primal function instead (documented rule).
+    assert float(fa.jvp(lambda x: 5.0 * clip_grad(x), (2.0,), (1.0,))[1]) == 5.0
+    check_grads(sx, (X, Y), order=2)
+
+
+def test_custom_vjp_forward_mode_jacfwd_hessian():
+    np.testing.assert_allclose(fa.jacfwd(sx)(X, Y), np.diag(np.cos(X) * Y))
+    np.testing.assert_allclose(fa.hessian(lambda x: fnp.sum(sx(x, Y)))(X),
+                               np.diag(-np.sin(X) * Y), atol=1e-12)
+    np.testing.assert_allclose(fa.jacrev(sx)(X, Y), fa.jacfwd(sx)(X, Y))
+
+
+def test_custom_vjp_vmap_and_jit():
+    xs, ys = np.stack([X, X + 1]), np.stack([Y, Y])
+    ref = np.cos(xs) * ys
+    np.testing.assert_allclose(fa.vmap(fa.grad(lambda x, y: fnp.sum(sx(x, y))))(xs, ys), ref)
+    np.testing.assert_allclose(fa.grad(lambda x: fnp.sum(fa.vmap(sx)(x, ys)))(xs), ref)
+    g = fa.grad(lambda x: fnp.sum(sx(x, Y)))
+    np.testing.assert_allclose(fa.jit(g)(X), np.cos(X) * Y)
+    np.testing.assert_allclose(fa.grad(fa.jit(lambda x: fnp.sum(sx(x, Y))))(X), np.cos(X) * Y)
+    np.testing.assert_allclose(fa.jit(lambda x: fa.jvp(lambda x: sx(x, Y), (x,), (x,))[1])(X),
+                               np.cos(X) * Y * X)
+    assert float(fa.jit(fa.grad(lambda x: 5.0 * clip_grad(x)))(2.0)) == 1.0
+
+
+def test_custom_vjp_closure_and_nondiff():
+    @partial(fa.custom_vjp, nondiff_argnums=(0,))
+    def app(fn, x):
+        return fn(x)
+
+    app.defvjp(lambda fn, x: (fn(x), x), lambda fn, x, g: (g * 100.0,))
+    np.testing.assert_allclose(fa.grad(lambda x: fnp.sum(app(fnp.sin, x)))(X), [100.0] * 2)
+
+    def outer(a, x):
+        @fa.custom_vjp
+        def f(x):
+            return a * x
+        f.defvjp(lambda x: (a * x, None), lambda _, g: (a * g,))
+        return fnp.sum(f(x))
+    # The closed-over `a` is differentiated through f; x through bwd.
+    ga, gx = fa.grad(outer, (0, 1))(2.0, X)
+    np.testing.assert_allclose(ga, X.sum())
+    np.testing.assert_allclose(gx, [2.0, 2.0])
+
+
+def test_bad_rules_are_reported():
+    @fa.custom_vjp
+    def f(x):
+        return x
+    f.defvjp(lambda x: (x, None), lambda _, g: g)  # not a tuple
+    with pytest.raises(TypeError, match="one cotangent per differentiable argument"):
+        fa.grad(f)(1.0)
+
+    @fa.custom_jvp
+    def h(x):
+        return x
+    with pytest.raises(AttributeError, match="defjvp"):
+        h(1.0)
