@@ -8,6 +8,9 @@ import pytest
 
 # Compiled programs go to a throw-away cache so tests never see a stale user cache.
 os.environ.setdefault("FUNCAD_CACHE_DIR", tempfile.mkdtemp(prefix="funcad-test-cache-"))
+# jit runs its generated source as plain Python by default in tests (Numba compiles cost
+# ~1 s per program); tests/test_jit*.py switch Numba on for programs shared by many checks.
+os.environ.setdefault("FUNCAD_DISABLE_JIT", "1")
 
 
 @pytest.fixture

@@ -237,11 +237,25 @@ class Emitter:
 
     def empty(self, shape, dtype) -> str:
         """Allocation expression of an uninitialised C-contiguous array."""
-        return f"np.empty({tuple(int(s) for s in shape)!r}, {self.dtype(dtype)})"
+        shape = tuple(int(d) for d in shape)
+        if 1 <= len(shape) <= 4:
+            # Cached helpers: np.empty's overload would be compiled again in every process.
+            return f"rt.empty{len(shape)}({', '.join(map(str, shape))}, {self.dtype(dtype)})"
+        return f"np.empty({shape!r}, {self.dtype(dtype)})"
 
     def full(self, shape, value: str, dtype) -> str:
         """Allocation expression of a filled C-contiguous array."""
-        return f"np.full({tuple(int(s) for s in shape)!r}, {value}, {self.dtype(dtype)})"
+        shape = tuple(int(d) for d in shape)
+        if 1 <= len(shape) <= 4:
+            return f"rt.fill({self.empty(shape, dtype)}, {value})"
+        return f"np.full({shape!r}, {value}, {self.dtype(dtype)})"
+
+    def reshape(self, x: str, shape) -> str:
+        """Expression of a C-contiguous array `x` viewed with another shape."""
+        shape = tuple(int(d) for d in shape)
+        if 1 <= len(shape) <= 4:
+            return f"rt.reshape{len(shape)}({x}, {', '.join(map(str, shape))})"
+        return f"{x}.reshape({shape!r})"
 
     def const(self, array) -> str:
         """The expression of a constant: rank 0 inline, arrays as extra arguments."""
@@ -559,7 +573,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
     final = []
     for a, o in zip(jaxpr.outvars, outs):
         if type(a) is Var and a.aval.ndim > 0 and (a in aliased or o in final):
-            o = f"{o}.copy()"
+            o = f"rt.copy({o})"
         final.append(o)
     ctx.current = None
     ctx.line(f"return ({', '.join(final)}{',' if len(final) == 1 else ''})")
@@ -569,6 +583,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
         f"# funcad generated program for jit({name}); options: {flags}",
         "import numpy as np",
         "from numba import prange",
+        "from funcad.lowering.numba import _runtime as rt",
         "",
         "",
         f"def {fun_name}({', '.join(all_params)}):",

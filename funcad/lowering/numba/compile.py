@@ -89,11 +89,23 @@ def _key(source: str, options: dict, disabled: bool) -> str:
     import funcad
     import numba
     h = hashlib.sha256()
-    for part in (funcad.__version__, numba.__version__, np.__version__, sys.version,
+    for part in (funcad.__version__, _runtime_hash(), numba.__version__, np.__version__, sys.version,
                  repr(sorted(options.items())), str(disabled), source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
+
+
+_RUNTIME_HASH: list[str] = []
+
+
+def _runtime_hash() -> str:
+    # Compiled programs link the helpers of _runtime.py: a change there must change keys.
+    if not _RUNTIME_HASH:
+        from funcad.lowering.numba import _runtime
+        with open(_runtime.__file__, "rb") as f:
+            _RUNTIME_HASH.append(hashlib.sha256(f.read()).hexdigest())
+    return _RUNTIME_HASH[0]
 
 
 # In-process caches: by jaxpr identity (fast path of jit_p's impl) and by source key.
@@ -223,7 +235,7 @@ def _numba_compile(pyfn, lowered: LoweredSource, name: str, opts: dict, text: st
     t0 = time.perf_counter()
     try:
         disp.compile(sig)
-    except numba.core.errors.NumbaError as e:
+    except Exception as e:  # Numba's typing errors, and the odd raw AttributeError
         raise _wrap_numba_error(e, lowered, name, text) from None
     dt = time.perf_counter() - t0
     hits = sum(disp.stats.cache_hits.values())
@@ -250,13 +262,23 @@ def _wrap_numba_error(e: Exception, lowered: LoweredSource, name: str,
                       text: str) -> NumbaCompileError:
     msg = str(e)
     lines = text.splitlines()
+    found = [int(m.group(1)) for m in
+             re.finditer(r'File "[^"]*fa_[0-9a-f]+\.py", line (\d+)', msg)]
+    if not found:
+        # No location (e.g. a raw AttributeError): find a quoted name from the message.
+        for word in re.findall(r"'([A-Za-z_][A-Za-z_0-9]*)'", msg):
+            hits = [i + 1 for i, ln in enumerate(lines)
+                    if word in ln and not ln.lstrip().startswith("#")]
+            if hits and word not in ("numpy", "np"):
+                found = hits[:1]
+                break
     where = ""
-    for m in re.finditer(r'File "[^"]*fa_[0-9a-f]+\.py", line (\d+)', msg):
-        ln = int(m.group(1))
+    for ln in found:
         if 1 <= ln <= len(lines):
             eqn = lowered.line_eqn[ln - 1] if ln - 1 < len(lowered.line_eqn) else None
-            where = (f"\n  primitive: {eqn.split('=', 1)[1].split()[0] if eqn and '=' in eqn else '?'}"
-                     f"\n  equation:  {eqn}\n  generated line {ln}: {lines[ln - 1].strip()}")
+            prim = eqn.split("=", 1)[1].split()[0] if eqn and "=" in eqn else "?"
+            where = (f"\n  primitive: {prim}\n  equation:  {eqn}\n"
+                     f"  generated line {ln}: {lines[ln - 1].strip()}")
     first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
     return NumbaCompileError(
         f"Numba could not compile the program generated for jit({name}).{where}\n"

@@ -189,7 +189,7 @@ def _reshape(ctx, eqn, args):
     elif out.ndim == 0:
         ctx.line(f"{name} = {x}.ravel()[0]")
     else:
-        ctx.line(f"{name} = {x}.reshape({_shape(out.shape)})")
+        ctx.line(f"{name} = {ctx.reshape(x, out.shape)}")
     return [name]
 
 
@@ -271,7 +271,7 @@ def _scatter(op):
     def rule(ctx, eqn, args):
         x, *idxs, upd = args
         name = ctx.fresh("sc")
-        ctx.line(f"{name} = {x}.copy()")
+        ctx.line(f"{name} = rt.copy({x})")
         upd_scalar = eqn.inputs[-1].aval.ndim == 0
 
         def body(src, dst):
@@ -312,7 +312,7 @@ def _dynamic_update_slice(ctx, eqn, args):
     sizes = eqn.inputs[1].aval.shape
     st = _clamped_starts(ctx, eqn.inputs[0].aval.shape, sizes, starts)
     name = ctx.fresh("dus")
-    ctx.line(f"{name} = {x}.copy()")
+    ctx.line(f"{name} = rt.copy({x})")
     sl = ", ".join(f"{s}:{s} + {k}" for s, k in zip(st, sizes))
     ctx.line(f"{name}[{sl}] = {upd}")
     return [name]
@@ -393,10 +393,10 @@ def _canonical(ctx, x, aval, first, second, third, shape3):
     perm = (*first, *second, *third)
     t = ctx.fresh("v")
     if perm == tuple(range(aval.ndim)):
-        ctx.line(f"{t} = {x}.reshape({_shape(shape3)})")
+        ctx.line(f"{t} = {ctx.reshape(x, shape3)}")
     else:
-        ctx.line(f"{t} = np.ascontiguousarray({x}.transpose({_shape(perm)}))"
-                 f".reshape({_shape(shape3)})")
+        tr = f"np.ascontiguousarray({x}.transpose({_shape(perm)}))"
+        ctx.line(f"{t} = {ctx.reshape(tr, shape3)}")
     return t
 
 
@@ -422,10 +422,10 @@ def _dot_general(ctx, eqn, args):
     blas = (out.dtype.kind == "f" and M * N * K >= _BLAS_MIN_FLOPS and M > 1 and N > 1
             and B <= 64)
     if blas and not lb:
-        a = _operand2d(ctx, x, la, lf, lc, (M, K))
-        b = _operand2d(ctx, y, ra, rc, rf, (K, N))
-        ctx.line(f"{name} = np.dot({a}, {b})" + (f".reshape({_shape(out.shape)})"
-                                                  if out.shape != (M, N) else ""))
+        a, ta = _operand2d(ctx, x, la, lf, lc, (M, K))
+        b, tb = _operand2d(ctx, y, ra, rc, rf, (K, N))
+        call = f"rt.dot_{'t' if ta else 'n'}{'t' if tb else 'n'}({a}, {b})"
+        ctx.line(f"{name} = {ctx.reshape(call, out.shape) if out.shape != (M, N) else call}")
         return [name]
     a = _canonical(ctx, x, la, lb, lf, lc, (B, M, K))
     b = _canonical(ctx, y, ra, rb, rc, rf, (B, K, N))
@@ -435,7 +435,7 @@ def _dot_general(ctx, eqn, args):
         bi = ctx.fresh("b")
         ctx.line(f"for {bi} in range({B}):")
         with ctx.block():
-            ctx.line(f"{r3}[{bi}] = np.dot({a}[{bi}], {b}[{bi}])")
+            ctx.line(f"{r3}[{bi}] = rt.dot_nn({a}[{bi}], {b}[{bi}])")
     else:
         # Small or integer products: an explicit loop (inner loop contiguous over N).
         ctx.line(f"{r3} = {ctx.full((B, M, N), ctx.literal(0, out.dtype), out.dtype)}")
@@ -447,18 +447,19 @@ def _dot_general(ctx, eqn, args):
             with ctx.block():
                 ctx.line(f"{r3}[{bi}, {mi}, {ni}] += {av} * {b}[{bi}, {ki}, {ni}]")
     if out.ndim:
-        ctx.line(f"{name} = {r3}.reshape({_shape(out.shape)})")
+        ctx.line(f"{name} = {ctx.reshape(r3, out.shape)}")
     else:
         ctx.line(f"{name} = {r3}[0, 0, 0]")
     return [name]
 
 
 def _operand2d(ctx, x, aval, rows, cols, shape2):
+    """(expression, transposed): a 2-d C array, or one whose transpose BLAS should use."""
     if list(rows) + list(cols) == list(range(aval.ndim)):
-        return f"{x}.reshape({_shape(shape2)})" if aval.shape != shape2 else x
+        return (ctx.reshape(x, shape2) if aval.shape != shape2 else x), False
     if aval.ndim == 2:
-        return f"{x}.T"    # an F-ordered view: Numba passes it to BLAS transposed
-    return _canonical(ctx, x, aval, (), rows, cols, shape2)
+        return x, True
+    return _canonical(ctx, x, aval, (), rows, cols, shape2), False
 
 
 register("dot_general", _dot_general)
@@ -474,7 +475,7 @@ def _batched(fn_name, n_out=1):
         outs_avals = [v.aval for v in eqn.out_binders]
         names = [ctx.fresh(fn_name[:4]) for _ in outs_avals]
         if not lead:
-            call = f"np.linalg.{fn_name}({', '.join(args)})"
+            call = f"rt.{fn_name}({', '.join(args)})"
             if n_out == 1:
                 ctx.line(f"{names[0]} = {call}")
             else:
@@ -483,14 +484,14 @@ def _batched(fn_name, n_out=1):
         flat = []
         for a, v in zip(args, eqn.inputs):
             t = ctx.fresh("m")
-            ctx.line(f"{t} = {a}.reshape({_shape((B, *v.aval.shape[-2:]))})")
+            ctx.line(f"{t} = {ctx.reshape(a, (B, *v.aval.shape[-2:]))}")
             flat.append(t)
         for nm, o in zip(names, outs_avals):
             ctx.line(f"{nm} = {ctx.empty((B, *o.shape[len(lead):]), o.dtype)}")
         bi = ctx.fresh("b")
         ctx.line(f"for {bi} in range({B}):")
         with ctx.block():
-            call = f"np.linalg.{fn_name}({', '.join(f'{t}[{bi}]' for t in flat)})"
+            call = f"rt.{fn_name}({', '.join(f'{t}[{bi}]' for t in flat)})"
             if n_out == 1:
                 ctx.line(f"{names[0]}[{bi}] = {call}")
             else:
@@ -505,7 +506,7 @@ def _batched(fn_name, n_out=1):
 def ctx_reshape(ctx, name, shape) -> str:
     """Reshape a freshly computed C array to `shape` (a new name)."""
     r = ctx.fresh("r")
-    ctx.line(f"{r} = {name}.reshape({_shape(shape)})")
+    ctx.line(f"{r} = {ctx.reshape(name, shape) if shape else name}")
     return r
 
 
