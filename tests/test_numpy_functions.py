@@ -822,3 +822,68 @@ def test_keepdims_argmax_axis_none():
 
 
 _ = itertools
+
+
+# ----------------------------------------------------------------------------------
+# vmap of derivatives: the batching rules of the primitives in jvp and transposed programs
+
+
+def _derivative_fns(r: Row, args, rng):
+    """vjp and jvp of the row as functions of (float args..., cotangent/tangent...)."""
+    f, fargs = _split_args(r, args)
+    out = f(*fargs)
+    ct = tree_map(lambda o: rng.standard_normal(np.shape(o)), out)
+    ct_leaves, ct_tree = tree_flatten(ct)
+    n = len(fargs)
+
+    def vjp_fn(*a):
+        return fa.vjp(f, *a[:n])[1](tree_unflatten(ct_tree, list(a[n:])))
+
+    def jvp_fn(*a):
+        return fa.jvp(f, tuple(a[:n]), tuple(a[n:]))[1]
+    return fargs, ct_leaves, vjp_fn, jvp_fn
+
+
+def check_vmap_of_derivatives(r: Row, shapes):
+    rng = np.random.default_rng(2)
+    batches = [_derivative_fns(r, r.args(shapes, seed=k), rng) for k in range(BATCH)]
+    _, _, vjp_fn, jvp_fn = batches[0]
+    for fn, extra in [(vjp_fn, lambda b: b[1]), (jvp_fn, lambda b: list(b[0]))]:
+        per = [list(b[0]) + list(extra(b)) for b in batches]
+        n = len(per[0])
+        for axes in [(0,) * n, tuple(None if i % 2 else np.ndim(per[0][i]) for i in range(n))]:
+            if all(a is None for a in axes):
+                continue
+            bargs = [per[0][i] if ax is None else np.stack([p[i] for p in per], axis=ax)
+                     for i, ax in enumerate(axes)]
+            got = fa.vmap(fn, in_axes=axes)(*bargs)
+            loop = [fn(*[per[k][i] if ax is not None else per[0][i]
+                         for i, ax in enumerate(axes)]) for k in range(BATCH)]
+            want = tree_map(lambda *xs: np.stack(xs), *loop)
+            _assert_tree_close(got, want, 1e-9, 1e-12, f"{r.name} vmap of derivative {axes}")
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
+def test_vmap_of_derivatives(r: Row, shapes):
+    check_vmap_of_derivatives(r, shapes)
+
+
+def check_grad_of_vmap(r: Row, shapes):
+    args = r.args(shapes)
+    doms = r.domains_for(len(args))
+    per = [r.args(shapes, seed=k) for k in range(BATCH)]
+    axes = tuple(np.ndim(a) if i % 2 else 0 for i, a in enumerate(args))
+    bargs = [np.stack([p[i] for p in per], axis=ax) for i, ax in enumerate(axes)]
+    fl = [i for i, d in enumerate(doms) if _is_float_domain(d)]
+
+    def g(*fargs):
+        full = list(bargs)
+        for i, a in zip(fl, fargs):
+            full[i] = a
+        return _as_tuple_out(fa.vmap(r.fn, in_axes=axes)(*full))
+    check_grads(g, [bargs[i] for i in fl], order=1, modes=("fwd", "rev"), **r.grad_kw)
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
+def test_grad_of_vmap(r: Row, shapes):
+    check_grad_of_vmap(r, shapes)

@@ -25,11 +25,11 @@ from funcad.test_util import check_grads
 try:
     from tests.test_numpy_functions import (
         Row, _assert_tree_close, _batched_args, _everything, _in_axes_options, _loop,
-        _split_args, traced)
+        _split_args, check_grad_of_vmap, check_vmap_of_derivatives, traced)
 except ImportError:  # pragma: no cover - tests/ on sys.path instead of the repo root
     from test_numpy_functions import (  # type: ignore[no-redef]
         Row, _assert_tree_close, _batched_args, _everything, _in_axes_options, _loop,
-        _split_args, traced)
+        _split_args, check_grad_of_vmap, check_vmap_of_derivatives, traced)
 
 P = _core.all_primitives
 ROWS: list[Row] = []
@@ -484,3 +484,13 @@ def test_abstract_eval_matches_impl():
 
 
 _ = (ew, la, red, st, traced)
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
+def test_vmap_of_derivatives(r: Row, shapes):
+    check_vmap_of_derivatives(r, shapes)
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
+def test_grad_of_vmap(r: Row, shapes):
+    check_grad_of_vmap(r, shapes)
