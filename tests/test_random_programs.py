@@ -2,7 +2,7 @@
 
 Hypothesis builds a straight-line program over two inputs (x and a y that broadcasts
 against it) from smooth unary functions, broadcasting binary operations, reductions,
-reshapes/transposes and slices. Each program is checked for its value against NumPy,
+reshapes/transposes/concatenation/cumsum, slices and integer-array indexing. Each program is checked for its value against NumPy,
 its derivatives against finite differences (check_grads, order 2, forward and reverse),
 vmap against a Python loop, and jit against eager evaluation.
 """
@@ -60,6 +60,12 @@ def _shape_op(m, v, kind):
         return m.reshape(v, v.shape[:-1] + (2, v.shape[-1] // 2))
     if kind == "moveaxis" and v.ndim >= 2:
         return m.moveaxis(v, 0, -1)
+    if kind == "concat" and v.ndim >= 1:
+        return m.concatenate([v, v[::-1] * 0.5], axis=0)
+    if kind == "cumsum" and v.ndim >= 1:
+        return m.cumsum(v, axis=-1)
+    if kind == "gather" and v.ndim >= 1:
+        return v[np.array([v.shape[0] - 1, 0, 0])]  # integer-array indexing, repeats
     return v
 
 
@@ -147,7 +153,8 @@ def programs(draw):
             op = ("normalize", i, draw(st.integers(-2, 1)))
         elif kind == "shape":
             op = ("shape", draw(st.sampled_from(["transpose", "ravel", "expand_bcast",
-                                                 "reshape_split", "moveaxis"])), i)
+                                                 "reshape_split", "moveaxis", "concat",
+                                                 "cumsum", "gather"])), i)
         elif kind == "slice":
             op = ("slice", draw(st.sampled_from(["reverse", "tail", "last_col", "stride",
                                                  "index0"])), i)
@@ -165,7 +172,7 @@ def inputs(x_shape, y_shape, seed, batch=None):
     return (rng.uniform(-1.0, 1.0, pre + x_shape), rng.uniform(-1.0, 1.0, pre + y_shape))
 
 
-SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # jit compiles every new program with Numba (about a second each), so fewer examples.
 JIT_SETTINGS = settings(SETTINGS, max_examples=8)
