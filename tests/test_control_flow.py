@@ -178,7 +178,8 @@ def test_make_jaxpr_shows_bodies():
 
 
 def test_transformed_programs_typecheck():
-    for f in (lambda x: f_scan(x, W), lambda x: fnp.sum(f_cond(x))):
+    for f in (lambda x: f_scan(x, W), lambda x: fnp.sum(f_cond(x)),
+              lambda x: fnp.sum(f_while(x))):
         typecheck_jaxpr(fa.make_jaxpr(fa.grad(f))(X).jaxpr)
         typecheck_jaxpr(fa.make_jaxpr(fa.vmap(fa.grad(f)))(np.stack([X, X])).jaxpr)
 
@@ -191,6 +192,28 @@ def test_while_reverse_mode_trip_count_recorded():
     x = 1.5  # 1.5 -> 3.25 -> 11.5625 -> 134.69...: three steps
     expected = 2 * 1.5 * 2 * 3.25 * 2 * 11.5625
     np.testing.assert_allclose(fa.grad(f)(x), expected)
+
+
+def test_while_reverse_mode_under_jit_records_carries_natively():
+    def f(a, x):
+        def body(c):
+            i, v = c
+            return i + 1, fnp.sin(v) * a + v
+        return fnp.sum(lax.while_loop(lambda c: c[1][0] < 3.0, body, (0, x))[1] ** 2)
+
+    g = fa.grad(f, (0, 1))
+    x = np.array([0.3, -0.4])
+    ref = g(1.1, x)
+    for got in (fa.jit(g)(1.1, x), fa.grad(fa.jit(f), (0, 1))(1.1, x)):
+        for a, b in zip(got, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    src = fa.jit(g).lower(1.1, x).source
+    assert "while True:" in src and "stack" in src and "range(n" in src
+    assert "objmode" not in src
+    xs = np.abs(RNG.standard_normal((3, 2))) * 0.5
+    gv = fa.grad(lambda x: f(1.1, x))
+    np.testing.assert_allclose(fa.jit(fa.vmap(gv))(xs), np.stack([gv(x) for x in xs]),
+                               rtol=1e-12)
 
 
 def test_cond_double_where_safe_under_vmap():

@@ -698,13 +698,20 @@ def _while_partial_eval(trace, tracers, *, cond_jaxpr, body_jaxpr, cond_nconsts,
         raise TypeError("while_loop: the loop condition depends on a carry being "
                         "differentiated, so the trip count is not piecewise constant; "
                         "compute the condition from non-differentiated values")
+    known_vals = [builder.known_value(t) for t, u in zip(tracers, cc_uk + bc_uk + carry_uk)
+                  if not u]
+    if not all(_concrete_max(v)[0] is not None for v in known_vals):
+        # Staged (e.g. under jit): the known loop runs below, and the unknown part is the
+        # whole loop carrying primal and tangent values; its transpose (while_rev) records
+        # the primal carries at run time and runs the reverse loop.
+        cj, bj = _known_while(cond_jaxpr, ncc, jk, carry_uk, counter=False)
+        known_outs = while_p.bind(*known_vals, cond_jaxpr=cj, body_jaxpr=bj,
+                                  cond_nconsts=ncc, body_nconsts=sum(not u for u in bc_uk))
+        u_outs = trace.default_process_primitive(while_p, list(tracers), params)
+        k_it = iter(known_outs)
+        return [o if u else next(k_it) for o, u in zip(u_outs, carry_uk)]
     count = _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk)
     n, exact = _concrete_max(count)
-    if n is None:
-        raise NotImplementedError(
-            "reverse-mode differentiation of while_loop needs the trip count, which is not "
-            "known while the function is being traced (e.g. under jit). Use "
-            "lax.fori_loop with static bounds, lax.scan, or differentiate outside jit.")
     bc_t, carry_t = tracers[ncc:ncc + nbc], tracers[ncc + nbc:]
     if exact:
         return _scan_partial_eval(trace, [*bc_t, *carry_t], jaxpr=body_jaxpr,
@@ -739,6 +746,35 @@ def _used_invars(jaxpr: Jaxpr) -> set:
     used = {a for e in jaxpr.eqns for a in e.inputs if type(a) is Var}
     used.update(a for a in jaxpr.outvars if type(a) is Var)
     return used
+
+
+def _known_while(cond_jaxpr, ncc, jk, carry_uk, counter: bool):
+    """cond and body jaxprs of the loop over the known carries (plus a counter)."""
+    from funcad.primitives.elementwise import add_p
+    n_known_carry = sum(not u for u in carry_uk)
+    nbk = len(jk.invars) - n_known_carry
+    jk_body = Jaxpr((), jk.invars, jk.eqns, jk.outvars[:n_known_carry])
+    k_avals = jk_body.out_avals
+    known_pos = [i for i, u in enumerate(carry_uk) if not u]
+    all_k_avals = cond_jaxpr.in_avals[ncc:]
+    i_av = [ShapedArray((), np.dtype(np.int64))] if counter else []
+
+    def cond(*a):
+        c, kk = a[:ncc], a[ncc + len(i_av):]
+        full = [_zero_from_aval(av) for av in all_k_avals]
+        for p, v in zip(known_pos, kk):
+            full[p] = v
+        return eval_jaxpr(cond_jaxpr, (), [*c, *full])
+
+    def body(*a):
+        b, rest = a[:nbk], a[nbk:]
+        if counter:
+            return [add_p.bind(rest[0], np.int64(1)), *eval_jaxpr(jk_body, (), [*b, *rest[1:]])]
+        return eval_jaxpr(jk_body, (), [*b, *rest])
+
+    cj = trace_jaxpr(cond, [*cond_jaxpr.in_avals[:ncc], *i_av, *k_avals])
+    bj = trace_jaxpr(body, [*jk.in_avals[:nbk], *i_av, *k_avals])
+    return cj, bj
 
 
 def _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk):
@@ -795,15 +831,167 @@ def _concrete_max(x) -> tuple[int | None, bool]:
 def _while_partial_eval_jaxpr(eqn: JaxprEqn, unks_in):
     if not any(unks_in):
         return eqn, None, [False] * len(eqn.out_binders), []
+    p = eqn.params
+    ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+    cc_uk, bc_uk, carry_uk = _split(list(unks_in), ncc, nbc)
+    if any(cc_uk):
+        return None, eqn, [True] * len(eqn.out_binders), [
+            a for a, u in zip(eqn.inputs, unks_in) if not u and type(a) is Var]
+    for _ in range(len(carry_uk) + 1):
+        jk, _, out_uk, _ = partial_eval_jaxpr(p["body_jaxpr"], bc_uk + carry_uk, carry_uk)
+        new = [a or b for a, b in zip(carry_uk, out_uk)]
+        if new == carry_uk:
+            break
+        carry_uk = new
+    # The known loop computes the known carries; the unknown equation is the whole loop
+    # (its transpose records the primal carries at run time: see while_rev).
+    cj, bj = _known_while(p["cond_jaxpr"], ncc, jk, carry_uk, counter=False)
+    all_uk = cc_uk + bc_uk + carry_uk
+    k_ins = [a for a, u in zip(eqn.inputs, all_uk) if not u]
+    k_outs = [v for v, u in zip(eqn.out_binders, carry_uk) if not u]
+    eqn_k = JaxprEqn(while_p, tuple(k_ins), dict(
+        cond_jaxpr=cj, body_jaxpr=bj, cond_nconsts=ncc,
+        body_nconsts=sum(not u for u in bc_uk)), tuple(k_outs))
+    u_binders = tuple(v if u else Var(v.aval) for v, u in zip(eqn.out_binders, carry_uk))
+    eqn_u = JaxprEqn(while_p, eqn.inputs, p, u_binders)
+    res = [a for a in dict.fromkeys(k_ins) if type(a) is Var]
+    return eqn_k, eqn_u, carry_uk, res
+
+
+def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    """Transpose a loop whose carries are part primal (defined) and part linear.
+
+    The primal carries evolve on their own; the reverse loop needs them in reverse order,
+    so `while_rev` records them while re-running the primal loop, then walks back.
+    """
+    ncc, nbc = cond_nconsts, body_nconsts
+    cc, bc, carry = _split(args, ncc, nbc)
+    if any(is_undefined(a) for a in cc):
+        raise NotImplementedError("while_loop: the condition cannot depend on linear values")
+    bc_lin = tuple(is_undefined(a) for a in bc)
+    k_lin = tuple(is_undefined(a) for a in carry)
+    cj, fj, bj = memoized("while_rev", body_jaxpr, (cond_jaxpr, bc_lin, k_lin),
+                          lambda: _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc, bc_lin,
+                                                    k_lin))
+    nl_bc = [a for a, l_ in zip(bc, bc_lin) if not l_]
+    nl_k = [a for a, l_ in zip(carry, k_lin) if not l_]
+    acc = [_zero_from_aval(a.aval) for a, l_ in zip(bc, bc_lin) if l_]
+    ct = [instantiate(c) for c, l_ in zip(cts, k_lin) if l_]
+    outs = while_rev_p.bind(*cc, *nl_bc, *nl_k, *acc, *ct, cond_jaxpr=cj, fwd_jaxpr=fj,
+                            bwd_jaxpr=bj, num_cc=ncc, num_nlc=len(nl_bc))
+    acc_out, ct_out = outs[:len(acc)], outs[len(acc):]
+    a_it, c_it = iter(acc_out), iter(ct_out)
+    return ([None] * ncc + [next(a_it) if l_ else None for l_ in bc_lin]
+            + [next(c_it) if l_ else None for l_ in k_lin])
+
+
+def _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc, bc_lin, k_lin):
+    jk, ju, out_uk, nres = partial_eval_jaxpr(body_jaxpr, [*bc_lin, *k_lin], list(k_lin))
+    if list(out_uk) != list(k_lin):
+        raise NotImplementedError("transpose of while_loop: a primal carry depends on a "
+                                  "linear value")
+    n_nl = sum(not l_ for l_ in k_lin)
+    cj, _ = _known_while(cond_jaxpr, ncc, jk, list(k_lin), counter=False)
+    fj = Jaxpr((), jk.invars, tuple(_prune(list(jk.eqns), jk.outvars[:n_nl])),
+               jk.outvars[:n_nl])
+    n_lin_bc, n_lin_k = sum(bc_lin), sum(k_lin)
+    t = transpose_jaxpr(ju, [False] * nres + [True] * (n_lin_bc + n_lin_k))
+    nl_avals = jk.in_avals
+    lbc_avals = [a for a, l_ in zip(body_jaxpr.in_avals[:len(bc_lin)], bc_lin) if l_]
+    lk_avals = [a for a, l_ in zip(body_jaxpr.out_avals, k_lin) if l_]
+
+    def bwd(*a):
+        nl, acc, ct = _split(a, len(nl_avals), n_lin_bc)
+        res = eval_jaxpr(jk, (), nl)[n_nl:]
+        outs = eval_jaxpr(t, (), [*res, *ct])
+        from funcad.primitives.elementwise import add_p
+        return [*[add_p.bind(x, y) for x, y in zip(acc, outs[:n_lin_bc])], *outs[n_lin_bc:]]
+
+    bj = trace_jaxpr(bwd, [*nl_avals, *lbc_avals, *lk_avals])
+    return cj, fj, bj
+
+
+# ----------------------------------------------------------------------------------
+# while_rev: the transpose of a loop with primal and linear carries.
+#   operands: cond_consts, nl_consts, nl_init, acc (cts of linear consts), ct (of carries)
+#   fwd: nl_consts, nl_carry -> nl_carry        cond: cond_consts, nl_carry -> bool
+#   bwd: nl_consts, nl_carry, acc, ct -> acc, ct   (one step of the reverse loop)
+# It re-runs the primal loop pushing every carry on a stack (growable: memory is the trip
+# count times the primal carry size), then applies bwd from the last step to the first.
+
+while_rev_p = new_primitive("while_rev", multiple_results=True)
+
+
+def _while_rev_impl(*args, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_cc, num_nlc):
+    n_nl = len(fwd_jaxpr.outvars)
+    cc, nlc, c, rest = _split(args, num_cc, num_nlc, n_nl)
+    stack = []
+    with eval_context():
+        while eval_jaxpr(cond_jaxpr, (), [*cc, *c])[0]:
+            stack.append(c)
+            c = eval_jaxpr(fwd_jaxpr, (), [*nlc, *c])
+        for c_i in reversed(stack):
+            rest = eval_jaxpr(bwd_jaxpr, (), [*nlc, *c_i, *rest])
+    return [np.asarray(r) for r in rest]
+
+
+def _while_rev_abstract_eval(*avals, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_cc, num_nlc):
+    return list(bwd_jaxpr.out_avals)
+
+
+def _while_rev_batch(size, vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_cc,
+                     num_nlc):
+    from funcad.primitives.elementwise import select_n_p
+    from funcad.primitives.reductions import reduce_or_p
+    from funcad.primitives.structural import broadcast_in_dim
+    vals = [moveaxis(v, d, 0, size) for v, d in zip(vals, dims)]
+    n_nl = len(fwd_jaxpr.outvars)
+    cc, nlc, c, rest = _split(vals, num_cc, num_nlc, n_nl)
+    cj, _ = batch_jaxpr(cond_jaxpr, size, [True] * len(cond_jaxpr.invars), True)
+    fj, _ = batch_jaxpr(fwd_jaxpr, size, [True] * len(fwd_jaxpr.invars), True)
+    bj, _ = batch_jaxpr(bwd_jaxpr, size, [True] * len(bwd_jaxpr.invars), True)
+    av = [get_aval(v) for v in vals]
+    cc_av, nlc_av, c_av, rest_av = _split(av, num_cc, num_nlc, n_nl)
+
+    def keep(pred, new, old):
+        return [select_n_p.bind(broadcast_in_dim(pred, get_aval(o).shape, (0,)), o, n)
+                for n, o in zip(new, old)]
+
+    # Finished elements stay unchanged: a step is applied where that element's condition
+    # holds (recomputed from the recorded carry in the reverse loop).
+    def cond(*a):
+        return [reduce_or_p.bind(eval_jaxpr(cj, (), a)[0], axes=(0,))]
+
+    def fwd(*a):
+        ccs, nl, k = _split(a, len(cc_av), len(nlc_av))
+        (pred,) = eval_jaxpr(cj, (), [*ccs, *k])
+        return keep(pred, eval_jaxpr(fj, (), [*nl, *k]), k)
+
+    def bwd(*a):
+        ccs, nl, k, r = _split(a, len(cc_av), len(nlc_av), n_nl)
+        (pred,) = eval_jaxpr(cj, (), [*ccs, *k])
+        return keep(pred, eval_jaxpr(bj, (), [*nl, *k, *r]), r)
+
+    cond_b = trace_jaxpr(cond, [*cc_av, *c_av])
+    fwd_b = trace_jaxpr(fwd, [*cc_av, *nlc_av, *c_av])
+    bwd_b = trace_jaxpr(bwd, [*cc_av, *nlc_av, *c_av, *rest_av])
+    outs = while_rev_p.bind(*cc, *cc, *nlc, *c, *rest, cond_jaxpr=cond_b, fwd_jaxpr=fwd_b,
+                            bwd_jaxpr=bwd_b, num_cc=num_cc, num_nlc=num_cc + num_nlc)
+    return outs, [0] * len(outs)
+
+
+def _while_rev_jvp(primals, tangents, **params):
     raise NotImplementedError(
-        "reverse-mode differentiation of a while_loop inside jit needs the trip count at "
-        "trace time; use lax.fori_loop with static bounds or lax.scan inside jit, or "
-        "differentiate outside the jitted function")
+        "differentiating the reverse pass of a while_loop traced under jit (a second "
+        "derivative through while_loop inside jit) is not supported; take higher "
+        "derivatives outside jit, or use lax.fori_loop with static bounds or lax.scan")
 
 
-def _while_transpose(cts, *args, **params):
-    raise NotImplementedError("transpose of while_loop (it is linearized as a scan)")
-
+impl_rules[while_rev_p] = _while_rev_impl
+abstract_eval_rules[while_rev_p] = _while_rev_abstract_eval
+batch_rules[while_rev_p] = _while_rev_batch
+jvp_rules[while_rev_p] = _while_rev_jvp
+pp_rules[while_rev_p] = _pp_with("cond_jaxpr", "fwd_jaxpr", "bwd_jaxpr")
 
 impl_rules[while_p] = _while_impl
 abstract_eval_rules[while_p] = _while_abstract_eval
@@ -814,4 +1002,4 @@ transpose_rules[while_p] = _while_transpose
 batch_rules[while_p] = _while_batch
 pp_rules[while_p] = _pp_with("cond_jaxpr", "body_jaxpr")
 
-__all__ = ["scan_p", "cond_p", "while_p", "trace_jaxpr", "permute"]
+__all__ = ["scan_p", "cond_p", "while_p", "while_rev_p", "trace_jaxpr", "permute"]

@@ -11,7 +11,7 @@ emitter's arrays are C-contiguous with fixed dtypes and rank-0 values are scalar
 from __future__ import annotations
 
 from funcad._core import lowering_rules
-from funcad.primitives.control import cond_p, scan_p, while_p
+from funcad.primitives.control import cond_p, scan_p, while_p, while_rev_p
 
 
 def _assign(ctx, names: list[str], exprs: list[str]) -> None:
@@ -88,6 +88,57 @@ def _cond_numba(ctx, eqn, args):
     return outs
 
 
+def _while_rev_numba(ctx, eqn, args):
+    # Re-run the primal loop pushing its carries on growable stacks (capacity doubles),
+    # then walk them back with the reverse step: two native loops, no Python per step.
+    p = eqn.params
+    ncc, nnl = p["num_cc"], p["num_nlc"]
+    fwd = p["fwd_jaxpr"]
+    n_k = len(fwd.outvars)
+    cc, nlc, init, rest_in = args[:ncc], args[ncc:ncc + nnl], args[ncc + nnl:ncc + nnl + n_k], \
+        args[ncc + nnl + n_k:]
+    carry = [ctx.fresh("carry") for _ in init]
+    _assign(ctx, carry, init)
+    cap, n = ctx.fresh("cap"), ctx.fresh("n")
+    ctx.line(f"{cap} = 16")
+    ctx.line(f"{n} = 0")
+    avals = [v.aval for v in fwd.outvars]
+    stacks = [ctx.fresh("stack") for _ in avals]
+
+    def alloc(size: str, a) -> str:
+        dims = ", ".join([size, *[str(int(d)) for d in a.shape]])
+        return f"np.empty(({dims},), {ctx.dtype(a.dtype)})"
+
+    for st, a in zip(stacks, avals):
+        ctx.line(f"{st} = {alloc(cap, a)}")
+    ctx.line("while True:")
+    with ctx.block():
+        (pred,) = ctx.emit_jaxpr(p["cond_jaxpr"], [*cc, *carry])
+        ctx.line(f"if not {pred}:")
+        with ctx.block():
+            ctx.line("break")
+        ctx.line(f"if {n} == {cap}:")
+        with ctx.block():
+            ctx.line(f"{cap} = 2 * {cap}")
+            for st, a in zip(stacks, avals):
+                grown = ctx.fresh("grown")
+                ctx.line(f"{grown} = {alloc(cap, a)}")
+                ctx.line(f"{grown}[:{n}] = {st}")
+                ctx.line(f"{st} = {grown}")
+        for st, c, a in zip(stacks, carry, avals):
+            ctx.line(f"{st}[{n}] = {c}" if a.ndim == 0 else f"{st}[{n}, ...] = {c}")
+        ctx.line(f"{n} += 1")
+        _assign(ctx, carry, ctx.emit_jaxpr(fwd, [*nlc, *carry]))
+    rest = [ctx.fresh("ct") for _ in rest_in]
+    _assign(ctx, rest, rest_in)
+    j = ctx.fresh("j")
+    ctx.line(f"for {j} in range({n} - 1, -1, -1):")
+    with ctx.block():
+        c_j = [f"{st}[{j}]" for st in stacks]
+        _assign(ctx, rest, ctx.emit_jaxpr(p["bwd_jaxpr"], [*nlc, *c_j, *rest]))
+    return rest
+
+
 def _inline_numba(ctx, eqn, args):
     return ctx.emit_jaxpr(eqn.params["jaxpr"], args)
 
@@ -95,6 +146,7 @@ def _inline_numba(ctx, eqn, args):
 lowering_rules[scan_p] = _scan_numba
 lowering_rules[while_p] = _while_numba
 lowering_rules[cond_p] = _cond_numba
+lowering_rules[while_rev_p] = _while_rev_numba
 
 
 def register_call_like(prim) -> None:
