@@ -2,9 +2,10 @@
 
 Hypothesis builds a straight-line program over two inputs (x and a y that broadcasts
 against it) from smooth unary functions, broadcasting binary operations, reductions,
-reshapes/transposes/concatenation/cumsum, slices and integer-array indexing. Each program is checked for its value against NumPy,
-its derivatives against finite differences (check_grads, order 2, forward and reverse),
-vmap against a Python loop, and jit against eager evaluation.
+reshapes/transposes/concatenation/cumsum, slices and integer-array indexing. Each program
+is checked for its value against NumPy, its derivatives against finite differences
+(check_grads, order 2, forward and reverse), vmap against a Python loop, and jit against
+eager evaluation.
 """
 
 import numpy as np

@@ -443,7 +443,7 @@ def test_pytree_outputs_of_every_transform():
 def test_pytree_with_int_leaf_in_jvp_gets_zero_tangent():
     def f(x, n):
         return x * n
-    y, t = fa.jvp(f, (2.0, 3), (1.0, 0))
+    _, t = fa.jvp(f, (2.0, 3), (1.0, 0))
     assert float(t) == 3.0
 
 
