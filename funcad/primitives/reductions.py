@@ -23,9 +23,8 @@ from funcad.primitives.elementwise import (
     div_p,
     eq_p,
     mul_p,
-    select_n_p,
 )
-from funcad.primitives.structural import broadcast_in_dim, full, iota
+from funcad.primitives.structural import broadcast_in_dim, full
 
 
 def _reduce_aval(x, *, axes):
@@ -98,8 +97,9 @@ reduce_prod_p = _reducer("reduce_prod", np.prod)
 
 
 def _prod_jvp(t, ans, x, *, axes):
-    # d prod / dx_k = product of all the other elements; computed with an (n, n) mask so
-    # that zeros in x give exact results (no division).
+    # d prod / dx_k = the product of all the other elements: exclusive prefix products times
+    # exclusive suffix products, so zeros in x give exact results (no division), in
+    # O(n log n) work and O(n) memory.
     from funcad.primitives.structural import reshape, transpose
     aval = get_aval(x)
     kept = [i for i in range(aval.ndim) if i not in axes]
@@ -108,13 +108,38 @@ def _prod_jvp(t, ans, x, *, axes):
     n = int(np.prod([aval.shape[i] for i in axes], dtype=np.int64))
     xs = reshape(transpose(x, perm), (*outer, n))
     ts = reshape(transpose(t, perm), (*outer, n))
-    k = len(outer)
-    eye = eq_p.bind(iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1))
-    eye_b = broadcast_in_dim(eye, (*outer, n, n), (k, k + 1))
-    xb = broadcast_in_dim(xs, (*outer, n, n), (*range(k), k + 1))
-    ones = full((*outer, n, n), 1, aval.dtype)
-    others = reduce_prod_p.bind(select_n_p.bind(eye_b, xb, ones), axes=(k + 1,))
-    return reduce_sum_p.bind(mul_p.bind(ts, others), axes=(k,))
+    others = mul_p.bind(_exclusive_cumprod(xs, reverse=False),
+                        _exclusive_cumprod(xs, reverse=True))
+    return reduce_sum_p.bind(mul_p.bind(ts, others), axes=(len(outer),))
+
+
+def _shift_in_ones(a, s, reverse):
+    """a[..., i - s] (reverse: a[..., i + s]) along the last axis, ones where out of range."""
+    from funcad.primitives.structural import pad_p, slice_
+    shape = get_aval(a).shape
+    n = shape[-1]
+    if s >= n:
+        return full(shape, 1, get_aval(a).dtype)
+    starts = [0] * len(shape)
+    limits = list(shape)
+    if reverse:
+        starts[-1] = s
+    else:
+        limits[-1] = n - s
+    part = slice_(a, starts, limits)
+    config = [(0, 0, 0)] * (len(shape) - 1) + [(0, s, 0) if reverse else (s, 0, 0)]
+    return pad_p.bind(part, np.ones((), get_aval(a).dtype), padding_config=tuple(config))
+
+
+def _exclusive_cumprod(a, reverse):
+    """Products of the elements before (reverse: after) each one along the last axis."""
+    n = get_aval(a).shape[-1]
+    out = _shift_in_ones(a, 1, reverse)
+    s = 1
+    while s < n:
+        out = mul_p.bind(out, _shift_in_ones(out, s, reverse))
+        s *= 2
+    return out
 
 
 defjvp(reduce_prod_p, _prod_jvp)
