@@ -211,6 +211,7 @@ def _scan_split(jaxpr, nc, nk, unknowns) -> _ScanSplit:
         if new == carry_uk:
             break
         carry_uk = new
+    jk, ju, nres = _remat_broadcasts(jk, ju, nres)
     unk = const_uk + carry_uk + xs_uk
     known_in = [i for i, u in enumerate(unk) if not u]
     pos_of_invar = {v: known_in[j] for j, v in enumerate(jk.invars)}
@@ -244,6 +245,53 @@ def _scan_split(jaxpr, nc, nk, unknowns) -> _ScanSplit:
     s.known_in = known_in
     del nx
     return s
+
+
+_CHEAP = ("broadcast_in_dim",)
+
+
+def _remat_broadcasts(jk: Jaxpr, ju: Jaxpr, nres: int):
+    """Residuals that are broadcasts are recomputed in the unknown body from their operand.
+
+    A scan would otherwise stack e.g. a scalar weight broadcast to the carry's shape at
+    every step; the operand is often a scanned input, which is then not stacked at all.
+    """
+    n_known_out = len(jk.outvars) - nres
+    producers = {v: e for e in jk.eqns for v in e.out_binders}
+    res_k, res_u = jk.outvars[n_known_out:], ju.invars[:nres]
+    keep_k, keep_u, pre = [], [], []
+    seen: dict = {}
+
+    def add(a_k, a_u):
+        if a_k in seen:
+            return seen[a_k]
+        seen[a_k] = a_u
+        keep_k.append(a_k)
+        keep_u.append(a_u)
+        return a_u
+
+    changed = False
+    for r, ru in zip(res_k, res_u):
+        e = producers.get(r) if type(r) is Var else None
+        if e is not None and e.primitive.name in _CHEAP:
+            a = e.inputs[0]
+            a_u = a if type(a) is Literal else add(a, Var(a.aval))
+            pre.append(JaxprEqn(e.primitive, (a_u,), e.params, (ru,)))
+            changed = True
+        else:
+            got = add(r, ru)
+            if got is not ru:  # the same residual twice: alias it
+                changed = True
+                from funcad.primitives.structural import broadcast_in_dim_p
+                pre.append(JaxprEqn(broadcast_in_dim_p, (got,), dict(
+                    shape=ru.aval.shape, broadcast_dimensions=tuple(range(ru.aval.ndim))),
+                    (ru,)))
+    if not changed:
+        return jk, ju, nres
+    outs = (*jk.outvars[:n_known_out], *keep_k)
+    jk = Jaxpr((), jk.invars, tuple(_prune(list(jk.eqns), outs)), outs)
+    ju = Jaxpr((), (*keep_u, *ju.invars[nres:]), (*pre, *ju.eqns), ju.outvars)
+    return jk, ju, len(keep_k)
 
 
 def _scan_known_params(s: _ScanSplit, nc, nk, length, reverse):
