@@ -491,7 +491,11 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 return local[a]
             if a.aval.ndim == 0:
                 return low.env[a]
-            return f"{low.env[a]}[{full_idx}]"
+            # Load each input element once per iteration (fewer getitems to compile).
+            name = ctx.var_name(a) + "_"
+            ctx.line(f"{name} = {low.env[a]}[{full_idx}]")
+            local[a] = name
+            return name
 
         for eqn, rule, kind in g.eqns:
             ctx.comment(eqn)
@@ -511,6 +515,9 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 src = eqn.inputs[0]
                 if type(src) is Literal or src.aval.ndim == 0:
                     expr = operand(src)
+                    if v not in materialize:
+                        local[v] = expr     # a broadcast scalar: no statement needed
+                        continue
                 else:
                     expr = f"{low.env[src]}[{', '.join(rule.fn(eqn, idx))}]"
             ctx.line(f"{name} = {expr}")
