@@ -306,9 +306,7 @@ def _while_ref(x):
     return x
 
 
-# jit=False: reverse mode through while_loop needs its trip count, unknown under jit (a
-# documented limitation with a clear error); test_jit_of_while_loop checks the value.
-row("while", "while", _while_f, _while_ref, U, jit=False)
+row(["while", "while_rev"], "while", _while_f, _while_ref, U)
 row("while", "fori_loop", lambda x: fa.lax.fori_loop(0, 3, lambda i, c: c * 0.5 + fnp.cos(c), x),
     lambda x: (lambda c: [c := c * 0.5 + np.cos(c) for _ in range(3)][-1])(x), U)
 row("cond", "cond", lambda p, x: fa.lax.cond(p > 0, fnp.sin, fnp.cos, x),
