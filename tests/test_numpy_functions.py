@@ -887,3 +887,37 @@ def check_grad_of_vmap(r: Row, shapes):
 @pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
 def test_grad_of_vmap(r: Row, shapes):
     check_grad_of_vmap(r, shapes)
+
+
+# ----------------------------------------------------------------------------------
+# float32 stays float32: every row on float32 inputs, against NumPy on the same inputs
+
+
+def _as_f32(r: Row, args):
+    return [a.astype(np.float32) if _is_float_domain(d) else a
+            for a, d in zip(args, r.domains_for(len(args)))]
+
+
+@pytest.mark.parametrize("r", [pytest.param(r, id=r.name) for r in ROWS
+                               if any(_is_float_domain(d) for d in r.domains_for(
+                                   len(r.shapes[0])))])
+def test_float32(r: Row):
+    args = _as_f32(r, r.args(r.shapes[-1]))
+    with np.errstate(all="ignore"):
+        expected = _as_tuple_out(r.ref(*args))
+    out = _as_tuple_out(r.fn(*args))
+    _assert_tree_close(out, expected, 2e-5, 1e-5, f"{r.name} float32")
+    if r.grad:
+        f, fargs = _split_args(r, args)
+        ct = tree_map(lambda o: np.ones(np.shape(o), np.asarray(o).dtype), f(*fargs))
+        grads = fa.vjp(f, *fargs)[1](ct)
+        for g, a in zip(grads, fargs):
+            assert g.dtype == a.dtype, f"{r.name}: gradient dtype {g.dtype} for {a.dtype}"
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
+def test_jacfwd_equals_jacrev(r: Row, shapes):
+    f, fargs = _split_args(r, r.args(shapes))
+    argnums = tuple(range(len(fargs)))
+    _assert_tree_close(fa.jacfwd(f, argnums)(*fargs), fa.jacrev(f, argnums)(*fargs), 1e-9,
+                       1e-12, f"{r.name} jacfwd vs jacrev")

@@ -492,3 +492,11 @@ def test_vmap_of_derivatives(r: Row, shapes):
 @pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
 def test_grad_of_vmap(r: Row, shapes):
     check_grad_of_vmap(r, shapes)
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.grad and r.vmap])))
+def test_jacfwd_equals_jacrev(r: Row, shapes):
+    f, fargs = _split_args(r, r.args(shapes))
+    argnums = tuple(range(len(fargs)))
+    _assert_tree_close(fa.jacfwd(f, argnums)(*fargs), fa.jacrev(f, argnums)(*fargs), 1e-9,
+                       1e-12, f"{r.name} jacfwd vs jacrev")
