@@ -274,6 +274,10 @@ row("slogdet-negative", lambda a: tuple(fnp.linalg.slogdet(-a)),
     lambda a: tuple(np.linalg.slogdet(-a)), [((3, 3),)], "mat", rtol=1e-9)
 row("cholesky", fnp.linalg.cholesky, np.linalg.cholesky, [((3, 3),), ((2, 3, 3),)], "spd",
     rtol=1e-9)
+row("cholesky-upper", lambda a: fnp.linalg.cholesky(a, upper=True),
+    lambda a: np.linalg.cholesky(a, upper=True), [((3, 3),)], "spd", rtol=1e-9)
+row("cholesky-symmetrize", lambda a: fnp.linalg.cholesky(a, symmetrize_input=True),
+    lambda a: np.linalg.cholesky((a + a.T) / 2), [((3, 3),)], "spd", rtol=1e-9)
 
 # -- shapes -----------------------------------------------------------------------------
 
@@ -921,3 +925,34 @@ def test_jacfwd_equals_jacrev(r: Row, shapes):
     argnums = tuple(range(len(fargs)))
     _assert_tree_close(fa.jacfwd(f, argnums)(*fargs), fa.jacrev(f, argnums)(*fargs), 1e-9,
                        1e-12, f"{r.name} jacfwd vs jacrev")
+
+
+# ----------------------------------------------------------------------------------
+# Plain NumPy calls on traced values dispatch to funcad (__array_ufunc__/__array_function__)
+
+def _np_twin(r: Row):
+    """The NumPy function of a row whose fn is a funcad.numpy function, else None."""
+    for mod, fmod in ((np, fnp), (np.linalg, fnp.linalg)):
+        name = getattr(r.fn, "__name__", "")
+        if getattr(fmod, name, None) is r.fn and callable(getattr(mod, name, None)):
+            return getattr(mod, name)
+    return None
+
+
+_DISPATCH_ROWS = [r for r in ROWS if _np_twin(r) is not None and all(
+    _is_float_domain(d) for d in r.domains_for(len(r.shapes[0])))]
+
+
+@pytest.mark.parametrize("r,shapes", list(_cases(_DISPATCH_ROWS)))
+def test_numpy_calls_on_tracers_dispatch(r: Row, shapes):
+    args = r.args(shapes)
+    np_fn = _np_twin(r)
+    out = _as_tuple_out(traced(lambda *a: _as_tuple_out(np_fn(*a)))(*args))
+    _assert_tree_close(out, _as_tuple_out(r.ref(*args)), r.rtol, r.atol, f"numpy.{r.name}")
+    if r.grad:
+        check_grads(lambda *a: _as_tuple_out(np_fn(*a)), args, order=1)
+
+
+def test_dispatch_covers_the_listed_functions():
+    names = {getattr(r.fn, "__name__", "") for r in _DISPATCH_ROWS}
+    assert len(names) >= 40, sorted(names)

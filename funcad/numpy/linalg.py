@@ -65,11 +65,13 @@ def slogdet(a: Any) -> tuple:
     return sign, logdet
 
 
-def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = True) -> Any:
+def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = False) -> Any:
     """Lower-triangular Cholesky factor L with L @ L.T = a (upper=True: L.T).
 
-    As in JAX, the input is symmetrized first, (a + a.T) / 2, so that derivatives with
-    respect to `a` are those of a function of symmetric matrices.
+    As numpy.linalg.cholesky, only the lower triangle of `a` is read (derivatives with
+    respect to the upper triangle are 0). `symmetrize_input=True` uses (a + a.T) / 2
+    instead, JAX's default, which splits those derivatives evenly between a[i, j] and
+    a[j, i]; both agree for symmetric inputs and symmetric perturbations.
     """
     a = _square("cholesky", a)
     if symmetrize_input:
