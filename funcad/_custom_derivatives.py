@@ -321,10 +321,12 @@ class custom_vjp:
             ct = tree_unflatten(out_tree, a[len(a) - n_out:])
             cts = bwd_user(*nd, res, ct)
             if not isinstance(cts, (tuple, list)) or len(cts) != len(diff):
+                got = type(cts).__name__
+                if isinstance(cts, (tuple, list)):
+                    got += f" of length {len(cts)}"
                 raise TypeError(f"the bwd rule of {name} must return a tuple with one "
                                 f"cotangent per differentiable argument ({len(diff)}), "
-                                f"got {type(cts).__name__}"
-                                f"{' of length ' + str(len(cts)) if isinstance(cts, (tuple, list)) else ''}")
+                                f"got {got}")
             c_leaves = []
             import funcad.numpy as fnp
             for arg, c in zip(diff, cts):

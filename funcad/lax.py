@@ -18,7 +18,8 @@ from funcad.numpy._base import prepare
 from funcad.primitives.control import cond_p, scan_p, while_p
 from funcad.primitives.elementwise import select_n_p
 
-__all__ = ["scan", "fori_loop", "while_loop", "cond", "switch", "select", "stop_gradient"]
+__all__ = ["scan", "map", "fori_loop", "while_loop", "cond", "switch", "select",
+           "stop_gradient"]
 
 
 def select(pred: Any, on_true: Any, on_false: Any) -> Any:
@@ -86,7 +87,8 @@ def _check_carry(what: str, tree_in, tree_out, avals_in, avals_out, root: str = 
 
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
-         reverse: bool = False, checkpoint: Any = None) -> tuple[Any, Any]:
+         reverse: bool = False, unroll: int = 1, checkpoint: Any = None
+         ) -> tuple[Any, Any]:
     """Loop `f` over the leading axis of `xs`, threading a carry: one primitive, any transform.
 
     Semantics (with pytrees of arrays for `init`, `xs` and the results)::
@@ -103,6 +105,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
       xs: pytree of arrays scanned along axis 0, or None (then give `length`).
       length: number of steps (checked against `xs`).
       reverse: iterate from the last element to the first (ys keep xs's order).
+      unroll: accepted for JAX compatibility; ignored (jit emits one native loop).
       checkpoint: memory/recompute trade-off of reverse mode: None (store every step's
         residuals), a `funcad.checkpoint` policy name applied to the body ("nothing" or
         "dots": store only the carries, or the carries and dot results), "sqrt" (nested
@@ -164,6 +167,16 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     outs = [_as_value(o) for o in outs]
     carry = tree_unflatten(init_tree, outs[:len(carry_avals)])
     return carry, tree_unflatten(box["y_tree"], outs[len(carry_avals):])
+
+
+def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - the name JAX uses
+    """Apply `f` to each slice of `xs` along axis 0 with a `scan` (a loop, not vmap).
+
+    >>> import numpy as np
+    >>> map(lambda x: x * 2.0, np.arange(3.0))
+    array([0., 2., 4.])
+    """
+    return scan(lambda _, x: (None, f(x)), None, xs)[1]
 
 
 # ----------------------------------------------------------------------------------

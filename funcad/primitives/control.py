@@ -827,33 +827,11 @@ def _known_while(cond_jaxpr, ncc, jk, carry_uk, counter: bool):
 
 def _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk):
     """Bind, below the linearize level, a loop that counts the iterations."""
-    from funcad.primitives.elementwise import add_p
     builder = trace.builder
     cc = [builder.known_value(t) for t in tracers[:ncc]]
     bc = [builder.known_value(t) for t, u in zip(tracers[ncc:ncc + nbc], bc_uk) if not u]
     k = [builder.known_value(t) for t, u in zip(tracers[ncc + nbc:], carry_uk) if not u]
-    n_known_carry = len(k)
-    jk_body = Jaxpr((), jk.invars, jk.eqns, jk.outvars[:n_known_carry])
-    k_avals = jk_body.out_avals
-    used = set(cond_jaxpr.invars[ncc:])
-    del used
-    known_pos = [i for i, u in enumerate(carry_uk) if not u]
-    all_k_avals = cond_jaxpr.in_avals[ncc:]
-    i_av = ShapedArray((), np.dtype(np.int64))
-
-    def cond(*a):
-        c, (i, *kk) = a[:ncc], a[ncc:]
-        full = [_zero_from_aval(av) for av in all_k_avals]
-        for p, v in zip(known_pos, kk):
-            full[p] = v
-        return eval_jaxpr(cond_jaxpr, (), [*c, *full])
-
-    def body(*a):
-        b, (i, *kk) = a[:len(bc)], a[len(bc):]
-        return [add_p.bind(i, np.int64(1)), *eval_jaxpr(jk_body, (), [*b, *kk])]
-
-    cj = trace_jaxpr(cond, [*cond_jaxpr.in_avals[:ncc], i_av, *k_avals])
-    bj = trace_jaxpr(body, [*[get_aval(v) for v in bc], i_av, *k_avals])
+    cj, bj = _known_while(cond_jaxpr, ncc, jk, carry_uk, counter=True)
     outs = while_p.bind(*cc, *bc, np.int64(0), *k, cond_jaxpr=cj, body_jaxpr=bj,
                         cond_nconsts=ncc, body_nconsts=len(bc))
     return outs[0]
