@@ -210,6 +210,11 @@ def test_while_reverse_mode_under_jit_records_carries_natively():
     src = fa.jit(g).lower(1.1, x).source
     assert "while True:" in src and "stack" in src and "range(n" in src
     assert "objmode" not in src
+    # Second derivatives under jit: forward mode over the recorded reverse pass.
+    h = fa.hessian(lambda x: f(1.1, x))
+    np.testing.assert_allclose(fa.jit(h)(x), h(x), rtol=1e-10)
+    ja = fa.jacfwd(fa.grad(f))
+    np.testing.assert_allclose(fa.jit(ja)(1.1, x), ja(1.1, x), rtol=1e-10)
     xs = np.abs(RNG.standard_normal((3, 2))) * 0.5
     gv = fa.grad(lambda x: f(1.1, x))
     np.testing.assert_allclose(fa.jit(fa.vmap(gv))(xs), np.stack([gv(x) for x in xs]),

@@ -896,9 +896,9 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
         raise NotImplementedError("while_loop: the condition cannot depend on linear values")
     bc_lin = tuple(is_undefined(a) for a in bc)
     k_lin = tuple(is_undefined(a) for a in carry)
-    cj, fj, bj = memoized("while_rev", body_jaxpr, (cond_jaxpr, bc_lin, k_lin),
-                          lambda: _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc, bc_lin,
-                                                    k_lin))
+    cj, fj, bj, k_lin = memoized("while_rev", body_jaxpr, (cond_jaxpr, bc_lin, k_lin),
+                                 lambda: _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc,
+                                                           bc_lin, k_lin))
     nl_bc = [a for a, l_ in zip(bc, bc_lin) if not l_]
     nl_k = [a for a, l_ in zip(carry, k_lin) if not l_]
     acc = [_zero_from_aval(a.aval) for a, l_ in zip(bc, bc_lin) if l_]
@@ -908,14 +908,21 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
     acc_out, ct_out = outs[:len(acc)], outs[len(acc):]
     a_it, c_it = iter(acc_out), iter(ct_out)
     return ([None] * ncc + [next(a_it) if l_ else None for l_ in bc_lin]
-            + [next(c_it) if l_ else None for l_ in k_lin])
+            + [next(c_it) if l_ and is_undefined(a) else None
+               for l_, a in zip(k_lin, carry)])
 
 
 def _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc, bc_lin, k_lin):
-    jk, ju, out_uk, nres = partial_eval_jaxpr(body_jaxpr, [*bc_lin, *k_lin], list(k_lin))
-    if list(out_uk) != list(k_lin):
-        raise NotImplementedError("transpose of while_loop: a primal carry depends on a "
-                                  "linear value")
+    # A carry is linear if it is undefined or becomes linear in the body (e.g. a tangent
+    # carry that starts from an instantiated zero).
+    k_lin = list(k_lin)
+    for _ in range(len(k_lin) + 1):
+        jk, ju, out_uk, nres = partial_eval_jaxpr(body_jaxpr, [*bc_lin, *k_lin], k_lin)
+        new = [a or b for a, b in zip(k_lin, out_uk)]
+        if new == k_lin:
+            break
+        k_lin = new
+    k_lin = tuple(k_lin)
     n_nl = sum(not l_ for l_ in k_lin)
     cj, _ = _known_while(cond_jaxpr, ncc, jk, list(k_lin), counter=False)
     fj = Jaxpr((), jk.invars, tuple(_prune(list(jk.eqns), jk.outvars[:n_nl])),
@@ -934,7 +941,7 @@ def _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc, bc_lin, k_lin):
         return [*[add_p.bind(x, y) for x, y in zip(acc, outs[:n_lin_bc])], *outs[n_lin_bc:]]
 
     bj = trace_jaxpr(bwd, [*nl_avals, *lbc_avals, *lk_avals])
-    return cj, fj, bj
+    return cj, fj, bj, k_lin
 
 
 # ----------------------------------------------------------------------------------
@@ -970,8 +977,30 @@ def _while_rev_batch(size, vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_
     from funcad.primitives.elementwise import select_n_p
     from funcad.primitives.reductions import reduce_or_p
     from funcad.primitives.structural import broadcast_in_dim
-    vals = [moveaxis(v, d, 0, size) for v, d in zip(vals, dims)]
     n_nl = len(fwd_jaxpr.outvars)
+    cc_b, nlc_b, c_b, rest_b = _split([d is not None for d in dims], num_cc, num_nlc, n_nl)
+    for _ in range(n_nl + 1):
+        fj, out_b = batch_jaxpr(fwd_jaxpr, size, nlc_b + c_b, c_b)
+        new = [x or y for x, y in zip(c_b, out_b)]
+        if new == c_b:
+            break
+        c_b = new
+    cj, (pred_b,) = batch_jaxpr(cond_jaxpr, size, cc_b + c_b, False)
+    if not pred_b:
+        # Every element runs the same number of steps: no masking, and what is not
+        # batched stays so.
+        for _ in range(len(rest_b) + 1):
+            bj, out_b = batch_jaxpr(bwd_jaxpr, size, nlc_b + c_b + rest_b, rest_b)
+            new = [x or y for x, y in zip(rest_b, out_b)]
+            if new == rest_b:
+                break
+            rest_b = new
+        want = cc_b + nlc_b + c_b + rest_b
+        vals = [moveaxis(v, d, 0, size) if w else v for v, d, w in zip(vals, dims, want)]
+        outs = while_rev_p.bind(*vals, cond_jaxpr=cj, fwd_jaxpr=fj, bwd_jaxpr=bj,
+                                num_cc=num_cc, num_nlc=num_nlc)
+        return outs, [0 if b else None for b in rest_b]
+    vals = [moveaxis(v, d, 0, size) for v, d in zip(vals, dims)]
     cc, nlc, c, rest = _split(vals, num_cc, num_nlc, n_nl)
     cj, _ = batch_jaxpr(cond_jaxpr, size, [True] * len(cond_jaxpr.invars), True)
     fj, _ = batch_jaxpr(fwd_jaxpr, size, [True] * len(fwd_jaxpr.invars), True)
@@ -1006,11 +1035,43 @@ def _while_rev_batch(size, vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_
     return outs, [0] * len(outs)
 
 
-def _while_rev_jvp(primals, tangents, **params):
-    raise NotImplementedError(
-        "differentiating the reverse pass of a while_loop traced under jit (a second "
-        "derivative through while_loop inside jit) is not supported; take higher "
-        "derivatives outside jit, or use lax.fori_loop with static bounds or lax.scan")
+def _while_rev_jvp(primals, tangents, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_cc, num_nlc):
+    # Forward mode through the recorded reverse pass: record (carry, tangent) pairs with
+    # the jvp of fwd and apply the jvp of bwd (linear in acc/ct, so this is exact).
+    n_nl = len(fwd_jaxpr.outvars)
+    n_rest = len(bwd_jaxpr.outvars)
+    cj, fj, bj = memoized("while_rev_jvp", fwd_jaxpr, (cond_jaxpr, bwd_jaxpr), lambda: (
+        _while_rev_jvp_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_nlc, n_nl, n_rest)))
+    cc, nlc, c, rest = _split(primals, num_cc, num_nlc, n_nl)
+    _, t_nlc, t_c, t_rest = [[instantiate(t) for t in g]
+                             for g in _split(tangents, num_cc, num_nlc, n_nl)]
+    outs = while_rev_p.bind(*cc, *nlc, *t_nlc, *c, *t_c, *rest, *t_rest, cond_jaxpr=cj,
+                            fwd_jaxpr=fj, bwd_jaxpr=bj, num_cc=num_cc, num_nlc=2 * num_nlc)
+    return outs[:n_rest], outs[n_rest:]
+
+
+def _while_rev_jvp_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, nnl_c, n_nl, n_rest):
+    def cond(*a):
+        return eval_jaxpr(cond_jaxpr, (), [*a[:len(a) - 2 * n_nl], *a[len(a) - 2 * n_nl:][:n_nl]])
+
+    ncc = len(cond_jaxpr.invars) - n_nl
+    k_avals = fwd_jaxpr.out_avals
+    cj = trace_jaxpr(cond, [*cond_jaxpr.in_avals[:ncc], *k_avals, *k_avals])
+    fj, _ = jvp_jaxpr(fwd_jaxpr, [True] * len(fwd_jaxpr.invars), True)
+    n_f = len(fwd_jaxpr.invars)
+    fj = permute(fj, [*range(nnl_c), *range(n_f, n_f + nnl_c), *range(nnl_c, n_f),
+                      *range(n_f + nnl_c, 2 * n_f)])
+    bj, _ = jvp_jaxpr(bwd_jaxpr, [True] * len(bwd_jaxpr.invars), True)
+    n_b = len(bwd_jaxpr.invars)
+    groups = [nnl_c, n_nl, n_rest]
+    starts = np.cumsum([0] + groups).tolist()
+    order = []
+    for g, st in zip(groups, starts):
+        order += [*range(st, st + g), *range(n_b + st, n_b + st + g)]
+    # bwd' takes (nlc, dnlc, c, dc, rest, drest) and returns (rest', drest'); the rest
+    # layout of the new loop is (rest, drest), matching its outputs.
+    bj = permute(bj, order)
+    return cj, fj, bj
 
 
 impl_rules[while_rev_p] = _while_rev_impl
