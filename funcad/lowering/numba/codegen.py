@@ -274,7 +274,7 @@ class Emitter:
         """Lower an inner (constvar-free) jaxpr here; returns its output expressions."""
         if jaxpr.constvars:
             raise LoweringError("emit_jaxpr needs a jaxpr without constvars")
-        return _JaxprLowering(self, inline_calls(jaxpr)).run(args)
+        return _JaxprLowering(self, fold_transposed_dots(inline_calls(jaxpr))).run(args)
 
 
 # ----------------------------------------------------------------------------------
@@ -322,6 +322,49 @@ def _inline_into(src_eqns, sub, subst, out: list) -> None:
         else:
             out.append(JaxprEqn(e.primitive, tuple(sub(a) for a in e.inputs), e.params,
                                 e.out_binders))
+
+
+def fold_transposed_dots(jaxpr: Jaxpr) -> Jaxpr:
+    """Rewrite `transpose(dot(x, y))` of a matrix product as `dot(y, x)`.
+
+    Reverse-mode programs transpose weight gradients; swapping the operands lets BLAS
+    write the transposed result directly instead of a separate copy loop.
+    """
+    uses: dict[Var, int] = {}
+    for e in jaxpr.eqns:
+        for a in e.inputs:
+            if type(a) is Var:
+                uses[a] = uses.get(a, 0) + 1
+    outs = {a for a in jaxpr.outvars if type(a) is Var}
+    dots = {}
+    for e in jaxpr.eqns:
+        if e.primitive.name == "dot_general" and e.out_binders[0].aval.ndim == 2:
+            (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+            one_free_each = (e.inputs[0].aval.ndim - len(lc) == 1
+                             and e.inputs[1].aval.ndim - len(rc) == 1)
+            if (not lb and one_free_each and uses.get(e.out_binders[0]) == 1
+                    and e.out_binders[0] not in outs):
+                dots[e.out_binders[0]] = e
+    if not dots:
+        return jaxpr
+    new_eqns, dropped = [], set()
+    for e in jaxpr.eqns:
+        src = e.inputs[0] if e.inputs else None
+        if (e.primitive.name == "transpose" and e.params["permutation"] == (1, 0)
+                and type(src) is Var and src in dots):
+            d = dots[src]
+            (lc, rc), _ = d.params["dimension_numbers"]
+            swapped = dict(d.params, dimension_numbers=((rc, lc), ((), ())))
+            new_eqns.append(JaxprEqn(d.primitive, (d.inputs[1], d.inputs[0]), swapped,
+                                     e.out_binders))
+            dropped.add(id(d))
+        else:
+            new_eqns.append(e)
+    moved = []
+    for e in new_eqns:
+        if id(e) not in dropped:
+            moved.append(e)
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, tuple(moved), jaxpr.outvars)
 
 
 # ----------------------------------------------------------------------------------

@@ -427,30 +427,40 @@ def _dot_general(ctx, eqn, args):
         call = f"rt.dot_{'t' if ta else 'n'}{'t' if tb else 'n'}({a}, {b})"
         ctx.line(f"{name} = {ctx.reshape(call, out.shape) if out.shape != (M, N) else call}")
         return [name]
+    if not blas:
+        return [_dot_loops(ctx, eqn, x, y, lf, rf)]
     a = _canonical(ctx, x, la, lb, lf, lc, (B, M, K))
     b = _canonical(ctx, y, ra, rb, rc, rf, (B, K, N))
     r3 = ctx.fresh("d3")
-    if blas:
-        ctx.line(f"{r3} = {ctx.empty((B, M, N), out.dtype)}")
-        bi = ctx.fresh("b")
-        ctx.line(f"for {bi} in range({B}):")
-        with ctx.block():
-            ctx.line(f"{r3}[{bi}] = rt.dot_nn({a}[{bi}], {b}[{bi}])")
-    else:
-        # Small or integer products: an explicit loop (inner loop contiguous over N).
-        ctx.line(f"{r3} = {ctx.full((B, M, N), ctx.literal(0, out.dtype), out.dtype)}")
-        with ctx.loop((B, M, K)) as (bi, mi, ki):
-            av = ctx.fresh("a")
-            ctx.line(f"{av} = {a}[{bi}, {mi}, {ki}]")
-            ni = ctx.fresh("n")
-            ctx.line(f"for {ni} in range({N}):")
-            with ctx.block():
-                ctx.line(f"{r3}[{bi}, {mi}, {ni}] += {av} * {b}[{bi}, {ki}, {ni}]")
-    if out.ndim:
-        ctx.line(f"{name} = {ctx.reshape(r3, out.shape)}")
-    else:
-        ctx.line(f"{name} = {r3}[0, 0, 0]")
+    ctx.line(f"{r3} = {ctx.empty((B, M, N), out.dtype)}")
+    bi = ctx.fresh("b")
+    ctx.line(f"for {bi} in range({B}):")
+    with ctx.block():
+        ctx.line(f"{r3}[{bi}] = rt.dot_nn({a}[{bi}], {b}[{bi}])")
+    ctx.line(f"{name} = {ctx.reshape(r3, out.shape)}")
     return [name]
+
+
+def _dot_loops(ctx, eqn, x, y, lf, rf) -> str:
+    """Small or integer products: one loop nest over the original layouts (no copies)."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    la, ra = eqn.inputs[0].aval, eqn.inputs[1].aval
+    out = eqn.out_binders[0].aval
+    name = ctx.fresh("dot")
+    zero = ctx.literal(0, out.dtype)
+    ctx.line(f"{name} = {ctx.full(out.shape, zero, out.dtype) if out.ndim else zero}")
+    sizes = ([la.shape[d] for d in lb] + [la.shape[d] for d in lf]
+             + [la.shape[d] for d in lc] + [ra.shape[d] for d in rf])
+    with ctx.loop(sizes) as idx:
+        nb, nf, nc = len(lb), len(lf), len(lc)
+        bi, fi, ci, ri = idx[:nb], idx[nb:nb + nf], idx[nb + nf:nb + nf + nc], idx[nb + nf + nc:]
+        xi = [bi[lb.index(d)] if d in lb else fi[lf.index(d)] if d in lf else ci[lc.index(d)]
+              for d in range(la.ndim)]
+        yi = [bi[rb.index(d)] if d in rb else ri[rf.index(d)] if d in rf else ci[rc.index(d)]
+              for d in range(ra.ndim)]
+        acc = f"{name}[{_idx(bi + fi + ri)}]" if out.ndim else name
+        ctx.line(f"{acc} += {x}[{_idx(xi)}] * {y}[{_idx(yi)}]")
+    return name
 
 
 def _operand2d(ctx, x, aval, rows, cols, shape2):
