@@ -458,6 +458,23 @@ row("at-method", traced(lambda x, v: x.at[1].set(v).at[2:].add(v).at[0].multiply
 row("at-traced-index", lambda x, i, v: traced(lambda y, j, w: y.at[j].add(w))(x, i, v),
     lambda x, i, v: _np_at(x, i, "add", v), [((5,), (), ()), ((4, 3), (2,), (2, 3))],
     ("real", "int:0:4", "real"))
+def _np_at_drop(x, i, op, v):
+    """x.at[i] update along axis 0 with JAX's semantics: out-of-range indices are dropped."""
+    i = np.asarray(i)
+    n = x.shape[0]
+    keep = (i >= -n) & (i < n)
+    v = np.broadcast_to(v, i.shape + x.shape[1:])
+    return _np_at(x, i[keep], op, v[keep])
+
+
+for _op in ["set", "add", "multiply"]:
+    # (multiply: v stays untraced here; the derivative in v is refused for traced indices)
+    row(f"at-traced-out-of-range-dropped-{_op}",
+        lambda x, i, v, op=_op: traced(lambda y, j, w: getattr(y.at[j], op)(w))(x, i, v)
+        if op != "multiply" else traced(lambda y, j: y.at[j].multiply(v))(x, i),
+        lambda x, i, v, op=_op: _np_at_drop(x, i, op, v),
+        [((5,), (), ()), ((4, 3), (3,), (3, 3))], ("nz", "int:-9:9", "nz"),
+        grad=_op != "multiply")
 row("at-multiply-dup-x-only", lambda x: fnp.at(x)[np.array([1, 1])].multiply(2.5),
     lambda x: _np_at(x, np.array([1, 1]), "multiply", 2.5), [((3,),)])
 

@@ -62,8 +62,13 @@ def _expand_index(idx: Any, nd: int) -> tuple[list, list[int]]:
     return out
 
 
-def getitem(x: Any, idx: Any) -> Any:
-    """NumPy indexing of a (possibly traced) array."""
+def getitem(x: Any, idx: Any, _dump_slot: bool = False) -> Any:
+    """NumPy indexing of a (possibly traced) array.
+
+    Out-of-range traced indices are clamped. With `_dump_slot` (used by `.at[]`), every
+    axis indexed by a traced value has one extra trailing element that out-of-range
+    traced indices select instead.
+    """
     x = asarray(x)
     entries = _expand_index(idx, len(shape(x)))
     # 1. new axes: reshape, then treat them as full slices.
@@ -126,7 +131,10 @@ def getitem(x: Any, idx: Any) -> Any:
     for d in adv_dims:
         e = entries[d]
         n = shape(x)[d]
-        idxs.append(_normalize_index(e, n, d))
+        if _dump_slot and isinstance(e, Tracer):
+            idxs.append(_normalize_index(e, n - 1, d, dump=True))
+        else:
+            idxs.append(_normalize_index(e, n, d))
     idxs = broadcast_arrays(*idxs, op="indexing")
     out = st.gather_p.bind(x, *idxs, axes=tuple(adv_dims))
     contiguous = adv_dims == list(range(adv_dims[0], adv_dims[0] + len(adv_dims)))
@@ -140,16 +148,22 @@ def getitem(x: Any, idx: Any) -> Any:
     return out
 
 
-def _normalize_index(e: Any, n: int, axis: int) -> Any:
-    """Integer index array with negative entries wrapped (bounds-checked when concrete)."""
+def _normalize_index(e: Any, n: int, axis: int, dump: bool = False) -> Any:
+    """Integer index array with negative entries wrapped (bounds-checked when concrete).
+
+    Traced indices cannot be checked, so (as in JAX) out-of-range ones are clamped (eager
+    and compiled code then agree and never read outside the array), or with `dump` sent
+    to position n."""
     if isinstance(e, Tracer):
         if not np.issubdtype(e.dtype, np.integer):
             raise IndexError(f"arrays used as indices must be of integer type, got "
                              f"{e.dtype.name}")
-        # Traced indices cannot be checked, so (as in JAX) out-of-range ones are clamped:
-        # eager and compiled code then agree and never read outside the array.
-        from funcad.numpy._ufuncs import add, clip, less, where
-        return clip(where(less(e, 0), add(e, n), e), 0, max(n - 1, 0))
+        from funcad.numpy._ufuncs import add, clip, less, logical_and, where
+        wrapped = where(less(e, 0), add(e, n), e)
+        if dump:
+            inside = logical_and(less(-1, wrapped), less(wrapped, n))
+            return where(inside, wrapped, n)
+        return clip(wrapped, 0, max(n - 1, 0))
     a = np.asarray(e)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
         raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and integer "
@@ -265,8 +279,15 @@ class _IndexUpdateRef:
         if not _has_tracer(self.index):
             # Concrete index: positions are computed now (and can be checked for repeats).
             return x, s, n, np.arange(n, dtype=np.int64).reshape(s)[self.index]
+        # Traced indices: as in JAX, updates at out-of-range indices are dropped. Each
+        # traced axis of the position grid gets a trailing slot holding n, the position of
+        # an extra element of the flat array that is cut off after the update.
         flat_ids = st.iota(np.int64, (n,), 0) if n else np.zeros((0,), np.int64)
-        pos = getitem(st.reshape(flat_ids, s), self.index)
+        grid = st.reshape(flat_ids, s)
+        config = [(0, 1 if d in _traced_axes(self.index, len(s)) else 0, 0)
+                  for d in range(len(s))]
+        grid = st.pad_p.bind(grid, np.int64(n), padding_config=tuple(config))
+        pos = getitem(grid, self.index, _dump_slot=True)
         return x, s, n, pos
 
     def _scatter(self, prim, values, positions=None):
@@ -275,7 +296,12 @@ class _IndexUpdateRef:
         (values,) = promote(values, dtype=x.dtype)
         values = broadcast_to(values, shape(pos))
         flat = st.reshape(x, (n,))
+        dump = isinstance(pos, Tracer)
+        if dump:
+            flat = st.pad_p.bind(flat, np.zeros((), x.dtype), padding_config=((0, 1, 0),))
         out = prim.bind(flat, pos, values, axes=(0,))
+        if dump:
+            out = st.slice_(out, (0,), (n,))
         return st.reshape(out, s)
 
     def get(self, **kwargs) -> Any:
@@ -342,6 +368,19 @@ class _AtIndexer:
 
     def __getitem__(self, index) -> _IndexUpdateRef:
         return _IndexUpdateRef(self.array, index)
+
+
+def _traced_axes(idx: Any, nd: int) -> set[int]:
+    """The axes of an array of rank nd that `idx` indexes with traced values."""
+    entries = _expand_index(idx, nd)
+    axes, k = set(), 0
+    for e in entries:
+        if e is None:
+            continue
+        if isinstance(e, Tracer):
+            axes.add(k)
+        k += 1
+    return axes
 
 
 def _has_tracer(idx: Any) -> bool:
