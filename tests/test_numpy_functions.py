@@ -449,8 +449,7 @@ _AT = [  # (name, index, op, value shape)
 ]
 for _n, _idx, _op, _vs in _AT:
     row(f"at-{_n}", lambda x, v, i=_idx, op=_op: getattr(fnp.at(x)[i], op)(v),
-        lambda x, v, i=_idx, op=_op: _np_at(x, i, op, v), [((4, 5), _vs)], "nz",
-        grad=_n != "multiply-dup")
+        lambda x, v, i=_idx, op=_op: _np_at(x, i, op, v), [((4, 5), _vs)], "nz")
 row("at-get", lambda x: fnp.at(x)[1:, [0, 2]].get(), lambda x: x[1:, [0, 2]], [((4, 5),)])
 row("at-method", traced(lambda x, v: x.at[1].set(v).at[2:].add(v).at[0].multiply(v)),
     lambda x, v: _np_at(_np_at(_np_at(x, 1, "set", v), slice(2, None), "add", v), 0,
@@ -468,13 +467,13 @@ def _np_at_drop(x, i, op, v):
 
 
 for _op in ["set", "add", "multiply"]:
-    # (multiply: v stays untraced here; the derivative in v is refused for traced indices)
     row(f"at-traced-out-of-range-dropped-{_op}",
-        lambda x, i, v, op=_op: traced(lambda y, j, w: getattr(y.at[j], op)(w))(x, i, v)
-        if op != "multiply" else traced(lambda y, j: y.at[j].multiply(v))(x, i),
+        lambda x, i, v, op=_op: traced(lambda y, j, w: getattr(y.at[j], op)(w))(x, i, v),
         lambda x, i, v, op=_op: _np_at_drop(x, i, op, v),
-        [((5,), (), ()), ((4, 3), (3,), (3, 3))], ("nz", "int:-9:9", "nz"),
-        grad=_op != "multiply")
+        [((5,), (), ()), ((4, 3), (3,), (3, 3))], ("nz", "int:-9:9", "nz"))
+row("at-multiply-dup-traced-index", lambda x, i, v: traced(lambda y, j, w: y.at[j].multiply(w))(
+    x, i, v), lambda x, i, v: _np_at(x, i, "multiply", v), [((3,), (4,), (4,))],
+    ("nz", "int:0:2", "nz"))
 row("at-multiply-dup-x-only", lambda x: fnp.at(x)[np.array([1, 1])].multiply(2.5),
     lambda x: _np_at(x, np.array([1, 1]), "multiply", 2.5), [((3,),)])
 
@@ -786,9 +785,6 @@ def test_unsupported_cases_raise_clear_errors():
         fnp.pad(np.ones(3), 1, mode="median")
     with pytest.raises(TypeError, match="out="):
         fnp.sum(np.ones(3), out=np.zeros(()))
-    with pytest.raises(NotImplementedError, match="multiply"):
-        fa.grad(lambda v: fnp.sum(fnp.at(np.ones(3))[np.array([1, 1])].multiply(v)))(
-            np.ones(2))
     with pytest.raises(ValueError, match="take"):
         fnp.take(np.ones(3), [0], mode="bogus")
 

@@ -196,13 +196,13 @@ _S_IDX = np.array([0, 2, 0])
 for _p, _op in [("scatter_add", np.add.at), ("scatter_mul", np.multiply.at)]:
     row(_p, _p, lambda x, u, p=_p: P[p].bind(x, _S_IDX, u, axes=(0,)),
         lambda x, u, op=_op: _at(op, x, _S_IDX, u), [((3,), (3,)), ((3, 2), (3, 2))],
-        "nz", grad=_p == "scatter_add")
+        "nz")
     row(_p, _p + "-axis1", lambda x, u, p=_p: P[p].bind(x, _S_IDX, u, axes=(1,)),
         lambda x, u, op=_op: np.moveaxis(_at(op, np.moveaxis(x, 1, 0), _S_IDX, u), 0, 1),
-        [((2, 3), (3, 2))], "nz", grad=_p == "scatter_add")
+        [((2, 3), (3, 2))], "nz")
     row(_p, _p + "-traced-idx", lambda x, i, u, p=_p: P[p].bind(x, i, u, axes=(0,)),
         lambda x, i, u, op=_op: _at(op, x, i, u), [((3,), (4,), (4,))],
-        ("nz", "int:0:3", "nz"), grad=_p == "scatter_add")
+        ("nz", "int:0:3", "nz"))
 row("scatter_mul", "scatter_mul-grad-operand",
     lambda x: P["scatter_mul"].bind(x, _S_IDX, np.array([2.0, -1.0, 0.5]), axes=(0,)),
     lambda x: _at(np.multiply.at, x, _S_IDX, np.array([2.0, -1.0, 0.5])), [((3,),)])
@@ -451,10 +451,15 @@ def test_minmax_ties_split_the_gradient():
     np.testing.assert_allclose(g, [0.5, 0.5, 0.0])
 
 
-def test_scatter_mul_update_gradient_is_refused_clearly():
-    with pytest.raises(NotImplementedError, match="multiply"):
-        fa.grad(lambda u: fnp.sum(P["scatter_mul"].bind(np.ones(3), _S_IDX, u, axes=(0,))))(
-            np.ones(3))
+def test_scatter_mul_update_gradient_with_repeats_and_zeros():
+    u = np.array([0.0, 3.0, 0.0])  # two zeros sent to position 0
+    g = fa.grad(lambda u: fnp.sum(P["scatter_mul"].bind(np.full(3, 2.0), _S_IDX, u,
+                                                         axes=(0,))))(u)
+    np.testing.assert_array_equal(g, [0.0, 2.0, 0.0])
+    u = np.array([5.0, 3.0, 0.0])
+    g = fa.grad(lambda u: fnp.sum(P["scatter_mul"].bind(np.full(3, 2.0), _S_IDX, u,
+                                                         axes=(0,))))(u)
+    np.testing.assert_array_equal(g, [0.0, 2.0, 10.0])
 
 
 def test_shape_rules_reject_bad_operands():

@@ -326,8 +326,9 @@ class _IndexUpdateRef:
         positions = self._positions()
         x, s, n, pos = positions
         if isinstance(pos, Tracer) or np.unique(pos).size != np.size(pos):
-            # Differentiable in x; in `values` only when the positions are known to be unique.
             return self._scatter(st.scatter_mul_p, values, positions)
+        # Known unique positions: x * (ones with the values set) has cheaper derivatives
+        # than scatter_mul's (whose derivative in the values handles repeats).
         from funcad.numpy._base import ones_like, promote
         from funcad.numpy._ufuncs import multiply
         (values,) = promote(values, dtype=x.dtype)

@@ -18,7 +18,7 @@ from funcad._core import (
     nondiff_primitives,
     transpose_rules,
 )
-from funcad.interpreters.ad import Zero, deflinear_jvp, defjvp, instantiate, is_undefined
+from funcad.interpreters.ad import Zero, add_tangents, deflinear_jvp, instantiate, is_undefined
 from funcad.interpreters.batching import moveaxis
 from funcad.primitives._util import linear_primitives, new_primitive
 
@@ -598,28 +598,46 @@ impl_rules[scatter_mul_p] = _scatter_impl("mul")
 abstract_eval_rules[scatter_mul_p] = _scatter_aval
 
 
-def _scatter_mul_jvp_x(t, ans, x, *rest, axes):
-    *idxs, upd = rest
-    return scatter_mul_p.bind(t, *idxs, upd, axes=axes)
-
-
-def _scatter_mul_jvp_upd(t, ans, x, *rest, axes):
-    raise NotImplementedError(
-        "differentiating x.at[idx].multiply(u) with respect to u is not supported; "
-        "write it as x * ones.at[idx].set(u) when the indices are unique")
-
-
-defjvp(scatter_mul_p, _scatter_mul_jvp_x, *([None] * 0))
-jvp_rules.pop(scatter_mul_p)
-
-
 def _scatter_mul_jvp(primals, tangents, *, axes):
-    x, *rest = primals
-    tx, *trest = tangents
-    if type(trest[-1]) is not Zero:
-        _scatter_mul_jvp_upd(None, None, x, *rest, axes=axes)
-    ans = scatter_mul_p.bind(x, *rest, axes=axes)
-    return ans, scatter_mul_p.bind(tx, *rest, axes=axes)
+    from funcad.primitives.elementwise import mul_p
+    x, *idxs, upd = primals
+    tx, *_, tu = tangents
+    ans = scatter_mul_p.bind(x, *idxs, upd, axes=axes)
+    t_out = Zero(get_aval(ans).strip_weak())
+    if type(tx) is not Zero:
+        t_out = scatter_mul_p.bind(tx, *idxs, upd, axes=axes)
+    if type(tu) is not Zero:
+        # out[j] = x[j] * prod of the updates u_k sent to j, so the tangent gets
+        # x[j] * t_k * (product of the other updates sent to j), scattered with add.
+        xa = get_aval(x)
+        coef = mul_p.bind(gather_p.bind(x, *idxs, axes=axes), _other_updates_product(idxs, upd))
+        contrib = scatter_add_p.bind(full(xa.shape, 0, xa.dtype), *idxs, mul_p.bind(tu, coef),
+                                     axes=axes)
+        t_out = contrib if type(t_out) is Zero else add_tangents(t_out, contrib)
+    return ans, t_out
+
+
+def _other_updates_product(idxs, upd):
+    """For each update, the product of the other updates sent to the same position.
+
+    Exact with zeros (no division); takes O(m^2) memory for m index tuples.
+    """
+    from funcad.primitives.elementwise import and_p, eq_p, ne_p, select_n_p
+    from funcad.primitives.reductions import reduce_prod_p
+    s = get_aval(idxs[0]).shape
+    ushape = get_aval(upd).shape
+    m = int(np.prod(s, dtype=np.int64))
+    rest = ushape[len(s):]
+    r = int(np.prod(rest, dtype=np.int64))
+    same = ne_p.bind(iota(np.int64, (m, m), 0), iota(np.int64, (m, m), 1))
+    for i in idxs:
+        flat = reshape(i, (m,))
+        same = and_p.bind(same, eq_p.bind(broadcast_in_dim(flat, (m, m), (0,)),
+                                          broadcast_in_dim(flat, (m, m), (1,))))
+    u = broadcast_in_dim(reshape(upd, (m, r)), (m, m, r), (1, 2))
+    ones = full((m, m, r), 1, get_aval(upd).dtype)
+    picked = select_n_p.bind(broadcast_in_dim(same, (m, m, r), (0, 1)), ones, u)
+    return reshape(reduce_prod_p.bind(picked, axes=(1,)), ushape)
 
 
 jvp_rules[scatter_mul_p] = _scatter_mul_jvp
