@@ -969,3 +969,11 @@ def test_numpy_calls_on_tracers_dispatch(r: Row, shapes):
 def test_dispatch_covers_the_listed_functions():
     names = {getattr(r.fn, "__name__", "") for r in _DISPATCH_ROWS}
     assert len(names) >= 40, sorted(names)
+
+
+@pytest.mark.parametrize("r", [pytest.param(r, id=r.name) for r in ROWS if r.jit])
+def test_programs_typecheck(r: Row):
+    """The jaxpr of the row's value, vjp, jvp and vmap (and their inner jaxprs) type-check."""
+    from funcad._ir import typecheck_jaxpr
+    program, pargs = _everything(r, r.args(r.shapes[-1]), np.random.default_rng(1))
+    typecheck_jaxpr(fa.make_jaxpr(program)(*pargs).jaxpr)

@@ -505,3 +505,11 @@ def test_jacfwd_equals_jacrev(r: Row, shapes):
     argnums = tuple(range(len(fargs)))
     _assert_tree_close(fa.jacfwd(f, argnums)(*fargs), fa.jacrev(f, argnums)(*fargs), 1e-9,
                        1e-12, f"{r.name} jacfwd vs jacrev")
+
+
+@pytest.mark.parametrize("r", [pytest.param(r, id=r.name) for r in ROWS if r.jit])
+def test_programs_typecheck(r: Row):
+    """The jaxpr of the row's value, vjp, jvp and vmap (and their inner jaxprs) type-check."""
+    from funcad._ir import typecheck_jaxpr
+    program, pargs = _everything(r, r.args(r.shapes[-1]), np.random.default_rng(1))
+    typecheck_jaxpr(fa.make_jaxpr(program)(*pargs).jaxpr)
