@@ -166,6 +166,10 @@ class custom_jvp:
                                  f"define one with @{self.__name__}.defjvp")
         static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
         leaves, in_tree = tree_flatten(diff)
+        if not any(isinstance(x, Tracer) for x in leaves):
+            # Nothing to differentiate with respect to: the rule could never be used
+            # (closed-over values are differentiated through fun in any case).
+            return self.fun(*_merge(static, diff))
         leaves = [_as_leaf(x) for x in leaves]
         avals = [get_aval(x).strip_weak() for x in leaves]
         box: dict = {}
@@ -287,6 +291,8 @@ class custom_vjp:
                                  f"define one with {self.__name__}.defvjp(fwd, bwd)")
         static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
         leaves, in_tree = tree_flatten(diff)
+        if not any(isinstance(x, Tracer) for x in leaves):
+            return self.fun(*_merge(static, diff))
         leaves = [_as_leaf(x) for x in leaves]
         avals = [get_aval(x).strip_weak() for x in leaves]
         box: dict = {}

@@ -186,12 +186,16 @@ def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - the name JAX uses
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     """Repeat `body_fun` while `cond_fun` is true: `while cond_fun(v): v = body_fun(v)`.
 
-    Differentiable in forward and reverse mode. Reverse mode (which JAX refuses) runs the
-    loop once to find the trip count n, then linearizes it as an n-step scan: memory is
-    O(n x the residuals of one step) plus the carries; wrap `body_fun` in
-    `funcad.checkpoint` to store only the carries. The condition must not depend on
-    differentiated values except through comparisons. Under `vmap`, the loop runs until
-    every batch element is done and finished elements stay unchanged.
+    Differentiable in forward and reverse mode. Reverse mode (which JAX refuses) records
+    the trip count and the carries. Eagerly, the loop runs once to find the trip count n
+    and is then linearized as an n-step scan: memory O(n x the residuals of one step)
+    (wrap `body_fun` in `funcad.checkpoint` to store only the carries). When the trip
+    count is unknown at trace time (under `jit`), the backward pass re-runs the primal
+    loop pushing each carry on a growable stack, then runs the reverse loop: memory
+    O(n x carry size), time about two forward passes plus one reverse pass; both loops
+    are native loops in the compiled code. The condition must depend on differentiated
+    values only through comparisons. Under `vmap`, the loop runs until every batch
+    element is done and finished elements stay unchanged.
 
     Args:
       cond_fun: carry -> boolean scalar.
