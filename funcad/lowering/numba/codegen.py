@@ -504,7 +504,6 @@ def _call_stmt_rule(ctx, rule, eqn, args) -> list[str]:
 def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
     ctx = low.ctx
     shape = g.shape
-    nd = len(shape)
     local: dict[Var, str] = {}
     n = len(g.eqns)
     ctx.current = None
@@ -568,7 +567,6 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
             if v in materialize:
                 ctx.line(f"{low.env[v]}[{full_idx}] = {name}")
     ctx.current = None
-    del nd
 
 
 def _parallel_ok(g: _Group) -> bool:

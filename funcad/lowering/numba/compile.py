@@ -11,6 +11,7 @@ else) is rewritten before use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -89,8 +90,8 @@ def _key(source: str, options: dict, disabled: bool) -> str:
     import funcad
     import numba
     h = hashlib.sha256()
-    for part in (funcad.__version__, _runtime_hash(), numba.__version__, np.__version__, sys.version,
-                 repr(sorted(options.items())), str(disabled), source):
+    for part in (funcad.__version__, _runtime_hash(), numba.__version__, np.__version__,
+                 sys.version, repr(sorted(options.items())), str(disabled), source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -157,17 +158,9 @@ def _write_source(path: str, text: str) -> None:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
-        with _suppress():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return True
 
 
 def _ensure_file(path: str, text: str) -> None:
@@ -316,4 +309,4 @@ def _make_executor(fn: Callable, lowered: LoweredSource) -> Callable:
 
 
 __all__ = ["Compiled", "NumbaCompileError", "backend_compile", "cache_dir", "compile_jaxpr",
-           "compile_log", "jit_disabled", "stats", "LoweringError", "Any"]
+           "compile_log", "jit_disabled", "program_source", "stats", "LoweringError"]
