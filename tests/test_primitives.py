@@ -24,12 +24,30 @@ from funcad.test_util import check_grads
 
 try:
     from tests.test_numpy_functions import (
-        Row, _assert_tree_close, _batched_args, _everything, _in_axes_options, _loop,
-        _split_args, check_grad_of_vmap, check_vmap_of_derivatives, traced)
+        Row,
+        _assert_tree_close,
+        _batched_args,
+        _everything,
+        _in_axes_options,
+        _loop,
+        _split_args,
+        check_grad_of_vmap,
+        check_vmap_of_derivatives,
+        traced,
+    )
 except ImportError:  # pragma: no cover - tests/ on sys.path instead of the repo root
     from test_numpy_functions import (  # type: ignore[no-redef]
-        Row, _assert_tree_close, _batched_args, _everything, _in_axes_options, _loop,
-        _split_args, check_grad_of_vmap, check_vmap_of_derivatives, traced)
+        Row,
+        _assert_tree_close,
+        _batched_args,
+        _everything,
+        _in_axes_options,
+        _loop,
+        _split_args,
+        check_grad_of_vmap,
+        check_vmap_of_derivatives,
+        traced,
+    )
 
 P = _core.all_primitives
 ROWS: list[Row] = []
@@ -46,7 +64,7 @@ def row(prims, name, fn, ref, shapes, domains="real", **kw) -> None:
 def bind(name, **params):
     """A function applying primitive `name` to its arguments."""
     prim = P[name]
-    f = lambda *args: prim.bind(*args, **params)  # noqa: E731
+    f = lambda *args: prim.bind(*args, **params)
     f.__name__ = name
     return f
 
@@ -307,8 +325,14 @@ def _while_ref(x):
 
 
 row(["while", "while_rev"], "while", _while_f, _while_ref, U)
+def _fori_ref(x):
+    for _ in range(3):
+        x = x * 0.5 + np.cos(x)
+    return x
+
+
 row("while", "fori_loop", lambda x: fa.lax.fori_loop(0, 3, lambda i, c: c * 0.5 + fnp.cos(c), x),
-    lambda x: (lambda c: [c := c * 0.5 + np.cos(c) for _ in range(3)][-1])(x), U)
+    _fori_ref, U)
 row("cond", "cond", lambda p, x: fa.lax.cond(p > 0, fnp.sin, fnp.cos, x),
     lambda p, x: np.sin(x) if p > 0 else np.cos(x), [((), ()), ((), (3,))], ("nz", "real"),
     vmap=True)
@@ -478,7 +502,7 @@ def test_abstract_eval_matches_impl():
     """The shape rule of every table row predicts the impl's shape and dtype."""
     for r in ROWS:
         args = r.args(r.shapes[-1])
-        closed = fa.make_jaxpr(lambda *a: r.fn(*a))(*args)
+        closed = fa.make_jaxpr(lambda *a, r=r: r.fn(*a))(*args)
         out = r.fn(*args)
         leaves = fa.tree_util.tree_leaves(tuple(out) if isinstance(out, list) else out)
         for aval, v in zip(closed.jaxpr.out_avals, leaves, strict=True):

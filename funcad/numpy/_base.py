@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from funcad import _core
 from funcad._core import Tracer, current_dynamic_main, get_aval
 from funcad.primitives.elementwise import convert_element_type_p
-from funcad.primitives.structural import broadcast_in_dim, full as _full, iota, reshape
+from funcad.primitives.structural import broadcast_in_dim, iota, reshape
+from funcad.primitives.structural import full as _full
 
 ArrayLike = Any
 _PY_SCALARS = (bool, int, float, complex)

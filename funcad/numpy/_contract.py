@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -249,5 +250,14 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = None) -> Any:
     return st.transpose(x, perm)
 
 
-__all__ = ["dot", "matmul", "vdot", "inner", "outer", "tensordot", "einsum", "trace",
-           "Sequence"]
+__all__ = [
+    "Sequence",
+    "dot",
+    "einsum",
+    "inner",
+    "matmul",
+    "outer",
+    "tensordot",
+    "trace",
+    "vdot",
+]

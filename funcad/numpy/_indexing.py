@@ -400,4 +400,4 @@ def at(x: Any) -> _AtIndexer:
     return _AtIndexer(x)
 
 
-__all__ = ["getitem", "take", "take_along_axis", "nonzero", "at", "astype"]
+__all__ = ["astype", "at", "getitem", "nonzero", "take", "take_along_axis"]

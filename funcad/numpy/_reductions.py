@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from funcad.numpy._base import _asarray as asarray, astype, ndim, shape
+from funcad.numpy._base import _asarray as asarray
+from funcad.numpy._base import astype, ndim, shape
 from funcad.numpy._ufuncs import multiply, sqrt, square, subtract, true_divide, where
 from funcad.primitives import reductions as red
 from funcad.primitives.structural import reshape
@@ -215,5 +216,21 @@ def _no_out(out, where_):
                                   "use fnp.where on the input instead")
 
 
-__all__ = ["sum", "prod", "max", "min", "amax", "amin", "all", "any", "mean", "var", "std",
-           "argmax", "argmin", "cumsum", "average", "where"]
+__all__ = [
+    "all",
+    "amax",
+    "amin",
+    "any",
+    "argmax",
+    "argmin",
+    "average",
+    "cumsum",
+    "max",
+    "mean",
+    "min",
+    "prod",
+    "std",
+    "sum",
+    "var",
+    "where",
+]

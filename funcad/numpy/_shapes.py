@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -446,6 +447,22 @@ def triu(m: Any, k: int = 0) -> Any:
     return where(mask, m, 0)
 
 
-__all__ = ["reshape", "ravel", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze",
-           "concatenate", "stack", "split", "tile", "repeat", "flip", "pad", "roll",
-           "broadcast_to", "Sequence"]
+__all__ = [
+    "Sequence",
+    "broadcast_to",
+    "concatenate",
+    "expand_dims",
+    "flip",
+    "moveaxis",
+    "pad",
+    "ravel",
+    "repeat",
+    "reshape",
+    "roll",
+    "split",
+    "squeeze",
+    "stack",
+    "swapaxes",
+    "tile",
+    "transpose",
+]

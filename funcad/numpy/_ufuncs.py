@@ -28,7 +28,7 @@ def _fast_aval(x: Any):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
     """The dtype NumPy's ufunc `name` returns for an input of `dtype`, except that small
     integers and booleans give float64 (NumPy: float16/float32), as Numba has no float16."""

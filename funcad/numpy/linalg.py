@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from funcad.numpy._base import _asarray as asarray, broadcast_to, ndim, promote_inexact, shape
+from funcad.numpy._base import _asarray as asarray
+from funcad.numpy._base import broadcast_to, ndim, promote_inexact, shape
 from funcad.primitives import linalg as la
 from funcad.primitives.structural import reshape
 
@@ -88,7 +89,9 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     >>> float(fnp.linalg.norm(fnp.array([3.0, 4.0])))
     5.0
     """
-    from funcad.numpy._reductions import max as _max, min as _min, sum as _sum
+    from funcad.numpy._reductions import max as _max
+    from funcad.numpy._reductions import min as _min
+    from funcad.numpy._reductions import sum as _sum
     from funcad.numpy._ufuncs import absolute, power, sqrt, square
     (x,) = promote_inexact(asarray(x))
     nd = ndim(x)

@@ -18,7 +18,7 @@ from funcad._core import (
     nondiff_primitives,
     transpose_rules,
 )
-from funcad.interpreters.ad import Zero, is_undefined  # noqa: F401
+from funcad.interpreters.ad import Zero, is_undefined
 from funcad.interpreters.batching import moveaxis
 
 
@@ -90,5 +90,16 @@ def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
     return axis % ndim if ndim else 0
 
 
-__all__ = ["new_primitive", "Zero", "is_undefined", "moveaxis", "register", "same_shape_dtype",
-           "elementwise_batch", "vectorized_batch", "shape_error", "as_array", "normalize_axis"]
+__all__ = [
+    "Zero",
+    "as_array",
+    "elementwise_batch",
+    "is_undefined",
+    "moveaxis",
+    "new_primitive",
+    "normalize_axis",
+    "register",
+    "same_shape_dtype",
+    "shape_error",
+    "vectorized_batch",
+]

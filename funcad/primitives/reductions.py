@@ -15,7 +15,7 @@ from funcad._core import (
     nondiff_primitives,
     transpose_rules,
 )
-from funcad.interpreters.ad import Zero, deflinear_jvp, defjvp
+from funcad.interpreters.ad import Zero, defjvp, deflinear_jvp
 from funcad.interpreters.batching import moveaxis
 from funcad.primitives._util import linear_primitives, new_primitive
 from funcad.primitives.elementwise import (

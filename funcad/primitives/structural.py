@@ -3,7 +3,8 @@ gather/scatter, iota and constants. All are linear in their array operands."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -463,7 +464,7 @@ def _gather_batch(size, vals, dims, *, axes):
 
 impl_rules[gather_p] = _gather_impl
 abstract_eval_rules[gather_p] = _gather_aval
-from funcad._core import jvp_rules  # noqa: E402
+from funcad._core import jvp_rules
 
 jvp_rules[gather_p] = _gather_jvp
 linear_primitives.add(gather_p)
@@ -777,5 +778,13 @@ def _shape_of(x) -> tuple:
     return get_aval(x).shape
 
 
-__all__ = ["broadcast_in_dim", "reshape", "transpose", "slice_", "full", "iota",
-           "Sequence", "Any"]
+__all__ = [
+    "Any",
+    "Sequence",
+    "broadcast_in_dim",
+    "full",
+    "iota",
+    "reshape",
+    "slice_",
+    "transpose",
+]
