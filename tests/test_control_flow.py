@@ -221,6 +221,14 @@ def test_while_reverse_mode_under_jit_records_carries_natively():
                                rtol=1e-12)
 
 
+def test_reverse_over_reverse_while_under_jit_is_refused_clearly():
+    f = lambda x: fnp.sum(f_while_data(x))  # noqa: E731
+    x = np.array([0.5, 0.6])
+    with pytest.raises(NotImplementedError, match="forward-over-reverse"):
+        fa.jit(fa.jacrev(fa.grad(f)))(x)
+    np.testing.assert_allclose(fa.jacrev(fa.grad(f))(x), fa.hessian(f)(x), atol=1e-12)
+
+
 def test_cond_double_where_safe_under_vmap():
     f = lambda x: lax.cond(x > 0, lambda y: fnp.sqrt(y), lambda y: 0.0 * y, x)  # noqa: E731
     g = fa.vmap(fa.grad(f))(np.array([0.0, 4.0, -1.0]))

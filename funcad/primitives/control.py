@@ -1074,7 +1074,17 @@ def _while_rev_jvp_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, nnl_c, n_nl, n_rest)
     return cj, fj, bj
 
 
+def _while_rev_transpose(cts, *args, **params):
+    raise NotImplementedError(
+        "reverse mode over the reverse pass of a while_loop whose trip count is unknown "
+        "at trace time (e.g. jacrev(grad(f)) or grad(grad(f)) traced under jit) is not "
+        "supported. Use forward-over-reverse (funcad.hessian, jacfwd(grad(f))), take "
+        "the derivatives outside jit (eagerly the loop is linearized as a scan and any "
+        "order works), or use lax.fori_loop with static bounds or lax.scan.")
+
+
 impl_rules[while_rev_p] = _while_rev_impl
+transpose_rules[while_rev_p] = _while_rev_transpose
 abstract_eval_rules[while_rev_p] = _while_rev_abstract_eval
 batch_rules[while_rev_p] = _while_rev_batch
 jvp_rules[while_rev_p] = _while_rev_jvp
