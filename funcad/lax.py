@@ -252,10 +252,28 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
     array(6.)
     """
     lo, hi = _static_int(lower), _static_int(upper)
+    v_leaves, v_tree = tree_flatten(init_val)
+    v_avals = [_aval(_as_value(x)) for x in v_leaves]
+
+    def checked_body(i, x):
+        out = body_fun(i, x)
+        o_leaves, o_tree = tree_flatten(out)
+        o_avals = [_aval(_as_value(o)) for o in o_leaves]
+        if o_tree == v_tree and any(a.dtype != b.dtype for a, b in zip(v_avals, o_avals)):
+            hint = (" (the loop index is an int64 array: under NumPy promotion a float32 "
+                    "value times it is float64; use i.astype(x.dtype))")
+        else:
+            hint = ""
+        try:
+            _check_carry("fori_loop", v_tree, o_tree, v_avals, o_avals, root="val")
+        except TypeError as e:
+            raise TypeError(str(e) + hint) from None
+        return out
+
     if lo is not None and hi is not None:
         def step(carry, _):
             i, x = carry
-            return (i + 1, body_fun(i, x)), None
+            return (i + 1, checked_body(i, x)), None
         (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return out
 
@@ -264,7 +282,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
 
     def body(c):
         i, u, x = c
-        return i + 1, u, body_fun(i, x)
+        return i + 1, u, checked_body(i, x)
 
     import funcad.numpy as fnp
     lower = fnp.asarray(lower).astype(np.int64)

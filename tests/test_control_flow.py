@@ -262,6 +262,23 @@ def test_carry_changing_shape_names_leaf_and_types():
         lax.fori_loop(0, 3, lambda i, x: fnp.stack([x, x]), np.ones(2))
 
 
+def test_fori_loop_dtype_error_names_the_index_promotion():
+    with pytest.raises(TypeError, match=r"fori_loop.*val.*f32\[2\].*f64\[2\].*astype"):
+        lax.fori_loop(0, 3, lambda i, x: x * i, np.ones(2, np.float32))
+    out = lax.fori_loop(0, 3, lambda i, x: x * i.astype(x.dtype) + 1, np.ones(2, np.float32))
+    assert out.dtype == np.float32
+
+
+def test_map_and_linearize():
+    np.testing.assert_array_equal(lax.map(lambda x: x * 2.0, np.arange(3.0)), [0.0, 2.0, 4.0])
+    y, f_jvp = fa.linearize(lambda x: lax.while_loop(lambda v: v < 10, lambda v: v * 2.0, x),
+                            1.5)
+    assert float(y) == 12.0 and float(f_jvp(1.0)) == 8.0
+    y, f_jvp = fa.linearize(lambda x: f_scan(x, W), X)
+    np.testing.assert_allclose(f_jvp(np.ones(2)), fa.jvp(lambda x: f_scan(x, W), (X,),
+                                                         (np.ones(2),))[1])
+
+
 def test_cond_branches_with_different_structures_names_both():
     def yes(x):
         return x, x
