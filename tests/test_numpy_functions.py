@@ -175,6 +175,27 @@ for _n in ["logical_and", "logical_or"]:
 row("logical_not", fnp.logical_not, np.logical_not, S_UNARY, "bool", grad=False)
 row("logical_not-numbers", fnp.logical_not, np.logical_not, S_UNARY, "int:0:2", grad=False)
 
+# (beyond API.md's list: the other elementwise functions funcad.numpy exports)
+for _n, _d in {"cbrt": "nz", "exp2": "real", "log2": "pos", "log10": "pos", "rint": "real",
+               "reciprocal": "nz", "positive": "real", "deg2rad": "real", "rad2deg": "real",
+               "sinc": "nz", "absolute": "nz", "around": "real"}.items():
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_UNARY, _d)
+for _n, _d in {"hypot": "nz", "copysign": "nz", "float_power": ("pos", "real"),
+               "fmod": ("real", "gt1"), "mod": ("real", "gt1"), "remainder": ("real", "gt1"),
+               "floor_divide": ("real", "gt1")}.items():
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_BINARY, _d)
+row("heaviside", fnp.heaviside, np.heaviside, S_BINARY, "nz")
+row("mod-int", fnp.mod, np.mod, S_BINARY[1:3], ("int:-9:9", "int:1:4"), grad=False)
+row("floor_divide-int", fnp.floor_divide, np.floor_divide, S_BINARY[1:3],
+    ("int:-9:9", "int:1:4"), grad=False)
+row("nan_to_num", lambda x: fnp.nan_to_num(fnp.log(x)), lambda x: np.nan_to_num(np.log(x)),
+    S_UNARY, "pos")
+row("isinf", fnp.isinf, np.isinf, S_UNARY, grad=False)
+row("logical_xor", fnp.logical_xor, np.logical_xor, S_BINARY, "bool", grad=False)
+for _n in ["bitwise_and", "bitwise_or", "bitwise_xor"]:
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_BINARY[1:3], "int:0:8", grad=False)
+row("invert", fnp.invert, np.invert, S_UNARY, "int:0:8", grad=False)
+
 # -- reductions -----------------------------------------------------------------------
 
 _RED_CONFIGS = [  # (axis, keepdims, shapes)
@@ -342,6 +363,33 @@ for _name, _f, _g, _sh in [
     for _m in ["edge", "reflect", "symmetric", "wrap"]
 ]:
     row(_name, _f, _g, _sh)
+for _n, _f, _g, _sh in [
+    ("diag-extract", lambda x: fnp.diag(x, 1), lambda x: np.diag(x, 1), [((3, 4),)]),
+    ("diag-build", lambda x: fnp.diag(x, -1), lambda x: np.diag(x, -1), [((3,),)]),
+    ("diagonal", lambda x: fnp.diagonal(x, 1, 0, 2), lambda x: np.diagonal(x, 1, 0, 2),
+     [((3, 2, 4),)]),
+    ("tril", lambda x: fnp.tril(x, -1), lambda x: np.tril(x, -1), [((3, 4),), ((2, 3, 3),)]),
+    ("triu", lambda x: fnp.triu(x, 1), lambda x: np.triu(x, 1), [((3, 4),)]),
+    ("roll", lambda x: fnp.roll(x, 2, axis=-1), lambda x: np.roll(x, 2, axis=-1),
+     [((4,),), ((2, 3),)]),
+    ("roll-flat", lambda x: fnp.roll(x, -1), lambda x: np.roll(x, -1), [((2, 3),)]),
+    ("roll-multi", lambda x: fnp.roll(x, (1, -1), axis=(0, 1)),
+     lambda x: np.roll(x, (1, -1), axis=(0, 1)), [((2, 3),)]),
+    ("fliplr", fnp.fliplr, np.fliplr, [((2, 3),)]), ("flipud", fnp.flipud, np.flipud,
+                                                     [((2, 3),)]),
+    ("atleast_2d", fnp.atleast_2d, np.atleast_2d, [((),), ((3,),)]),
+    ("array_split", lambda x: fnp.array_split(x, 3), lambda x: np.array_split(x, 3),
+     [((7,),), ((4, 2),)]),
+    ("average", lambda x: fnp.average(x, axis=1, weights=np.array([1.0, 2.0, 3.0])),
+     lambda x: np.average(x, axis=1, weights=np.array([1.0, 2.0, 3.0])), [((2, 3),)]),
+]:
+    row(_n, _f, _g, _sh)
+row("hstack", lambda x, y: fnp.hstack([x, y]), lambda x, y: np.hstack([x, y]),
+    [((3,), (2,)), ((2, 3), (2, 1))])
+row("vstack", lambda x, y: fnp.vstack([x, y]), lambda x, y: np.vstack([x, y]),
+    [((3,), (3,)), ((2, 3), (1, 3))])
+row("column_stack", lambda x, y: fnp.column_stack([x, y]),
+    lambda x, y: np.column_stack([x, y]), [((3,), (3,)), ((3, 2), (3,))])
 row("concatenate", lambda x, y: fnp.concatenate([x, y]), lambda x, y: np.concatenate([x, y]),
     [((3,), (2,)), ((2, 3), (1, 3))])
 row("concatenate-axis1", lambda x, y: fnp.concatenate((x, y, x), axis=1),

@@ -254,19 +254,19 @@ def cbrt(x: Any, /) -> Any:
 def exp2(x: Any, /) -> Any:
     """Elementwise 2 ** x."""
     (x,) = promote_inexact(x)
-    return exp(multiply(x, np.log(2.0)))
+    return exp(multiply(x, float(np.log(2.0))))
 
 
 def log2(x: Any, /) -> Any:
     """Elementwise base-2 logarithm."""
     (x,) = promote_inexact(x)
-    return true_divide(log(x), np.log(2.0))
+    return true_divide(log(x), float(np.log(2.0)))
 
 
 def log10(x: Any, /) -> Any:
     """Elementwise base-10 logarithm."""
     (x,) = promote_inexact(x)
-    return true_divide(log(x), np.log(10.0))
+    return true_divide(log(x), float(np.log(10.0)))
 
 
 def logaddexp(x1: Any, x2: Any, /) -> Any:
