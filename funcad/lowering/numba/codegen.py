@@ -188,10 +188,13 @@ class Emitter:
     @contextlib.contextmanager
     def loop(self, shape, parallel: bool = False):
         """Write a loop nest over `shape`; yields the index names (outermost first)."""
-        idx = [self.fresh("i") for _ in shape]
+        # Dimensions of size 1 get the index 0 instead of a loop (less code to compile).
+        idx = ["0" if n == 1 else self.fresh("i") for n in shape]
         depth = 0
-        for k, (i, n) in enumerate(zip(idx, shape)):
-            rng = "prange" if (parallel and k == 0) else "range"
+        for i, n in zip(idx, shape):
+            if n == 1:
+                continue
+            rng = "prange" if (parallel and depth == 0) else "range"
             self.line(f"for {i} in {rng}({n}):")
             self._indent += 1
             depth += 1
@@ -382,6 +385,9 @@ class _JaxprLowering:
         self.open: dict[tuple, _Group] = {}
         self.users: dict[Var, list[int]] = {}
         self.outset = {v for v in jaxpr.outvars if type(v) is Var}
+        # Arrays that are one scalar broadcast ("splats"): kept as that scalar, and
+        # materialized only if a statement rule or an output needs the array.
+        self.splat: dict[Var, str] = {}
         for e in jaxpr.eqns:
             for a in e.inputs:
                 if type(a) is Var:
@@ -390,7 +396,44 @@ class _JaxprLowering:
     def read(self, a) -> str:
         if type(a) is Literal:
             return self.ctx.literal(a.val, a.aval.dtype)
+        if a not in self.env and a in self.splat:
+            name = self.ctx.var_name(a)
+            self.ctx.line(f"{name} = {self.ctx.full(a.aval.shape, self.splat[a], a.aval.dtype)}")
+            self.env[a] = name
         return self.env[a]
+
+    def scalar_of(self, a) -> str | None:
+        """The scalar expression of a literal, rank-0 value or splat (else None)."""
+        if type(a) is Literal:
+            return self.ctx.literal(a.val, a.aval.dtype)
+        if a in self.splat:
+            return self.splat[a]
+        if a.aval.ndim == 0 and a in self.env:
+            return self.env[a]
+        return None
+
+    def try_splat(self, eqn, rule, kind) -> bool:
+        """Fold an equation whose array operands are all splats into a scalar statement."""
+        if kind not in ("index", "elementwise") or not eqn.inputs:
+            return False
+        if not any(type(a) is Var and a in self.splat for a in eqn.inputs) and not (
+                kind == "index" and (type(eqn.inputs[0]) is Literal
+                                     or eqn.inputs[0].aval.ndim == 0)):
+            return False
+        scalars = [self.scalar_of(a) for a in eqn.inputs]
+        if any(x is None for x in scalars):
+            return False
+        v = eqn.out_binders[0]
+        if kind == "index":
+            self.splat[v] = scalars[0]
+            return True
+        ctx = self.ctx
+        ctx.comment(eqn)
+        name = ctx.var_name(v) + "_s"
+        ctx.line(f"{name} = {_scalar_expr(ctx, rule, eqn, scalars)}")
+        ctx.current = None
+        self.splat[v] = name
+        return True
 
     def run(self, args: list[str]) -> list[str]:
         for v, a in zip(self.jaxpr.invars, args, strict=True):
@@ -423,6 +466,8 @@ class _JaxprLowering:
             domain = out_aval.shape
             if not domain:
                 kind = "scalar-" + kind
+        if kind in ("elementwise", "index") and self.try_splat(eqn, rule, kind):
+            return
         if kind in ("elementwise", "index", "nullary", "reduce"):
             self.add_to_group(eqn, rule, kind, tuple(domain))
             return
@@ -533,6 +578,8 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 return local[a]
             if a.aval.ndim == 0:
                 return low.env[a]
+            if a in low.splat and a not in low.env:
+                return low.splat[a]
             # Load each input element once per iteration (fewer getitems to compile).
             name = ctx.var_name(a) + "_"
             ctx.line(f"{name} = {low.env[a]}[{full_idx}]")
@@ -555,7 +602,8 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 expr = rule.fn(ctx, eqn, idx)
             else:
                 src = eqn.inputs[0]
-                if type(src) is Literal or src.aval.ndim == 0:
+                if type(src) is Literal or src.aval.ndim == 0 or (
+                        src in low.splat and src not in low.env):
                     expr = operand(src)
                     if v not in materialize:
                         local[v] = expr     # a broadcast scalar: no statement needed
