@@ -294,7 +294,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
 # cond and switch
 
 
-def _branches(what: str, funs: Sequence[Callable], operands: tuple):
+def _branches(what: str, funs: Sequence[Callable], operands: tuple, labels: Sequence[str]):
     leaves, tree = tree_flatten(operands)
     leaves = [_as_value(x) for x in leaves]
     avals = [_aval(x) for x in leaves]
@@ -311,7 +311,8 @@ def _branches(what: str, funs: Sequence[Callable], operands: tuple):
         jaxprs.append(j)
         consts.append(c)
         out_trees.append(box["tree"])
-    names = [getattr(f, "__name__", f"branch {i}") for i, f in enumerate(funs)]
+    names = [label if getattr(f, "__name__", "<lambda>") == "<lambda>"
+             else f"{label} ({f.__name__})" for label, f in zip(labels, funs)]
     for k in range(1, len(funs)):
         if out_trees[k] != out_trees[0]:
             raise TypeError(f"{what}: the branches must return the same structure, but "
@@ -320,7 +321,8 @@ def _branches(what: str, funs: Sequence[Callable], operands: tuple):
         for path, a, b in zip(_leaf_paths(out_trees[0]), jaxprs[0].out_avals,
                               jaxprs[k].out_avals):
             if a.shape != b.shape or a.dtype != b.dtype:
-                raise TypeError(f"{what}: output {path} of {names[0]} has type "
+                where = "the output" if path == "(root)" else f"output {path}"
+                raise TypeError(f"{what}: {where} of {names[0]} has type "
                                 f"{a.str_short()} but {names[k]} returns {b.str_short()}; "
                                 f"the branches must return the same types")
     # Each branch takes all branches' constants, then the operands.
@@ -339,7 +341,8 @@ def _branches(what: str, funs: Sequence[Callable], operands: tuple):
     return tuple(branches), [_as_value(c) for c in all_consts], leaves, out_trees[0]
 
 
-def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
+def switch(index: Any, branches: Sequence[Callable], *operands: Any,
+           _labels: Sequence[str] | None = None) -> Any:
     """Apply `branches[index](*operands)`; the index is clamped to the valid range.
 
     Under `vmap` with a batched index, every branch runs on the whole batch and the
@@ -351,7 +354,9 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
     """
     if not branches:
         raise ValueError("switch: give at least one branch")
-    br, consts, leaves, out_tree = _branches("switch", list(branches), operands)
+    labels = _labels or [f"branches[{i}]" for i in range(len(branches))]
+    br, consts, leaves, out_tree = _branches("cond" if _labels else "switch", list(branches),
+                                             operands, labels)
     index = _as_value(index)
     ia = get_aval(index)
     if ia.shape != ():
@@ -386,7 +391,8 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
         bool(pred))
     if isinstance(pred, Tracer) and pa.dtype != np.bool_:
         index = fnp.asarray(fnp.not_equal(pred, 0)).astype(np.int64)
-    return switch(index, [false_fun, true_fun], *operands)
+    return switch(index, [false_fun, true_fun], *operands,
+                  _labels=("false_fun", "true_fun"))
 
 
 def _register_lowering() -> None:

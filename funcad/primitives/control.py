@@ -201,7 +201,6 @@ def _scan_split(jaxpr, nc, nk, unknowns) -> _ScanSplit:
     Residuals that are known consts or known xs of the scan are forwarded instead of
     being stacked again.
     """
-    nx = len(unknowns) - nc - nk
     ny = len(jaxpr.outvars) - nk
     const_uk, carry_uk, xs_uk = _split(list(unknowns), nc, nk)
     for _ in range(nk + 1):
@@ -243,7 +242,6 @@ def _scan_split(jaxpr, nc, nk, unknowns) -> _ScanSplit:
     s.num_carry_u = len(uk)
     s.num_stacked = len(stacked)
     s.known_in = known_in
-    del nx
     return s
 
 
