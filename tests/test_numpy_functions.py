@@ -1020,3 +1020,15 @@ def test_programs_typecheck(r: Row):
     from funcad._ir import typecheck_jaxpr
     program, pargs = _everything(r, r.args(r.shapes[-1]), np.random.default_rng(1))
     typecheck_jaxpr(fa.make_jaxpr(program)(*pargs).jaxpr)
+
+
+def test_real_imag_conj():
+    z = np.array([1 + 2j, 3 - 1j])
+    np.testing.assert_array_equal(fnp.real(z), np.real(z))
+    np.testing.assert_array_equal(fnp.imag(z), np.imag(z))
+    np.testing.assert_array_equal(fnp.conj(z), np.conj(z))
+    x = np.array([0.5, -1.5])
+    g = fa.grad(lambda x: fnp.sum(fnp.real(x) * 2 + fnp.imag(x) + fnp.conj(x) + x.real + x.imag))
+    np.testing.assert_array_equal(g(x), [4.0, 4.0])
+    with pytest.raises(NotImplementedError, match="complex"):
+        fa.jit(fnp.real)(z)

@@ -407,14 +407,27 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: None = None, *, min:
     return result
 
 
+def _real_only(name: str, x: Any, np_fn) -> tuple[Any, bool]:
+    """(x, True) for real x; NumPy's answer for concrete complex x; an error when traced."""
+    (x,) = prepare(name, x)
+    if not np.issubdtype(result_type(x), np.complexfloating):
+        return x, True
+    if isinstance(x, Tracer):
+        raise NotImplementedError(f"{name} of a traced complex array: funcad does not "
+                                  f"differentiate or trace complex numbers")
+    return np_fn(x), False
+
+
 def real(x: Any, /) -> Any:
     """Real part (real inputs are returned unchanged)."""
-    return x
+    out, _ = _real_only("real", x, np.real)
+    return out
 
 
 def conj(x: Any, /) -> Any:
     """Complex conjugate (real inputs are returned unchanged)."""
-    return x
+    out, _ = _real_only("conj", x, np.conj)
+    return out
 
 
 conjugate = conj
@@ -423,7 +436,8 @@ conjugate = conj
 def imag(x: Any, /) -> Any:
     """Imaginary part (zero for real inputs)."""
     from funcad.numpy._base import zeros_like
-    return zeros_like(x)
+    out, is_real = _real_only("imag", x, np.imag)
+    return zeros_like(out) if is_real else out
 
 
 def heaviside(x1: Any, x2: Any, /) -> Any:
