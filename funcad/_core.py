@@ -101,10 +101,12 @@ _PY_SCALAR_DTYPES = {bool: np.dtype(bool), int: np.dtype(np.int64),
 
 def get_aval(x: Any) -> ShapedArray:
     """The abstract value of a tracer, array or scalar."""
+    t = type(x)
+    if t is np.ndarray:
+        return ShapedArray(x.shape, x.dtype)
     if isinstance(x, Tracer):
         return x.aval
-    t = type(x)
-    if t is np.ndarray or isinstance(x, np.generic):
+    if isinstance(x, np.generic):
         return ShapedArray(x.shape, x.dtype)
     if t in _PY_SCALAR_DTYPES:
         return ShapedArray((), _PY_SCALAR_DTYPES[t], weak_type=True)
@@ -146,12 +148,13 @@ class Primitive:
                 if m.level > main.level:
                     main = m
         if main.level == 0:
-            return impl_rules[self](*args, **params)
+            return impl_rules[self](*args, **params) if params else impl_rules[self](*args)
         if not main.alive:
             raise_leaked_tracer(self)
         trace = main.trace
-        tracers = [a if isinstance(a, Tracer) and a._trace is trace else trace.full_raise(a)
-                   for a in args]
+        # full_raise of a non-tracer is pure(); calling it directly saves a frame per constant.
+        tracers = [(a if a._trace is trace else trace.full_raise(a)) if isinstance(a, Tracer)
+                   else trace.pure(a) for a in args]
         return trace.process_primitive(self, tracers, params)
 
 
@@ -260,21 +263,33 @@ trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace)]
 _dynamic_main: MainTrace = trace_stack[0]
 
 
-@contextlib.contextmanager
-def new_main(trace_type: type, payload: Any = None, dynamic: bool = False):
-    """Push a new level on the trace stack for the duration of the block."""
-    global _dynamic_main
-    main = MainTrace(len(trace_stack), trace_type, payload)
-    trace_stack.append(main)
-    prev_dynamic = _dynamic_main
-    if dynamic:
-        _dynamic_main = main
-    try:
-        yield main
-    finally:
-        main.alive = False
+class new_main:
+    """Push a new level on the trace stack for the duration of the block.
+
+    A class rather than a generator-based context manager: eager transforms enter one per
+    call, and this costs a fraction of contextlib's overhead.
+    """
+
+    __slots__ = ("main", "prev_dynamic", "dynamic")
+
+    def __init__(self, trace_type: type, payload: Any = None, dynamic: bool = False):
+        self.main = MainTrace(len(trace_stack), trace_type, payload)
+        self.dynamic = dynamic
+
+    def __enter__(self) -> MainTrace:
+        global _dynamic_main
+        main = self.main
+        trace_stack.append(main)
+        self.prev_dynamic = _dynamic_main
+        if self.dynamic:
+            _dynamic_main = main
+        return main
+
+    def __exit__(self, *exc) -> None:
+        global _dynamic_main
+        self.main.alive = False
         trace_stack.pop()
-        _dynamic_main = prev_dynamic
+        _dynamic_main = self.prev_dynamic
 
 
 def current_dynamic_main() -> MainTrace:

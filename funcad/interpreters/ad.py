@@ -46,6 +46,14 @@ class Zero:
         return f"Zero({self.aval.str_short()})"
 
 
+def all_zero(tangents: list) -> bool:
+    """True if every tangent is a symbolic Zero."""
+    for t in tangents:
+        if type(t) is not Zero:
+            return False
+    return True
+
+
 def zeros_like_aval(aval: ShapedArray) -> Any:
     """A zero array of the given type, under the current trace."""
     from funcad.primitives.structural import full
@@ -58,7 +66,8 @@ def instantiate(t: Any) -> Any:
 
 
 def tangent_aval(aval: ShapedArray) -> ShapedArray:
-    return ShapedArray(aval.shape, aval.dtype)
+    # Avals are immutable, so a strong one is shared rather than copied.
+    return ShapedArray(aval.shape, aval.dtype) if aval.weak_type else aval
 
 
 def add_tangents(a: Any, b: Any) -> Any:
@@ -66,8 +75,20 @@ def add_tangents(a: Any, b: Any) -> Any:
         return b
     if type(b) is Zero:
         return a
-    from funcad.primitives.elementwise import add_p
-    return add_p.bind(a, b)
+    return _add_p().bind(a, b)
+
+
+def _add_p():
+    # add_p is defined by funcad.primitives, which imports this module; an import
+    # statement on every call would cost more than the addition itself.
+    global _add_p_cache
+    if _add_p_cache is None:
+        from funcad.primitives.elementwise import add_p
+        _add_p_cache = add_p
+    return _add_p_cache
+
+
+_add_p_cache = None
 
 
 # ----------------------------------------------------------------------------------
@@ -110,25 +131,24 @@ class JVPTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         primals = [t.primal for t in tracers]
         tangents = [t.tangent for t in tracers]
-        all_zero = True
-        for t in tangents:
-            if type(t) is not Zero:
-                all_zero = False
-                break
-        if all_zero or prim in nondiff_primitives:
-            out = prim.bind(*primals, **params)
-            if prim.multiple_results:
-                return [JVPTracer(self, o, Zero(tangent_aval(get_aval(o)))) for o in out]
-            return JVPTracer(self, out, Zero(tangent_aval(get_aval(out))))
+        if all_zero(tangents) or prim in nondiff_primitives:
+            return self._zero_tangent_outs(prim, primals, params)
         rule = jvp_rules.get(prim)
         if rule is None:
             raise NotImplementedError(f"differentiation rule for '{prim.name}' is not "
                                       f"implemented")
-        primal_out, tangent_out = rule(primals, tangents, **params)
+        primal_out, tangent_out = (rule(primals, tangents, **params) if params
+                                   else rule(primals, tangents))
         if prim.multiple_results:
             return [JVPTracer(self, p, t) for p, t in zip(primal_out, tangent_out,
                                                           strict=True)]
         return JVPTracer(self, primal_out, tangent_out)
+
+    def _zero_tangent_outs(self, prim, primals, params):
+        out = prim.bind(*primals, **params)
+        if prim.multiple_results:
+            return [JVPTracer(self, o, Zero(tangent_aval(get_aval(o)))) for o in out]
+        return JVPTracer(self, out, Zero(tangent_aval(get_aval(out))))
 
 
 def jvp_flat(fun: Callable, primals: Sequence, tangents: Sequence) -> tuple[list, list]:
@@ -164,7 +184,17 @@ def defjvp(prim, *per_arg_rules: Callable | None) -> None:
         if out is None:
             out = Zero(tangent_aval(get_aval(ans)))
         return ans, out
-    jvp_rules[prim] = rule
+
+    def unary_rule(primals, tangents, **params):
+        # The hot case (sin, exp, ...) without the generic loop.
+        (x,), (t,) = primals, tangents
+        ans = prim.bind(x, **params)
+        if type(t) is Zero:
+            return ans, Zero(tangent_aval(get_aval(ans)))
+        return ans, r0(t, ans, x, **params)
+
+    r0 = per_arg_rules[0]
+    jvp_rules[prim] = unary_rule if len(per_arg_rules) == 1 and r0 is not None else rule
 
 
 def deflinear_jvp(prim) -> None:
@@ -356,20 +386,19 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
             cts = ct_env.pop(eqn.out_binders[0], None)
             if cts is None:
                 continue
-        invals = []
-        for a in eqn.inputs:
-            if type(a) is Literal:
-                invals.append(a.val)
-            elif a in linear:
-                invals.append(UndefinedPrimal(a.aval))
-            else:
-                invals.append(primal_env[a])
+        invals = [a.val if type(a) is Literal else
+                  UndefinedPrimal(a.aval) if a in linear else primal_env[a]
+                  for a in eqn.inputs]
         rule = transpose_rules.get(prim)
         if rule is None:
             raise NotImplementedError(f"transpose rule for '{prim.name}' is not implemented")
-        cts_in = rule(cts, *invals, **eqn.params)
-        for a, ct in zip(eqn.inputs, cts_in, strict=True):
-            if ct is not None and type(ct) is not Zero and type(a) is Var and a in linear:
+        params = eqn.params
+        cts_in = rule(cts, *invals, **params) if params else rule(cts, *invals)
+        if len(cts_in) != len(invals):
+            raise ValueError(f"transpose rule for '{prim.name}' returned {len(cts_in)} "
+                             f"cotangents for {len(invals)} inputs")
+        for a, ct, x in zip(eqn.inputs, cts_in, invals):
+            if type(x) is UndefinedPrimal and ct is not None and type(ct) is not Zero:
                 prev = ct_env.get(a)
                 ct_env[a] = ct if prev is None else add_tangents(prev, ct)
 

@@ -60,20 +60,24 @@ class JaxprBuilder:
         return JaxprTracer(trace, aval, Var(aval), _NO_CONST)
 
     def get_const(self, trace: Trace, val: Any) -> JaxprTracer:
-        t = self.const_tracers.get(id(val))
-        if t is None:
-            if type(val) is np.ndarray and val.ndim:  # the common case: an array residual
-                aval = ShapedArray(val.shape, val.dtype)
-                t = JaxprTracer(trace, aval, Var(aval), val)
-                self.const_list.append(t)
-            elif is_scalar_literal(val):
-                aval = get_aval(val)
-                t = JaxprTracer(trace, aval, Literal(val, aval), val)
-            else:
-                aval = get_aval(val).strip_weak()
-                t = JaxprTracer(trace, aval, Var(aval), val)
-                self.const_list.append(t)
-            self.const_tracers[id(val)] = t  # the tracer keeps `val` alive, so ids stay unique
+        key = id(val)
+        t = self.const_tracers.get(key)
+        if t is not None:
+            return t
+        if type(val) is np.ndarray and val.ndim:  # the common case: an array residual
+            aval = ShapedArray(val.shape, val.dtype)
+            t = JaxprTracer(trace, aval, Var(aval), val)
+            self.const_list.append(t)
+            self.const_tracers[key] = t  # the tracer keeps `val` alive, so ids stay unique
+            return t
+        if is_scalar_literal(val):
+            aval = get_aval(val)
+            t = JaxprTracer(trace, aval, Literal(val, aval), val)
+        else:
+            aval = get_aval(val).strip_weak()
+            t = JaxprTracer(trace, aval, Var(aval), val)
+            self.const_list.append(t)
+        self.const_tracers[key] = t
         return t
 
     def is_known(self, t: JaxprTracer) -> bool:
@@ -95,8 +99,8 @@ class JaxprBuilder:
         """Build the jaxpr, keeping only the constants and equations the outputs need."""
         invars = [t.var for t in in_tracers]
         outvars = [t.var for t in out_tracers]
-        eqns = _prune(self.eqns, outvars)
-        used = _used_vars(eqns, outvars)
+        used = {v for v in outvars if type(v) is Var}
+        eqns = _prune(self.eqns, used)  # afterwards `used` holds every var that is read
         constvars, consts = [], []
         for t in self.const_list:
             if t.var in used:
@@ -105,21 +109,21 @@ class JaxprBuilder:
         return Jaxpr(tuple(constvars), tuple(invars), tuple(eqns), tuple(outvars)), consts
 
 
-def _used_vars(eqns, outvars) -> set:
-    used = {v for v in outvars if type(v) is Var}
-    for e in eqns:
-        used.update(a for a in e.inputs if type(a) is Var)
-    return used
-
-
 def _prune(eqns: list[JaxprEqn], outvars) -> list[JaxprEqn]:
-    """Drop equations whose results are never used (dead-code elimination)."""
-    live = {v for v in outvars if type(v) is Var}
+    """Drop equations whose results are never used (dead-code elimination).
+
+    `outvars` may be a set of live vars, which is then updated with every var read.
+    """
+    live = outvars if type(outvars) is set else {v for v in outvars if type(v) is Var}
     kept = []
     for e in reversed(eqns):
-        if any(v in live for v in e.out_binders) or _has_effect(e):
+        outs = e.out_binders
+        if (outs[0] in live if len(outs) == 1 else any(v in live for v in outs)) or (
+                _has_effect(e)):
             kept.append(e)
-            live.update(a for a in e.inputs if type(a) is Var)
+            for a in e.inputs:
+                if type(a) is Var:
+                    live.add(a)
     kept.reverse()
     return kept
 
@@ -146,15 +150,16 @@ class JaxprTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        builder = self.builder
-        if builder.partial_eval:
+        if self.main.payload.partial_eval:
             rule = partial_eval_rules.get(prim)
             if rule is not None:
                 return rule(self, tracers, **params)
         return self.default_process_primitive(prim, tracers, params)
 
     def default_process_primitive(self, prim, tracers, params):
-        avals_out = abstract_eval_rules[prim](*[t._aval for t in tracers], **params)
+        in_avals = [t._aval for t in tracers]
+        avals_out = (abstract_eval_rules[prim](*in_avals, **params) if params
+                     else abstract_eval_rules[prim](*in_avals))
         builder = self.main.payload
         ins = tuple([t.var for t in tracers])
         if prim.multiple_results:

@@ -18,7 +18,7 @@ from funcad._core import (
     lowering_rules,
     transpose_rules,
 )
-from funcad.interpreters.ad import Zero, defjvp, instantiate, is_undefined
+from funcad.interpreters.ad import UndefinedPrimal, Zero, defjvp, instantiate, is_undefined
 from funcad.primitives._util import (
     elementwise_batch,
     linear_primitives,
@@ -102,7 +102,8 @@ abstract_eval_rules[is_nan_p] = lambda x: ShapedArray(x.shape, np.dtype(bool))
 nondiff_primitives.update({sign_p, floor_p, ceil_p, round_p, is_finite_p, is_nan_p})
 
 defjvp(sin_p, lambda t, ans, x: mul(t, cos_p.bind(x)))
-defjvp(cos_p, lambda t, ans, x: neg_p.bind(mul(t, sin_p.bind(x))))
+# The sign goes into the coefficient (a primal value), not into the linear program.
+defjvp(cos_p, lambda t, ans, x: mul(t, neg_p.bind(sin_p.bind(x))))
 defjvp(tan_p, lambda t, ans, x: mul(t, add(_one(ans), mul(ans, ans))))
 defjvp(asin_p, lambda t, ans, x: mul_sz(t, div(_one(x), sqrt_p.bind(sub(_one(x), mul(x, x))))))
 defjvp(acos_p, lambda t, ans, x: neg_p.bind(
@@ -179,14 +180,31 @@ transpose_rules[sub_p] = lambda ct, x, y: [ct if is_undefined(x) else None,
 # -- multiplication and division (linear in one argument at a time) -------------------------
 
 mul_p = binary("mul", np.multiply, "({0} * {1})")
-defjvp(mul_p, lambda t, ans, x, y: mul_p.bind(t, y), lambda t, ans, x, y: mul_p.bind(x, t))
+
+
+def _mul_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    ans = mul_p.bind(x, y)
+    if type(tx) is Zero:
+        return ans, (ty if type(ty) is Zero else mul_p.bind(x, ty))
+    if type(ty) is Zero:
+        return ans, mul_p.bind(tx, y)
+    if x is y and tx is ty:
+        # x * x: t * (x + x) stages one product instead of two products and a sum, with
+        # the same value (doubling is exact).
+        return ans, mul_p.bind(tx, add_p.bind(x, x))
+    return ans, add_p.bind(mul_p.bind(tx, y), mul_p.bind(x, ty))
+
+
+jvp_rules[mul_p] = _mul_jvp
 
 
 def _mul_transpose(ct, x, y):
-    if is_undefined(x) and is_undefined(y):
-        raise NotImplementedError("transpose of mul: both operands are linear (the program "
-                                  "is not linear)")
-    if is_undefined(x):
+    if type(x) is UndefinedPrimal:
+        if type(y) is UndefinedPrimal:
+            raise NotImplementedError("transpose of mul: both operands are linear (the "
+                                      "program is not linear)")
         return [mul_p.bind(ct, y), None]
     return [None, mul_p.bind(x, ct)]
 
@@ -246,7 +264,7 @@ def _div_jvp_x(t, ans, x, y):
 
 def _div_jvp_y(t, ans, x, y):
     mul_ = mul_p.bind if _nonzero_constant(y) else mul_sz
-    return neg_p.bind(mul_(t, div_p.bind(ans, y)))
+    return mul_(t, neg_p.bind(div_p.bind(ans, y)))
 
 
 def _nonzero_constant(y):
