@@ -181,10 +181,12 @@ arctan2 = _binary("arctan2", ew.atan2_p, inexact=True)
 atan2 = arctan2
 
 
+_divide = _binary("divide", ew.div_p, inexact=True)  # with the fast paths of the others
+
+
 def true_divide(x1: Any, x2: Any, /) -> Any:
     """Elementwise true division (integers give float64)."""
-    a, b = prepare("divide", x1, x2, inexact=True)
-    return ew.div_p.bind(a, b)
+    return _divide(x1, x2)
 
 
 divide = true_divide
@@ -413,8 +415,8 @@ def _real_only(name: str, x: Any, np_fn) -> tuple[Any, bool]:
     if not np.issubdtype(result_type(x), np.complexfloating):
         return x, True
     if isinstance(x, Tracer):
-        raise NotImplementedError(f"{name} of a traced complex array: funcad does not "
-                                  f"differentiate or trace complex numbers")
+        raise TypeError(f"{name} of a traced complex array: funcad traces and "
+                        f"differentiates real floating-point arrays only")
     return np_fn(x), False
 
 
