@@ -812,6 +812,13 @@ def test_boolean_mask_needs_concrete_values():
         fa.grad(lambda x: fnp.sum(x[x > 0]))(np.ones(3))
 
 
+def test_traced_slice_bounds_name_the_fix():
+    with pytest.raises(fa.ConcretizationTypeError, match=r"i \+ fnp\.arange\(k\)"):
+        fa.jit(lambda x, i: x[i:i + 2])(np.arange(5.0), 1)
+    window = fa.jit(lambda x, i: x[i + fnp.arange(2)])(np.arange(5.0), 1)
+    np.testing.assert_array_equal(window, [1.0, 2.0])
+
+
 def test_index_out_of_bounds():
     with pytest.raises(IndexError, match="out of bounds"):
         traced(lambda x: x[5])(np.ones(3))

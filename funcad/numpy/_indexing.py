@@ -91,6 +91,7 @@ def getitem(x: Any, idx: Any, _dump_slot: bool = False) -> Any:
     int_dims = []
     for d, (e, n) in enumerate(zip(entries, s)):
         if isinstance(e, slice):
+            _check_static_slice(e)
             start, stop, step = e.indices(n)
             if step > 0:
                 cnt = max(0, (stop - start + step - 1) // step)
@@ -146,6 +147,15 @@ def getitem(x: Any, idx: Any, _dump_slot: bool = False) -> Any:
         perm = list(range(k, k + first)) + list(range(k)) + list(range(k + first, nd_out))
         out = st.transpose(out, tuple(perm))
     return out
+
+
+def _check_static_slice(e: slice) -> None:
+    for b in (e.start, e.stop, e.step):
+        if isinstance(b, Tracer):
+            raise ConcretizationTypeError(
+                concretization_message(b, "used as a slice bound") + " A slice's length "
+                "must be known when tracing. For a window of fixed length k at a traced "
+                "start i, index with `x[i + fnp.arange(k)]` (or `fnp.take`).")
 
 
 def _normalize_index(e: Any, n: int, axis: int, dump: bool = False) -> Any:
