@@ -37,25 +37,30 @@ except Exception:  # pragma: no cover
 REPEATS = 3 if "--quick" in sys.argv else 7
 
 
-def timeit(fn, min_time=0.2) -> float:
-    """Median seconds per call of `fn` over REPEATS batches of calls."""
+def _batch_size(fn, min_time: float) -> int:
     fn()
-    n, t = 1, 0.0
+    n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        t = time.perf_counter() - t0
-        if t > min_time / 5:
-            break
+        if time.perf_counter() - t0 > min_time / 5:
+            return n
         n *= 4
-    runs = []
+
+
+def compare(*fns, min_time=0.2) -> list[float]:
+    """Median seconds per call of each function; batches alternate between them, so
+    that all of them see the same machine load."""
+    sizes = [_batch_size(f, min_time) for f in fns]
+    runs: list[list[float]] = [[] for _ in fns]
     for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        runs.append((time.perf_counter() - t0) / n)
-    return statistics.median(runs)
+        for f, n, r in zip(fns, sizes, runs):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            r.append((time.perf_counter() - t0) / n)
+    return [statistics.median(r) for r in runs]
 
 
 # -- 1. call overhead -------------------------------------------------------------------------
@@ -68,12 +73,12 @@ def bench_overhead():
     def hand(x):
         return np.sin(x) + x * np.cos(x)
     np.testing.assert_allclose(g(x), hand(x))
-    row = ["jit(grad(sum(sin(x)*x))) call, n=8", timeit(lambda: g(x)), timeit(lambda: hand(x))]
+    fns = [lambda: g(x), lambda: hand(x)]
     if jax is not None:
         jg = jax.jit(jax.grad(lambda x: jnp.sum(jnp.sin(x) * x)))
         xj = jnp.asarray(x)
-        row.append(timeit(lambda: jg(xj).block_until_ready()))
-    return row
+        fns.append(lambda: jg(xj).block_until_ready())
+    return ["jit(grad(sum(sin(x)*x))) call, n=8", *compare(*fns)]
 
 
 # -- 2. elementwise grad on 1e6 -----------------------------------------------------------------
@@ -91,13 +96,12 @@ def bench_elementwise():
             out[i] = np.exp(s * x[i]) * (c * x[i] + s) - 2.0 * c * s
         return out
     np.testing.assert_allclose(g(x), hand(x), rtol=1e-10, atol=1e-12)
-    row = ["grad sum(exp(sin(x)*x)+cos(x)^2), 1e6", timeit(lambda: g(x)),
-           timeit(lambda: hand(x))]
+    fns = [lambda: g(x), lambda: hand(x)]
     if jax is not None:
         jg = jax.jit(jax.grad(lambda x: jnp.sum(jnp.exp(jnp.sin(x) * x) + jnp.cos(x) ** 2)))
         xj = jnp.asarray(x)
-        row.append(timeit(lambda: jg(xj).block_until_ready()))
-    return row
+        fns.append(lambda: jg(xj).block_until_ready())
+    return ["grad sum(exp(sin(x)*x)+cos(x)^2), 1e6", *compare(*fns)]
 
 
 # -- 3. MLP ------------------------------------------------------------------------------------
@@ -152,8 +156,8 @@ def bench_mlp():
     for (a, b), (c, d) in zip(got, ref):
         np.testing.assert_allclose(a, c, rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(b, d, rtol=1e-8, atol=1e-12)
-    return ["MLP 784-256-256-10 grad, batch 128", timeit(lambda: g(params, x, y)),
-            timeit(lambda: mlp_numpy_grad(params, x, y))]
+    return ["MLP 784-256-256-10 grad, batch 128",
+            *compare(lambda: g(params, x, y), lambda: mlp_numpy_grad(params, x, y))]
 
 
 # -- 4. per-example gradients -------------------------------------------------------------------
@@ -181,8 +185,8 @@ def bench_per_example():
                 out[i, j] = c * X[i, j]
         return out
     np.testing.assert_allclose(g(w, X, Y), hand(w, X, Y), rtol=1e-10)
-    return ["per-example grads logreg 256x64", timeit(lambda: g(w, X, Y)),
-            timeit(lambda: hand(w, X, Y))]
+    return ["per-example grads logreg 256x64", *compare(lambda: g(w, X, Y),
+                                                        lambda: hand(w, X, Y))]
 
 
 # -- 5. hessian ---------------------------------------------------------------------------------
@@ -210,8 +214,8 @@ def bench_hessian():
     x = np.linspace(-1, 1, 100)
     h = fa.jit(fa.hessian(rosenbrock))
     np.testing.assert_allclose(h(x), rosen_hess_numpy(x), rtol=1e-10, atol=1e-9)
-    return ["jit(hessian(rosenbrock)), R^100", timeit(lambda: h(x)),
-            timeit(lambda: rosen_hess_numpy(x))]
+    return ["jit(hessian(rosenbrock)), R^100", *compare(lambda: h(x),
+                                                        lambda: rosen_hess_numpy(x))]
 
 
 # -- 6. compile and cache times (fresh processes) ------------------------------------------------

@@ -277,7 +277,8 @@ class Emitter:
         """Lower an inner (constvar-free) jaxpr here; returns its output expressions."""
         if jaxpr.constvars:
             raise LoweringError("emit_jaxpr needs a jaxpr without constvars")
-        return _JaxprLowering(self, fold_transposed_dots(inline_calls(jaxpr))).run(args)
+        jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
+        return _JaxprLowering(self, jaxpr).run(args)
 
 
 # ----------------------------------------------------------------------------------
@@ -325,6 +326,62 @@ def _inline_into(src_eqns, sub, subst, out: list) -> None:
         else:
             out.append(JaxprEqn(e.primitive, tuple(sub(a) for a in e.inputs), e.params,
                                 e.out_binders))
+
+
+def _atom_key(a):
+    return ("lit", a.val.item(), a.aval.dtype) if type(a) is Literal else a
+
+
+def simplify(jaxpr: Jaxpr) -> Jaxpr:
+    """Common subexpressions of fusible equations once; `x * 1.0` is `x` (exact in IEEE).
+
+    Reverse-mode programs recompute sin/cos of the forward pass and multiply by
+    broadcast ones; dropping those leaves less to compile and to run.
+    """
+    subst: dict[Var, Any] = {}
+    ones: set[Var] = set()
+    seen: dict = {}
+    eqns = []
+
+    def sub(a):
+        return subst.get(a, a) if type(a) is Var else a
+
+    def is_one(a) -> bool:
+        return (a.val == 1) if type(a) is Literal else (a in ones)
+
+    for e in jaxpr.eqns:
+        ins = tuple(sub(a) for a in e.inputs)
+        out = e.out_binders[0] if len(e.out_binders) == 1 else None
+        name = e.primitive.name
+        if out is not None and name == "broadcast_in_dim" and type(ins[0]) is Literal:
+            if ins[0].val == 1:
+                ones.add(out)
+        if (out is not None and name == "mul" and out.aval.dtype.kind in "fc"
+                and e.primitive.multiple_results is False):
+            keep = [b for a, b in ((ins[0], ins[1]), (ins[1], ins[0]))
+                    if is_one(a) and type(b) is Var and b.aval.same_type(out.aval)]
+            if keep:
+                subst[out] = keep[0]
+                continue
+        rule = lowering_rules.get(e.primitive)
+        if out is not None and isinstance(rule, (str, ScalarRule, IndexRule, NullaryRule)):
+            try:
+                key = (e.primitive, tuple(_atom_key(a) for a in ins),
+                       tuple(sorted(e.params.items())))
+                hit = seen.get(key)
+            except TypeError:
+                key, hit = None, None
+            if hit is not None:
+                subst[out] = hit
+                continue
+            if key is not None:
+                seen[key] = out
+        eqns.append(e if ins == e.inputs else
+                    JaxprEqn(e.primitive, ins, e.params, e.out_binders))
+    if not subst:
+        return jaxpr
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, tuple(eqns),
+                 tuple(sub(a) for a in jaxpr.outvars))
 
 
 def fold_transposed_dots(jaxpr: Jaxpr) -> Jaxpr:
@@ -652,7 +709,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
                 fun_name: str = "FUNCAD_PROGRAM") -> LoweredSource:
     """Generate the source of a constvar-free program (function name is a placeholder)."""
     ctx = Emitter(name, options, fun_name)
-    jaxpr = inline_calls(jaxpr)
+    jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
     params = []
     args = []
     for v in jaxpr.invars:
