@@ -160,6 +160,11 @@ row("clip-min-only", lambda x: fnp.clip(x, a_min=0.1), lambda x: np.clip(x, 0.1,
     S_UNARY, "nz")
 row("where", lambda c, x, y: fnp.where(c > 0, x, y), lambda c, x, y: np.where(c > 0, x, y),
     [((), (), ()), ((3,), (3,), (3,)), ((2, 3), (3,), ()), ((2, 1), (1, 3), (2, 3))], "nz")
+# The branch `where` does not take must not poison gradients with 0 * inf = nan.
+row("where-sqrt-negative", lambda x: fnp.where(x > 0, fnp.sqrt(x), 0.0),
+    lambda x: np.where(x > 0, np.sqrt(np.abs(x)), 0.0), S_UNARY, "nz")
+row("where-log-division", lambda x: fnp.where(x > 0, fnp.log(x) / x, x ** 2),
+    lambda x: np.where(x > 0, np.log(np.abs(x)) / x, x ** 2), S_UNARY, "nz")
 row("where-bool-arg", lambda c, x: fnp.where(c, x, 0.0), lambda c, x: np.where(c, x, 0.0),
     [((3,), (3,)), ((2, 3), (3,))], ("bool", "real"))
 

@@ -263,8 +263,15 @@ def _div_jvp_x(t, ans, x, y):
 
 
 def _div_jvp_y(t, ans, x, y):
-    mul_ = mul_p.bind if _nonzero_constant(y) else mul_sz
+    # -ans / y is finite only where ans is too (a where's untaken branch may be nan).
+    exact = _nonzero_constant(y) and _finite_constant(ans)
+    mul_ = mul_p.bind if exact else mul_sz
     return mul_(t, neg_p.bind(div_p.bind(ans, y)))
+
+
+def _finite_constant(a):
+    return type(a) is np.ndarray and bool(np.isfinite(a).all()) or (
+        isinstance(a, (np.generic, float, int)) and bool(np.isfinite(a)))
 
 
 def _nonzero_constant(y):
