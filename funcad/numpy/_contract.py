@@ -198,8 +198,13 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = None) -> Any:
     sizes: dict[str, int] = {}
     for s, o in zip(ins, ops):
         for c, n in zip(s, shape(o)):
-            if sizes.setdefault(c, n) != n:
-                raise ValueError(f"einsum: label '{c}' has sizes {sizes[c]} and {n}")
+            m = sizes.setdefault(c, n)
+            if m != n and 1 not in (m, n):
+                raise ValueError(f"einsum: label '{c}' has sizes {m} and {n}")
+            sizes[c] = max(m, n)
+    # Size-1 axes broadcast against the other operands' sizes of the same label (as NumPy).
+    ops = [broadcast_to(o, tuple(sizes[c] for c in s)) if len(set(s)) == len(s) else o
+           for o, s in zip(ops, ins)]
     terms = []
     for o, s in zip(ops, ins):
         o, s = _diagonalize(o, s)
