@@ -80,6 +80,19 @@ def test_check_grads_order2(f, args):
     check_grads(f, args, order=2, modes=("fwd", "rev"))
 
 
+@pytest.mark.parametrize("f,args", [
+    (f_scan_pytree, (X, W)),
+    (f_fori_traced, (X,)),
+    (f_while, (X,)),
+    (f_while_data, (np.array([0.5, 0.7]),)),
+    (lambda x: f_switch(x, 2), (X,)),
+])
+def test_check_grads_order2_under_jit_and_vmap(f, args):
+    check_grads(fa.jit(f), args, order=2)
+    check_grads(lambda *a: fa.jit(fa.vmap(f))(*[np.stack([x, 1.1 * x]) for x in a]), args,
+                order=2)
+
+
 def test_values_match_python_loops():
     c, ys = lax.scan(lambda c, x: (c + x, c * x), 0.0, np.arange(4.0))
     assert float(c) == 6.0 and ys.tolist() == [0.0, 0.0, 2.0, 9.0]
@@ -221,12 +234,15 @@ def test_while_reverse_mode_under_jit_records_carries_natively():
                                rtol=1e-12)
 
 
-def test_reverse_over_reverse_while_under_jit_is_refused_clearly():
-    f = lambda x: fnp.sum(f_while_data(x))  # noqa: E731
+def test_reverse_over_reverse_while_under_jit():
+    def f(x):
+        return fnp.sum(lax.while_loop(lambda v: fnp.sum(v) < 5.0,
+                                      lambda v: fnp.sin(v) * 1.3 + v + 0.1, x) ** 2)
     x = np.array([0.5, 0.6])
-    with pytest.raises(NotImplementedError, match="forward-over-reverse"):
-        fa.jit(fa.jacrev(fa.grad(f)))(x)
-    np.testing.assert_allclose(fa.jacrev(fa.grad(f))(x), fa.hessian(f)(x), atol=1e-12)
+    h = fa.hessian(f)(x)
+    np.testing.assert_allclose(fa.jit(fa.jacrev(fa.grad(f)))(x), h, rtol=1e-10)
+    np.testing.assert_allclose(fa.jacrev(fa.grad(fa.jit(f)))(x), h, rtol=1e-10)
+    check_grads(fa.jit(f_while), (X,), order=2, modes=("rev",))
 
 
 def test_cond_double_where_safe_under_vmap():

@@ -9,11 +9,16 @@ Layouts (operands of the equations):
   while: cond_consts, body_consts, carry -> carry       cond: cond_consts, carry -> bool[]
   cond:  index, operands            -> outputs          branches[i]: operands -> outputs
 
-Reverse mode through `while` (which JAX refuses): when the loop is linearized the trip
-count is computed by running the primal loop, and the loop becomes a `scan` of that many
-steps, so the residuals of every iteration are stacked like those of any scan. Memory is
-therefore O(trip count x residuals per step), as for a scan; use `checkpoint` on the body
-to store only the carries.
+Reverse mode through `while` (which JAX refuses), two strategies:
+* the known values are concrete (eager, also under vmap or nested differentiation): the
+  trip count is computed by running the primal loop and the loop is linearized as a
+  `scan` of that many steps (residuals stacked per step, O(n x residuals) memory; use
+  `checkpoint` on the body to store only the carries). Any derivative order works.
+* the trip count is unknown at trace time (jit): the linear program holds the whole loop
+  (primal and tangent carries) and its transpose `while_rev` re-runs the primal loop
+  pushing each carry on a growable stack, then runs the reverse loop (O(n x carry)
+  memory). `while_rev` has jvp, transpose and batching rules, so hessians and
+  reverse-over-reverse work under jit too.
 """
 
 from __future__ import annotations
@@ -878,7 +883,10 @@ def _while_partial_eval_jaxpr(eqn: JaxprEqn, unks_in):
         body_nconsts=sum(not u for u in bc_uk)), tuple(k_outs))
     u_binders = tuple(v if u else Var(v.aval) for v, u in zip(eqn.out_binders, carry_uk))
     eqn_u = JaxprEqn(while_p, eqn.inputs, p, u_binders)
-    res = [a for a in dict.fromkeys(k_ins) if type(a) is Var]
+    # Every known operand (including carries that only became unknown in the loop) is
+    # read by the unknown equation.
+    res = [a for a in dict.fromkeys(a for a, u in zip(eqn.inputs, unks_in) if not u)
+           if type(a) is Var]
     return eqn_k, eqn_u, carry_uk, res
 
 
@@ -1045,7 +1053,12 @@ def _while_rev_jvp(primals, tangents, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_c
                              for g in _split(tangents, num_cc, num_nlc, n_nl)]
     outs = while_rev_p.bind(*cc, *nlc, *t_nlc, *c, *t_c, *rest, *t_rest, cond_jaxpr=cj,
                             fwd_jaxpr=fj, bwd_jaxpr=bj, num_cc=num_cc, num_nlc=2 * num_nlc)
-    return outs[:n_rest], outs[n_rest:]
+    # The primal outputs come from their own equation, not from the one that also reads
+    # the tangents: when this is linearized (reverse over reverse) the tangent equation is
+    # staged into the linear program and the primal one must stay outside it.
+    primal_out = while_rev_p.bind(*primals, cond_jaxpr=cond_jaxpr, fwd_jaxpr=fwd_jaxpr,
+                                  bwd_jaxpr=bwd_jaxpr, num_cc=num_cc, num_nlc=num_nlc)
+    return primal_out, outs[n_rest:]
 
 
 def _while_rev_jvp_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, nnl_c, n_nl, n_rest):
@@ -1072,13 +1085,72 @@ def _while_rev_jvp_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, nnl_c, n_nl, n_rest)
     return cj, fj, bj
 
 
-def _while_rev_transpose(cts, *args, **params):
-    raise NotImplementedError(
-        "reverse mode over the reverse pass of a while_loop whose trip count is unknown "
-        "at trace time (e.g. jacrev(grad(f)) or grad(grad(f)) traced under jit) is not "
-        "supported. Use forward-over-reverse (funcad.hessian, jacfwd(grad(f))), take "
-        "the derivatives outside jit (eagerly the loop is linearized as a scan and any "
-        "order works), or use lax.fori_loop with static bounds or lax.scan.")
+def _while_rev_transpose(cts, *args, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_cc, num_nlc):
+    """Transpose of while_rev (reverse over reverse through a loop traced under jit).
+
+    while_rev computes rest_out = R(p) rest with R = B_0 ... B_{n-1}, the B_i = bwd at the
+    recorded carries, p = (nl consts, initial carry). Its transpose in `rest` is the
+    forward loop F(p; u) = B_{n-1}^T ... B_0^T u (a while_p carrying (c, v)); for inputs
+    of p that are linear (tangents, when while_rev came from a jvp), <u, R(p) rest> =
+    <F(p; u), rest> is differentiated with respect to them by reverse mode through F.
+    """
+    n_nl = len(fwd_jaxpr.outvars)
+    cc, nlc, c0, rest = _split(args, num_cc, num_nlc, n_nl)
+    if any(is_undefined(a) for a in cc):
+        raise NotImplementedError("while_loop: the condition cannot depend on linear values")
+    p = [*nlc, *c0]
+    p_lin = [is_undefined(a) for a in p]
+    r_lin = [is_undefined(a) for a in rest]
+    u = [instantiate(c) for c in cts]
+    p_vals = [_zero_from_aval(a.aval) if l_ else a for a, l_ in zip(p, p_lin)]
+    r_vals = [_zero_from_aval(a.aval) if l_ else a for a, l_ in zip(rest, r_lin)]
+    cj, bj = memoized("while_rev_T", bwd_jaxpr, (cond_jaxpr, fwd_jaxpr), lambda: (
+        _while_rev_transpose_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, num_cc, num_nlc)))
+
+    def forward(*pv):
+        nl, c = pv[:num_nlc], pv[num_nlc:]
+        outs = while_p.bind(*cc, *nl, *c, *u, cond_jaxpr=cj, body_jaxpr=bj,
+                            cond_nconsts=num_cc, body_nconsts=num_nlc)
+        return list(outs[n_nl:])
+
+    ct_p = [None] * len(p)
+    if any(p_lin):
+        from funcad.api import vjp
+        lin_idx = [i for i, l_ in enumerate(p_lin) if l_]
+
+        def of_linear(*xs):
+            full = list(p_vals)
+            for i, x in zip(lin_idx, xs):
+                full[i] = x
+            return forward(*full)
+
+        v, pull = vjp(of_linear, *[p_vals[i] for i in lin_idx])
+        for i, c in zip(lin_idx, pull(list(r_vals))):
+            ct_p[i] = c
+    else:
+        v = forward(*p_vals)
+    ct_rest = [vi if l_ else None for vi, l_ in zip(v, r_lin)]
+    return [None] * num_cc + ct_p + ct_rest
+
+
+def _while_rev_transpose_jaxprs(cond_jaxpr, fwd_jaxpr, bwd_jaxpr, ncc, nnl_c):
+    """cond and body of F: carries (c, v); v <- bwd^T(c) v, c <- fwd(c)."""
+    n_nl = len(fwd_jaxpr.outvars)
+    n_rest = len(bwd_jaxpr.outvars)
+    bt = transpose_jaxpr(bwd_jaxpr, [False] * (nnl_c + n_nl) + [True] * n_rest)
+    k_avals = fwd_jaxpr.out_avals
+    r_avals = bwd_jaxpr.out_avals
+
+    def cond(*a):
+        return eval_jaxpr(cond_jaxpr, (), a[:ncc + n_nl])
+
+    def body(*a):
+        nl, c, v = _split(a, nnl_c, n_nl)
+        return [*eval_jaxpr(fwd_jaxpr, (), [*nl, *c]), *eval_jaxpr(bt, (), [*nl, *c, *v])]
+
+    cj = trace_jaxpr(cond, [*cond_jaxpr.in_avals[:ncc], *k_avals, *r_avals])
+    bj = trace_jaxpr(body, [*fwd_jaxpr.in_avals[:nnl_c], *k_avals, *r_avals])
+    return cj, bj
 
 
 impl_rules[while_rev_p] = _while_rev_impl
