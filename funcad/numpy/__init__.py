@@ -2,6 +2,19 @@
 
 Every function works on plain arrays and inside any transform; NumPy's names, argument
 names, broadcasting and dtype rules apply (float64 by default).
+
+Where funcad has to choose (tested in tests/test_numpy_functions.py):
+- dtypes follow NumPy 2 (Python numbers are weak; float32 stays float32), except that
+  functions NumPy computes in float16 for booleans and small integers give float64 here
+  (Numba has no float16); complex values cannot meet traced ones (a TypeError).
+- Inside a transform, creation functions (zeros, ones, full, arange, eye, array, ...)
+  return traced values, so `fnp.zeros(n).at[i].set(v)` works; outside, plain ndarrays.
+- Concrete out-of-range indices raise IndexError. Traced ones cannot be checked: as in
+  JAX, reads clamp them into range and `.at[]` updates at them are dropped.
+- `x.at[idx].set` with repeated indices: the last update wins, and only it gets a
+  gradient; `.add`/`.multiply` accumulate every update (both differentiable).
+- `linalg.cholesky` reads the lower triangle, like NumPy (`symmetrize_input=True` for
+  JAX's convention).
 """
 
 from numpy import (  # noqa: F401  dtypes and constants, as in numpy
