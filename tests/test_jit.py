@@ -233,3 +233,11 @@ def test_numba_typing_error_is_wrapped(numba_on):
         assert "cos" in msg and "np.no_such_function" in msg and "generated line" in msg
     finally:
         lowering_rules[cos_p] = saved
+
+
+def test_parallel_reductions_with_unit_leading_dim(numba_on):
+    x = np.linspace(-1, 1, 24).reshape(1, 4, 6)
+
+    def f(x):
+        return fnp.sum(fnp.sin(x), axis=1), fnp.sum(x * x)
+    _close(fa.jit(f, parallel=True)(x), f(x))

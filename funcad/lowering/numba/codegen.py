@@ -675,6 +675,10 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
 
 
 def _parallel_ok(g: _Group) -> bool:
+    # prange runs over the first dimension that gets a loop (size-1 dims get none).
+    outer = next((d for d, n in enumerate(g.shape) if n != 1), None)
+    if outer is None:
+        return False
     for eqn, rule, kind in g.eqns:
         if kind != "reduce":
             continue
@@ -682,7 +686,7 @@ def _parallel_ok(g: _Group) -> bool:
         if v.aval.ndim == 0:
             if not rule.parallel_ok:
                 return False
-        elif 0 in eqn.params["axes"]:
+        elif outer in eqn.params["axes"]:
             return False
     return True
 
