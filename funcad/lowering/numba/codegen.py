@@ -356,7 +356,8 @@ def simplify(jaxpr: Jaxpr) -> Jaxpr:
         if out is not None and name == "broadcast_in_dim" and type(ins[0]) is Literal:
             if ins[0].val == 1:
                 ones.add(out)
-        if (out is not None and name == "mul" and out.aval.dtype.kind in "fc"
+        # Real floats only: for complex, (inf + 0j) * (1 + 0j) is not exact.
+        if (out is not None and name == "mul" and out.aval.dtype.kind == "f"
                 and e.primitive.multiple_results is False):
             keep = [b for a, b in ((ins[0], ins[1]), (ins[1], ins[0]))
                     if is_one(a) and type(b) is Var and b.aval.same_type(out.aval)]
