@@ -92,7 +92,7 @@ def dtype_short_name(dtype: np.dtype) -> str:
 
 def is_float_dtype(dtype: np.dtype) -> bool:
     """True for floating (and complex) dtypes: the ones that can be differentiated."""
-    return np.issubdtype(dtype, np.inexact)
+    return np.dtype(dtype).kind in "fc"  # np.issubdtype(dtype, np.inexact), 10x cheaper
 
 
 _PY_SCALAR_DTYPES = {bool: np.dtype(bool), int: np.dtype(np.int64),
@@ -152,9 +152,14 @@ class Primitive:
         if not main.alive:
             raise_leaked_tracer(self)
         trace = main.trace
-        # full_raise of a non-tracer is pure(); calling it directly saves a frame per constant.
-        tracers = [(a if a._trace is trace else trace.full_raise(a)) if isinstance(a, Tracer)
-                   else trace.pure(a) for a in args]
+        # An explicit loop: cheaper than a comprehension's frame in CPython 3.11. full_raise
+        # of a non-tracer is pure(); calling it directly saves a frame per constant.
+        tracers = []
+        for a in args:
+            if isinstance(a, Tracer):
+                tracers.append(a if a._trace is trace else trace.full_raise(a))
+            else:
+                tracers.append(trace.pure(a))
         return trace.process_primitive(self, tracers, params)
 
 

@@ -30,6 +30,7 @@ from funcad.interpreters.ad import (
 )
 from funcad.interpreters.batching import moveaxis, vmap_flat
 from funcad.interpreters.partial_eval import trace_to_jaxpr_flat
+from funcad.primitives.structural import full
 
 # ----------------------------------------------------------------------------------
 # helpers
@@ -159,11 +160,11 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                 f"Reduce it to a scalar (e.g. with .sum()) or use jacrev/jacfwd/vjp for "
                 f"non-scalar outputs.")
         y = out_leaves[0]
-        if not np.issubdtype(get_aval(y).dtype, np.floating):  # complex too, as in JAX
+        y_dtype = get_aval(y).dtype
+        if y_dtype.kind != "f":  # complex too, as in JAX
             raise TypeError(f"grad requires {fname} to return a floating-point scalar, but "
-                            f"it returned dtype {get_aval(y).dtype.name}.")
-        from funcad.primitives.structural import full
-        ct = full((), 1, get_aval(y).dtype)
+                            f"it returned dtype {y_dtype.name}.")
+        ct = full((), 1, y_dtype)
         cts = backward_pass(lin.jaxpr, lin.consts, [True] * len(leaves),
                             [None] * len(leaves), [ct])
         grads = tree_unflatten(in_tree, [_out(instantiate(c)) for c in cts])

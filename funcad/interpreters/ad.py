@@ -46,14 +46,6 @@ class Zero:
         return f"Zero({self.aval.str_short()})"
 
 
-def all_zero(tangents: list) -> bool:
-    """True if every tangent is a symbolic Zero."""
-    for t in tangents:
-        if type(t) is not Zero:
-            return False
-    return True
-
-
 def zeros_like_aval(aval: ShapedArray) -> Any:
     """A zero array of the given type, under the current trace."""
     from funcad.primitives.structural import full
@@ -129,9 +121,16 @@ class JVPTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        primals = [t.primal for t in tracers]
-        tangents = [t.tangent for t in tracers]
-        if all_zero(tangents) or prim in nondiff_primitives:
+        primals = []
+        tangents = []
+        nonzero = False
+        for t in tracers:  # one loop, no comprehension frames (the hot path of eager AD)
+            primals.append(t.primal)
+            tangent = t.tangent
+            tangents.append(tangent)
+            if type(tangent) is not Zero:
+                nonzero = True
+        if not nonzero or prim in nondiff_primitives:
             return self._zero_tangent_outs(prim, primals, params)
         rule = jvp_rules.get(prim)
         if rule is None:
@@ -347,16 +346,24 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
         else:
             primal_env[v] = a
 
-    # Forward sweep: evaluate equations that do not touch linear inputs.
+    # Forward sweep: evaluate equations that do not touch linear inputs, and collect the
+    # transpose rules' inputs of those that do (their non-linear inputs are known by now).
     lin_eqns = []
     for eqn in jaxpr.eqns:
+        ins = []
+        is_linear = False
         for a in eqn.inputs:
-            if type(a) is Var and a in linear:
-                linear.update(eqn.out_binders)
-                lin_eqns.append(eqn)
-                break
+            if type(a) is Literal:
+                ins.append(a.val)
+            elif a in linear:
+                ins.append(UndefinedPrimal(a.aval))
+                is_linear = True
+            else:
+                ins.append(primal_env[a])
+        if is_linear:
+            linear.update(eqn.out_binders)
+            lin_eqns.append((eqn, ins))
         else:
-            ins = [a.val if type(a) is Literal else primal_env[a] for a in eqn.inputs]
             outs = eqn.primitive.bind(*ins, **eqn.params)
             if eqn.primitive.multiple_results:
                 for v, o in zip(eqn.out_binders, outs, strict=True):
@@ -375,7 +382,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
     for v, ct in zip(jaxpr.outvars, cts_out, strict=True):
         write_ct(v, ct)
 
-    for eqn in reversed(lin_eqns):
+    for eqn, invals in reversed(lin_eqns):
         prim = eqn.primitive
         if prim.multiple_results:
             cts = [ct_env.pop(v, None) for v in eqn.out_binders]
@@ -386,9 +393,6 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
             cts = ct_env.pop(eqn.out_binders[0], None)
             if cts is None:
                 continue
-        invals = [a.val if type(a) is Literal else
-                  UndefinedPrimal(a.aval) if a in linear else primal_env[a]
-                  for a in eqn.inputs]
         rule = transpose_rules.get(prim)
         if rule is None:
             raise NotImplementedError(f"transpose rule for '{prim.name}' is not implemented")

@@ -157,11 +157,15 @@ class JaxprTrace(Trace):
         return self.default_process_primitive(prim, tracers, params)
 
     def default_process_primitive(self, prim, tracers, params):
-        in_avals = [t._aval for t in tracers]
+        in_avals = []
+        ins = []
+        for t in tracers:  # one loop, no comprehension frames (hot in eager linearize)
+            in_avals.append(t._aval)
+            ins.append(t.var)
+        ins = tuple(ins)
         avals_out = (abstract_eval_rules[prim](*in_avals, **params) if params
                      else abstract_eval_rules[prim](*in_avals))
         builder = self.main.payload
-        ins = tuple([t.var for t in tracers])
         if prim.multiple_results:
             outs = [JaxprTracer(self, a, Var(a), _NO_CONST) for a in avals_out]
             builder.eqns.append(JaxprEqn(prim, ins, params, tuple([o.var for o in outs])))

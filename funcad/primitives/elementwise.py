@@ -13,12 +13,21 @@ from funcad._core import (
     ShapedArray,
     abstract_eval_rules,
     batch_rules,
+    current_dynamic_main,
+    get_aval,
     impl_rules,
     jvp_rules,
     lowering_rules,
     transpose_rules,
 )
-from funcad.interpreters.ad import UndefinedPrimal, Zero, defjvp, instantiate, is_undefined
+from funcad.interpreters.ad import (
+    UndefinedPrimal,
+    Zero,
+    defjvp,
+    instantiate,
+    is_undefined,
+    tangent_aval,
+)
 from funcad.primitives._util import (
     elementwise_batch,
     linear_primitives,
@@ -115,9 +124,14 @@ defjvp(tanh_p, lambda t, ans, x: mul(t, sub(_one(ans), mul(ans, ans))))
 defjvp(exp_p, lambda t, ans, x: mul(t, ans))
 defjvp(expm1_p, lambda t, ans, x: mul(t, add(ans, _one(ans))))
 defjvp(log_p, lambda t, ans, x: mul_sz(t, div(_one(x), x)))
-defjvp(log1p_p, lambda t, ans, x: mul_sz(t, div(_one(x), add(x, _one(x)))))
+defjvp(log1p_p, lambda t, ans, x: _log1p_jvp(t, x))
 defjvp(sqrt_p, lambda t, ans, x: mul_sz(t, div(_full_like(ans, 0.5), ans)))
 defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
+
+
+def _log1p_jvp(t, x):
+    one = _one(x)
+    return mul_sz(t, div(one, add(x, one)))
 
 # -- integer power ---------------------------------------------------------------------
 
@@ -256,17 +270,21 @@ def _div_impl(x, y):
 impl_rules[div_p] = _div_impl
 
 
-def _div_jvp_x(t, ans, x, y):
-    if _nonzero_constant(y):
-        return div_p.bind(t, y)
-    return mul_sz(t, div_p.bind(_one(y), y))
-
-
-def _div_jvp_y(t, ans, x, y):
-    # -ans / y is finite only where ans is too (a where's untaken branch may be nan).
-    exact = _nonzero_constant(y) and _finite_constant(ans)
-    mul_ = mul_p.bind if exact else mul_sz
-    return mul_(t, neg_p.bind(div_p.bind(ans, y)))
+def _div_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    ans = div_p.bind(x, y)
+    nonzero = _nonzero_constant(y)  # once: it costs more than the arithmetic
+    out = None
+    if type(tx) is not Zero:
+        out = div_p.bind(tx, y) if nonzero else mul_sz(tx, div_p.bind(_one(y), y))
+    if type(ty) is not Zero:
+        coef = neg_p.bind(div_p.bind(ans, y))
+        # -ans / y is finite only where ans is too (a where's untaken branch may be nan).
+        exact = nonzero and _finite_constant(ans)
+        t_y = mul_p.bind(ty, coef) if exact else mul_sz(ty, coef)
+        out = t_y if out is None else add_p.bind(out, t_y)
+    return ans, Zero(tangent_aval(get_aval(ans))) if out is None else out
 
 
 def _finite_constant(a):
@@ -275,10 +293,12 @@ def _finite_constant(a):
 
 
 def _nonzero_constant(y):
+    if type(y) is np.ndarray:
+        return bool((y != 0).all())  # the method: np.all's dispatch costs more than the test
     return isinstance(y, (np.ndarray, np.generic, float, int)) and bool(np.all(y != 0))
 
 
-defjvp(div_p, _div_jvp_x, _div_jvp_y)
+jvp_rules[div_p] = _div_jvp
 
 
 def _div_transpose(ct, x, y):
@@ -459,10 +479,16 @@ nondiff_primitives.add(stop_gradient_p)
 
 
 def _full_like(x, value):
-    from funcad.primitives.structural import full
-    from funcad._core import get_aval
+    if type(x) is np.ndarray and current_dynamic_main().level == 0:
+        return np.full(x.shape, value, x.dtype)  # what full() does here, without its checks
+    global _full
+    if _full is None:  # structural imports this module; import statements per call are slow
+        from funcad.primitives.structural import full as _full
     aval = get_aval(x)
-    return full(aval.shape, value, aval.dtype)
+    return _full(aval.shape, value, aval.dtype)
+
+
+_full = None
 
 
 def _one(x):
