@@ -530,6 +530,25 @@ for _op in ["set", "add", "multiply"]:
 row("at-multiply-dup-traced-index", lambda x, i, v: traced(lambda y, j, w: y.at[j].multiply(w))(
     x, i, v), lambda x, i, v: _np_at(x, i, "multiply", v), [((3,), (4,), (4,))],
     ("nz", "int:0:2", "nz"))
+def _np_at_reduce(x, i, op, v):
+    out = np.array(x, copy=True)
+    getattr(np, op).at(out, i, v)
+    return out
+
+
+for _op, _np_op in [("min", "minimum"), ("max", "maximum")]:
+    row(f"at-{_op}-repeats", lambda x, v, op=_op: getattr(fnp.at(x)[np.array([1, 1, 3])], op)(v),
+        lambda x, v, op=_np_op: _np_at_reduce(x, np.array([1, 1, 3]), op, v),
+        [((5,), (3,)), ((5, 2), (3, 2))], "distinct")
+    row(f"at-{_op}-traced-index",
+        lambda x, i, v, op=_op: traced(lambda y, j, w: getattr(y.at[j], op)(w))(x, i, v),
+        lambda x, i, v, op=_np_op: _np_at_reduce(x, i, op, v), [((4,), (5,), (5,))],
+        ("distinct", "int:0:3", "distinct"))
+row("at-apply", lambda x: fnp.at(x)[np.array([0, 2, 2])].apply(fnp.sin),
+    lambda x: _np_at(x, np.array([0, 2]), "set", np.sin(x[np.array([0, 2])])), [((4,),)])
+row("at-subtract-divide", lambda x, v: fnp.at(fnp.at(x)[1:].subtract(v))[0].divide(v[0]),
+    lambda x, v: _np_at(_np_at(x, slice(1, None), "add", -v), 0, "set", x[0] / v[0]),
+    [((3,), (2,))], "nz")
 row("at-multiply-dup-x-only", lambda x: fnp.at(x)[np.array([1, 1])].multiply(2.5),
     lambda x: _np_at(x, np.array([1, 1]), "multiply", 2.5), [((3,),)])
 
@@ -812,6 +831,19 @@ def test_scatter_set_duplicates_gradient():
 def test_item_assignment_on_tracers_names_the_fix():
     with pytest.raises(TypeError, match=r"\.at\[idx\]\.set"):
         traced(lambda x: x.__setitem__(0, 1.0))(np.ones(3))
+
+
+def test_at_keyword_arguments():
+    x = np.arange(4.0)
+    np.testing.assert_array_equal(
+        fnp.at(x)[1].set(9.0, indices_are_sorted=True, unique_indices=True, mode="drop"),
+        [0, 9, 2, 3])
+    with pytest.raises(NotImplementedError, match="fill"):
+        fnp.at(x)[1].get(mode="fill", fill_value=np.nan)
+    with pytest.raises(NotImplementedError, match="clip"):
+        fnp.at(x)[1].add(1.0, mode="clip")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        fnp.at(x)[1].set(1.0, bogus=True)
 
 
 def test_boolean_mask_needs_concrete_values():

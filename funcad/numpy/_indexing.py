@@ -315,24 +315,28 @@ class _IndexUpdateRef:
         return st.reshape(out, s)
 
     def get(self, **kwargs) -> Any:
-        """`x[idx]`."""
+        """`x[idx]` (out-of-range traced indices are clamped: mode 'clip')."""
+        _check_at_kwargs("get", kwargs, "clip")
         return getitem(self.array, self.index)
 
     def set(self, values: Any, **kwargs) -> Any:
-        """A copy of x with x[idx] = values."""
+        """A copy of x with x[idx] = values (with repeated indices the last one wins)."""
+        _check_at_kwargs("set", kwargs, "drop")
         return self._scatter(st.scatter_p, values)
 
     def add(self, values: Any, **kwargs) -> Any:
         """A copy of x with x[idx] += values (repeated indices accumulate)."""
+        _check_at_kwargs("add", kwargs, "drop")
         return self._scatter(st.scatter_add_p, values)
 
     def subtract(self, values: Any, **kwargs) -> Any:
         """A copy of x with x[idx] -= values."""
         from funcad.numpy._ufuncs import negative
-        return self.add(negative(asarray(values)))
+        return self.add(negative(asarray(values)), **kwargs)
 
     def multiply(self, values: Any, **kwargs) -> Any:
         """A copy of x with x[idx] *= values (repeated indices multiply repeatedly)."""
+        _check_at_kwargs("multiply", kwargs, "drop")
         positions = self._positions()
         x, s, n, pos = positions
         if isinstance(pos, Tracer) or np.unique(pos).size != np.size(pos):
@@ -352,21 +356,62 @@ class _IndexUpdateRef:
     def divide(self, values: Any, **kwargs) -> Any:
         """A copy of x with x[idx] /= values."""
         from funcad.numpy._ufuncs import true_divide
-        return self.multiply(true_divide(1, values))
+        return self.multiply(true_divide(1, values), **kwargs)
 
     def min(self, values: Any, **kwargs) -> Any:
-        """A copy of x with x[idx] = minimum(x[idx], values) (unique indices)."""
+        """A copy of x with x[idx] = minimum(x[idx], values) (repeats: the smallest)."""
+        from funcad.numpy._reductions import min as reduce_min
         from funcad.numpy._ufuncs import minimum
-        return self.set(minimum(self.get(), values))
+        _check_at_kwargs("min", kwargs, "drop")
+        return self.set(minimum(self.get(), self._combine_repeats(values, reduce_min, np.inf)))
 
     def max(self, values: Any, **kwargs) -> Any:
-        """A copy of x with x[idx] = maximum(x[idx], values) (unique indices)."""
+        """A copy of x with x[idx] = maximum(x[idx], values) (repeats: the largest)."""
+        from funcad.numpy._reductions import max as reduce_max
         from funcad.numpy._ufuncs import maximum
-        return self.set(maximum(self.get(), values))
+        _check_at_kwargs("max", kwargs, "drop")
+        return self.set(maximum(self.get(), self._combine_repeats(values, reduce_max,
+                                                                  -np.inf)))
 
     def apply(self, func, **kwargs) -> Any:
-        """A copy of x with x[idx] = func(x[idx]) (unique indices)."""
+        """A copy of x with x[idx] = func(x[idx]) (once per element, repeats or not)."""
+        _check_at_kwargs("apply", kwargs, "drop")
         return self.set(func(self.get()))
+
+    def _combine_repeats(self, values, reduce, identity):
+        """Values broadcast to x[idx]'s shape, each replaced by the reduction over all the
+        updates sent to its position (so that the last write of a `set` is right)."""
+        from funcad.numpy._base import promote
+        from funcad.numpy._ufuncs import where
+        x, _, _, pos = self._positions()
+        (values,) = promote(values, dtype=x.dtype)
+        values = broadcast_to(values, shape(pos))
+        if not isinstance(pos, Tracer) and np.unique(pos).size == np.size(pos):
+            return values
+        m = int(np.prod(shape(pos), dtype=np.int64))
+        flat_pos = st.reshape(pos, (m,))
+        same = st.broadcast_in_dim(flat_pos, (m, m), (0,)) == st.broadcast_in_dim(
+            flat_pos, (m, m), (1,)) if isinstance(pos, Tracer) else (
+            np.ravel(pos)[:, None] == np.ravel(pos)[None, :])
+        v = st.broadcast_in_dim(st.reshape(values, (m,)), (m, m), (1,))
+        return st.reshape(reduce(where(same, v, identity), axis=1), shape(pos))
+
+
+_AT_HINTS = ("indices_are_sorted", "unique_indices")
+
+
+def _check_at_kwargs(method: str, kwargs: dict, supported_mode: str) -> None:
+    for k, v in kwargs.items():
+        if k in _AT_HINTS:
+            continue
+        if k == "mode" and v in (None, supported_mode, "promise_in_bounds"):
+            continue
+        if k in ("mode", "fill_value"):
+            raise NotImplementedError(
+                f"x.at[...].{method}({k}={v!r}) is not supported: out-of-range traced "
+                f"indices are {'clamped' if method == 'get' else 'dropped'} "
+                f"(mode={supported_mode!r})")
+        raise TypeError(f"x.at[...].{method}() got an unexpected keyword argument {k!r}")
 
 
 class _AtIndexer:
