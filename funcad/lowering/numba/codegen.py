@@ -11,6 +11,7 @@ nest per output shape (a "fused group") instead of one NumPy temporary per equat
    `"np.sin({0})"`, `"({0} + {1})"`, `"({0} ** {y})"`.
 2. `ScalarRule(fn)` -- elementwise too, when the expression depends on dtypes or params:
    `fn(ctx, eqn, args: list[str]) -> str`, where `args` are scalar operand expressions.
+   It may write scalar temporaries with `ctx.line` first (they land in the loop body).
 3. `IndexRule(fn)` / `ReduceRule(...)` -- fusible structural ops: an `IndexRule` says, for
    the output index names `idx`, at which index of its (only) operand to read:
    `fn(eqn, idx: list[str]) -> list[str]` (broadcast, transpose, slice, rev). A
