@@ -389,6 +389,10 @@ for _n, _f, _g, _sh in [
      [((7,),), ((4, 2),)]),
     ("average", lambda x: fnp.average(x, axis=1, weights=np.array([1.0, 2.0, 3.0])),
      lambda x: np.average(x, axis=1, weights=np.array([1.0, 2.0, 3.0])), [((2, 3),)]),
+    ("average-axis0-square", lambda x: fnp.average(x, axis=0, weights=np.arange(1.0, 4.0)),
+     lambda x: np.average(x, axis=0, weights=np.arange(1.0, 4.0)), [((3, 3),)]),
+    ("average-returned", lambda x: fnp.average(x, axis=-1, returned=True),
+     lambda x: np.average(x, axis=-1, returned=True), [((2, 3),)]),
 ]:
     row(_n, _f, _g, _sh)
 row("hstack", lambda x, y: fnp.hstack([x, y]), lambda x, y: np.hstack([x, y]),

@@ -194,17 +194,33 @@ def cumsum(a: Any, axis: int | None = None, dtype: Any = None, out: None = None)
     return red.cumsum_p.bind(a, axis=ax, reverse=False)
 
 
-def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
             keepdims: bool = False) -> Any:
-    """Weighted average."""
+    """Weighted average (1-d weights run along `axis`, as in NumPy)."""
+    from funcad.numpy._base import broadcast_to
+    a = asarray(a)
+    if not np.issubdtype(a.dtype, np.inexact):
+        a = astype(a, np.float64)
     if weights is None:
         avg = mean(a, axis, keepdims=keepdims)
-        return avg
+        if not returned:
+            return avg
+        return avg, broadcast_to(np.asarray(_count(shape(a), _axes(axis, ndim(a))),
+                                            avg.dtype), shape(avg))
     w = asarray(weights)
+    if shape(w) != shape(a):
+        if axis is None:
+            raise TypeError("average: axis must be given when weights and a differ in shape")
+        axes = _axes(axis, ndim(a))
+        if ndim(w) != 1 or len(axes) != 1 or shape(w)[0] != shape(a)[axes[0]]:
+            raise ValueError(f"average: weights of shape {shape(w)} do not match a of shape "
+                             f"{shape(a)} along axis {axis}")
+        w = reshape(w, tuple(shape(w)[0] if i == axes[0] else 1 for i in range(ndim(a))))
+        w = broadcast_to(w, shape(a))
     num = sum(multiply(a, w), axis, keepdims=keepdims)
-    den = sum(w * np.ones(shape(a)) if shape(w) != shape(a) else w, axis, keepdims=keepdims)
+    den = sum(w, axis, keepdims=keepdims)
     res = true_divide(num, den)
-    return (res, den) if returned else res
+    return (res, broadcast_to(den, shape(res))) if returned else res
 
 
 def _no_out(out, where_):
