@@ -456,4 +456,7 @@ def concretization_message(tracer: Tracer, why: str) -> str:
         f"`funcad.numpy.where` or `funcad.lax.cond` (loops: `lax.while_loop`, "
         f"`lax.fori_loop`); for a value that is really a constant (a size, a flag, a "
         f"number of steps) mark that argument static with `static_argnums`/"
-        f"`static_argnames` in `jit`, or compute it with NumPy outside the function.")
+        f"`static_argnames` in `jit`, or compute it with NumPy outside the function."
+        + (" If you are indexing a plain NumPy array with a traced index, make the array "
+           "a funcad array first: `funcad.numpy.asarray(x)[i]` or `funcad.numpy.take(x, i)`."
+           if why in ("index", "array") else ""))
