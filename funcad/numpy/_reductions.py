@@ -175,16 +175,19 @@ def size_of(a) -> int:
 
 def argmax(a: Any, axis: int | None = None, out: None = None, keepdims: bool = False) -> Any:
     """Index of the maximum (first occurrence) along an axis."""
+    _no_out(out, None)
     return _arg(red.argmax_p, a, axis, keepdims)
 
 
 def argmin(a: Any, axis: int | None = None, out: None = None, keepdims: bool = False) -> Any:
     """Index of the minimum (first occurrence) along an axis."""
+    _no_out(out, None)
     return _arg(red.argmin_p, a, axis, keepdims)
 
 
 def cumsum(a: Any, axis: int | None = None, dtype: Any = None, out: None = None) -> Any:
     """Cumulative sum along an axis (the flattened array if axis is None)."""
+    _no_out(out, None)
     a = asarray(a)
     a = astype(a, dtype or _sum_dtype(a.dtype))
     if axis is None:
