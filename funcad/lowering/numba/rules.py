@@ -271,6 +271,10 @@ def _gather(ctx, eqn, args):
     x, *idxs = args
     out = eqn.out_binders[0].aval
     name = ctx.fresh("g")
+    if out.ndim == 0:   # rank-0 results are scalars: no loop, no array
+        _gather_loops(ctx, eqn, eqn.inputs[0].aval, idxs, eqn.params["axes"],
+                      lambda src, dst: ctx.line(f"{name} = {x}[{src}]"))
+        return [name]
     ctx.line(f"{name} = {ctx.empty(out.shape, out.dtype)}")
     _gather_loops(ctx, eqn, eqn.inputs[0].aval, idxs, eqn.params["axes"],
                   lambda src, dst: ctx.line(f"{name}[{dst}] = {x}[{src}]"))
