@@ -206,6 +206,8 @@ def _reshape(ctx, eqn, args):
 def _pad(ctx, eqn, args):
     x, pv = args
     out = eqn.out_binders[0].aval
+    if out.ndim == 0:
+        return [x]
     name = ctx.fresh("pad")
     ctx.line(f"{name} = {ctx.full(out.shape, pv, out.dtype)}")
     sl = []
@@ -314,6 +316,8 @@ def _clamped_starts(ctx, shape, sizes, starts):
 def _dynamic_slice(ctx, eqn, args):
     x, *starts = args
     sizes = eqn.params["slice_sizes"]
+    if not sizes:
+        return [x]
     st = _clamped_starts(ctx, eqn.inputs[0].aval.shape, sizes, starts)
     name = ctx.fresh("ds")
     sl = ", ".join(f"{s}:{s} + {k}" for s, k in zip(st, sizes))
@@ -324,6 +328,8 @@ def _dynamic_slice(ctx, eqn, args):
 def _dynamic_update_slice(ctx, eqn, args):
     x, upd, *starts = args
     sizes = eqn.inputs[1].aval.shape
+    if eqn.inputs[0].aval.ndim == 0:
+        return [upd]
     st = _clamped_starts(ctx, eqn.inputs[0].aval.shape, sizes, starts)
     name = ctx.fresh("dus")
     ctx.line(f"{name} = rt.copy({x})")
