@@ -307,7 +307,11 @@ def tile(A: Any, reps: Any) -> Any:
 
 def repeat(a: Any, repeats: Any, axis: int | None = None,
            total_repeat_length: int | None = None) -> Any:
-    """Repeat each element `repeats` times along an axis."""
+    """Repeat each element `repeats` times along an axis.
+
+    `total_repeat_length` (JAX's) fixes the output length: extra values are dropped, or
+    the last value is repeated.
+    """
     a = asarray(a)
     if axis is None:
         a = ravel(a)
@@ -317,6 +321,14 @@ def repeat(a: Any, repeats: Any, axis: int | None = None,
         repeats = repeats.to_concrete("shape")
     reps = np.asarray(repeats)
     s = shape(a)
+    if total_repeat_length is not None:
+        idx = np.repeat(np.arange(s[ax]), reps)[:int(total_repeat_length)]
+        if idx.size < total_repeat_length:
+            if not idx.size:
+                raise ValueError("repeat: total_repeat_length needs at least one value")
+            idx = np.concatenate([idx, np.full(total_repeat_length - idx.size, idx[-1])])
+        from funcad.numpy._indexing import take
+        return take(a, idx, axis=ax)
     if reps.ndim == 0:
         r = int(reps)
         inter = list(s)
