@@ -841,6 +841,17 @@ def test_item_assignment_on_tracers_names_the_fix():
         traced(lambda x: x.__setitem__(0, 1.0))(np.ones(3))
 
 
+def test_floor_divide_and_remainder_match_numpy_exactly():
+    rng = np.random.default_rng(0)
+    a = np.concatenate([[1.0, -1.0, 1.0, 7.5, -7.5, 0.0, 5.0, np.inf], rng.uniform(-9, 9, 200)])
+    b = np.concatenate([[0.1, 0.1, -0.1, 2.0, 2.0, 3.0, 0.0, 2.0], rng.uniform(-3, 3, 200)])
+    with np.errstate(all="ignore"):
+        for f in ["floor_divide", "remainder", "mod", "fmod"]:
+            np.testing.assert_array_equal(getattr(fnp, f)(a, b), getattr(np, f)(a, b), f)
+            np.testing.assert_array_equal(traced(getattr(fnp, f))(a, b), getattr(np, f)(a, b))
+    np.testing.assert_array_equal(fnp.round(np.array([15, 25, -35]), -1), [20, 20, -40])
+
+
 def test_at_keyword_arguments():
     x = np.arange(4.0)
     np.testing.assert_array_equal(

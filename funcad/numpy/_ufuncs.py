@@ -40,7 +40,9 @@ def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
 
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
-        a = _fast_aval(x)
+        # Fast path (inlined: a call per operation is measurable in eager AD) for tracers
+        # and arrays, whose .dtype is all that is needed.
+        a = x.aval if isinstance(x, Tracer) else x if type(x) is np.ndarray else None
         if a is not None and (not inexact or a.dtype.kind == "f"):
             return prim.bind(x)
         (x,) = prepare(name, x)
@@ -60,8 +62,10 @@ _FLOAT_SCALARS = (float, int)
 
 def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
     def fn(x1: Any, x2: Any, /) -> Any:
-        # Fast paths: same-typed arrays, and an array with a Python number.
-        a1, a2 = _fast_aval(x1), _fast_aval(x2)
+        # Fast paths: same-typed arrays, and an array with a Python number. An ndarray
+        # stands for its own aval (shape and dtype); _fast_aval inlined.
+        a1 = x1.aval if isinstance(x1, Tracer) else x1 if type(x1) is np.ndarray else None
+        a2 = x2.aval if isinstance(x2, Tracer) else x2 if type(x2) is np.ndarray else None
         if a1 is not None:
             if a2 is not None:
                 if a1.shape == a2.shape and a1.dtype == a2.dtype and (
@@ -131,7 +135,10 @@ def round(a: Any, decimals: int = 0) -> Any:
     """Round half to even to `decimals` places."""
     (a,) = prepare("round", a)
     if not np.issubdtype(a.dtype, np.inexact):
-        return a
+        if decimals >= 0 or a.dtype == np.bool_:
+            return a
+        # Integers to tens, hundreds, ...: round in float64, as NumPy does.
+        return astype(round(astype(a, np.float64), decimals), a.dtype)
     if decimals == 0:
         return ew.round_p.bind(a)
     factor = 10.0 ** decimals
@@ -193,21 +200,29 @@ divide = true_divide
 
 
 def floor_divide(x1: Any, x2: Any, /) -> Any:
-    """Elementwise floor division."""
+    """Elementwise floor division (for floats, NumPy's exact algorithm: 1.0 // 0.1 == 9)."""
     a, b = prepare("floor_divide", x1, x2)
-    if np.issubdtype(a.dtype, np.inexact):
-        return floor(true_divide(a, b))
-    return ew.floor_divide_p.bind(a, b)
+    if not np.issubdtype(a.dtype, np.inexact):
+        return ew.floor_divide_p.bind(a, b)
+    # floor(a / b) is wrong where a / b rounds up to an integer; go through fmod as NumPy.
+    mod = ew.rem_p.bind(a, b)
+    div = true_divide(subtract(a, mod), b)
+    div = where(_remainder_needs_fix(mod, b), subtract(div, 1), div)
+    floordiv = floor(div)
+    floordiv = where(greater(subtract(div, floordiv), 0.5), add(floordiv, 1), floordiv)
+    return where(equal(b, 0), true_divide(a, b), floordiv)
+
+
+def _remainder_needs_fix(mod, b):
+    """Where fmod's sign (the dividend's) differs from the divisor's."""
+    return logical_and(not_equal(mod, 0), not_equal(less(mod, 0), less(b, 0)))
 
 
 def remainder(x1: Any, x2: Any, /) -> Any:
     """Elementwise remainder with the sign of the divisor (Python's %)."""
     a, b = prepare("remainder", x1, x2)
-    if np.issubdtype(a.dtype, np.inexact):
-        return subtract(a, multiply(floor(true_divide(a, b)), b))
     r = ew.rem_p.bind(a, b)
-    fix = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(b, 0)))
-    return where(fix, add(r, b), r)
+    return where(_remainder_needs_fix(r, b), add(r, b), r)
 
 
 mod = remainder
