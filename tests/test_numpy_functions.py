@@ -1099,3 +1099,22 @@ def test_real_imag_conj():
         fa.jit(fnp.real)(z)
     with pytest.raises(TypeError, match="complex128"):
         fa.jit(fnp.abs)(z)
+
+
+_EDGE = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, -2.5, 1e-300, 1e300, -1e300, np.inf,
+                  -np.inf, np.nan, 3.0, 7.0, 1e-8, 0.1])
+
+
+@pytest.mark.parametrize("name", ["negative", "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan", "abs", "sign", "floor", "ceil", "round", "isnan", "isfinite", "isinf", "exp2", "log2", "log10", "rint", "reciprocal", "deg2rad", "rad2deg", "sinc", "positive", "nan_to_num", "logical_not"])
+def test_unary_edge_values_match_numpy(name):
+    with np.errstate(all="ignore"):
+        expected = getattr(np, name)(_EDGE)
+        _assert_tree_close(getattr(fnp, name)(_EDGE), expected, 1e-14, 0, name)
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "arctan2", "logaddexp", "hypot", "copysign", "fmod", "mod", "remainder", "floor_divide", "heaviside", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "float_power"])
+def test_binary_edge_values_match_numpy(name):
+    x, y = (v.ravel() for v in np.meshgrid(_EDGE, _EDGE))
+    with np.errstate(all="ignore"):
+        expected = getattr(np, name)(x, y)
+        _assert_tree_close(getattr(fnp, name)(x, y), expected, 1e-13, 0, name)

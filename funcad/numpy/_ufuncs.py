@@ -297,9 +297,13 @@ def logaddexp(x1: Any, x2: Any, /) -> Any:
 
 
 def hypot(x1: Any, x2: Any, /) -> Any:
-    """sqrt(x1**2 + x2**2)."""
+    """sqrt(x1**2 + x2**2), without overflow or underflow in the squares."""
     a, b = prepare("hypot", x1, x2, inexact=True)
-    return sqrt(add(square(a), square(b)))
+    aa, ab = absolute(a), absolute(b)
+    big, small = maximum(aa, ab), minimum(aa, ab)
+    safe = where(logical_or(equal(big, 0), isinf(big)), 1.0, big)
+    r = multiply(big, sqrt(add(1.0, square(true_divide(small, safe)))))
+    return where(logical_or(isinf(a), isinf(b)), np.inf, r)
 
 
 def deg2rad(x: Any, /) -> Any:
@@ -460,13 +464,15 @@ def imag(x: Any, /) -> Any:
 def heaviside(x1: Any, x2: Any, /) -> Any:
     """Heaviside step: 0 for x1 < 0, x2 at 0, 1 for x1 > 0."""
     a, b = prepare("heaviside", x1, x2, inexact=True)
-    return where(less(a, 0), 0.0, where(greater(a, 0), 1.0, b))
+    return where(isnan(a), a, where(less(a, 0), 0.0, where(greater(a, 0), 1.0, b)))
 
 
 def copysign(x1: Any, x2: Any, /) -> Any:
     """|x1| with the sign of x2."""
     a, b = prepare("copysign", x1, x2, inexact=True)
-    return where(less(b, 0), negative(absolute(a)), absolute(a))
+    # -0.0 counts as negative: its reciprocal is -inf.
+    neg = logical_or(less(b, 0), logical_and(equal(b, 0), less(true_divide(1.0, b), 0)))
+    return where(neg, negative(absolute(a)), absolute(a))
 
 
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
