@@ -123,15 +123,15 @@ defjvp(cosh_p, lambda t, ans, x: mul(t, sinh_p.bind(x)))
 defjvp(tanh_p, lambda t, ans, x: mul(t, sub(_one(ans), mul(ans, ans))))
 defjvp(exp_p, lambda t, ans, x: mul(t, ans))
 defjvp(expm1_p, lambda t, ans, x: mul(t, add(ans, _one(ans))))
-defjvp(log_p, lambda t, ans, x: mul_sz(t, div(_one(x), x)))
+defjvp(log_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_one(x), x)))
 defjvp(log1p_p, lambda t, ans, x: _log1p_jvp(t, x))
-defjvp(sqrt_p, lambda t, ans, x: mul_sz(t, div(_full_like(ans, 0.5), ans)))
+defjvp(sqrt_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_full_like(ans, 0.5), ans)))
 defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
 
 
 def _log1p_jvp(t, x):
     one = _one(x)
-    return mul_sz(t, div(one, add(x, one)))
+    return _mul_sz_or_mul(t, div(one, add(x, one)))
 
 # -- integer power ---------------------------------------------------------------------
 
@@ -254,6 +254,12 @@ transpose_rules[mul_sz_p] = _mul_sz_transpose
 
 def mul_sz(t, c):
     return mul_sz_p.bind(t, c)
+
+
+def _mul_sz_or_mul(t, c):
+    # Where c is a finite constant the strong zero changes nothing (but the sign of zeros),
+    # and mul's impl and transpose are several times cheaper: eager AD takes this branch.
+    return mul_p.bind(t, c) if _finite_constant(c) else mul_sz_p.bind(t, c)
 
 
 div_p = binary("div", np.true_divide, "({0} / {1})")
@@ -480,7 +486,9 @@ nondiff_primitives.add(stop_gradient_p)
 
 def _full_like(x, value):
     if type(x) is np.ndarray and current_dynamic_main().level == 0:
-        return np.full(x.shape, value, x.dtype)  # what full() does here, without its checks
+        out = np.empty(x.shape, x.dtype)  # what full() does here, without its checks and
+        out.fill(value)                   # at half np.full's cost
+        return out
     global _full
     if _full is None:  # structural imports this module; import statements per call are slow
         from funcad.primitives.structural import full as _full
