@@ -57,6 +57,24 @@ def _fast_call(run: Callable, consts: tuple, out_tree) -> Callable:
     return call
 
 
+_SCALAR_TYPES = (bool, int, float, complex)
+
+
+def _is_scalar(a: Any) -> bool:
+    return type(a) in _SCALAR_TYPES or isinstance(a, np.generic)
+
+
+def _fast_key(args: tuple) -> tuple:
+    """Signature of positional arguments: (type, shape, dtype) of arrays, type of scalars."""
+    return tuple([(np.ndarray, a.shape, a.dtype) if type(a) is np.ndarray else type(a)
+                  for a in args])
+
+
+def _converting(call: Callable) -> Callable:
+    """Wrap a fast call so that scalar arguments arrive as 0-d arrays."""
+    return lambda args: call([a if type(a) is np.ndarray else np.asarray(a) for a in args])
+
+
 class Lowered:
     """A jitted function lowered for one signature: its jaxpr and generated source."""
 
@@ -175,7 +193,7 @@ class Jitted:
         # Fast path: positional ndarrays whose signature was seen before, nothing traced.
         if not kwargs and _core._dynamic_main is _EVAL_MAIN:
             try:
-                call = self._fast[tuple([(type(a), a.shape, a.dtype) for a in args])]
+                call = self._fast[_fast_key(args)]
             except (KeyError, AttributeError):
                 pass
             else:
@@ -193,9 +211,11 @@ class Jitted:
             run = compile_fn(jaxpr, self.name, self.options)
             outs = run(*consts, *leaves)
             if (not kwargs and not self.static_argnums and not self.static_argnames
-                    and all(type(a) is np.ndarray for a in args)):
-                key = tuple([(type(a), a.shape, a.dtype) for a in args])
-                self._fast[key] = _fast_call(run, consts, out_tree)
+                    and all(type(a) is np.ndarray or _is_scalar(a) for a in args)):
+                call = _fast_call(run, consts, out_tree)
+                if not all(type(a) is np.ndarray for a in args):
+                    call = _converting(call)
+                self._fast[_fast_key(args)] = call
         outs = [o if isinstance(o, Tracer) or type(o) is np.ndarray else np.asarray(o)
                 for o in outs]
         return tree_unflatten(out_tree, outs)
