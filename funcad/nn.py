@@ -1,0 +1,255 @@
+"""Neural-network functions (as in `jax.nn`): activations, softmax, logsumexp, one_hot.
+
+All are composites over `funcad.numpy`, so every transform covers them. Where the chain
+rule of the naive formula overflows, loses precision or gives NaN, a `custom_jvp` rule
+states the derivative in a stable form (which is itself differentiable, to any order).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import funcad.numpy as fnp
+from funcad._custom_derivatives import custom_jvp
+from funcad.api import stop_gradient
+
+__all__ = ["relu", "sigmoid", "softplus", "silu", "swish", "gelu", "logsumexp", "softmax",
+           "log_softmax", "one_hot"]
+
+
+def _zero_like(x):
+    return fnp.zeros_like(x)
+
+
+@custom_jvp
+def relu(x: Any) -> Any:
+    """Rectified linear unit, max(x, 0); its derivative at 0 is 0, as in JAX.
+
+    Args: x: an array. Returns: an array of x's shape and dtype.
+
+    >>> relu(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    """
+    return fnp.maximum(x, 0)
+
+
+@relu.defjvp
+def _relu_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return relu(x), fnp.where(x > 0, t, _zero_like(t))
+
+
+@custom_jvp
+def sigmoid(x: Any) -> Any:
+    """Logistic sigmoid 1 / (1 + exp(-x)), without overflow for any x.
+
+    Args: x: an array. Returns: an array of x's shape and dtype, values in [0, 1].
+
+    >>> sigmoid(np.array([0.0, 1000.0, -1000.0]))
+    array([0.5, 1. , 0. ])
+    """
+    x = fnp.asarray(x)
+    e = fnp.exp(-fnp.abs(x))  # in (0, 1]: never overflows
+    return fnp.where(x >= 0, fnp.ones_like(e), e) / (1 + e)
+
+
+@sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    s = sigmoid(x)
+    # s * (1 - s) written with sigmoid(-x): 1 - s loses all precision when s ~ 1.
+    return s, t * (s * sigmoid(-x))
+
+
+@custom_jvp
+def softplus(x: Any) -> Any:
+    """log(1 + exp(x)), computed without overflow; its derivative is sigmoid(x).
+
+    Args: x: an array. Returns: an array of x's shape and dtype.
+
+    >>> softplus(np.array([-1000.0, 1000.0]))
+    array([   0., 1000.])
+    """
+    x = fnp.asarray(x)
+    return fnp.maximum(x, 0) + fnp.log1p(fnp.exp(-fnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return softplus(x), t * sigmoid(x)
+
+
+def silu(x: Any) -> Any:
+    """Sigmoid linear unit (swish), x * sigmoid(x).
+
+    Args: x: an array. Returns: an array of x's shape and dtype.
+
+    >>> silu(np.array([0.0, 1.0]))
+    array([0.        , 0.73105858])
+    """
+    return x * sigmoid(x)
+
+
+swish = silu
+
+# erfcx(z) = exp(z^2) erfc(z) on z in [0, 30] as a Chebyshev series in s, an affine map of
+# t = (z - 4) / (z + 4) onto [-1, 1]. Coefficients from Chebyshev interpolation (degree 24,
+# truncated where they reach rounding noise) of scipy.special.erfcx; relative error < 4e-14.
+_ERFCX_K = 4.0
+_ERFCX_ZMAX = 30.0
+_ERFCX_TMAX = (_ERFCX_ZMAX - _ERFCX_K) / (_ERFCX_ZMAX + _ERFCX_K)
+_ERFCX_CHEB = (
+    0.3242278409981754, -0.4306611881765289, 0.16855124066182423, -0.05603210440739386,
+    0.015855627980143533, -0.003790516253467762, 0.0007502451536297368,
+    -0.0001176397473044934, 1.3085885998809859e-05, -6.289193110002427e-07,
+    -9.533044211671946e-08, 2.223167317970394e-08, -9.619488783448076e-10,
+    -2.995795720875326e-10, 4.439632089704542e-11, 2.620389208806149e-12,
+    -1.0918107870406167e-12, 1.277859342617974e-16, 2.492336558216311e-14,
+)
+
+
+@custom_jvp
+def _erfc(x):
+    x = fnp.asarray(x)
+    z = fnp.minimum(fnp.abs(x), _ERFCX_ZMAX)  # erfc(30) underflows to 0 in float64
+    t = (z - _ERFCX_K) / (z + _ERFCX_K)
+    s = (2 * t - (_ERFCX_TMAX - 1)) / (_ERFCX_TMAX + 1)
+    b1, b2 = fnp.zeros_like(s), fnp.zeros_like(s)
+    for c in _ERFCX_CHEB[:0:-1]:  # Clenshaw's recurrence
+        b1, b2 = 2 * s * b1 - b2 + c, b1
+    e = fnp.exp(-z * z) * (s * b1 - b2 + _ERFCX_CHEB[0])
+    return fnp.where(x >= 0, e, 2 - e)
+
+
+@_erfc.defjvp
+def _erfc_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _erfc(x), t * (-2 / math.sqrt(math.pi) * fnp.exp(-x * x))
+
+
+def gelu(x: Any, approximate: bool = True) -> Any:
+    """Gaussian error linear unit x * Phi(x), as in `jax.nn.gelu` (tanh form by default).
+
+    Args:
+      x: an array.
+      approximate: True for 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), False for the
+        exact x * Phi(x) with Phi the standard normal CDF.
+    Returns: an array of x's shape and dtype.
+
+    >>> gelu(np.array([0.0, 1.0]), approximate=False)
+    array([0.        , 0.84134475])
+    """
+    x = fnp.asarray(x)
+    if approximate:
+        # 0.5 (1 + tanh(u)) == sigmoid(2u). Beyond |x| = 30 the sigmoid is exactly 0 or 1,
+        # and clipping keeps x^3 (and its derivative) from overflowing into inf * 0.
+        xc = fnp.clip(x, -30.0, 30.0)
+        u = math.sqrt(2 / math.pi) * (xc + 0.044715 * xc * xc * xc)
+        return x * sigmoid(2 * u)
+    return 0.5 * x * _erfc(x * (-1 / math.sqrt(2)))
+
+
+def _axis_tuple(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+
+
+def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False) -> Any:
+    """log(sum(b * exp(a), axis)) without overflow; -inf entries contribute 0.
+
+    Args:
+      a: an array.
+      axis: an int, a tuple of ints or None (all axes).
+      b: optional nonnegative weights, broadcastable against `a`.
+      keepdims: keep the reduced axes with size 1.
+    Returns: the reduced array. Its gradient is softmax(a) (weighted by b).
+
+    >>> float(logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    """
+    a = fnp.asarray(a)
+    m = fnp.max(a, axis=axis, keepdims=True)
+    # The result does not depend on the shift, so it carries no derivative; a non-finite
+    # max (all -inf, or an inf) is replaced by 0 so that a - m stays meaningful.
+    m = stop_gradient(fnp.where(fnp.isfinite(m), m, fnp.zeros_like(m)))
+    e = fnp.exp(a - m)
+    if b is not None:
+        e = e * b
+    out = fnp.log(fnp.sum(e, axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = fnp.squeeze(out, axis=_axis_tuple(axis, fnp.ndim(a)))
+    return out
+
+
+def _softmax_impl(x, axis):
+    x = fnp.asarray(x)
+    m = fnp.max(x, axis=axis, keepdims=True)
+    m = stop_gradient(fnp.where(fnp.isfinite(m), m, fnp.zeros_like(m)))
+    e = fnp.exp(x - m)
+    return e / fnp.sum(e, axis=axis, keepdims=True)
+
+
+_softmax = custom_jvp(_softmax_impl, nondiff_argnums=(1,))
+
+
+@_softmax.defjvp
+def _softmax_jvp(axis, primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = _softmax(x, axis)
+    # d softmax = y * (t - <y, t>): no division by the sum, exact zeros where y == 0.
+    return y, y * (t - fnp.sum(y * t, axis=axis, keepdims=True))
+
+
+def softmax(x: Any, axis: Any = -1) -> Any:
+    """exp(x) / sum(exp(x), axis), shifted by the max so that it never overflows.
+
+    Args: x: an array; axis: an int, a tuple of ints or None. Returns: an array of x's shape.
+
+    >>> softmax(np.array([1000.0, 1000.0, -np.inf]))
+    array([0.5, 0.5, 0. ])
+    """
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return _softmax(x, axis)
+
+
+def log_softmax(x: Any, axis: Any = -1) -> Any:
+    """x - logsumexp(x, axis), computed without overflow.
+
+    Args: x: an array; axis: an int, a tuple of ints or None. Returns: an array of x's shape.
+
+    >>> log_softmax(np.array([0.0, 0.0]))
+    array([-0.69314718, -0.69314718])
+    """
+    x = fnp.asarray(x)
+    m = fnp.max(x, axis=axis, keepdims=True)
+    shifted = x - stop_gradient(fnp.where(fnp.isfinite(m), m, fnp.zeros_like(m)))
+    return shifted - fnp.log(fnp.sum(fnp.exp(shifted), axis=axis, keepdims=True))
+
+
+def one_hot(x: Any, num_classes: int, *, dtype: Any = np.float64, axis: int = -1) -> Any:
+    """One-hot encoding of integer labels; out-of-range labels give an all-zero row.
+
+    Args:
+      x: an integer array of labels.
+      num_classes: the length of the new axis.
+      dtype: the result's dtype (float64 by default, funcad's default float).
+      axis: where the new axis goes.
+    Returns: an array of shape x.shape with num_classes inserted at `axis`.
+
+    >>> one_hot(np.array([0, 2]), 3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]])
+    """
+    x = fnp.asarray(x)
+    out = fnp.expand_dims(x, -1) == fnp.arange(num_classes)
+    out = out.astype(dtype)
+    if axis != -1 and axis != fnp.ndim(x):
+        out = fnp.moveaxis(out, -1, axis)
+    return out
