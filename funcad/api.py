@@ -148,7 +148,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         _check_float_leaves(leaves, fname, argnums)
         box: dict = {}
         flat_fun = _flat_fun_of_args(fun, args, kwargs, nums, in_tree, has_aux, box)
-        outs, lin = _linearize_aux(flat_fun, leaves, box)
+        outs, lin = _linearize_aux(flat_fun, leaves, box, prune=False)  # transposed once
         n_aux = box["num_aux"]
         out_leaves = outs[:len(outs) - n_aux]
         if len(out_leaves) != 1 or get_aval(out_leaves[0]).shape != ():
@@ -177,9 +177,9 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     return value_and_grad_fun
 
 
-def _linearize_aux(flat_fun, leaves, box):
+def _linearize_aux(flat_fun, leaves, box, prune=True):
     """Linearize, leaving the aux outputs (counted once the function has run) out."""
-    return linearize_flat(flat_fun, leaves, num_aux=lambda: box["num_aux"])
+    return linearize_flat(flat_fun, leaves, num_aux=lambda: box["num_aux"], prune=prune)
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:

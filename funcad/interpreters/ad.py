@@ -282,12 +282,13 @@ class LinearizeResult:
         self.out_avals = out_avals
 
 
-def linearize_flat(fun: Callable, primals: Sequence,
-                   num_aux: int | Callable[[], int] = 0) -> tuple[list, LinearizeResult]:
+def linearize_flat(fun: Callable, primals: Sequence, num_aux: int | Callable[[], int] = 0,
+                   prune: bool = True) -> tuple[list, LinearizeResult]:
     """Run `fun` on primals and stage its linear map (the jvp) into a jaxpr.
 
     The last `num_aux` outputs of `fun` are auxiliary: returned, but not linearized.
-    `num_aux` may be a callable, asked after `fun` has run.
+    `num_aux` may be a callable, asked after `fun` has run. `prune=False` keeps equations
+    the outputs do not need (for a jaxpr transposed once, by backward_pass, which skips them).
     """
     builder = JaxprBuilder(partial_eval=True)
     with new_main(JaxprTrace, builder) as main:
@@ -303,7 +304,7 @@ def linearize_flat(fun: Callable, primals: Sequence,
             else:
                 t = trace.full_raise(t)
             out_tracers.append(t)
-        jaxpr, consts = builder.to_jaxpr(tangent_in, out_tracers)
+        jaxpr, consts = builder.to_jaxpr(tangent_in, out_tracers, prune)
     return primals_out, LinearizeResult(jaxpr, consts,
                                         [tangent_aval(get_aval(p)) for p in primals_out[:n_lin]])
 

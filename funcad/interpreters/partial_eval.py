@@ -94,11 +94,18 @@ class JaxprBuilder:
         self.eqns.append(JaxprEqn(prim, tuple([t.var for t in in_tracers]), params,
                                   tuple([t.var for t in out_tracers])))
 
-    def to_jaxpr(self, in_tracers: Sequence[JaxprTracer],
-                 out_tracers: Sequence[JaxprTracer]) -> tuple[Jaxpr, list]:
-        """Build the jaxpr, keeping only the constants and equations the outputs need."""
+    def to_jaxpr(self, in_tracers: Sequence[JaxprTracer], out_tracers: Sequence[JaxprTracer],
+                 prune: bool = True) -> tuple[Jaxpr, list]:
+        """Build the jaxpr, keeping only the constants and equations the outputs need.
+
+        `prune=False` keeps everything: for a program used once by an interpreter that
+        skips dead equations itself (backward_pass), pruning costs more than it saves.
+        """
         invars = [t.var for t in in_tracers]
         outvars = [t.var for t in out_tracers]
+        if not prune:
+            return Jaxpr(tuple([t.var for t in self.const_list]), tuple(invars),
+                         tuple(self.eqns), tuple(outvars)), [t.const for t in self.const_list]
         used = {v for v in outvars if type(v) is Var}
         eqns = _prune(self.eqns, used)  # afterwards `used` holds every var that is read
         constvars, consts = [], []
