@@ -16,8 +16,18 @@ import funcad.numpy as fnp
 from funcad._custom_derivatives import custom_jvp
 from funcad.api import stop_gradient
 
-__all__ = ["relu", "sigmoid", "softplus", "silu", "swish", "gelu", "logsumexp", "softmax",
-           "log_softmax", "one_hot"]
+__all__ = [
+    "gelu",
+    "log_softmax",
+    "logsumexp",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "swish",
+]
 
 
 def _zero_like(x):
@@ -39,7 +49,19 @@ def relu(x: Any) -> Any:
 @relu.defjvp
 def _relu_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    return relu(x), fnp.where(x > 0, t, _zero_like(t))
+    # The rule may not call relu itself: custom_jvp traces the rule when it is called.
+    return fnp.maximum(x, 0), fnp.where(x > 0, t, _zero_like(t))
+
+
+def _sigmoid(x):
+    x = fnp.asarray(x)
+    pos = x >= 0
+    # Each branch only sees arguments where it cannot overflow, so neither the values nor
+    # the derivatives (of any order) of the branch that is not selected are inf or NaN.
+    xp = fnp.where(pos, x, fnp.zeros_like(x))
+    xn = fnp.where(pos, fnp.zeros_like(x), x)
+    en = fnp.exp(xn)
+    return fnp.where(pos, 1 / (1 + fnp.exp(-xp)), en / (1 + en))
 
 
 @custom_jvp
@@ -51,17 +73,15 @@ def sigmoid(x: Any) -> Any:
     >>> sigmoid(np.array([0.0, 1000.0, -1000.0]))
     array([0.5, 1. , 0. ])
     """
-    x = fnp.asarray(x)
-    e = fnp.exp(-fnp.abs(x))  # in (0, 1]: never overflows
-    return fnp.where(x >= 0, fnp.ones_like(e), e) / (1 + e)
+    return _sigmoid(x)
 
 
 @sigmoid.defjvp
 def _sigmoid_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    s = sigmoid(x)
+    s = _sigmoid(x)
     # s * (1 - s) written with sigmoid(-x): 1 - s loses all precision when s ~ 1.
-    return s, t * (s * sigmoid(-x))
+    return s, t * (s * _sigmoid(-x))
 
 
 @custom_jvp
@@ -80,7 +100,7 @@ def softplus(x: Any) -> Any:
 @softplus.defjvp
 def _softplus_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    return softplus(x), t * sigmoid(x)
+    return softplus.fun(x), t * sigmoid(x)
 
 
 def silu(x: Any) -> Any:
@@ -128,7 +148,8 @@ def _erfc(x):
 @_erfc.defjvp
 def _erfc_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    return _erfc(x), t * (-2 / math.sqrt(math.pi) * fnp.exp(-x * x))
+    xc = fnp.clip(x, -_ERFCX_ZMAX, _ERFCX_ZMAX)  # exp(-x^2) is 0 beyond; x^2 may overflow
+    return _erfc.fun(x), t * (-2 / math.sqrt(math.pi) * fnp.exp(-xc * xc))
 
 
 def gelu(x: Any, approximate: bool = True) -> Any:
@@ -201,7 +222,7 @@ _softmax = custom_jvp(_softmax_impl, nondiff_argnums=(1,))
 @_softmax.defjvp
 def _softmax_jvp(axis, primals, tangents):
     (x,), (t,) = primals, tangents
-    y = _softmax(x, axis)
+    y = _softmax_impl(x, axis)
     # d softmax = y * (t - <y, t>): no division by the sum, exact zeros where y == 0.
     return y, y * (t - fnp.sum(y * t, axis=axis, keepdims=True))
 

@@ -9,7 +9,8 @@ step count (0 on the first update). Names, arguments and formulas follow optax.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,10 +18,25 @@ import funcad.numpy as fnp
 from funcad._tree import tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = [
-    "GradientTransformation", "EmptyState", "TraceState", "ScaleByAdamState",
-    "ScaleByScheduleState", "identity", "scale", "scale_by_learning_rate", "scale_by_adam",
-    "trace", "add_decayed_weights", "clip_by_global_norm", "global_norm", "chain", "sgd",
-    "momentum", "adam", "adamw", "apply_updates",
+    "EmptyState",
+    "GradientTransformation",
+    "ScaleByAdamState",
+    "ScaleByScheduleState",
+    "TraceState",
+    "adam",
+    "adamw",
+    "add_decayed_weights",
+    "apply_updates",
+    "chain",
+    "clip_by_global_norm",
+    "global_norm",
+    "identity",
+    "momentum",
+    "scale",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "sgd",
+    "trace",
 ]
 
 
@@ -213,8 +229,9 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     def update(updates, state, params=None):
         g_norm = global_norm(updates)
         keep = g_norm < max_norm
-        # Guard the division (g_norm may be 0 where the other branch is selected).
-        factor = fnp.where(keep, 1.0, max_norm / fnp.where(keep, 1.0, g_norm))
+        # Guard the division: g_norm may be 0 (then max_norm <= 0 and the updates are 0).
+        denom = fnp.where(fnp.logical_or(keep, g_norm == 0), 1.0, g_norm)
+        factor = fnp.where(keep, 1.0, max_norm / denom)
         return tree_map(lambda g: (g * factor).astype(_dtype(g)), updates), state
     return GradientTransformation(lambda params: EmptyState(), update)
 
