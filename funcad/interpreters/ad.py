@@ -404,8 +404,8 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
                              f"cotangents for {len(invals)} inputs")
         for a, ct, x in zip(eqn.inputs, cts_in, invals):
             if type(x) is UndefinedPrimal and ct is not None and type(ct) is not Zero:
-                prev = ct_env.get(a)
-                ct_env[a] = ct if prev is None else add_tangents(prev, ct)
+                prev = ct_env.get(a)  # never a Zero: add without add_tangents' checks
+                ct_env[a] = ct if prev is None else _add_p().bind(prev, ct)
 
     result = []
     for v, lin in zip(jaxpr.invars, linear_args, strict=True):

@@ -157,10 +157,8 @@ class JaxprTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        if self.main.payload.partial_eval:
-            rule = partial_eval_rules.get(prim)
-            if rule is not None:
-                return rule(self, tracers, **params)
+        if self.main.payload.partial_eval and prim in partial_eval_rules:
+            return partial_eval_rules[prim](self, tracers, **params)
         return self.default_process_primitive(prim, tracers, params)
 
     def default_process_primitive(self, prim, tracers, params):
