@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from funcad import _core
-from funcad._core import Tracer, eval_context, get_aval
+from funcad._core import ShapedArray, Tracer, eval_context, get_aval
 from funcad._ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
 from funcad.interpreters.partial_eval import trace_to_jaxpr_flat, convert_constvars
@@ -111,7 +111,7 @@ def _signature(leaves) -> tuple:
     for x in leaves:
         if isinstance(x, Tracer):
             a = x.aval
-            sig.append((a.shape, a.dtype, False))
+            sig.append((a.shape, a.dtype, a.weak_type))
         elif type(x) is np.ndarray:
             sig.append((x.shape, x.dtype, False))
         else:
@@ -161,16 +161,19 @@ class Jitted:
         """Trace for these arguments: returns (closed jaxpr, in_tree, out_tree, leaves)."""
         static_nums, static, dyn_args, dyn_kwargs = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
+        # Python numbers stay weakly typed while tracing (float32 + 2.0 is float32, as in
+        # JAX and NumPy 2); they run as 0-d arrays.
+        signature = _signature(leaves)
         leaves = [x if isinstance(x, (Tracer, np.ndarray)) else np.asarray(x)
                   for x in leaves]
-        key = (in_tree, _signature(leaves), static)
+        key = (in_tree, signature, static)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._cache[key] = self._trace(args, kwargs, static_nums, in_tree,
-                                                   leaves)
+                                                   signature)
         return entry, leaves
 
-    def _trace(self, args, kwargs, static_nums, in_tree, leaves):
+    def _trace(self, args, kwargs, static_nums, in_tree, signature):
         box = {}
 
         def flat_fun(*xs):
@@ -184,7 +187,7 @@ class Jitted:
             box["out_tree"] = out_tree
             return out_leaves
 
-        avals = [get_aval(x).strip_weak() for x in leaves]
+        avals = [ShapedArray(shape, dtype, weak) for shape, dtype, weak in signature]
         jaxpr, consts = trace_to_jaxpr_flat(flat_fun, avals)
         return convert_constvars(jaxpr), tuple(consts), box["out_tree"], ClosedJaxpr(
             jaxpr, tuple(consts))

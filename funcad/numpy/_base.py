@@ -99,10 +99,15 @@ def size(a: ArrayLike, axis: int | None = None) -> int:
     return int(np.prod(s, dtype=np.int64)) if axis is None else s[axis]
 
 
+# A weakly typed tracer (a Python number traced by jit) promotes like a Python number.
+_WEAK_SAMPLES = {"f": 0.0, "i": 0, "c": 0j}
+
+
 def _dtype_of(x: Any) -> Any:
     """What np.result_type should see: dtypes for arrays, values for Python scalars."""
     if isinstance(x, Tracer):
-        return x.aval.dtype
+        aval = x.aval
+        return _WEAK_SAMPLES.get(aval.dtype.kind, aval.dtype) if aval.weak_type else aval.dtype
     if type(x) in _PY_SCALARS:
         return x
     if isinstance(x, (np.ndarray, np.generic)):
