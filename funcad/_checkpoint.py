@@ -159,7 +159,7 @@ def checkpoint(fun: Callable, policy: Any = None, static_argnums: tuple = ()) ->
     pol = _policy_name(policy)
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def wrapped(*args, **kwargs):
         dyn = [a for i, a in enumerate(args) if i not in static]
         leaves, in_tree = tree_flatten((dyn, kwargs))

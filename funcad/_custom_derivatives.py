@@ -46,7 +46,7 @@ from funcad.interpreters.ad import (
     tangent_aval,
 )
 from funcad.interpreters.batching import batch_jaxpr, moveaxis
-from funcad.interpreters.partial_eval import trace_to_jaxpr_closed
+from funcad.interpreters.partial_eval import trace_to_jaxpr_closed, trace_to_jaxpr_flat
 from funcad.primitives._util import new_primitive
 from funcad.primitives.call import memoized
 from funcad.primitives.control import _split
@@ -134,10 +134,12 @@ class custom_jvp:
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
-        functools.update_wrapper(self, fun)
+        # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
+        functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp: Callable | None = None
+        self._tracing_rule = False
 
     def defjvp(self, jvp: Callable) -> Callable:
         """Set the jvp rule `jvp(*nondiff, primals, tangents)`; returns it (decorator)."""
@@ -207,11 +209,44 @@ class custom_jvp:
                 for p, t in zip(p_leaves, t_leaves)]
             return [*p_leaves, *t_leaves]
 
-        jvp_jaxpr_, jc = trace_to_jaxpr_closed(jvp_flat_fn, [*avals, *avals])
+        if self._tracing_rule:
+            # Called from inside its own jvp rule (the usual `return f(x), ...` pattern):
+            # tracing the rule again here would recurse forever, so it is traced only if
+            # this inner call is itself differentiated.
+            jvp_jaxpr_ = _LazyRule(self, lambda: trace_to_jaxpr_flat(jvp_flat_fn,
+                                                                     [*avals, *avals]))
+            jc = []
+        else:
+            self._tracing_rule = True
+            try:
+                jvp_jaxpr_, jc = trace_to_jaxpr_closed(jvp_flat_fn, [*avals, *avals])
+            finally:
+                self._tracing_rule = False
         outs = custom_jvp_call_p.bind(*fc, *jc, *leaves, fun_jaxpr=fun_jaxpr,
                                       jvp_jaxpr=jvp_jaxpr_, num_fun_consts=len(fc),
                                       num_jvp_consts=len(jc))
         return tree_unflatten(box["out_tree"], [_as_leaf(o) for o in outs])
+
+
+class _LazyRule:
+    """A jvp rule traced on first use into (jaxpr with constvars, consts)."""
+
+    __slots__ = ("owner", "thunk", "traced")
+
+    def __init__(self, owner: custom_jvp, thunk: Callable[[], tuple[Jaxpr, list]]):
+        self.owner, self.thunk, self.traced = owner, thunk, None
+
+    def force(self) -> tuple[Jaxpr, list]:
+        if self.traced is None:
+            prev, self.owner._tracing_rule = self.owner._tracing_rule, True
+            try:
+                self.traced = self.thunk()
+            finally:
+                self.owner._tracing_rule = prev
+        return self.traced
+
+    def __repr__(self) -> str:
+        return f"<jvp rule of {self.owner.__name__}>"
 
 
 def _cjvp_impl(*args, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
@@ -223,7 +258,11 @@ def _cjvp_impl(*args, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
 def _cjvp_jvp(primals, tangents, *, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
     fc, jc, xs = _split(primals, num_fun_consts, num_jvp_consts)
     t_fc, _, t_xs = _split(tangents, num_fun_consts, num_jvp_consts)
-    outs = eval_jaxpr(jvp_jaxpr, (), [*jc, *xs, *[instantiate(t) for t in t_xs]])
+    if isinstance(jvp_jaxpr, _LazyRule):
+        rule_jaxpr, rule_consts = jvp_jaxpr.force()
+        outs = eval_jaxpr(rule_jaxpr, rule_consts, [*xs, *[instantiate(t) for t in t_xs]])
+    else:
+        outs = eval_jaxpr(jvp_jaxpr, (), [*jc, *xs, *[instantiate(t) for t in t_xs]])
     n = len(fun_jaxpr.outvars)
     p_out, t_out = outs[:n], list(outs[n:])
     extra = _closure_tangents(fun_jaxpr, fc, xs, t_fc)
@@ -237,11 +276,24 @@ def _cjvp_batch(size, vals, dims, *, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_j
     fc_b, jc_b, x_b = _split([d is not None for d in dims], nfc, njc)
     # Tangents are batched like their primals (they have the same type).
     fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + x_b, True)
-    jb, _ = batch_jaxpr(jvp_jaxpr, size, jc_b + x_b + x_b, True)
+    if isinstance(jvp_jaxpr, _LazyRule):
+        jb = _LazyRule(jvp_jaxpr.owner, lambda: _batch_closed(jvp_jaxpr.force(), size, x_b))
+    else:
+        jb, _ = batch_jaxpr(jvp_jaxpr, size, jc_b + x_b + x_b, True)
     vals = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(vals, dims)]
     outs = custom_jvp_call_p.bind(*vals, fun_jaxpr=fb, jvp_jaxpr=jb, num_fun_consts=nfc,
                                   num_jvp_consts=njc)
     return outs, [0] * len(outs)
+
+
+def _batch_closed(closed: tuple[Jaxpr, list], size: int, x_batched: list) -> tuple:
+    """Batch a (jaxpr with constvars, consts) rule whose primals and tangents are batched
+    like `x_batched` (consts unbatched)."""
+    jaxpr, consts = closed
+    k = len(consts)
+    flat = Jaxpr((), (*jaxpr.constvars, *jaxpr.invars), jaxpr.eqns, jaxpr.outvars)
+    b, _ = batch_jaxpr(flat, size, [False] * k + x_batched + x_batched, True)
+    return Jaxpr(b.invars[:k], b.invars[k:], b.eqns, b.outvars), consts
 
 
 impl_rules[custom_jvp_call_p] = _cjvp_impl
@@ -272,7 +324,8 @@ class custom_vjp:
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
-        functools.update_wrapper(self, fun)
+        # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
+        functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.fwd: Callable | None = None

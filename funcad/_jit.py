@@ -133,7 +133,8 @@ class Jitted:
         self.name = getattr(fun, "__name__", "fun")
         self._cache: dict = {}
         self._fast: dict = {}
-        functools.update_wrapper(self, fun)
+        # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
+        functools.update_wrapper(self, fun, updated=())
 
     def _split(self, args, kwargs):
         nargs = len(args)

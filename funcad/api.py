@@ -10,6 +10,7 @@ import numpy as np
 from funcad._core import (
     ShapedArray,
     Tracer,
+    current_dynamic_main,
     get_aval,
     is_float_dtype,
 )
@@ -140,10 +141,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     """
     fname = _fun_name(fun)
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def value_and_grad_fun(*args, **kwargs):
         single, nums = _normalize_argnums(argnums, len(args), fname)
-        leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
+        leaves, in_tree = tree_flatten(tuple([args[i] for i in nums]))
         leaves = [_in(x) for x in leaves]
         _check_float_leaves(leaves, fname, argnums)
         box: dict = {}
@@ -164,7 +165,9 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         if y_dtype.kind != "f":  # complex too, as in JAX
             raise TypeError(f"grad requires {fname} to return a floating-point scalar, but "
                             f"it returned dtype {y_dtype.name}.")
-        ct = full((), 1, y_dtype)
+        # full() without its argument checks when nothing is staged (every eager call)
+        ct = (np.ones((), y_dtype) if current_dynamic_main().level == 0
+              else full((), 1, y_dtype))
         cts = backward_pass(lin.jaxpr, lin.consts, [True] * len(leaves),
                             [None] * len(leaves), [ct])
         grads = tree_unflatten(in_tree, [_out(instantiate(c)) for c in cts])
@@ -198,7 +201,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     """
     vg = value_and_grad(fun, argnums, has_aux)
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def grad_fun(*args, **kwargs):
         if has_aux:
             (_, aux), g = vg(*args, **kwargs)
@@ -380,7 +383,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | No
         in_axes = tuple(in_axes)
     _check_axes_spec(in_axes, "in_axes")
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def vmapped(*args, **kwargs):
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
             raise ValueError(f"vmap of {fname}: in_axes has {len(in_axes)} entries but the "
@@ -633,7 +636,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
     """
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def make(*args, **kwargs):
         dyn_idx = [i for i in range(len(args)) if i not in static]
         dyn = [args[i] for i in dyn_idx]

@@ -170,3 +170,35 @@ def test_bad_rules_are_reported():
         return x
     with pytest.raises(AttributeError, match="defjvp"):
         h(1.0)
+
+
+def _self_calling_sin():
+    @fa.custom_jvp
+    def f(x):
+        return fnp.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return f(x), fnp.cos(x) * t   # the rule calls the function it decorates (JAX idiom)
+    return f
+
+
+def test_custom_jvp_rule_may_call_its_own_function():
+    f = _self_calling_sin()
+    x = np.array([0.3, 1.0, 2.0])
+    np.testing.assert_allclose(f(x), np.sin(x))
+    np.testing.assert_allclose(fa.grad(lambda v: f(v).sum())(x), np.cos(x))
+    np.testing.assert_allclose(fa.jvp(f, (x,), (np.ones(3),))[1], np.cos(x))
+    np.testing.assert_allclose(fa.grad(fa.grad(f))(1.0), -np.sin(1.0))
+    np.testing.assert_allclose(fa.grad(fa.grad(fa.grad(f)))(1.0), -np.cos(1.0))
+    np.testing.assert_allclose(fa.vmap(fa.grad(f))(x), np.cos(x))
+    np.testing.assert_allclose(fa.jit(fa.vmap(fa.grad(f)))(x), np.cos(x))
+
+
+def test_jit_of_grad_of_custom_jvp_uses_the_gradient():
+    # Regression: jit copied the custom_jvp object's attributes (its `fun`) over its own.
+    f = _self_calling_sin()
+    np.testing.assert_allclose(fa.jit(fa.grad(f))(1.0), np.cos(1.0))
+    g = fa.jit(fa.grad(fa.checkpoint(lambda x: fnp.sin(x) * x)))
+    np.testing.assert_allclose(g(1.0), np.cos(1.0) + np.sin(1.0))
