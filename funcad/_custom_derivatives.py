@@ -109,11 +109,36 @@ def _check_like(what: str, tree_a, tree_b, avals_a, avals_b, names=("expected", 
             raise TypeError(f"{what}: leaf {k} has shape {b.shape}, expected {a.shape}")
 
 
+class _CustomFunction:
+    """What custom_jvp and custom_vjp share: wrapping, method binding, argument split."""
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
+        functools.update_wrapper(self, fun, updated=())
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def _split_args(self, args: tuple, kwargs: dict):
+        """(static, diff, leaves, in_tree), or None when no argument is traced.
+
+        With nothing traced the rule could never be used (closed-over values are
+        differentiated through `fun` in any case), so the caller just calls `fun`.
+        """
+        static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
+        leaves, in_tree = tree_flatten(diff)
+        if not any(isinstance(x, Tracer) for x in leaves):
+            return static, diff, None, in_tree
+        return static, diff, [_as_leaf(x) for x in leaves], in_tree
+
+
 # ----------------------------------------------------------------------------------
 # custom_jvp
 
 
-class custom_jvp:
+class custom_jvp(_CustomFunction):
     """A function with a user-defined jvp (forward-mode) rule, as in JAX.
 
     The rule `jvp(primals, tangents) -> (primal_out, tangent_out)` is used by every
@@ -134,10 +159,7 @@ class custom_jvp:
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
-        # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
-        functools.update_wrapper(self, fun, updated=())
-        self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        super().__init__(fun, nondiff_argnums)
         self.jvp: Callable | None = None
         self._tracing_rule = False
 
@@ -159,20 +181,13 @@ class custom_jvp:
             return out, total
         self.jvp = jvp
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
-
     def __call__(self, *args, **kwargs):
         if self.jvp is None:
             raise AttributeError(f"custom_jvp function {self.__name__} has no jvp rule; "
                                  f"define one with @{self.__name__}.defjvp")
-        static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
-        leaves, in_tree = tree_flatten(diff)
-        if not any(isinstance(x, Tracer) for x in leaves):
-            # Nothing to differentiate with respect to: the rule could never be used
-            # (closed-over values are differentiated through fun in any case).
+        static, diff, leaves, in_tree = self._split_args(args, kwargs)
+        if leaves is None:
             return self.fun(*_merge(static, diff))
-        leaves = [_as_leaf(x) for x in leaves]
         avals = [get_aval(x).strip_weak() for x in leaves]
         box: dict = {}
 
@@ -306,7 +321,7 @@ batch_rules[custom_jvp_call_p] = _cjvp_batch
 # custom_vjp
 
 
-class custom_vjp:
+class custom_vjp(_CustomFunction):
     """A function with a user-defined vjp (reverse-mode) rule, as in JAX.
 
     `fwd(*args) -> (out, residuals)` and `bwd(*nondiff, residuals, ct_out) -> tuple of
@@ -324,10 +339,7 @@ class custom_vjp:
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
-        # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
-        functools.update_wrapper(self, fun, updated=())
-        self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        super().__init__(fun, nondiff_argnums)
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
 
@@ -335,18 +347,13 @@ class custom_vjp:
         """Set `fwd(*args) -> (out, res)` and `bwd(*nondiff, res, ct) -> cts`."""
         self.fwd, self.bwd = fwd, bwd
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
-
     def __call__(self, *args, **kwargs):
         if self.fwd is None:
             raise AttributeError(f"custom_vjp function {self.__name__} has no vjp rule; "
                                  f"define one with {self.__name__}.defvjp(fwd, bwd)")
-        static, diff = _bind_args(self.fun, self.nondiff_argnums, args, kwargs)
-        leaves, in_tree = tree_flatten(diff)
-        if not any(isinstance(x, Tracer) for x in leaves):
+        static, diff, leaves, in_tree = self._split_args(args, kwargs)
+        if leaves is None:
             return self.fun(*_merge(static, diff))
-        leaves = [_as_leaf(x) for x in leaves]
         avals = [get_aval(x).strip_weak() for x in leaves]
         box: dict = {}
         name = self.__name__

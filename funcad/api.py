@@ -514,6 +514,24 @@ def _split_axis(x, axis_len_shapes, axis: int):
     return pieces
 
 
+def _differentiable_leaves(fun, fname, argnums, args, kwargs):
+    """The float leaves selected by argnums, and `fun` as a function of those leaves.
+
+    Returns (single, leaves, in_tree, f_of_leaves); `single` is True for an int argnums.
+    """
+    single, nums = _normalize_argnums(argnums, len(args), fname)
+    leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
+    leaves = [_in(x) for x in leaves]
+    _check_float_leaves(leaves, fname, argnums)
+
+    def f_of_leaves(*ls):
+        new = list(args)
+        for i, v in zip(nums, tree_unflatten(in_tree, ls)):
+            new[i] = v
+        return fun(*new, **kwargs)
+    return single, leaves, in_tree, f_of_leaves
+
+
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
            ) -> Callable:
     """Jacobian by forward mode (one jvp per input element, vectorised with vmap).
@@ -528,19 +546,9 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     fname = _fun_name(fun)
 
     def jac_fun(*args, **kwargs):
-        single, nums = _normalize_argnums(argnums, len(args), fname)
-        diff = tuple(args[i] for i in nums)
-        leaves, in_tree = tree_flatten(diff)
-        leaves = [_in(x) for x in leaves]
-        _check_float_leaves(leaves, fname, argnums)
+        single, leaves, in_tree, f_of_leaves = _differentiable_leaves(
+            fun, fname, argnums, args, kwargs)
         total, basis = _std_basis(leaves)
-
-        def f_of_leaves(*ls):
-            d = tree_unflatten(in_tree, ls)
-            new = list(args)
-            for i, v in zip(nums, d):
-                new[i] = v
-            return fun(*new, **kwargs)
 
         def push(*ts):
             out = jvp(f_of_leaves, tuple(leaves), tuple(ts), has_aux=has_aux)
@@ -574,19 +582,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     fname = _fun_name(fun)
 
     def jac_fun(*args, **kwargs):
-        single, nums = _normalize_argnums(argnums, len(args), fname)
-        diff = tuple(args[i] for i in nums)
-        leaves, in_tree = tree_flatten(diff)
-        leaves = [_in(x) for x in leaves]
-        _check_float_leaves(leaves, fname, argnums)
-
-        def f_of_leaves(*ls):
-            d = tree_unflatten(in_tree, ls)
-            new = list(args)
-            for i, v in zip(nums, d):
-                new[i] = v
-            return fun(*new, **kwargs)
-
+        single, leaves, in_tree, f_of_leaves = _differentiable_leaves(
+            fun, fname, argnums, args, kwargs)
         res = vjp(f_of_leaves, *leaves, has_aux=has_aux)
         y, f_vjp = res[0], res[1]
         y_leaves, out_tree = tree_flatten(y)
