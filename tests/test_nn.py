@@ -8,6 +8,7 @@ import funcad as fa
 import funcad.numpy as fnp
 from funcad import nn
 from funcad.test_util import check_grads
+from funcad.tree_util import tree_leaves
 
 X = np.array([-3.0, -1.2, -0.3, 0.4, 1.1, 2.5])
 EXTREME = np.array([-1e300, -1e4, -800.0, -40.0, -1e-300, 0.0, 1e-300, 40.0, 800.0, 1e4,
@@ -193,3 +194,23 @@ def test_cross_entropy_training_gradient():
     expected = x.T @ (special.softmax(logits, axis=-1) - np.eye(4)[y]) / 5
     np.testing.assert_allclose(fa.grad(loss)(w), expected, rtol=1e-13, atol=1e-15)
     check_grads(loss, (w,), order=2, modes=("fwd", "rev"))
+
+
+def test_numba_compiled_matches_eager(monkeypatch):
+    # One real Numba compile covering every function and its gradient (the rest of the
+    # suite runs jit's generated source as plain Python).
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
+
+    def everything(x):
+        outs = [f(x) for f in NETLIKE.values()]
+        outs.append(nn.one_hot(fnp.argmax(x, axis=-1), 4))
+        return outs, fa.grad(lambda x: sum(fnp.sum(o * o) for o in outs_of(x)))(x)
+
+    def outs_of(x):
+        return [f(x) for f in NETLIKE.values()]
+
+    x = np.concatenate([A, EXTREME[None, 3:7]])
+    got, expected = fa.jit(everything)(x), everything(x)
+    for a, b in zip(tree_leaves(got), tree_leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-300)
+        assert np.all(np.isfinite(a))
