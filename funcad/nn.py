@@ -18,6 +18,7 @@ from funcad.api import stop_gradient
 
 __all__ = [
     "gelu",
+    "log_sigmoid",
     "log_softmax",
     "logsumexp",
     "one_hot",
@@ -101,6 +102,17 @@ def softplus(x: Any) -> Any:
 def _softplus_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
     return softplus.fun(x), t * sigmoid(x)
+
+
+def log_sigmoid(x: Any) -> Any:
+    """log(sigmoid(x)) = -softplus(-x), without overflow or log(0).
+
+    Args: x: an array. Returns: an array of x's shape and dtype.
+
+    >>> float(log_sigmoid(-1000.0))
+    -1000.0
+    """
+    return -softplus(-fnp.asarray(x))
 
 
 def silu(x: Any) -> Any:

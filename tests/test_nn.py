@@ -24,6 +24,7 @@ UNARY = {
     "sigmoid": (nn.sigmoid, special.expit),
     "softplus": (nn.softplus, lambda x: np.logaddexp(x, 0)),
     "silu": (nn.silu, lambda x: x * special.expit(x)),
+    "log_sigmoid": (nn.log_sigmoid, lambda x: -np.logaddexp(0, -x)),
     "gelu": (nn.gelu, _gelu_tanh),
     "gelu_exact": (lambda x: nn.gelu(x, approximate=False),
                    lambda x: x * special.ndtr(x)),
@@ -33,6 +34,7 @@ DERIV = {
     "relu": lambda x: (x > 0).astype(float),
     "sigmoid": lambda x: special.expit(x) * special.expit(-x),
     "softplus": special.expit,
+    "log_sigmoid": lambda x: special.expit(-x),
     "silu": lambda x: special.expit(x) + x * special.expit(x) * special.expit(-x),
     "gelu_exact": lambda x: special.ndtr(x) + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi),
 }
@@ -161,6 +163,7 @@ def test_one_hot():
 
 NETLIKE = {
     "relu": nn.relu, "sigmoid": nn.sigmoid, "softplus": nn.softplus, "silu": nn.silu,
+    "log_sigmoid": nn.log_sigmoid,
     "gelu": nn.gelu, "gelu_exact": lambda x: nn.gelu(x, approximate=False),
     "softmax": nn.softmax, "log_softmax": nn.log_softmax,
     "logsumexp": lambda x: nn.logsumexp(x, axis=-1),

@@ -252,3 +252,26 @@ def test_jitted_step_with_numba(monkeypatch, rng):
                                                              s_e, loss_e))):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert s2[0].count.dtype == np.int32
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda: optim.adam(lambda count: 0.1 * 0.5 ** count),
+    lambda: optim.adamw(0.1),
+    lambda: optim.sgd(0.1, momentum=0.9, nesterov=True),
+], ids=["adam_schedule", "adamw", "nesterov"])
+def test_float32_params_and_states_stay_float32_under_jit(make_opt):
+    opt = make_opt()
+    params = {"w": np.ones(3, np.float32)}
+
+    @fa.jit
+    def step(params, state):
+        grads = fa.grad(lambda p: fnp.sum(p["w"] ** 2))(params)
+        updates, state = opt.update(grads, state, params)
+        return optim.apply_updates(params, updates), state
+
+    state = opt.init(params)
+    for _ in range(2):
+        params, state = step(params, state)
+    assert params["w"].dtype == np.float32
+    for leaf in tree_leaves(state):
+        assert leaf.dtype in (np.float32, np.int32)
