@@ -241,3 +241,29 @@ def test_parallel_reductions_with_unit_leading_dim(numba_on):
     def f(x):
         return fnp.sum(fnp.sin(x), axis=1), fnp.sum(x * x)
     _close(fa.jit(f, parallel=True)(x), f(x))
+
+
+def _softmax_xent(x, y):
+    m = fnp.max(x, axis=1, keepdims=True)
+    lse = fnp.log(fnp.sum(fnp.exp(x - m), axis=1, keepdims=True)) + m
+    return -fnp.mean(fnp.sum(y * (x - lse), axis=1))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_row_reductions_share_one_outer_loop(numba_on, parallel):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 5)), rng.normal(size=(7, 5))
+    vg = fa.value_and_grad(_softmax_xent)
+    _close(fa.jit(vg, parallel=parallel)(x, y), vg(x, y))
+    g = fa.jit(fa.grad(_softmax_xent), parallel=parallel)
+    _close(g(x, y), fa.grad(_softmax_xent)(x, y))
+    # Row max, sum of exps and the backward pass: one outer loop over the 7 rows.
+    src = g.lower(x, y).source.split("def ")[1]
+    assert src.count("range(7)") == 1 and "rt.reshape" not in src
+
+    def h(z):   # partial reductions of a 3-d value read back in later inner loops
+        s = fnp.sum(z, axis=2, keepdims=True)
+        t = fnp.max(z - s, axis=(1, 2))
+        return (z - s) * t[:, None, None], fnp.sum(z * s, axis=0)
+    z = rng.normal(size=(3, 4, 6))
+    _close(fa.jit(h, parallel=parallel)(z), h(z))

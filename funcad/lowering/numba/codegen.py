@@ -3,8 +3,12 @@
 Interface for lowering rules
 ============================
 `funcad._core.lowering_rules[prim]` holds one of four kinds of rule. Elementwise and
-index-remapping rules are *fusible*: the code generator puts them into one explicit loop
-nest per output shape (a "fused group") instead of one NumPy temporary per equation.
+index-remapping rules are *fusible*: the code generator puts them into explicit loop nests
+(a "fused group") instead of one NumPy temporary per equation. A group is one outer loop
+over the first non-1 dim around a sequence of inner loop nests ("phases"): a phase may
+use what earlier phases computed for the same outer index, e.g. a row reduction
+(softmax: row max, then sum of exps, then normalisation in one outer loop). Size-1 dims
+get no loop, and reshapes that only add or drop them are fused as index remappings.
 
 1. `str` -- a scalar expression template of an elementwise primitive, formatted with the
    operand expressions as `{0}, {1}, ...` and the equation's params by name, e.g.
@@ -140,14 +144,38 @@ def _is_placeholder(rule) -> bool:
     return isinstance(rule, str) and "{" not in rule
 
 
+def _squeeze(shape) -> tuple:
+    return tuple(n for n in shape if n != 1)
+
+
+def _expand(shape, names) -> list[str]:
+    """Index expressions for `shape` from the loop indices of its non-1 dims."""
+    it = iter(names)
+    return ["0" if n == 1 else next(it) for n in shape]
+
+
+@dataclass
+class _Phase:
+    """Equations of one inner loop nest (over `inner`) inside a group's outer loop."""
+
+    inner: tuple[int, ...]
+    eqns: list = field(default_factory=list)
+
+
 @dataclass
 class _Group:
-    """Equations fused into one loop nest over `shape`."""
+    """Equations fused into one loop nest: an outer loop over `outer` around phases.
 
-    shape: tuple[int, ...]
-    eqns: list = field(default_factory=list)
-    defined: set = field(default_factory=set)
+    Size-1 dims get no loop, so (128, 1) and (128,) share one. A later phase reads what
+    earlier ones computed at the same outer index: softmax's row max, sum of exps and
+    normalisation are three inner loops in one outer loop, not three loop nests.
+    """
+
+    outer: int | None                 # None: no loop at all (every dim has size 1)
+    phases: list = field(default_factory=list)
+    phase_of: dict = field(default_factory=dict)
     reduce_outs: set = field(default_factory=set)
+    final_only: set = field(default_factory=set)   # reductions over the outer loop
 
 
 class Emitter:
@@ -441,7 +469,7 @@ class _JaxprLowering:
         self.jaxpr = jaxpr
         self.env: dict[Var, str] = {}
         self.owner: dict[Var, _Group] = {}
-        self.open: dict[tuple, _Group] = {}
+        self.open: dict[int | None, _Group] = {}
         self.users: dict[Var, list[int]] = {}
         self.outset = {v for v in jaxpr.outvars if type(v) is Var}
         # Arrays that are one scalar broadcast ("splats"): kept as that scalar, and
@@ -516,6 +544,8 @@ class _JaxprLowering:
     def visit(self, eqn: JaxprEqn) -> None:
         rule = self.rule_of(eqn)
         kind = _kind(rule)
+        if self.fusible_reshape(eqn):
+            rule, kind = _SQUEEZE_RESHAPE, "index"
         out_aval = eqn.out_binders[0].aval if eqn.out_binders else None
         if kind == "reduce":
             domain = eqn.inputs[0].aval.shape
@@ -555,40 +585,102 @@ class _JaxprLowering:
                 self.env[v] = o
         ctx.current = None
 
+    def fusible_reshape(self, eqn) -> bool:
+        """A reshape that only adds or drops size-1 dims of a value being fused."""
+        if eqn.primitive.name != "reshape":
+            return False
+        src, out = eqn.inputs[0], eqn.out_binders[0].aval
+        return (type(src) is Var and src.aval.ndim > 0 and out.ndim > 0
+                and _squeeze(src.aval.shape) == _squeeze(out.shape)
+                and (src in self.owner or (src in self.splat and src not in self.env)))
+
     # -- fusion ------------------------------------------------------------------------
     def add_to_group(self, eqn, rule, kind, domain) -> None:
-        g = self.open.get(domain)
+        sq = _squeeze(domain)
+        key = sq[0] if sq else None
+        g = self.open.get(key)
+        need = 0           # the earliest phase of g that may hold this equation
         for a in eqn.inputs:
             if type(a) is not Var or a not in self.owner:
                 continue
             h = self.owner[a]
-            if h is g and kind in ("elementwise", "reduce") and a not in g.reduce_outs:
+            if h is not g:
+                self.close(h)
                 continue
-            self.close(h)
-            if h is g:
-                g = None
+            read = _read_kind(eqn, rule, kind, a, sq)
+            if a in g.final_only or read is None:
+                self.close(g)
+                g, need = None, 0
+                continue
+            k = g.phase_of[a]
+            same = read == "same" and a not in g.reduce_outs
+            need = max(need, k if same else k + 1)
         if g is None:
-            g = self.open[domain] = _Group(domain)
-        g.eqns.append((eqn, rule, kind))
+            g = self.open[key] = _Group(key)
+        inner = sq[1:]
+        k = next((k for k in range(need, len(g.phases)) if g.phases[k].inner == inner), None)
+        if k is None:
+            # A new phase as early as its operands allow (later equations may join it).
+            k = need
+            g.phases.insert(k, _Phase(inner))
+            for v, j in g.phase_of.items():
+                if j >= k:
+                    g.phase_of[v] = j + 1
+        g.phases[k].eqns.append((eqn, rule, kind))
         for v in eqn.out_binders:
-            g.defined.add(v)
+            g.phase_of[v] = k
             self.owner[v] = g
             if kind == "reduce":
                 g.reduce_outs.add(v)
+                if key is None or _outer_axis(eqn.inputs[0].aval.shape) in eqn.params["axes"]:
+                    g.final_only.add(v)
 
     def close(self, g: _Group) -> None:
-        if self.open.get(g.shape) is g:
-            del self.open[g.shape]
-        for v in g.defined:
+        if self.open.get(g.outer) is g:
+            del self.open[g.outer]
+        for v in g.phase_of:
             self.owner.pop(v, None)
-        members = {id(e) for e, _, _ in g.eqns}
+        where = {id(e): k for k, ph in enumerate(g.phases) for e, _, _ in ph.eqns}
         materialize = set()
-        for v in g.defined:
-            if v in g.reduce_outs:
-                continue
-            if v in self.outset or any(u not in members for u in self.users.get(v, ())):
+        for v, k in g.phase_of.items():
+            users = self.users.get(v, ())
+            outside = v in self.outset or any(u not in where for u in users)
+            # Values of a phase without inner loop are scalars for the whole iteration.
+            rowwise = g.outer is not None and (not g.phases[k].inner or v in g.reduce_outs)
+            if outside or (not rowwise and any(where[u] != k for u in users if u in where)):
                 materialize.add(v)
         _write_group(self, g, materialize)
+
+
+_SYM = "@"
+
+
+def _outer_axis(shape) -> int | None:
+    return next((d for d, n in enumerate(shape) if n != 1), None)
+
+
+def _read_kind(eqn, rule, kind, a, sq) -> str | None:
+    """How an equation over the squeezed domain `sq` reads its operand `a`: "same" (at
+    its own loop index), "outer" (at the same outer index only) or None (elsewhere)."""
+    if kind in ("elementwise", "reduce"):
+        return "same"
+    if kind != "index":
+        return None
+    names = [f"{_SYM}{k}" for k in range(len(sq))]
+    src = rule.fn(eqn, _expand(eqn.out_binders[0].aval.shape, names))
+    if _squeeze(a.aval.shape) == sq and list(src) == _expand(a.aval.shape, names):
+        return "same"
+    d = _outer_axis(a.aval.shape)
+    if d is not None and names and src[d] == names[0]:
+        return "outer"
+    return None
+
+
+def _squeeze_reshape_index(eqn, idx):
+    return _expand(eqn.inputs[0].aval.shape, [i for i in idx if i != "0"])
+
+
+_SQUEEZE_RESHAPE = IndexRule(_squeeze_reshape_index)
 
 
 def _scalar_expr(ctx, rule, eqn, args) -> str:
@@ -605,30 +697,59 @@ def _call_stmt_rule(ctx, rule, eqn, args) -> list[str]:
     return list(outs)
 
 
+def _domain(eqn, kind) -> tuple:
+    return eqn.inputs[0].aval.shape if kind == "reduce" else eqn.out_binders[0].aval.shape
+
+
+def _row_reduce(g: _Group, eqn) -> bool:
+    """A reduction over every inner loop of its phase: a scalar accumulator per row."""
+    shape, axes = eqn.inputs[0].aval.shape, eqn.params["axes"]
+    d0 = _outer_axis(shape)
+    return g.outer is not None and d0 not in axes and all(
+        d in axes for d, n in enumerate(shape) if n != 1 and d != d0)
+
+
 def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
     ctx = low.ctx
-    shape = g.shape
-    local: dict[Var, str] = {}
-    n = len(g.eqns)
+    n = sum(len(ph.eqns) for ph in g.phases)
     ctx.current = None
-    ctx.line(f"# fused loop over {shape}: {n} equation{'s' if n > 1 else ''}")
-    for eqn, rule, kind in g.eqns:
-        for v in eqn.out_binders:
-            if v in materialize:
+    loops = " then ".join(str(ph.inner) for ph in g.phases)
+    ctx.line(f"# fused loop over {g.outer}, inner loops {loops}: {n} equation"
+             f"{'s' if n > 1 else ''}")
+    rows = set()
+    for ph in g.phases:
+        for eqn, rule, kind in ph.eqns:
+            v = eqn.out_binders[0]
+            if kind == "reduce" and _row_reduce(g, eqn):
+                rows.add(v)
+            if v in materialize or (kind == "reduce" and v not in rows):
                 name = ctx.var_name(v)
-                ctx.line(f"{name} = {ctx.empty(shape, v.aval.dtype)}")
-                low.env[v] = name
-            elif kind == "reduce":
-                name = ctx.var_name(v)
-                init = rule.init(ctx, v.aval.dtype)
-                if v.aval.ndim == 0:
-                    ctx.line(f"{name} = {init}")
+                if kind != "reduce" or v in rows:
+                    alloc = ctx.empty(v.aval.shape, v.aval.dtype)
+                elif v.aval.ndim == 0:
+                    alloc = rule.init(ctx, v.aval.dtype)
                 else:
-                    ctx.line(f"{name} = {ctx.full(v.aval.shape, init, v.aval.dtype)}")
+                    alloc = ctx.full(v.aval.shape, rule.init(ctx, v.aval.dtype), v.aval.dtype)
+                ctx.line(f"{name} = {alloc}")
                 low.env[v] = name
     parallel = bool(ctx.options.get("parallel")) and _parallel_ok(g)
-    with ctx.loop(shape, parallel) as idx:
-        full_idx = ", ".join(idx)
+    outer = () if g.outer is None else (g.outer,)
+    with ctx.loop(outer, parallel) as oidx:
+        row_local: dict[Var, str] = {}
+        for ph in g.phases:
+            _write_phase(low, ph, oidx, rows, row_local, materialize)
+    ctx.current = None
+
+
+def _write_phase(low, ph: _Phase, oidx, rows, row_local, materialize) -> None:
+    ctx = low.ctx
+    for eqn, rule, kind in ph.eqns:
+        v = eqn.out_binders[0]
+        if v in rows:
+            ctx.line(f"{ctx.var_name(v)}_ = {rule.init(ctx, v.aval.dtype)}")
+    local = dict(row_local)
+    with ctx.loop(ph.inner) as iidx:
+        names = [*oidx, *iidx]
 
         def operand(a) -> str:
             if type(a) is Literal:
@@ -641,17 +762,20 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 return low.splat[a]
             # Load each input element once per iteration (fewer getitems to compile).
             name = ctx.var_name(a) + "_"
-            ctx.line(f"{name} = {low.env[a]}[{full_idx}]")
+            ctx.line(f"{name} = {low.env[a]}[{', '.join(_expand(a.aval.shape, names))}]")
             local[a] = name
             return name
 
-        for eqn, rule, kind in g.eqns:
+        for eqn, rule, kind in ph.eqns:
             ctx.comment(eqn)
             v = eqn.out_binders[0]
+            idx = _expand(_domain(eqn, kind), names)
             if kind == "reduce":
-                axes = eqn.params["axes"]
-                kept = [i for k, i in enumerate(idx) if k not in axes]
-                acc = low.env[v] + (f"[{', '.join(kept)}]" if kept else "")
+                if v in rows:
+                    acc = ctx.var_name(v) + "_"
+                else:
+                    kept = [i for k, i in enumerate(idx) if k not in eqn.params["axes"]]
+                    acc = low.env[v] + (f"[{', '.join(kept)}]" if kept else "")
                 ctx.line(rule.update.format(acc=acc, v=operand(eqn.inputs[0])))
                 continue
             name = ctx.var_name(v) + "_"
@@ -661,34 +785,51 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 expr = rule.fn(ctx, eqn, idx)
             else:
                 src = eqn.inputs[0]
-                if type(src) is Literal or src.aval.ndim == 0 or (
-                        src in low.splat and src not in low.env):
+                scalar = type(src) is Literal or src.aval.ndim == 0 or src in row_local or (
+                    src in low.splat and src not in low.env)
+                at = None if scalar else list(rule.fn(eqn, idx))
+                if scalar or (len(_squeeze(src.aval.shape)) == len(names)
+                               and at == _expand(src.aval.shape, names)):
+                    # A broadcast scalar, a value computed once per outer iteration, or
+                    # a read at the operand's own index (a reshape that drops 1-dims).
                     expr = operand(src)
                     if v not in materialize:
-                        local[v] = expr     # a broadcast scalar: no statement needed
+                        local[v] = expr
+                        if not ph.inner:
+                            row_local[v] = expr
                         continue
                 else:
-                    expr = f"{low.env[src]}[{', '.join(rule.fn(eqn, idx))}]"
+                    expr = f"{low.env[src]}[{', '.join(at)}]"
             ctx.line(f"{name} = {expr}")
             local[v] = name
+            if not ph.inner:
+                row_local[v] = name
             if v in materialize:
-                ctx.line(f"{low.env[v]}[{full_idx}] = {name}")
-    ctx.current = None
+                ctx.line(f"{low.env[v]}[{', '.join(_expand(v.aval.shape, names))}] = {name}")
+    for eqn, rule, kind in ph.eqns:
+        v = eqn.out_binders[0]
+        if v in rows:
+            row_local[v] = acc = ctx.var_name(v) + "_"
+            if v in materialize:
+                ctx.line(f"{low.env[v]}[{', '.join(_expand(v.aval.shape, oidx))}] = {acc}")
 
 
 def _parallel_ok(g: _Group) -> bool:
-    # prange runs over the first dimension that gets a loop (size-1 dims get none).
-    outer = next((d for d, n in enumerate(g.shape) if n != 1), None)
-    if outer is None:
+    # prange runs over the outer loop: a reduction over it must be a scalar sum.
+    if g.outer is None:
         return False
-    for eqn, rule, kind in g.eqns:
-        if kind != "reduce":
-            continue
-        v = eqn.out_binders[0]
-        if v.aval.ndim == 0:
+    reductions = [(e, r) for ph in g.phases for e, r, k in ph.eqns if k == "reduce"]
+    total = any(e.out_binders[0].aval.ndim == 0 for e, _ in reductions)
+    for eqn, rule in reductions:
+        if _row_reduce(g, eqn):
+            # Numba's prange reduction analysis fails ("unexpected cycle in lookup") on a
+            # row max/min accumulator next to a reduction over the prange loop.
+            if total and not rule.parallel_ok:
+                return False
+        elif eqn.out_binders[0].aval.ndim == 0:
             if not rule.parallel_ok:
                 return False
-        elif outer in eqn.params["axes"]:
+        elif _outer_axis(eqn.inputs[0].aval.shape) in eqn.params["axes"]:
             return False
     return True
 
