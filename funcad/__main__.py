@@ -18,8 +18,12 @@ def loss(w, x, y):
 
 
 def main() -> None:
-    """Run the tour."""
-    np.set_printoptions(precision=4, suppress=True)
+    """Run the tour (NumPy's print options are changed only while it runs)."""
+    with np.printoptions(precision=4, suppress=True):
+        _tour()
+
+
+def _tour() -> None:
     w = np.array([0.5, -0.3, 0.8])
     xs = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0], [-1.0, 0.0, 1.0], [2.0, 1.0, 0.0]])
     ys = np.array([1.0, 0.0, -1.0, 0.5])
