@@ -267,3 +267,19 @@ def test_row_reductions_share_one_outer_loop(numba_on, parallel):
         return (z - s) * t[:, None, None], fnp.sum(z * s, axis=0)
     z = rng.normal(size=(3, 4, 6))
     _close(fa.jit(h, parallel=parallel)(z), h(z))
+
+
+def test_tanh_is_accurate_and_exact_on_edge_values(numba_on):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=20000) * s for s in (1e-9, 1e-2, 0.3, 1, 5, 30)]
+                       + [np.array([0.625, -0.625, np.nextafter(0.625, 1), 19.1, 5e-324])])
+    got, ref = fa.jit(fnp.tanh)(x), np.tanh(x)
+    assert np.max(np.abs(got - ref) / np.spacing(np.abs(ref))) <= 3
+    edge = np.array([0.0, -0.0, np.inf, -np.inf, np.nan])
+    got = fa.jit(fnp.tanh)(edge)
+    np.testing.assert_array_equal(got, np.tanh(edge))
+    assert list(np.signbit(got[:2])) == [False, True]
+    x32 = x.astype(np.float32)
+    got32 = fa.jit(fnp.tanh)(x32)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, np.tanh(x32), rtol=3e-7, atol=0)
