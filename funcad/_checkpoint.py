@@ -233,7 +233,6 @@ def _length(xs, length):
 
 def scan_checkpointed(f, init, xs, length, reverse, kind):
     """`lax.scan` with "sqrt" or "recursive" (binomial) checkpointing of the loop."""
-    from funcad.lax import scan
     import funcad.numpy as fnp
     n = _length(xs, length)
     if xs is None:

@@ -556,8 +556,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
         res = vmap(push, in_axes=tuple(0 for _ in basis), out_axes=(None, -1, None)
                    if has_aux else (None, -1))(*basis)
-        y, tang = res[0], res[1]
-        t_leaves, out_tree = tree_flatten(tang)
+        t_leaves, out_tree = tree_flatten(res[1])
         in_shapes = [get_aval(x).shape for x in leaves]
         jac_leaves = []
         for t in t_leaves:

@@ -125,7 +125,8 @@ def squeeze(a: Any, axis: Any = None) -> Any:
     if axis is None:
         axes = [i for i, n in enumerate(s) if n == 1]
     else:
-        axes = [_norm_axis(x, len(s)) for x in ([axis] if isinstance(axis, (int, np.integer)) else axis)]
+        given = [axis] if isinstance(axis, (int, np.integer)) else axis
+        axes = [_norm_axis(x, len(s)) for x in given]
         for x in axes:
             if s[x] != 1:
                 raise ValueError(f"cannot select an axis to squeeze out which has size not "

@@ -15,6 +15,7 @@ from funcad._core import (
     batch_rules,
     get_aval,
     impl_rules,
+    jvp_rules,
     lowering_rules,
     nondiff_primitives,
     transpose_rules,
@@ -197,15 +198,15 @@ def slice_(x, start_indices, limit_indices, strides=None):
 
 def _slice_aval(x, *, start_indices, limit_indices, strides):
     shape = []
-    for n, s, l, st in zip(x.shape, start_indices, limit_indices, strides, strict=True):
-        if not (0 <= s <= l <= n) or st < 1:
-            raise ValueError(f"slice [{s}:{l}:{st}] out of bounds for a dim of size {n}")
-        shape.append(max(0, (l - s + st - 1) // st))
+    for n, s, lim, st in zip(x.shape, start_indices, limit_indices, strides, strict=True):
+        if not (0 <= s <= lim <= n) or st < 1:
+            raise ValueError(f"slice [{s}:{lim}:{st}] out of bounds for a dim of size {n}")
+        shape.append(max(0, (lim - s + st - 1) // st))
     return ShapedArray(tuple(shape), x.dtype)
 
 
 def _slice_impl(x, *, start_indices, limit_indices, strides):
-    idx = tuple(slice(s, l, st) for s, l, st in zip(start_indices, limit_indices, strides))
+    idx = tuple(slice(s, lim, st) for s, lim, st in zip(start_indices, limit_indices, strides))
     return np.asarray(x)[idx].copy()
 
 
@@ -464,8 +465,6 @@ def _gather_batch(size, vals, dims, *, axes):
 
 impl_rules[gather_p] = _gather_impl
 abstract_eval_rules[gather_p] = _gather_aval
-from funcad._core import jvp_rules
-
 jvp_rules[gather_p] = _gather_jvp
 linear_primitives.add(gather_p)
 transpose_rules[gather_p] = _gather_transpose
