@@ -283,3 +283,23 @@ def test_tanh_is_accurate_and_exact_on_edge_values(numba_on):
     got32 = fa.jit(fnp.tanh)(x32)
     assert got32.dtype == np.float32
     np.testing.assert_allclose(got32, np.tanh(x32), rtol=3e-7, atol=0)
+
+
+def test_row_reductions_inside_scan_bodies(numba_on):
+    from funcad import lax
+
+    def f(x, w):
+        def body(c, _):
+            z = c @ w
+            e = fnp.exp(z - fnp.max(z, axis=-1, keepdims=True))
+            c = e / fnp.sum(e, axis=-1, keepdims=True) * fnp.sum(c, axis=1, keepdims=True)
+            return c, fnp.max(c, axis=0)
+        c, ys = lax.scan(body, x, None, length=3)
+        return fnp.sum(c ** 2) + fnp.sum(ys)
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(4, 5)), rng.normal(size=(5, 5))
+    g = fa.grad(f, argnums=(0, 1))
+    _close(fa.jit(g)(x, w), g(x, w))
+    vg = fa.vmap(fa.grad(f), in_axes=(0, None))
+    xs = np.stack([x, x + 1])
+    _close(fa.jit(vg, parallel=True)(xs, w), vg(xs, w))
