@@ -187,10 +187,15 @@ def defjvp(prim, *per_arg_rules: Callable | None) -> None:
     def unary_rule(primals, tangents, **params):
         # The hot case (sin, exp, ...) without the generic loop.
         (x,), (t,) = primals, tangents
-        ans = prim.bind(x, **params)
+        if params:
+            ans = prim.bind(x, **params)
+            if type(t) is Zero:
+                return ans, Zero(tangent_aval(get_aval(ans)))
+            return ans, r0(t, ans, x, **params)
+        ans = prim.bind(x)  # no `**{}`: it builds a dict per call
         if type(t) is Zero:
             return ans, Zero(tangent_aval(get_aval(ans)))
-        return ans, r0(t, ans, x, **params)
+        return ans, r0(t, ans, x)
 
     r0 = per_arg_rules[0]
     jvp_rules[prim] = unary_rule if len(per_arg_rules) == 1 and r0 is not None else rule
@@ -337,13 +342,14 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
     cotangents of the outputs (`Zero` allowed). Returns cotangents of every input
     (`Zero` where none flows; `None` for non-linear inputs).
     """
-    primal_env: dict[Var, Any] = {}
+    # One environment for both kinds of var: a linear var maps to its UndefinedPrimal
+    # (made once per var, not once per use), any other to its value.
+    primal_env: dict[Var, Any] = dict(zip(jaxpr.constvars, consts, strict=True))
     linear: set[Var] = set()
-    for v, c in zip(jaxpr.constvars, consts, strict=True):
-        primal_env[v] = c
     for v, lin, a in zip(jaxpr.invars, linear_args, args, strict=True):
         if lin:
             linear.add(v)
+            primal_env[v] = UndefinedPrimal(v.aval)
         else:
             primal_env[v] = a
 
@@ -356,13 +362,15 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
         for a in eqn.inputs:
             if type(a) is Literal:
                 ins.append(a.val)
-            elif a in linear:
-                ins.append(UndefinedPrimal(a.aval))
-                is_linear = True
             else:
-                ins.append(primal_env[a])
+                x = primal_env[a]
+                if type(x) is UndefinedPrimal:
+                    is_linear = True
+                ins.append(x)
         if is_linear:
-            linear.update(eqn.out_binders)
+            for v in eqn.out_binders:
+                linear.add(v)
+                primal_env[v] = UndefinedPrimal(v.aval)
             lin_eqns.append((eqn, ins))
         else:
             outs = eqn.primitive.bind(*ins, **eqn.params)
