@@ -59,6 +59,9 @@ def _reducer(name, impl):
 # -- reduce_sum ----------------------------------------------------------------------------
 
 reduce_sum_p = _reducer("reduce_sum", np.sum)
+# ndarray.sum skips np.sum's dispatch (half its cost on small arrays); same result.
+impl_rules[reduce_sum_p] = lambda x, *, axes: (x.sum(axis=axes) if type(x) is np.ndarray
+                                               else np.sum(x, axis=axes))
 deflinear_jvp(reduce_sum_p)
 linear_primitives.add(reduce_sum_p)
 transpose_rules[reduce_sum_p] = lambda ct, x, *, axes: [
