@@ -152,14 +152,36 @@ class JaxprTrace(Trace):
         return self.builder.new_tracer(self, aval)
 
     def pure(self, val: Any) -> JaxprTracer:
-        return self.main.payload.get_const(self, val)
+        builder = self.main.payload
+        if type(val) is np.ndarray and val.ndim and id(val) not in builder.const_tracers:
+            # get_const's common case inlined (a frame per residual of eager linearize)
+            aval = ShapedArray(val.shape, val.dtype)
+            t = JaxprTracer(self, aval, Var(aval), val)
+            builder.const_list.append(t)
+            builder.const_tracers[id(val)] = t  # `t` keeps `val` alive: ids stay unique
+            return t
+        return builder.get_const(self, val)
 
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        if self.main.payload.partial_eval and prim in partial_eval_rules:
-            return partial_eval_rules[prim](self, tracers, **params)
-        return self.default_process_primitive(prim, tracers, params)
+        builder = self.main.payload
+        if prim.multiple_results or builder.partial_eval and prim in partial_eval_rules:
+            if builder.partial_eval and prim in partial_eval_rules:
+                return partial_eval_rules[prim](self, tracers, **params)
+            return self.default_process_primitive(prim, tracers, params)
+        # default_process_primitive's single-result case inlined: one frame less per
+        # staged equation (every tangent equation of eager linearize comes here).
+        in_avals = []
+        ins = []
+        for t in tracers:
+            in_avals.append(t._aval)
+            ins.append(t.var)
+        aval = (abstract_eval_rules[prim](*in_avals, **params) if params
+                else abstract_eval_rules[prim](*in_avals))
+        out = JaxprTracer(self, aval, Var(aval), _NO_CONST)
+        builder.eqns.append(JaxprEqn(prim, tuple(ins), params, (out.var,)))
+        return out
 
     def default_process_primitive(self, prim, tracers, params):
         in_avals = []

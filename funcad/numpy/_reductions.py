@@ -53,6 +53,8 @@ def _reduce(prim, a, axis, keepdims, dtype=None, initial_dtype=None):
 
 
 def _sum_dtype(dt: np.dtype) -> np.dtype:
+    if dt.kind in "fc":  # the common case, without np.issubdtype's cost
+        return dt
     if dt == np.bool_ or (np.issubdtype(dt, np.integer) and dt.itemsize < 8):
         return np.dtype(np.int64) if np.issubdtype(dt, np.signedinteger) or \
             dt == np.bool_ else np.dtype(np.uint64)

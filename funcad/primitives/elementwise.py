@@ -266,7 +266,9 @@ div_p = binary("div", np.true_divide, "({0} / {1})")
 
 
 def _div_impl(x, y):
-    if np.issubdtype(np.result_type(x), np.integer):
+    # dtype.kind rather than np.issubdtype(np.result_type(x), np.integer): 10x cheaper
+    dt = x.dtype if type(x) is np.ndarray else np.result_type(x)
+    if dt.kind in "iu":
         # Integer division rounds down (NumPy's //, and the Numba lowering's); unlike
         # lax.div, which truncates toward 0. funcad.numpy never binds div on integers.
         return np.floor_divide(x, y)
