@@ -22,32 +22,19 @@ from funcad.primitives import reductions as red
 from funcad.primitives import structural as st
 from funcad.test_util import check_grads
 
-try:
-    from tests.test_numpy_functions import (
-        Row,
-        _assert_tree_close,
-        _batched_args,
-        _everything,
-        _in_axes_options,
-        _loop,
-        _split_args,
-        check_grad_of_vmap,
-        check_vmap_of_derivatives,
-        traced,
-    )
-except ImportError:  # pragma: no cover - tests/ on sys.path instead of the repo root
-    from test_numpy_functions import (  # type: ignore[no-redef]
-        Row,
-        _assert_tree_close,
-        _batched_args,
-        _everything,
-        _in_axes_options,
-        _loop,
-        _split_args,
-        check_grad_of_vmap,
-        check_vmap_of_derivatives,
-        traced,
-    )
+# pytest puts tests/ on sys.path (rootdir-relative "prepend" import mode, no __init__.py).
+from test_numpy_functions import (  # noqa: E402
+    Row,
+    _assert_tree_close,
+    _batched_args,
+    _everything,
+    _in_axes_options,
+    _loop,
+    _split_args,
+    check_grad_of_vmap,
+    check_vmap_of_derivatives,
+    traced,
+)
 
 P = _core.all_primitives
 ROWS: list[Row] = []
