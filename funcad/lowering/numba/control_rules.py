@@ -10,6 +10,8 @@ emitter's arrays are C-contiguous with fixed dtypes and rank-0 values are scalar
 
 from __future__ import annotations
 
+import contextlib
+
 from funcad._core import lowering_rules
 from funcad.primitives.control import cond_p, scan_p, while_p, while_rev_p
 
@@ -49,18 +51,25 @@ def _scan_numba(ctx, eqn, args):
     return [*carry, *ys]
 
 
+@contextlib.contextmanager
+def _while_cond_holds(ctx, cond_jaxpr, cond_args):
+    """Emit `while True:` that breaks once `cond_jaxpr` is false; the block is the body."""
+    ctx.line("while True:")
+    with ctx.block():
+        (pred,) = ctx.emit_jaxpr(cond_jaxpr, cond_args)
+        ctx.line(f"if not {pred}:")
+        with ctx.block():
+            ctx.line("break")
+        yield
+
+
 def _while_numba(ctx, eqn, args):
     p = eqn.params
     ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
     cc, bc, init = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
     carry = [ctx.fresh("carry") for _ in init]
     _assign(ctx, carry, init)
-    ctx.line("while True:")
-    with ctx.block():
-        (pred,) = ctx.emit_jaxpr(p["cond_jaxpr"], [*cc, *carry])
-        ctx.line(f"if not {pred}:")
-        with ctx.block():
-            ctx.line("break")
+    with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
         outs = ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry])
         _assign(ctx, carry, outs)
     return carry
@@ -111,12 +120,7 @@ def _while_rev_numba(ctx, eqn, args):
 
     for st, a in zip(stacks, avals):
         ctx.line(f"{st} = {alloc(cap, a)}")
-    ctx.line("while True:")
-    with ctx.block():
-        (pred,) = ctx.emit_jaxpr(p["cond_jaxpr"], [*cc, *carry])
-        ctx.line(f"if not {pred}:")
-        with ctx.block():
-            ctx.line("break")
+    with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
         ctx.line(f"if {n} == {cap}:")
         with ctx.block():
             ctx.line(f"{cap} = 2 * {cap}")
