@@ -304,16 +304,30 @@ class _Gen:
             c = "fpext" if to == "float64" else "fptrunc"
             return V(to, self.op(f"{c} {lty(fr)} {v.r} to {lty(to)}"))
         # float -> int: mirror the x86 C casts NumPy uses (cvttsd2si: out of range -> INT_MIN)
+        # (fptosi alone is poison out of range: LLVM would fold constants to anything)
         bt = _INTS[to]
         if to == "uint64":
-            r = self.op(f"fptoui {lty(fr)} {v.r} to i64")
-            return V(to, self.op(f"freeze i64 {r}"))
+            # gcc's (unsigned long long)double: x < 2**63 ? cvt(x) : cvt(x - 2**63) ^ 2**63
+            lo = self.sat_fptosi(v, 64)
+            sh = self.op(f"fsub {lty(fr)} {v.r}, {_fconst(fr, 2.0 ** 63)}")
+            hi = self.sat_fptosi(V(fr, sh), 64)
+            hi = self.op(f"xor i64 {hi}, -9223372036854775808")
+            c = self.op(f"fcmp ult {lty(fr)} {v.r}, {_fconst(fr, 2.0 ** 63)}")
+            return V(to, self.op(f"select i1 {c}, i64 {lo}, i64 {hi}"))
         wide = 64 if (bt == 64 or to == "uint32") else 32
-        r = self.op(f"fptosi {lty(fr)} {v.r} to i{wide}")
-        r = self.op(f"freeze i{wide} {r}")
+        r = self.sat_fptosi(v, wide)
         if bt < wide:
             r = self.op(f"trunc i{wide} {r} to i{bt}")
         return V(to, r)
+
+    def sat_fptosi(self, v, wide):
+        """fptosi with x86 cvttsd2si semantics: NaN / out of range -> INT_MIN."""
+        ty = lty(v.t)
+        r = self.op(f"fptosi {ty} {v.r} to i{wide}")
+        ge = self.op(f"fcmp oge {ty} {v.r}, {_fconst(v.t, -2.0 ** (wide - 1))}")
+        lt = self.op(f"fcmp olt {ty} {v.r}, {_fconst(v.t, 2.0 ** (wide - 1))}")
+        ok = self.op(f"and i1 {ge}, {lt}")
+        return self.op(f"select i1 {ok}, i{wide} {r}, i{wide} {-(2 ** (wide - 1))}")
 
     def truth(self, v):
         return self.cast(v, "bool")
@@ -400,7 +414,7 @@ class _Gen:
         elif isinstance(s, ast.AnnAssign):
             raise Unsupported("annotated assignment")
         else:
-            raise Unsupported(f"statement {type(s).__name__}")
+            raise Unsupported(f"statement {type(s).__name__}: {ast.unparse(s)[:60]}")
 
     def assign(self, tgt, value):
         if isinstance(tgt, ast.Name):
@@ -536,7 +550,7 @@ class _Gen:
 
     def element_ptr(self, sub):
         if not isinstance(sub.value, ast.Name) or sub.value.id not in self.arrays:
-            raise Unsupported("subscript of something other than an array argument")
+            raise Unsupported(f"subscript of {ast.unparse(sub.value)[:40]} (not an array argument)")
         dt, nd, ptr, dims = self.arrays[sub.value.id]
         idx = sub.slice
         items = list(idx.elts) if isinstance(idx, ast.Tuple) else [idx]
@@ -624,16 +638,18 @@ class _Gen:
                 return V("bool", self.op(f"xor i1 {v.r}, true"))
             if is_float(t):
                 raise Unsupported("~ on a float")
+            # Numba computes ~ and - in the operand's own width, then widens
             rt = "uint64" if is_uint(t) else "int64"
-            v = self.cast(v, rt)
-            return V(rt, self.op(f"xor i64 {v.r}, -1"))
+            return self.cast(V(t, self.op(f"xor {lty(t)} {v.r}, -1")), rt)
         rt = t if is_float(t) else ("uint64" if is_uint(t) else "int64")
-        v = self.cast(v, rt)
         if isinstance(e.op, ast.UAdd):
-            return v
+            return self.cast(v, rt)
         if is_float(rt):
             return V(rt, self.op(f"fneg {self.fm}{lty(rt)} {v.r}"))
-        return V(rt, self.op(f"sub i64 0, {v.r}"))
+        if t == "bool":
+            v = self.cast(v, "int64")
+            t = "int64"
+        return self.cast(V(t, self.op(f"sub {lty(t)} 0, {v.r}")), rt)
 
     def e_BinOp(self, e):
         a = self.expr(e.left)
@@ -1013,9 +1029,8 @@ fin:
                 one, mone, zero = _fconst(v.t, 1.0), _fconst(v.t, -1.0), _fconst(v.t, 0.0)
                 gt = self.op(f"fcmp ogt {ty} {v.r}, {zero}")
                 lt = self.op(f"fcmp olt {ty} {v.r}, {zero}")
-                eq = self.op(f"fcmp oeq {ty} {v.r}, {zero}")
-                r = self.op(f"select i1 {eq}, {ty} {zero}, {ty} {v.r}")
-                r = self.op(f"select i1 {lt}, {ty} {mone}, {ty} {r}")
+                # Numba: x > 0 -> 1, x < 0 -> -1, else x (keeps -0.0 and NaN; NumPy gives +0.0)
+                r = self.op(f"select i1 {lt}, {ty} {mone}, {ty} {v.r}")
                 return V(v.t, self.op(f"select i1 {gt}, {ty} {one}, {ty} {r}"))
             pred_gt, pred_lt = ("ugt", "ult") if is_uint(v.t) else ("sgt", "slt")
             gt = self.op(f"icmp {pred_gt} {ty} {v.r}, 0")
