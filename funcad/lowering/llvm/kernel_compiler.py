@@ -1024,6 +1024,8 @@ fin:
             v = args[0]
             if v.t == "bool":
                 v = self.cast(v, "int8")
+            if is_uint(v.t):
+                raise Unsupported("np.sign on unsigned ints (Numba compares them as signed)")
             ty = lty(v.t)
             if is_float(v.t):
                 one, mone, zero = _fconst(v.t, 1.0), _fconst(v.t, -1.0), _fconst(v.t, 0.0)
@@ -1069,18 +1071,7 @@ fin:
                 return self.call_f("llvm.pow", t, [a, b])
             if base == "power":
                 raise Unsupported("np.power on integers")
-            a, b = self.cast(a, t), self.cast(b, t)
-            ty = lty(t)
-            z = self.op(f"icmp eq {ty} {b.r}, 0")
-            if is_uint(t):
-                bs = self.op(f"select i1 {z}, {ty} 1, {ty} {b.r}")
-                r = self.op(f"urem {ty} {a.r}, {bs}")
-            else:
-                m1 = self.op(f"icmp eq {ty} {b.r}, -1")
-                bad = self.op(f"or i1 {z}, {m1}")
-                bs = self.op(f"select i1 {bad}, {ty} 1, {ty} {b.r}")
-                r = self.op(f"srem {ty} {a.r}, {bs}")
-            return V(t, self.op(f"select i1 {z}, {ty} 0, {ty} {r}"))
+            raise Unsupported("np.fmod on integers (Numba uses an unsigned remainder)")
         raise Unsupported(f"np.{base}")
 
     def math_call(self, base, args, need):
