@@ -577,6 +577,8 @@ def _lin_numba(ctx, eqn, args):
 
 def lowering_rules_for() -> list:
     """(primitive, Numba lowering rule) pairs for the custom-derivative primitives."""
+    for rule in (_cjvp_numba, _cvjp_numba, _lin_numba):
+        rule.emits_body_only = True       # they emit an inner program in place
     return [(custom_jvp_call_p, _cjvp_numba), (custom_vjp_call_p, _cvjp_numba),
             (custom_lin_p, _lin_numba)]
 

@@ -214,7 +214,10 @@ class Jitted:
         else:
             run = compile_fn(jaxpr, self.name, self.options)
             outs = run(*consts, *leaves)
+            # A tiered executor (interpreting while a worker compiles) is asked again on
+            # the next call; the fast path is registered once native code runs.
             if (not kwargs and not self.static_argnums and not self.static_argnames
+                    and not getattr(run, "tiered", False)
                     and all(type(a) is np.ndarray or _is_scalar(a) for a in args)):
                 call = _fast_call(run, consts, out_tree)
                 if not all(type(a) is np.ndarray for a in args):

@@ -11,6 +11,8 @@ os.environ.setdefault("FUNCAD_CACHE_DIR", tempfile.mkdtemp(prefix="funcad-test-c
 # jit runs its generated source as plain Python by default in tests (Numba compiles cost
 # ~1 s per program); tests/test_jit*.py switch Numba on for programs shared by many checks.
 os.environ.setdefault("FUNCAD_DISABLE_JIT", "1")
+# Compile before a first call returns (tests/test_tiered.py checks the background mode).
+os.environ.setdefault("FUNCAD_COMPILE", "sync")
 
 
 @pytest.fixture

@@ -66,7 +66,10 @@ Calls (`jit`, `closed_call`) are inlined before planning, so fusion crosses them
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import keyword
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -75,6 +78,7 @@ import numpy as np
 from funcad._core import FuncadError, lowering_rules
 from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
 from funcad._pretty import _Namer, pp_eqn
+from funcad.lowering.numba.kernels import KernelCall, make_kernel
 
 
 class LoweringError(FuncadError, NotImplementedError):
@@ -119,11 +123,11 @@ class ReduceRule:
         self.parallel_ok = parallel_ok
 
 
-_RESERVED = {"np", "and", "or", "not", "if", "in", "is", "as", "del", "for", "def", "try",
-             "with", "else", "elif", "pass", "from", "range", "min", "max", "abs", "int",
-             "len", "sum", "any", "all", "bool", "float", "prange", "numba", "return",
-             "while", "break", "lambda", "class", "yield", "global", "assert", "raise",
-             "import", "finally", "except", "continue", "nonlocal", "print", "round"}
+# Names a generated variable must never take: keywords (soft ones too), builtins, and the
+# modules generated code refers to. The runtime is imported as `_rt`, which the namer
+# (lower-case letters) can never produce.
+_RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+             | {"np", "math", "numba", "prange"})
 
 
 def _kind(rule) -> str:
@@ -176,15 +180,49 @@ class _Group:
     phase_of: dict = field(default_factory=dict)
     reduce_outs: set = field(default_factory=set)
     final_only: set = field(default_factory=set)   # reductions over the outer loop
+    size: int = 0                                    # equations in it
+
+
+def _plain_literal(val: Any, d: np.dtype) -> str:
+    """A typed scalar constant in compiled-code form (float64 and int64 bare)."""
+    if d == np.bool_:
+        return repr(bool(val))
+    if np.issubdtype(d, np.floating):
+        f = float(val)
+        if np.isnan(f):
+            s = "np.nan"
+        elif np.isinf(f):
+            s = "np.inf" if f > 0 else "(-np.inf)"
+        else:
+            s = repr(f)
+        return s if d == np.float64 else f"np.{d.name}({s})"
+    if np.issubdtype(d, np.integer):
+        return repr(int(val)) if d == np.int64 else f"np.{d.name}({int(val)})"
+    if np.issubdtype(d, np.complexfloating):
+        return f"np.{d.name}({complex(val)!r})"
+    raise LoweringError(f"cannot write a constant of dtype {d}")
+
+
+@dataclass
+class _Captured:
+    lines: list
+    line_eqn: list
 
 
 class Emitter:
     """Writes the source of one program; rules call its methods (see the module doc)."""
 
-    def __init__(self, name: str, options: dict, fun_name: str = "program"):
+    def __init__(self, name: str, options: dict, fun_name: str = "program",
+                 split: bool = False):
         self.name = name
         self.fun_name = fun_name
         self.options = options
+        # split: loop nests become kernels called by a Python driver (see kernels.py).
+        self.split = split
+        self.in_kernel = False
+        self.plain_literals = not split
+        self.calls: list[KernelCall] = []
+        self.types: dict[str, tuple] = {}      # driver name -> kernel argument type
         self.lines: list[str] = []
         self.line_eqn: list[str | None] = []
         self._indent = 1
@@ -208,6 +246,55 @@ class Emitter:
             yield
         finally:
             self._indent -= 1
+
+    @contextlib.contextmanager
+    def capture(self, plain_literals: bool):
+        """Collect the statements written inside the block (at indentation 1).
+
+        Yields a `_Captured` with `.lines` and `.line_eqn`; nothing inside becomes a
+        kernel of its own. `plain_literals`: constants in compiled-code form (a loop nest)
+        rather than as NumPy scalars (code that may end up in the Python driver).
+        """
+        saved = (self.lines, self.line_eqn, self._indent, self.in_kernel,
+                 self.plain_literals)
+        out = _Captured([], [])
+        self.lines, self.line_eqn, self._indent = out.lines, out.line_eqn, 1
+        self.in_kernel, self.plain_literals = True, plain_literals
+        try:
+            yield out
+        finally:
+            (self.lines, self.line_eqn, self._indent, self.in_kernel,
+             self.plain_literals) = saved
+
+    def note(self, expr: str, aval) -> None:
+        """Record the type of a name bound in the driver (kernels are typed from it)."""
+        if expr.isidentifier():
+            d = np.dtype(aval.dtype).str
+            self.types[expr] = ("a", d, len(aval.shape)) if len(aval.shape) else ("s", d)
+
+    @property
+    def driver_level(self) -> bool:
+        """True where statements land in a split program's Python driver."""
+        return self.split and not self.in_kernel
+
+    def kernel(self, lines: list[str], outputs: list, equations: list) -> None:
+        """Write the driver's call of a kernel made of `lines` (see kernels.make_kernel)."""
+        call = make_kernel(lines, outputs, equations, self.types)
+        slot = f"__k{len(self.calls)}"
+        self.calls.append(call)
+        self.current = None
+        self.line(f"# kernel {call.kernel.name}: {len(equations)} equation"
+                  f"{'s' if len(equations) != 1 else ''}")
+        for ln in call.before:
+            self.line(ln.strip())
+        for name, dt in call.scalar_outs:
+            self.line(f"__o_{name} = np.empty(1, {dt})")
+        text = f"{slot}({', '.join(call.args)})"
+        if call.returns:
+            text = f"{', '.join(call.returns)}, = {text}"
+        self.line(text)
+        for name, _ in call.scalar_outs:
+            self.line(f"{name} = __o_{name}[0]")
 
     def comment(self, eqn: JaxprEqn) -> None:
         text = pp_eqn(eqn, self.namer).splitlines()
@@ -250,43 +337,33 @@ class Emitter:
     def literal(self, val: Any, dtype) -> str:
         """A typed scalar constant (so float32 programs stay float32)."""
         d = np.dtype(dtype)
-        if d == np.bool_:
-            return repr(bool(val))
-        if np.issubdtype(d, np.floating):
-            f = float(val)
-            if np.isnan(f):
-                s = "np.nan"
-            elif np.isinf(f):
-                s = "np.inf" if f > 0 else "(-np.inf)"
-            else:
-                s = repr(f)
-            return s if d == np.float64 else f"np.{d.name}({s})"
-        if np.issubdtype(d, np.integer):
-            return repr(int(val)) if d == np.int64 else f"np.{d.name}({int(val)})"
-        if np.issubdtype(d, np.complexfloating):
-            return f"np.{d.name}({complex(val)!r})"
-        raise LoweringError(f"cannot write a constant of dtype {d}")
+        if not self.plain_literals:
+            # Python numbers would follow Python's rules (1.0 / 0.0 raises); the driver's
+            # scalars are NumPy scalars, whose arithmetic is the compiled code's.
+            return f"np.{d.name}({_plain_literal(val, d)})" if d != np.bool_ else \
+                f"np.bool_({bool(val)})"
+        return _plain_literal(val, d)
 
     def empty(self, shape, dtype) -> str:
         """Allocation expression of an uninitialised C-contiguous array."""
         shape = tuple(int(d) for d in shape)
         if 1 <= len(shape) <= 4:
             # Cached helpers: np.empty's overload would be compiled again in every process.
-            return f"rt.empty{len(shape)}({', '.join(map(str, shape))}, {self.dtype(dtype)})"
+            return f"_rt.empty{len(shape)}({', '.join(map(str, shape))}, {self.dtype(dtype)})"
         return f"np.empty({shape!r}, {self.dtype(dtype)})"
 
     def full(self, shape, value: str, dtype) -> str:
         """Allocation expression of a filled C-contiguous array."""
         shape = tuple(int(d) for d in shape)
         if 1 <= len(shape) <= 4:
-            return f"rt.fill({self.empty(shape, dtype)}, {value})"
+            return f"_rt.fill({self.empty(shape, dtype)}, {value})"
         return f"np.full({shape!r}, {value}, {self.dtype(dtype)})"
 
     def reshape(self, x: str, shape) -> str:
         """Expression of a C-contiguous array `x` viewed with another shape."""
         shape = tuple(int(d) for d in shape)
         if 1 <= len(shape) <= 4:
-            return f"rt.reshape{len(shape)}({x}, {', '.join(map(str, shape))})"
+            return f"_rt.reshape{len(shape)}({x}, {', '.join(map(str, shape))})"
         return f"{x}.reshape({shape!r})"
 
     def const(self, array) -> str:
@@ -299,6 +376,7 @@ class Emitter:
                 return name
         name = f"const{len(self.extra_args)}"
         self.extra_args.append((name, np.ascontiguousarray(array)))
+        self.types[name] = ("a", array.dtype.str, array.ndim)
         return name
 
     # -- jaxprs ---------------------------------------------------------------------------
@@ -461,13 +539,25 @@ def fold_transposed_dots(jaxpr: Jaxpr) -> Jaxpr:
 # Planning and writing one jaxpr
 
 
+class _Env(dict):
+    """Var -> expression; tells the emitter the type of every name it binds."""
+
+    def __init__(self, ctx: Emitter):
+        super().__init__()
+        self.ctx = ctx
+
+    def __setitem__(self, v, expr):
+        super().__setitem__(v, expr)
+        self.ctx.note(expr, v.aval)
+
+
 class _JaxprLowering:
     """Walks the equations of one jaxpr, grouping fusible ones into loop nests."""
 
     def __init__(self, ctx: Emitter, jaxpr: Jaxpr):
         self.ctx = ctx
         self.jaxpr = jaxpr
-        self.env: dict[Var, str] = {}
+        self.env: dict[Var, str] = _Env(ctx)
         self.owner: dict[Var, _Group] = {}
         self.open: dict[int | None, _Group] = {}
         self.users: dict[Var, list[int]] = {}
@@ -518,6 +608,7 @@ class _JaxprLowering:
         ctx.comment(eqn)
         name = ctx.var_name(v) + "_s"
         ctx.line(f"{name} = {_scalar_expr(ctx, rule, eqn, scalars)}")
+        ctx.types[name] = ("s", np.dtype(v.aval.dtype).str)
         ctx.current = None
         self.splat[v] = name
         return True
@@ -579,6 +670,21 @@ class _JaxprLowering:
             out = ctx.var_name(eqn.out_binders[0])
             ctx.line(f"{out} = {rule.fn(ctx, eqn, [])}")
             self.env[eqn.out_binders[0]] = out
+        elif ctx.driver_level and not getattr(rule, "emits_body_only", False):
+            # Statements run in the driver unless their code loops: then they are a kernel.
+            # (Rules that only emit an inner program in place run at the driver's level,
+            # so that the loop nests inside become kernels of their own.)
+            with ctx.capture(plain_literals=False) as cap:
+                outs = _call_stmt_rule(ctx, rule, eqn, args)
+            if _has_loop(cap.lines):
+                ctx.kernel(cap.lines, [(o, v.aval.ndim, ctx.dtype(v.aval.dtype))
+                                       for o, v in zip(outs, eqn.out_binders)],
+                           [ctx.current or eqn.primitive.name])
+            else:
+                ctx.lines.extend(cap.lines)
+                ctx.line_eqn.extend(cap.line_eqn)
+            for v, o in zip(eqn.out_binders, outs, strict=True):
+                self.env[v] = o
         else:
             outs = _call_stmt_rule(ctx, rule, eqn, args)
             for v, o in zip(eqn.out_binders, outs, strict=True):
@@ -615,8 +721,14 @@ class _JaxprLowering:
             k = g.phase_of[a]
             same = read == "same" and a not in g.reduce_outs
             need = max(need, k if same else k + 1)
+        if g is not None and g.size >= _GROUP_CAP:
+            # A long loop body costs LLVM superlinear time: cut it (live values become
+            # arrays), so that every loop nest stays small and the pieces are shared.
+            self.close(g)
+            g, need = None, 0
         if g is None:
             g = self.open[key] = _Group(key)
+        g.size += 4 if isinstance(rule, ScalarRule) else 1   # ScalarRules write more lines
         inner = sq[1:]
         k = next((k for k in range(need, len(g.phases)) if g.phases[k].inner == inner), None)
         if k is None:
@@ -653,6 +765,7 @@ class _JaxprLowering:
 
 
 _SYM = "@"
+_GROUP_CAP = 40     # equations per loop nest at most (a ScalarRule's count as 4)
 
 
 def _outer_axis(shape) -> int | None:
@@ -709,7 +822,24 @@ def _row_reduce(g: _Group, eqn) -> bool:
         d in axes for d, n in enumerate(shape) if n != 1 and d != d0)
 
 
+def _has_loop(lines) -> bool:
+    return any(ln.lstrip().startswith(("for ", "while ")) for ln in lines)
+
+
 def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
+    ctx = low.ctx
+    if not ctx.driver_level:
+        _write_group_code(low, g, materialize)
+        return
+    with ctx.capture(plain_literals=True) as cap:
+        _write_group_code(low, g, materialize)
+    outs = [(low.env[v], v.aval.ndim, ctx.dtype(v.aval.dtype))
+            for v in g.phase_of if v in low.env]
+    eqns = [pp_eqn(e, ctx.namer).splitlines()[0] for ph in g.phases for e, _, _ in ph.eqns]
+    ctx.kernel(cap.lines, outs, eqns)
+
+
+def _write_group_code(low: _JaxprLowering, g: _Group, materialize: set) -> None:
     ctx = low.ctx
     n = sum(len(ph.eqns) for ph in g.phases)
     ctx.current = None
@@ -840,7 +970,11 @@ def _parallel_ok(g: _Group) -> bool:
 
 @dataclass
 class LoweredSource:
-    """The generated source of one program and what is needed to call it."""
+    """The generated source of one program and what is needed to call it.
+
+    With `calls` non-empty the source is a Python driver that calls kernels through the
+    globals `__k0, __k1, ...` (one per call site, `calls[i]` says which kernel).
+    """
 
     source: str                      # module text, function named by `fun_name`
     fun_name: str
@@ -850,12 +984,18 @@ class LoweredSource:
     extra_args: list                 # constant arrays appended to the call's arguments
     line_eqn: list                   # per line of `source`: the equation it lowers, or None
     header_lines: int
+    split: bool = False              # a Python driver calling kernels
+    calls: list = field(default_factory=list)   # KernelCall per call site
 
 
 def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
-                fun_name: str = "FUNCAD_PROGRAM") -> LoweredSource:
-    """Generate the source of a constvar-free program (function name is a placeholder)."""
-    ctx = Emitter(name, options, fun_name)
+                fun_name: str = "FUNCAD_PROGRAM", split: bool = False) -> LoweredSource:
+    """Generate the source of a constvar-free program (function name is a placeholder).
+
+    `split`: a Python driver calling one kernel per loop nest (see kernels.py), else one
+    function for Numba.
+    """
+    ctx = Emitter(name, options, fun_name, split)
     jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
     params = []
     args = []
@@ -873,25 +1013,90 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
     final = []
     for a, o in zip(jaxpr.outvars, outs):
         if type(a) is Var and a.aval.ndim > 0 and (a in aliased or o in final):
-            o = f"rt.copy({o})"
+            o = f"_rt.copy({o})"
         final.append(o)
     ctx.current = None
-    ctx.line(f"return ({', '.join(final)}{',' if len(final) == 1 else ''})")
+    ret = f"return ({', '.join(final)}{',' if len(final) == 1 else ''})"
+    if split:
+        _release_dead(ctx, ret)
+    ctx.line(ret)
     all_params = params + [n for n, _ in ctx.extra_args]
     flags = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
-    header = [
-        f"# funcad generated program for jit({name}); options: {flags}",
-        "import numpy as np",
-        "from numba import prange",
-        "from funcad.lowering.numba import _runtime as rt",
-        "",
-        "",
-        f"def {fun_name}({', '.join(all_params)}):",
-    ]
+    if split:
+        header = [
+            f"# funcad generated driver for jit({name}) (Python, calls compiled kernels); "
+            f"options: {flags}",
+            "import numpy as np",
+            "from funcad.lowering.numba import _pyruntime as _rt",
+        ]
+    else:
+        header = [
+            f"# funcad generated program for jit({name}); options: {flags}",
+            "import numpy as np",
+            "from numba import prange",
+            "from funcad.lowering.numba import _runtime as _rt",
+        ]
+    header += ["", "", f"def {fun_name}({', '.join(all_params)}):"]
     source = "\n".join(header + ctx.lines) + "\n"
     return LoweredSource(source, fun_name, all_params, list(jaxpr.in_avals),
                          list(jaxpr.out_avals), [a for _, a in ctx.extra_args],
-                         [None] * len(header) + ctx.line_eqn, len(header))
+                         [None] * len(header) + ctx.line_eqn, len(header), split,
+                         ctx.calls)
+
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _release_dead(ctx: Emitter, ret: str) -> None:
+    """`del` each driver array after its last use, so temporaries do not live to the end."""
+    lines, line_eqn = ctx.lines, ctx.line_eqn
+    top = [k for k, ln in enumerate(lines) if _starts_statement(ln)]
+    last: dict[str, int] = {}
+    bound: set[str] = set()
+    for j, k in enumerate(top):
+        end = top[j + 1] if j + 1 < len(top) else len(lines)
+        stmt = lines[k].strip()
+        if stmt.startswith("#"):
+            continue
+        m = re.match(r"^([\w, ]+?)\s*,?\s*=(?!=)", stmt)
+        if m:
+            bound.update(n.strip() for n in m.group(1).split(",") if n.strip())
+        for ln in lines[k:end]:
+            code = ln.split("#", 1)[0]
+            for w in _WORD.findall(code):
+                last[w] = k
+    keep = set(_WORD.findall(ret))
+    after: dict[int, list[str]] = {}
+    for n in bound:
+        if n not in keep and n in last:
+            after.setdefault(last[n], []).append(n)
+    if not after:
+        return
+    new_lines, new_eqn = [], []
+    for k, (ln, e) in enumerate(zip(lines, line_eqn)):
+        new_lines.append(ln)
+        new_eqn.append(e)
+        if k in after:
+            end = k + 1
+            while end < len(lines) and not _starts_statement(lines[end]):
+                end += 1
+            # Deletions go after the statement's whole block.
+            after.setdefault(end - 1, [])
+            if end - 1 != k:
+                after[end - 1].extend(after.pop(k))
+                continue
+            new_lines.append("    del " + ", ".join(sorted(after[k])))
+            new_eqn.append(None)
+    ctx.lines[:], ctx.line_eqn[:] = new_lines, new_eqn
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _starts_statement(line: str) -> bool:
+    """A top-level statement of the driver (not a line of a block, nor its `else:`)."""
+    return _indent(line) == 4 and not line.lstrip().startswith(("else", "elif"))
 
 
 def _aliases_of_inputs(jaxpr: Jaxpr) -> set:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import linecache
+import math
 import os
 import re
 import sys
@@ -32,7 +34,8 @@ from funcad.lowering.numba.codegen import LoweredSource, LoweringError, lower_ja
 #: Counters that tests and benchmarks read: programs lowered, Numba compilations (cache
 #: misses), programs loaded from the disk cache, disk files rewritten, compile seconds.
 stats: dict[str, float] = {"lowered": 0, "compiled": 0, "disk_hits": 0, "rewritten": 0,
-                           "compile_seconds": 0.0}
+                           "compile_seconds": 0.0, "kernels_compiled": 0, "kernels_loaded": 0,
+                           "kernels_llvm": 0, "kernels_reused": 0}
 _log: list[str] = []
 _lock = threading.RLock()
 
@@ -86,11 +89,22 @@ def _options_dict(options) -> dict:
             "fastmath": bool(d.get("fastmath", False))}
 
 
+_NUMBA_VERSION: list[str] = []
+
+
+def _numba_version() -> str:
+    # Read from the package metadata: importing Numba costs ~0.4 s, and a program that
+    # only needs LLVM kernels never imports it.
+    if not _NUMBA_VERSION:
+        from importlib.metadata import version
+        _NUMBA_VERSION.append(version("numba"))
+    return _NUMBA_VERSION[0]
+
+
 def _key(source: str, options: dict, disabled: bool) -> str:
     import funcad
-    import numba
     h = hashlib.sha256()
-    for part in (funcad.__version__, _runtime_hash(), numba.__version__, np.__version__,
+    for part in (funcad.__version__, _runtime_hash(), _numba_version(), np.__version__,
                  sys.version, repr(sorted(options.items())), str(disabled), source):
         h.update(part.encode())
         h.update(b"\0")
@@ -103,8 +117,8 @@ _RUNTIME_HASH: list[str] = []
 def _runtime_hash() -> str:
     # Compiled programs link the helpers of _runtime.py: a change there must change keys.
     if not _RUNTIME_HASH:
-        from funcad.lowering.numba import _runtime
-        with open(_runtime.__file__, "rb") as f:
+        # The file, not the module: importing it imports Numba (~0.4 s).
+        with open(os.path.join(os.path.dirname(__file__), "_runtime.py"), "rb") as f:
             _RUNTIME_HASH.append(hashlib.sha256(f.read()).hexdigest())
     return _RUNTIME_HASH[0]
 
@@ -112,6 +126,36 @@ def _runtime_hash() -> str:
 # In-process caches: by jaxpr identity (fast path of jit_p's impl) and by source key.
 _by_jaxpr: dict[tuple, tuple[Jaxpr, Compiled]] = {}
 _by_key: dict[str, Compiled] = {}
+
+
+def driver_mode() -> str:
+    """FUNCAD_DRIVER: 'auto' (default), 'python' (always split into kernels) or 'numba'."""
+    mode = os.environ.get("FUNCAD_DRIVER", "auto").lower()
+    if mode not in ("auto", "python", "numba"):
+        raise ValueError(f"FUNCAD_DRIVER={mode!r}: expected 'auto', 'python' or 'numba'")
+    return mode
+
+
+# A program this small, without BLAS or LAPACK calls, is compiled as one Numba function:
+# its call costs ~1.4 us, where a Python driver would add a microsecond per kernel.
+_WHOLE_MAX_LINES = 60
+
+
+def lower_program(jaxpr: Jaxpr, name: str, opts: dict) -> LoweredSource:
+    """Lower for the driver that fits: kernels under a Python driver, or one function."""
+    mode = driver_mode()
+    if mode == "numba":
+        return lower_jaxpr(jaxpr, name, opts)
+    split = lower_jaxpr(jaxpr, name, opts, split=True)
+    if mode == "python" or opts["parallel"]:
+        return split
+    size = len(split.source.splitlines()) + sum(
+        len(c.kernel.canonical.splitlines()) for c in split.calls)
+    calls_lib = "_rt.dot" in split.source or any(
+        f"_rt.{f}(" in split.source for f in ("solve", "det", "slogdet", "cholesky"))
+    if size <= _WHOLE_MAX_LINES and not calls_lib:
+        return lower_jaxpr(jaxpr, name, opts)
+    return split
 
 
 def compile_jaxpr(jaxpr: Jaxpr, name: str = "program", options=()) -> Compiled:
@@ -123,30 +167,117 @@ def compile_jaxpr(jaxpr: Jaxpr, name: str = "program", options=()) -> Compiled:
         return hit[1]
     with _lock:
         opts = _options_dict(options)
-        lowered = lower_jaxpr(jaxpr, name, opts)
+        lowered = lower_program(jaxpr, name, opts)
         stats["lowered"] += 1
-        key = _key(lowered.source, opts, disabled)
+        key = _key(_signature_text(lowered) + lowered.source, opts, disabled)
         compiled = _by_key.get(key)
         if compiled is None:
-            compiled = _build(lowered, key, opts, disabled, name)
-            _by_key[key] = compiled
+            compiled = build(lowered, key, opts, disabled, name)
         if len(_by_jaxpr) > 2048:
             _by_jaxpr.clear()
         _by_jaxpr[k] = (jaxpr, compiled)
         return compiled
 
 
+def _signature_text(lowered: LoweredSource) -> str:
+    # The source alone does not fix the input types (a program that returns its input
+    # unchanged reads the same for every shape and dtype).
+    return repr([(a.shape, str(a.dtype), a.weak_type) for a in lowered.in_avals]) + "\n"
+
+
 def program_source(jaxpr: Jaxpr, name: str = "program", options=()) -> str:
     """The generated source of a program, as it is written to the cache (no compiling)."""
     opts = _options_dict(options)
-    lowered = lower_jaxpr(jaxpr, name, opts)
-    key = _key(lowered.source, opts, jit_disabled())
-    return lowered.source.replace(lowered.fun_name, f"fa_{key}")
+    lowered = lower_program(jaxpr, name, opts)
+    key = _key(_signature_text(lowered) + lowered.source, opts, jit_disabled())
+    text = lowered.source.replace(lowered.fun_name, f"fa_{key}")
+    if not lowered.split:
+        return text
+    parts = [text, "", "# ---- kernels, as first called here (each compiles from a canonical "
+             "text:", "# names in order of appearance, sizes as arguments; shared by programs)"]
+    first: dict[str, int] = {}
+    for i, call in enumerate(lowered.calls):
+        kern = call.kernel
+        if kern.key in first:
+            parts.append(f"\n# __k{i}: {kern.name} again, as __k{first[kern.key]}")
+            continue
+        first[kern.key] = i
+        parts.append(f"\n# __k{i}: {kern.name}")
+        parts.append(kern.display.replace("{name}", kern.name, 1))
+    return "\n".join(parts)
+
+
+def build(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
+          name: str) -> Compiled:
+    """Compile (or load from disk) a lowered program; cached in memory by key."""
+    with _lock:
+        compiled = _by_key.get(key)
+        if compiled is None:
+            if lowered.split:
+                compiled = _build_split(lowered, key, opts, disabled, name)
+            else:
+                compiled = _build(lowered, key, opts, disabled, name)
+                if not disabled:
+                    _touch(_marker(key))
+            _by_key[key] = compiled
+        return compiled
+
+
+_tiered: dict[tuple, tuple] = {}
 
 
 def backend_compile(jaxpr: Jaxpr, name: str, options) -> Callable:
-    """The `compile_fn` installed with funcad._jit.set_backend: returns an executor."""
-    return compile_jaxpr(jaxpr, name, options).run
+    """The `compile_fn` installed with funcad._jit.set_backend: returns an executor.
+
+    With FUNCAD_COMPILE=background, a program that is neither compiled in this process
+    nor on disk gets a tiered executor (interpreted until a worker has compiled it).
+    """
+    from funcad.lowering.numba import background
+    disabled = jit_disabled()
+    if disabled or background.compile_mode() == "sync":
+        return compile_jaxpr(jaxpr, name, options).run
+    k = (id(jaxpr), options)
+    hit = _by_jaxpr.get((id(jaxpr), options, disabled))
+    if hit is not None and hit[0] is jaxpr:
+        return hit[1].run
+    t = _tiered.get(k)
+    if t is not None and t[0] is jaxpr:
+        tiered = t[1]
+        return tiered.native if tiered.ready else tiered
+    opts = _options_dict(options)
+    lowered = lower_program(jaxpr, name, opts)
+    key = _key(_signature_text(lowered) + lowered.source, opts, False)
+    if key in _by_key or _on_disk(lowered, key, opts) or background.has_loops(jaxpr):
+        return compile_jaxpr(jaxpr, name, options).run
+    tiered = background.Tiered(jaxpr, lowered, key, opts, name)
+    _tiered[k] = (jaxpr, tiered)
+    return tiered
+
+
+def _marker(key: str) -> str:
+    return os.path.join(_kernel_dir(), key + ".ready")
+
+
+def _touch(path: str) -> None:
+    try:
+        with open(path, "a"):
+            pass
+    except OSError:
+        pass
+
+
+def _kernel_marker(kernel, types, opts) -> str:
+    h = hashlib.sha256(repr((kernel.key, types, sorted(opts.items()))).encode())
+    return _marker("k" + h.hexdigest()[:24])
+
+
+def _on_disk(lowered: LoweredSource, key: str, opts: dict) -> bool:
+    """True when every part of the program was compiled before (by any process)."""
+    if not lowered.split:
+        return os.path.exists(_marker(key))
+    return all(c.types is not None and (
+        (c.kernel.key, tuple(sorted(opts.items())), False, c.types) in _kernels
+        or os.path.exists(_kernel_marker(c.kernel, c.types, opts))) for c in lowered.calls)
 
 
 def _write_source(path: str, text: str) -> None:
@@ -207,6 +338,196 @@ def _build(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
     compiled = Compiled(lowered, key, path, fn)
     compiled.run = _make_executor(fn, lowered)
     return compiled
+
+
+# ---------------------------------------------------------------------------------------
+# Split programs: a Python driver calling kernels
+
+
+def _build_split(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
+                 name: str) -> Compiled:
+    from funcad.lowering.numba import _pyruntime
+    fname = f"fa_{key}"
+    text = lowered.source.replace(lowered.fun_name, fname)
+    filename = f"<funcad driver of jit({name}) {fname}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    globs = {"np": np, "_rt": _pyruntime, "__name__": f"funcad_driver_{key}"}
+    for i, call in enumerate(lowered.calls):
+        slot = f"__k{i}"
+        if call.types is not None:
+            globs[slot] = kernel_callable(call.kernel, call.types, opts, disabled, name)
+        else:
+            globs[slot] = _KernelSlot(call.kernel, globs, slot, opts, disabled, name)
+    exec(compile(text, filename, "exec"), globs)
+    fn = globs[fname]
+    _log.append(f"driver {fname} for jit({name}): {len(lowered.calls)} kernel calls, "
+                f"{len({c.kernel.key for c in lowered.calls})} distinct kernels")
+    compiled = Compiled(lowered, key, filename, fn)
+    compiled.run = _make_split_executor(fn, lowered)
+    return compiled
+
+
+class _KernelSlot:
+    """A driver's call site of a kernel: compiles (or loads) it on first use, then steps
+    aside (rebinds the driver's global to the compiled callable)."""
+
+    def __init__(self, kernel, globs, slot, opts, disabled, name):
+        self.kernel, self.globs, self.slot = kernel, globs, slot
+        self.opts, self.disabled, self.name = opts, disabled, name
+
+    def __call__(self, *args):
+        fn = kernel_callable(self.kernel, _arg_types(args), self.opts, self.disabled,
+                             self.name)
+        self.globs[self.slot] = fn
+        return fn(*args)
+
+
+# Compiled kernels of this process: (kernel key, flags, argument types) -> callable.
+_kernels: dict[tuple, Callable] = {}
+
+
+def _arg_types(args) -> tuple:
+    out = []
+    for a in args:
+        if type(a) is np.ndarray:
+            out.append(("a", a.dtype.str, a.ndim))
+        elif type(a) is bool or isinstance(a, np.bool_):
+            out.append(("s", "|b1"))
+        elif type(a) is int:
+            out.append(("s", "<i8"))
+        elif type(a) is float:
+            out.append(("s", "<f8"))
+        else:
+            out.append(("s", np.asarray(a).dtype.str))
+    return tuple(out)
+
+
+def kernel_callable(kernel, types: tuple, opts: dict, disabled: bool, name: str) -> Callable:
+    """The compiled callable of `kernel` for argument `types` (cached per process)."""
+    k = (kernel.key, tuple(sorted(opts.items())), disabled, types)
+    fn = _kernels.get(k)
+    if fn is not None:
+        stats["kernels_reused"] += 1
+        return fn
+    with _lock:
+        fn = _kernels.get(k)
+        if fn is None:
+            fn = _compile_kernel(kernel, types, opts, disabled, name)
+            _kernels[k] = fn
+            if not disabled:
+                _touch(_kernel_marker(kernel, types, opts))
+        return fn
+
+
+def _compile_kernel(kernel, types, opts, disabled, name) -> Callable:
+    if disabled:
+        globs = {"np": np, "math": math, "prange": range, "_rt": _python_runtime()}
+        exec(compile(kernel.source(), f"<funcad kernel {kernel.name}>", "exec"), globs)
+        return globs[kernel.name]
+    if not opts["parallel"]:
+        fn = _llvm_kernel(kernel, types, opts)
+        if fn is not None:
+            return fn
+    return _numba_kernel(kernel, types, opts, name)
+
+
+def _python_runtime():
+    from funcad.lowering.numba import _pyruntime
+    return _pyruntime
+
+
+def _llvm_kernel(kernel, types, opts):
+    try:
+        from funcad.lowering.llvm import ArrayArg, ScalarArg, Unsupported, compile_kernel
+    except ImportError:
+        return None
+    arg_types = [ArrayArg(np.dtype(t[1]), t[2]) if t[0] == "a" else ScalarArg(np.dtype(t[1]))
+                 for t in types]
+    t0 = time.perf_counter()
+    try:
+        fn = compile_kernel(kernel.source(), kernel.name, arg_types,
+                            fastmath=opts["fastmath"], cache_dir=_kernel_dir())
+    except Unsupported as e:
+        _log.append(f"kernel {kernel.name}: LLVM route unsupported ({e}); Numba compiles it")
+        return None
+    stats["kernels_llvm"] += 1
+    stats["compile_seconds"] += time.perf_counter() - t0
+    return fn
+
+
+def _kernel_dir() -> str:
+    d = os.path.join(cache_dir(), "kernels")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+_KERNEL_HEADER = ("import math\nimport numpy as np\nfrom numba import prange\n"
+                  "from funcad.lowering.numba import _runtime as _rt\n\n\n")
+
+
+def _numba_kernel(kernel, types, opts, name) -> Callable:
+    import numba
+    src = kernel.source()
+    key = _key(src, opts, False)
+    fname = f"fk_{key}"
+    text = _KERNEL_HEADER + src.replace(kernel.name, fname, 1)
+    path = os.path.join(_kernel_dir(), fname + ".py")
+    _ensure_file(path, text)
+    try:
+        pyfn = getattr(_import(path, f"funcad_kernel_{key}"), fname)
+    except Exception:
+        _write_source(path, text)
+        pyfn = getattr(_import(path, f"funcad_kernel_{key}"), fname)
+    flags = {"cache": True, "error_model": "numpy", "nogil": True}
+    if opts["parallel"]:
+        flags["parallel"] = True
+    if opts["fastmath"]:
+        flags["fastmath"] = {"reassoc", "contract", "arcp", "nsz", "afn"}
+    disp = numba.njit(**flags)(pyfn)
+    sig = tuple(numba.types.Array(numba.from_dtype(np.dtype(t[1])), t[2], "C") if t[0] == "a"
+                else numba.from_dtype(np.dtype(t[1])) for t in types)
+    t0 = time.perf_counter()
+    try:
+        disp.compile(sig)
+    except Exception as e:
+        eqns = "\n".join(f"    {e}" for e in kernel.equations)
+        raise NumbaCompileError(
+            f"Numba could not compile a kernel of jit({name}) ({kernel.name}), which "
+            f"lowers:\n{eqns}\n  Numba said: {str(e).strip().splitlines()[0]}\n(Set "
+            f"FUNCAD_DISABLE_JIT=1 to run the generated source as plain Python, or read "
+            f"jit(...).lower(...).source.)\n\n{e}") from None
+    dt = time.perf_counter() - t0
+    if sum(disp.stats.cache_hits.values()):
+        stats["kernels_loaded"] += 1
+    else:
+        stats["kernels_compiled"] += 1
+        stats["compile_seconds"] += dt
+        _log.append(f"compiled kernel {fname} for jit({name}) in {dt:.3f}s")
+    disp.disable_compile()
+    return disp
+
+
+def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
+    extra = tuple(lowered.extra_args)
+    in_avals = lowered.in_avals
+    scalar_outs = [(i, a.dtype) for i, a in enumerate(lowered.out_avals) if a.ndim == 0]
+
+    def run(*args):
+        # Kernels are typed by their first call: inputs must be exactly as traced.
+        args = [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous)
+                else np.array(x, dtype=a.dtype, order="C")
+                for x, a in zip(args, in_avals, strict=True)]
+        res = fn(*args, *extra)
+        if scalar_outs:
+            res = list(res)
+            for i, dt in scalar_outs:
+                res[i] = np.asarray(res[i], dt)
+        return res
+
+    run.scalar_outs = scalar_outs
+    run.fn = fn
+    run.extra = extra
+    return run
 
 
 def _numba_type(aval):

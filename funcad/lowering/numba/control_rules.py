@@ -26,6 +26,19 @@ def _assign(ctx, names: list[str], exprs: list[str]) -> None:
         ctx.line(f"{', '.join(names)} = {', '.join(exprs)}")
 
 
+def _store_at(ctx, buf: str, i: str, value: str, shape) -> None:
+    """`buf[i] = value` for a value of `shape`, as explicit loops for arrays.
+
+    A slice assignment from an array makes Numba compile its shape-error path (1-2 s).
+    """
+    if not shape:
+        ctx.line(f"{buf}[{i}] = {value}")
+        return
+    with ctx.loop(shape) as idx:
+        at = ", ".join(idx)
+        ctx.line(f"{buf}[{i}, {at}] = {value}[{at}]")
+
+
 def _scan_numba(ctx, eqn, args):
     p = eqn.params
     nc, nk, length, reverse = p["num_consts"], p["num_carry"], p["length"], p["reverse"]
@@ -46,7 +59,7 @@ def _scan_numba(ctx, eqn, args):
         x_at = [f"{x}[{i}]" for x in xs]
         outs = ctx.emit_jaxpr(jaxpr, [*consts, *carry, *x_at])
         for buf, o, v in zip(ys, outs[nk:], eqn.out_binders[nk:]):
-            ctx.line(f"{buf}[{i}] = {o}" if v.aval.ndim == 1 else f"{buf}[{i}, ...] = {o}")
+            _store_at(ctx, buf, i, o, v.aval.shape[1:])
         _assign(ctx, carry, outs[:nk])
     return [*carry, *ys]
 
@@ -127,10 +140,11 @@ def _while_rev_numba(ctx, eqn, args):
             for st, a in zip(stacks, avals):
                 grown = ctx.fresh("grown")
                 ctx.line(f"{grown} = {alloc(cap, a)}")
-                ctx.line(f"{grown}[:{n}] = {st}")
+                with ctx.loop((n, *a.shape)) as idx:
+                    ctx.line(f"{grown}[{', '.join(idx)}] = {st}[{', '.join(idx)}]")
                 ctx.line(f"{st} = {grown}")
         for st, c, a in zip(stacks, carry, avals):
-            ctx.line(f"{st}[{n}] = {c}" if a.ndim == 0 else f"{st}[{n}, ...] = {c}")
+            _store_at(ctx, st, n, c, a.shape)
         ctx.line(f"{n} += 1")
         _assign(ctx, carry, ctx.emit_jaxpr(fwd, [*nlc, *carry]))
     rest = [ctx.fresh("ct") for _ in rest_in]
@@ -145,6 +159,9 @@ def _while_rev_numba(ctx, eqn, args):
 
 def _inline_numba(ctx, eqn, args):
     return ctx.emit_jaxpr(eqn.params["jaxpr"], args)
+
+
+_inline_numba.emits_body_only = True     # see codegen: its loop nests become kernels
 
 
 lowering_rules[scan_p] = _scan_numba

@@ -121,22 +121,22 @@ def _tanh(ctx, eqn, args):
 
     def c(v):
         return ctx.literal(v, dt)
-    z, s, sm, w, k, r, e, big = (ctx.fresh(n) for n in ("tz", "ts", "tp", "tw", "tk", "tr",
-                                                         "te", "tb"))
+    z, s, sm, w0, w, k, r, e0, e, big = (ctx.fresh(n) for n in (
+        "tz", "ts", "tp", "tv", "tw", "tk", "tr", "tq", "te", "tb"))
     (p0, p1, p2), (q0, q1, q2) = _TANH_P, _TANH_Q
     ctx.line(f"{z} = abs({x})")
     ctx.line(f"{s} = {z} * {z}")
     ctx.line(f"{sm} = {z} + {z} * {s} * (({s} * ({s} * {c(p0)} + {c(p1)}) + {c(p2)}) / "
              f"((({s} + {c(q0)}) * {s} + {c(q1)}) * {s} + {c(q2)}))")
-    ctx.line(f"{w} = {c(2)} * {z}")
-    ctx.line(f"{w} = {w} if {w} < {c(40)} else {c(40)}")   # tanh is 1.0 from 19.1 on
+    ctx.line(f"{w0} = {c(2)} * {z}")
+    ctx.line(f"{w} = {w0} if {w0} < {c(40)} else {c(40)}")   # tanh is 1.0 from 19.1 on
     ctx.line(f"{k} = np.rint({w} * {c(1.4426950408889634)})")
     ctx.line(f"{r} = ({k} * {c(_LN2_HI)} - {w}) + {k} * {c(_LN2_LO)}")
     poly = c(1.0 / math.factorial(13))
     for n in range(12, -1, -1):
         poly = f"({c(1.0 / math.factorial(n))} + {r} * {poly})"
-    ctx.line(f"{e} = {poly}")
-    ctx.line(f"{e} = {e} * ({ctx.dtype(dt)}(np.int64(1) << (60 - np.int64({k}))) * "
+    ctx.line(f"{e0} = {poly}")
+    ctx.line(f"{e} = {e0} * ({ctx.dtype(dt)}(np.int64(1) << (60 - np.int64({k}))) * "
              f"{c(2.0 ** -60)})")
     ctx.line(f"{big} = ({c(1)} - {e}) / ({c(1)} + {e})")
     # NaN takes the rational branch, which keeps it NaN.
@@ -242,12 +242,15 @@ def _pad(ctx, eqn, args):
         return [x]
     name = ctx.fresh("pad")
     ctx.line(f"{name} = {ctx.full(out.shape, pv, out.dtype)}")
-    sl = []
-    for n, (lo, hi, it) in zip(eqn.inputs[0].aval.shape, eqn.params["padding_config"]):
-        stop = lo + (n - 1) * (it + 1) + 1 if n else lo
-        sl.append(f"{lo}:{stop}" + (f":{it + 1}" if it else ""))
+    # Explicit loops, not a slice assignment (Numba compiles its shape-error path for those).
+    shape = eqn.inputs[0].aval.shape
     if eqn.inputs[0].aval.size:
-        ctx.line(f"{name}[{', '.join(sl)}] = {x}")
+        with ctx.loop(shape) as idx:
+            at = []
+            for i, (lo, hi, it) in zip(idx, eqn.params["padding_config"]):
+                term = i if it == 0 else f"{it + 1} * {i}"
+                at.append(term if lo == 0 else f"{lo} + {term}")
+            ctx.line(f"{name}[{', '.join(at)}] = {x}[{_idx(idx)}]")
     return [name]
 
 
@@ -259,10 +262,11 @@ def _concatenate(ctx, eqn, args):
     start = 0
     for a, x in zip(eqn.inputs, args):
         n = a.aval.shape[dim]
-        if n:
-            sl = [":"] * out.ndim
-            sl[dim] = f"{start}:{start + n}"
-            ctx.line(f"{name}[{', '.join(sl)}] = {x}")
+        if n and a.aval.size:
+            with ctx.loop(a.aval.shape) as idx:
+                at = list(idx)
+                at[dim] = idx[dim] if start == 0 else f"{start} + {idx[dim]}"
+                ctx.line(f"{name}[{', '.join(at)}] = {x}[{_idx(idx)}]")
         start += n
     return [name]
 
@@ -319,7 +323,7 @@ def _scatter(op):
     def rule(ctx, eqn, args):
         x, *idxs, upd = args
         name = ctx.fresh("sc")
-        ctx.line(f"{name} = rt.copy({x})")
+        ctx.line(f"{name} = _rt.copy({x})")
         upd_scalar = eqn.inputs[-1].aval.ndim == 0
 
         def body(src, dst):
@@ -364,9 +368,11 @@ def _dynamic_update_slice(ctx, eqn, args):
         return [upd]
     st = _clamped_starts(ctx, eqn.inputs[0].aval.shape, sizes, starts)
     name = ctx.fresh("dus")
-    ctx.line(f"{name} = rt.copy({x})")
-    sl = ", ".join(f"{s}:{s} + {k}" for s, k in zip(st, sizes))
-    ctx.line(f"{name}[{sl}] = {upd}")
+    ctx.line(f"{name} = _rt.copy({x})")
+    if eqn.inputs[1].aval.size:
+        with ctx.loop(sizes) as idx:
+            at = ", ".join(f"{s} + {i}" for s, i in zip(st, idx))
+            ctx.line(f"{name}[{at}] = {upd}[{_idx(idx)}]")
     return [name]
 
 
@@ -476,7 +482,7 @@ def _dot_general(ctx, eqn, args):
     if blas and not lb:
         a, ta = _operand2d(ctx, x, la, lf, lc, (M, K))
         b, tb = _operand2d(ctx, y, ra, rc, rf, (K, N))
-        call = f"rt.dot_{'t' if ta else 'n'}{'t' if tb else 'n'}({a}, {b})"
+        call = f"_rt.dot_{'t' if ta else 'n'}{'t' if tb else 'n'}({a}, {b})"
         ctx.line(f"{name} = {ctx.reshape(call, out.shape) if out.shape != (M, N) else call}")
         return [name]
     if not blas:
@@ -488,7 +494,7 @@ def _dot_general(ctx, eqn, args):
     bi = ctx.fresh("b")
     ctx.line(f"for {bi} in range({B}):")
     with ctx.block():
-        ctx.line(f"{r3}[{bi}] = rt.dot_nn({a}[{bi}], {b}[{bi}])")
+        ctx.line(f"{r3}[{bi}] = _rt.dot_nn({a}[{bi}], {b}[{bi}])")
     ctx.line(f"{name} = {ctx.reshape(r3, out.shape)}")
     return [name]
 
@@ -537,7 +543,7 @@ def _batched(fn_name, n_out=1):
         outs_avals = [v.aval for v in eqn.out_binders]
         names = [ctx.fresh(fn_name[:4]) for _ in outs_avals]
         if not lead:
-            call = f"rt.{fn_name}({', '.join(args)})"
+            call = f"_rt.{fn_name}({', '.join(args)})"
             if n_out == 1:
                 ctx.line(f"{names[0]} = {call}")
             else:
@@ -553,7 +559,7 @@ def _batched(fn_name, n_out=1):
         bi = ctx.fresh("b")
         ctx.line(f"for {bi} in range({B}):")
         with ctx.block():
-            call = f"rt.{fn_name}({', '.join(f'{t}[{bi}]' for t in flat)})"
+            call = f"_rt.{fn_name}({', '.join(f'{t}[{bi}]' for t in flat)})"
             if n_out == 1:
                 ctx.line(f"{names[0]}[{bi}] = {call}")
             else:
@@ -582,6 +588,9 @@ register("cholesky", _batched("cholesky"))
 
 def _call(ctx, eqn, args):
     return ctx.emit_jaxpr(eqn.params["jaxpr"], args)
+
+
+_call.emits_body_only = True
 
 
 register("jit", _call)

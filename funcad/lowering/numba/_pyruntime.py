@@ -1,0 +1,107 @@
+"""The runtime helpers of generated code, as plain NumPy, for drivers run by Python.
+
+Same names and contracts as `_runtime.py` (whose helpers are Numba-compiled): a program's
+driver (the code between its kernels) runs in Python and calls these, so BLAS, LAPACK
+and allocation cost nothing to compile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dot_nn(a, b):
+    """a @ b for C-contiguous 2-d arrays (BLAS)."""
+    return np.dot(a, b)
+
+
+def dot_tn(a, b):
+    """a.T @ b (BLAS with a transposed operand)."""
+    return np.dot(a.T, b)
+
+
+def dot_nt(a, b):
+    """a @ b.T (BLAS with a transposed operand)."""
+    return np.dot(a, b.T)
+
+
+def dot_tt(a, b):
+    """a.T @ b.T (BLAS with transposed operands)."""
+    return np.dot(a.T, b.T)
+
+
+def empty1(n0, dt):
+    """np.empty((n0,), dt)."""
+    return np.empty(n0, dt)
+
+
+def empty2(n0, n1, dt):
+    """np.empty((n0, n1), dt)."""
+    return np.empty((n0, n1), dt)
+
+
+def empty3(n0, n1, n2, dt):
+    """np.empty((n0, n1, n2), dt)."""
+    return np.empty((n0, n1, n2), dt)
+
+
+def empty4(n0, n1, n2, n3, dt):
+    """np.empty((n0, n1, n2, n3), dt)."""
+    return np.empty((n0, n1, n2, n3), dt)
+
+
+def full1(n0, v, dt):
+    """np.full((n0,), v, dt)."""
+    return np.full(n0, v, dt)
+
+
+def fill(a, v):
+    """Fill `a` with `v` in place; returns `a`."""
+    a.fill(v)
+    return a
+
+
+def reshape1(a, n0):
+    """a.reshape((n0,)) of a C-contiguous array (a view)."""
+    return a.reshape(n0)
+
+
+def reshape2(a, n0, n1):
+    """a.reshape((n0, n1)) of a C-contiguous array (a view)."""
+    return a.reshape((n0, n1))
+
+
+def reshape3(a, n0, n1, n2):
+    """a.reshape((n0, n1, n2)) of a C-contiguous array (a view)."""
+    return a.reshape((n0, n1, n2))
+
+
+def reshape4(a, n0, n1, n2, n3):
+    """a.reshape((n0, n1, n2, n3)) of a C-contiguous array (a view)."""
+    return a.reshape((n0, n1, n2, n3))
+
+
+def copy(a):
+    """A C-contiguous copy of `a`."""
+    return np.array(a, order="C", copy=True)
+
+
+def solve(a, b):
+    """np.linalg.solve for one 2-d system."""
+    return np.linalg.solve(a, b)
+
+
+def det(a):
+    """np.linalg.det of one matrix."""
+    return np.linalg.det(a)
+
+
+def slogdet(a):
+    """np.linalg.slogdet of one matrix."""
+    sign, logdet = np.linalg.slogdet(a)
+    return sign, logdet
+
+
+def cholesky(a):
+    """np.linalg.cholesky of one matrix."""
+    return np.linalg.cholesky(a)

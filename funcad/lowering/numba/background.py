@@ -1,0 +1,136 @@
+"""Tiered first calls: interpret a new program while another process compiles it.
+
+With `FUNCAD_COMPILE=background` (the default), the first call of a program whose
+compiled code is not on disk yet returns as soon as evaluating the jaxpr with NumPy would,
+while a worker process (`python -m funcad.lowering.numba.background JOB`) compiles it into
+the shared disk cache. A thread would starve the caller through the GIL; a process does
+not. Later calls check the worker without blocking and switch to native code once it has
+finished (loading from the disk cache). Programs with loops (`scan`, `while`) are compiled
+at once instead: interpreted op by op, a loop runs ~100x slower than compiled.
+
+`FUNCAD_COMPILE=sync` compiles before the first call returns (benchmarks, tests), and
+`wait_compiled()` waits for the workers that are running and switches to their results.
+Tracing always stays on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Callable
+
+_jobs: list["Tiered"] = []
+_lock = threading.Lock()
+
+
+def compile_mode() -> str:
+    """FUNCAD_COMPILE: 'background' (default) or 'sync'."""
+    mode = os.environ.get("FUNCAD_COMPILE", "background").lower()
+    if mode not in ("background", "sync"):
+        raise ValueError(f"FUNCAD_COMPILE={mode!r}: expected 'background' or 'sync'")
+    return mode
+
+
+class Tiered:
+    """An executor that interprets the program until its compiled code is ready."""
+
+    tiered = True
+
+    def __init__(self, jaxpr, lowered, key: str, opts: dict, name: str):
+        from funcad.lowering.numba.compile import cache_dir
+        self.jaxpr, self.lowered, self.key, self.opts, self.name = (
+            jaxpr, lowered, key, opts, name)
+        self.native: Callable | None = None
+        self.interpreted_calls = 0
+        folder = os.path.join(cache_dir(), "jobs")
+        os.makedirs(folder, exist_ok=True)
+        fd, self.job_path = tempfile.mkstemp(prefix=f"job-{key}-", suffix=".pkl", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump((lowered, key, opts, name), f)
+        env = dict(os.environ, FUNCAD_COMPILE="sync")
+        self.log_path = self.job_path[:-4] + ".log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "funcad.lowering.numba.background", self.job_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        with _lock:
+            _jobs.append(self)
+
+    @property
+    def ready(self) -> bool:
+        """True once calls run native code (the worker finished and its code is loaded)."""
+        if self.native is None and self.proc.poll() is not None:
+            self._switch()
+        return self.native is not None
+
+    def __call__(self, *args):
+        if self.native is not None or self.ready:
+            return self.native(*args)
+        self.interpreted_calls += 1
+        return interpret(self.jaxpr, args)
+
+    def wait(self) -> None:
+        """Block until the worker has finished, then switch to native code."""
+        self.proc.wait()
+        self._switch()
+
+    def _switch(self) -> None:
+        from funcad.lowering.numba import compile as comp
+        if self.native is not None:
+            return
+        # The worker's result is on disk now: building here loads it. If the worker
+        # failed, this compiles in the caller and raises the real error.
+        self.native = comp.build(self.lowered, self.key, self.opts, False, self.name).run
+        for p in (self.job_path, self.log_path):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        with _lock:
+            if self in _jobs:
+                _jobs.remove(self)
+
+
+def interpret(jaxpr, args) -> list:
+    """Evaluate a program with NumPy (the tier before native code)."""
+    from funcad._core import eval_context
+    from funcad._ir import eval_jaxpr
+    with eval_context():
+        return eval_jaxpr(jaxpr, (), args)
+
+
+def wait_compiled() -> None:
+    """Wait for every background compilation of this process and switch to its result."""
+    with _lock:
+        jobs = list(_jobs)
+    for job in jobs:
+        job.wait()
+
+
+def has_loops(jaxpr) -> bool:
+    """True when a program contains a native loop (scan, while) at any depth."""
+    for e in jaxpr.eqns:
+        if e.primitive.name in ("scan", "while", "while_rev"):
+            return True
+        for v in e.params.values():
+            inner = getattr(v, "jaxpr", v)
+            if hasattr(inner, "eqns") and has_loops(inner):
+                return True
+    return False
+
+
+def _main(path: str) -> int:
+    import funcad  # noqa: F401  (registers the rules and the backend)
+    from funcad.lowering.numba import compile as comp
+    with open(path, "rb") as f:
+        lowered, key, opts, name = pickle.load(f)
+    comp.build(lowered, key, opts, False, name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1]))

@@ -1,0 +1,207 @@
+"""Kernels: the loop nests of a program, cut out of its source as small canonical functions.
+
+A large program is not compiled as one function (Numba's and LLVM's passes are
+superlinear in a function's size). Instead each fused loop nest, and each statement whose
+code loops, becomes a *kernel*: a function of the driver's values it reads, which writes
+its results into arrays that the driver allocates. The driver (the code between kernels:
+allocations, BLAS calls, reshapes, scalar arithmetic) runs in Python.
+
+A kernel's text is made *canonical* so that structurally identical loop nests are one
+kernel, compiled once and shared by every program of a family (the layers of a chain or
+an MLP, one program at another batch size):
+- the integer constants of loop bounds, index expressions and allocation sizes become
+  parameters (sizes are runtime arguments);
+- every name is renamed in order of first appearance (`p0, p1, ...` for parameters,
+  `v0, v1, ...` for locals) and comments are dropped;
+- the key of a kernel is a hash of that text (plus the compile flags, added by the caller).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import keyword
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+# Names a kernel body may use that are not values of the driver.
+_GLOBALS = frozenset(dir(builtins)) | {"np", "math", "_rt", "prange", "numba"}
+_ALLOC = re.compile(r"^    ([A-Za-z_]\w*) = (_rt\.(empty\d|fill|copy|full1)\(|np\.(empty|full)\()")
+_LIFT_CALLS = ("range", "prange")
+
+
+@dataclass
+class Kernel:
+    """One canonical kernel: its text, key and what a driver needs to call it."""
+
+    canonical: str            # `def KERNEL(p0, ...):` with canonical names, no comments
+    key: str                  # sha256 prefix of `canonical`
+    display: str              # readable: the driver's names, sizes and equation comments
+    equations: list           # printed equations it lowers (for error messages)
+
+    @property
+    def name(self) -> str:
+        return f"fk_{self.key}"
+
+    def source(self) -> str:
+        """The canonical text with its real function name."""
+        return self.canonical.replace("KERNEL", self.name, 1)
+
+
+@dataclass
+class KernelCall:
+    """How the driver uses one kernel: hoisted allocations, the call, scalar results."""
+
+    kernel: Kernel
+    before: list              # driver lines before the call (allocations)
+    args: list                # argument expressions of the call
+    scalar_outs: list         # (driver name, dtype source) of rank-0 results
+    returns: list             # driver names bound to the kernel's return values
+    types: tuple | None       # argument types: ("a", dtype str, ndim) / ("s", dtype str)
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def split_allocations(lines: list, stored_later) -> tuple[list, list]:
+    """Move the leading top-level allocations (not rebound later) out of a kernel body."""
+    hoisted, rest = [], []
+    leading = True
+    for ln in lines:
+        s = ln.strip()
+        if leading and s.startswith("#"):
+            rest.append(ln)
+            continue
+        m = _ALLOC.match(ln) if leading else None
+        if m and _indent_of(ln) == 4 and m.group(1) not in stored_later(m.group(1), ln):
+            hoisted.append(ln)
+            continue
+        leading = False
+        rest.append(ln)
+    return hoisted, rest
+
+
+_KEYWORDS = frozenset(keyword.kwlist)
+_TOKEN = re.compile(
+    r"(?P<name>(?<![\w.])[A-Za-z_]\w*)"
+    r"|(?P<int>(?<!e-)(?<!e\+)(?<![\w.])\d+(?![\w.]))"
+    r"|(?P<open>[\[(])|(?P<close>[\])])")
+_BINDS = re.compile(r"^\s*((?:[A-Za-z_]\w*\s*,\s*)*[A-Za-z_]\w*)\s*,?\s*(?:[-+*/]?=)(?!=)")
+_FOR = re.compile(r"^\s*for\s+([A-Za-z_]\w*)\s+in\b")
+_LIFTING_CALL = re.compile(r"(?:(?<![\w.])p?range|_rt\.\w+)\s*$")
+
+
+def _bound_names(lines: list) -> set:
+    """Names bound by the statements (assignment targets and loop variables)."""
+    out: set[str] = set()
+    for ln in lines:
+        m = _FOR.match(ln) or _BINDS.match(ln)
+        if m:
+            out.update(n.strip() for n in m.group(1).split(","))
+    return out
+
+
+def _scan(code: str):
+    """Tokens of `code`: ("name", text, start, end) and ("int", text, start, end, lift).
+
+    `lift` is True for integers inside subscripts, `range(...)` and `_rt.f(...)`: the
+    sizes and offsets that become parameters.
+    """
+    stack: list[bool] = []
+    for m in _TOKEN.finditer(code):
+        kind = m.lastgroup
+        if kind == "name":
+            yield ("name", m.group(), m.start(), m.end(), False)
+        elif kind == "int":
+            yield ("int", m.group(), m.start(), m.end(), bool(stack and stack[-1]))
+        elif kind == "open":
+            inherited = bool(stack and stack[-1])
+            if m.group() == "[":
+                stack.append(True)
+            else:
+                before = code[max(0, m.start() - 48):m.start()]
+                stack.append(inherited or bool(_LIFTING_CALL.search(before)))
+        elif stack:
+            stack.pop()
+
+
+def make_kernel(lines: list, outputs: list, equations: list, types: dict) -> KernelCall:
+    """Cut `lines` (a body at indentation 4) out as a kernel.
+
+    `outputs`: (driver name, ndim, dtype source) of the values the driver reads after it;
+    `types`: driver name -> argument type, for the kernel's static signature.
+    Outputs allocated by the hoisted lines are written in place; rank-0 outputs computed
+    inside come back through one-element arrays; other outputs are returned.
+    """
+    text = "\n".join(ln for ln in lines if not ln.lstrip().startswith("#"))
+
+    def stored_later(name, line):
+        binds = re.findall(rf"(?<![\w.]){re.escape(name)} =(?!=)", text)
+        return {name} if len(binds) > 1 else set()
+
+    hoisted, body = split_allocations(lines, stored_later)
+    hoisted_names = {_ALLOC.match(ln).group(1) for ln in hoisted}
+    readable = [ln[4:] for ln in body]
+    body = [ln for ln in readable if not ln.lstrip().startswith("#")]
+    bound = _bound_names(body)
+    tail = []
+    scalar_outs, returns = [], []
+    for name, ndim, dtype_src in outputs:
+        if name in hoisted_names or name not in bound:
+            continue
+        if ndim == 0:
+            scalar_outs.append((name, dtype_src))
+            tail.append(f"__o_{name}[0] = {name}")
+        else:
+            returns.append(name)
+    if returns:
+        tail.append(f"return ({', '.join(returns)},)")
+    code = "\n".join(body + tail)
+    tokens = list(_scan(code))
+    free: list[str] = []
+    seen: set[str] = set()
+    for kind, tok, *_ in tokens:
+        if kind == "name" and tok not in seen:
+            seen.add(tok)
+            if tok not in bound and tok not in _GLOBALS and tok not in _KEYWORDS:
+                free.append(tok)
+    mapping = {n: f"p{k}" for k, n in enumerate(free)}
+    lifted: list[str] = []
+    local = 0
+    pieces, pos = [], 0
+    for kind, tok, start, end, lift in tokens:
+        if kind == "name":
+            new = mapping.get(tok)
+            if new is None:
+                if tok in _GLOBALS or tok in _KEYWORDS:
+                    continue
+                new = mapping[tok] = f"v{local}"
+                local += 1
+        elif lift and tok != "0":
+            new = f"q{len(lifted)}"
+            lifted.append(tok)
+        else:
+            continue
+        pieces.append(code[pos:start])
+        pieces.append(new)
+        pos = end
+    pieces.append(code[pos:])
+    params = [f"p{k}" for k in range(len(free))] + [f"q{k}" for k in range(len(lifted))]
+    canonical = (f"def KERNEL({', '.join(params)}):\n"
+                 + "\n".join("    " + ln for ln in "".join(pieces).split("\n")) + "\n")
+    key = hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    display = (f"def {{name}}({', '.join(free)}):\n"
+               + "\n".join("    " + ln for ln in readable + tail) + "\n")
+    kernel = Kernel(canonical, key, display, list(equations))
+    args = free + lifted
+    slots = {f"__o_{n}": ("a", np.dtype(eval(dt, {"np": np})).str, 1)
+             for n, dt in scalar_outs}
+    sig = [slots.get(n) or types.get(n) for n in free] + [("s", "<i8")] * len(lifted)
+    return KernelCall(kernel, hoisted, args, scalar_outs, returns,
+                      None if None in sig else tuple(sig))
+
+
+__all__ = ["Kernel", "KernelCall", "make_kernel"]
