@@ -160,6 +160,7 @@ def k(a, o, n, m):
         o[0, j] = np.float32(-1.0)
     for j in range(m - 1, -1, -3):
         o[1, j] = o[1, j] * np.float32(2.0)
+    o[-1, -1] = a[-2, -3]
 """, lambda: [np.array([[1, np.nan, -0.0, 3], [2, 0.0, np.inf, -1], [5, 6, 7, np.nan]], np.float32),
               np.zeros((3, 4), np.float32), np.int64(3), np.int64(4)]),
     ("""
@@ -558,7 +559,6 @@ UNSUPPORTED = [
     ("def k(a, n):\n    a[0, 0] = [1][0]\n", "[1]"),
     ("def k(a, n):\n    a[0, 0] = 1.0 if n in (1, 2) else 2.0\n", "In"),
     ("def k(a, n):\n    for i in range(n):\n        pass\n    else:\n        pass\n", "for-else"),
-    ("def k(a, n):\n    a[-1, 0] = 1.0\n", "negative literal index"),
     ("def k(a, n):\n    a[0, 0] = 1.0\n    print(n)\n", "print"),
     ("def k(a, n):\n    a[n, 0.5] = 1.0\n", "float64"),
     ("def k(a, n):\n    x = 1.0 and 2.0\n", "and/or"),

@@ -562,9 +562,6 @@ class _Gen:
             return ptr, dt
         flat = None
         for k, node in enumerate(items):
-            lit = self.literal_int(node)
-            if lit is not None and lit < 0:
-                raise Unsupported("negative literal index")
             v = self.index_int(self.expr(node))
             r = v.r
             if not self.nonneg(node):
