@@ -221,6 +221,7 @@ class _Gen:
         self.vars = {}        # name -> (type, alloca)
         self.arrays = {}      # name -> (dtype, ndim, ptr, [dims])
         self.nonneg_loopvars = set()
+        self.loop_stop = {}   # nonneg loop var -> ast.dump of its (invariant) range stop
         self.fdef = fdef
         self.arg_types = arg_types
         self.written = set()
@@ -500,9 +501,12 @@ class _Gen:
         added = nonneg and name not in self.nonneg_loopvars
         if added:
             self.nonneg_loopvars.add(name)
+            if self.invariant(stop_node):
+                self.loop_stop[name] = ast.dump(stop_node)
         self.stmts(s.body)
         if added:
             self.nonneg_loopvars.discard(name)
+            self.loop_stop.pop(name, None)
         nxt = self.op(f"add {'nsw ' if step == 1 else ''}i64 {c}, {step}")
         self.emit(f"store i64 {nxt}, ptr {ctr}")
         self.emit(f"br label %{head}")
@@ -529,7 +533,27 @@ class _Gen:
             return -node.operand.value
         return None
 
+    def invariant(self, node):
+        """True if ``node`` is made of literals and names never assigned in the body."""
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                if n.id in self.assigned_elsewhere or n.id in self.arrays:
+                    return False
+            elif not isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,
+                                    ast.Load)):
+                return False
+        return True
+
     def nonneg(self, node):
+        if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)
+                and isinstance(node.right, ast.Name) and node.right.id in self.loop_stop):
+            # STOP - i >= 1 and STOP - 1 - i >= 0 for i in range(start >= 0, STOP)
+            stop, left = self.loop_stop[node.right.id], node.left
+            if ast.dump(left) == stop:
+                return True
+            if (isinstance(left, ast.BinOp) and isinstance(left.op, ast.Sub)
+                    and ast.dump(left.left) == stop and self.literal_int(left.right) in (0, 1)):
+                return True
         if isinstance(node, ast.Constant):
             return type(node.value) is int and node.value >= 0
         if isinstance(node, ast.Name):
