@@ -207,6 +207,22 @@ def test_hand_written(case):
     check_vs_python(src, "k", make())
 
 
+def test_widened_int_name_and_uint64_literal():
+    # the generator's gather: an int32 index widened by ``j += n`` (Numba unifies to int64)
+    src = """
+def k(idx, x, o, u, n, m):
+    for i in range(n):
+        j = idx[i]
+        if j < 0:
+            j += m
+        o[i] = x[j] + j
+    u[0] = np.uint64(18446744073709551615) - u[1]
+"""
+    idx = np.array([0, -1, 2, -3, 4], np.int32)
+    check_vs_python(src, "k", [idx, np.arange(5.0), np.zeros(5), np.array([0, 5], np.uint64), np.int64(5),
+                               np.int64(5)])
+
+
 def test_fastmath_compiles_and_is_close():
     rng = np.random.default_rng(1)
     src = """

@@ -209,8 +209,13 @@ _FM = "reassoc contract arcp nsz afn "
 # --------------------------------------------------------------------------------------------
 # code generation
 
+class _Retry(Exception):
+    """A name needs a wider type than its first assignment: generate again."""
+
+
 class _Gen:
-    def __init__(self, fdef, arg_types, fastmath, name):
+    def __init__(self, fdef, arg_types, fastmath, name, widen=None):
+        self.widen = widen if widen is not None else {}
         self.fm = _FM if fastmath else ""
         self.name = name
         self.body = []
@@ -347,11 +352,30 @@ class _Gen:
         if name in self.vars:
             t, p = self.vars[name]
             if t != v.t:
-                raise Unsupported(f"name {name!r} reassigned with type {v.t} (was {t})")
+                w = self.widened(t, v.t)
+                if w is None:
+                    raise Unsupported(f"name {name!r} reassigned with type {v.t} (was {t})")
+                if w != t:
+                    self.widen[name] = w
+                    raise _Retry()
+                v = self.cast(v, t)
         else:
-            p = self.alloca(v.t, name)
-            self.vars[name] = (v.t, p)
+            t = self.widen.get(name, v.t)
+            v = self.cast(v, t)
+            p = self.alloca(t, name)
+            self.vars[name] = (t, p)
         self.emit(f"store {lty(v.t)} {v.r}, ptr {p}")
+
+    @staticmethod
+    def widened(t, u):
+        """The type of a name assigned both ``t`` and ``u`` values, or None (Unsupported).
+
+        Only signed integers widen (like Numba's unification at a phi, e.g. an int32 load
+        then ``j += n``); Numba's integer arithmetic is int64 anyway, so the values agree.
+        """
+        if is_int(t) and is_int(u) and not is_uint(t) and not is_uint(u):
+            return t if _INTS[t] >= _INTS[u] else u
+        return None
 
     # -- function
     def build(self):
@@ -526,6 +550,7 @@ class _Gen:
 
     # -- indexing
     def literal_int(self, node):
+        """The value of an int literal (``3``, ``-3``), else None."""
         if isinstance(node, ast.Constant) and type(node.value) is int:
             return node.value
         if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
@@ -971,6 +996,12 @@ fin:
         if (mod == "np" and base in _CASTS) or (mod == "" and base in ("float", "int", "bool")):
             need(1)
             to = _CASTS[base] if mod == "np" else {"float": "float64", "int": "int64", "bool": "bool"}[base]
+            lit = self.literal_int(e.args[0])
+            if lit is not None and is_int(to):
+                info = np.iinfo(to)
+                if not info.min <= lit <= info.max:
+                    raise Unsupported(f"literal {lit} out of range for {to}")
+                return V(to, str(lit - 2 ** 64 if lit >= 2 ** 63 else lit))
             return self.cast(self.expr(e.args[0]), to)
         if mod == "" and base in ("min", "max"):
             if nargs < 2:
@@ -1495,8 +1526,16 @@ def generate_ir(source, fun_name, arg_types, fastmath=False, symbol=None):
     jit = _get_jit()
     symbol = symbol or ("funcad_" + fun_name)
     fdef = _find_fdef(source, fun_name)
-    gen = _Gen(fdef, list(arg_types), fastmath, symbol)
-    impl = gen.build()
+    widen = {}
+    for _ in range(8):
+        gen = _Gen(fdef, list(arg_types), fastmath, symbol, widen)
+        try:
+            impl = gen.build()
+            break
+        except _Retry:
+            continue
+    else:
+        raise Unsupported("variable types do not settle")
     warg = []
     names = [a.arg for a in fdef.args.args]
     for nm, at in zip(names, arg_types):
