@@ -1456,8 +1456,13 @@ class _Jit:
         self.triple = target.triple
         self.datalayout = str(self.tm.target_data)
         self.ee = ll.create_mcjit_compiler(ll.parse_assembly(""), self.tm)
+        # the compiler's own text: a fixed code generator never loads objects of an older one
+        import hashlib
+        with open(__file__, "rb") as f:
+            compiler_hash = hashlib.sha256(f.read()).hexdigest()[:16]
         self.fingerprint = (llvmlite.__version__, ll.llvm_version_info, self.triple, self.cpu,
-                            self.features, np.__version__.split(".")[0], tuple(sorted(_OFF.items())))
+                            self.features, np.__version__.split(".")[0], tuple(sorted(_OFF.items())),
+                            compiler_hash)
         new = api.PyCFunction_NewEx
         new.restype = ctypes.py_object
         new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
