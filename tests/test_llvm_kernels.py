@@ -578,6 +578,10 @@ UNSUPPORTED = [
     ("def k(a, n):\n    a[0, 0] = 1.0\n    print(n)\n", "print"),
     ("def k(a, n):\n    a[n, 0.5] = 1.0\n", "float64"),
     ("def k(a, n):\n    x = 1.0 and 2.0\n", "and/or"),
+    ("def k(a, n):\n    np = 1\n", "reserved"),
+    ("def k(a, n):\n    for range in range(n):\n        pass\n", "reserved"),
+    ("def k(a, n):\n    a[0] = a[0] if n is None else 1.0\n", "Is"),
+    ("def k(a, n):\n    def g():\n        pass\n", "FunctionDef"),
 ]
 
 

@@ -233,6 +233,9 @@ _CMP_I = {ast.Lt: "slt", ast.LtE: "sle", ast.Gt: "sgt", ast.GtE: "sge", ast.Eq: 
 _CMP_U = {ast.Lt: "ult", ast.LtE: "ule", ast.Gt: "ugt", ast.GtE: "uge", ast.Eq: "eq", ast.NotEq: "ne"}
 _CMP_F = {ast.Lt: "olt", ast.LtE: "ole", ast.Gt: "ogt", ast.GtE: "oge", ast.Eq: "oeq", ast.NotEq: "une"}
 _FM = "reassoc contract arcp nsz afn "
+# names the subset gives a meaning to: rebinding them would change what the source means
+_RESERVED = frozenset({"np", "numpy", "math", "numba", "nb", "range", "prange", "abs", "min", "max",
+                       "round", "float", "int", "bool"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,6 +379,8 @@ class _Gen:
         return p
 
     def setvar(self, name, v):
+        if name in _RESERVED:
+            raise Unsupported(f"assignment to the reserved name {name!r}")
         if name in self.arrays:
             raise Unsupported(f"assignment to array argument {name!r}")
         if name in self.vars:
@@ -415,6 +420,9 @@ class _Gen:
         if fdef.decorator_list:
             raise Unsupported("decorators")
         names = [x.arg for x in a.args]
+        for nm in names:
+            if nm in _RESERVED:
+                raise Unsupported(f"parameter named {nm!r}")
         if len(names) != len(self.arg_types):
             raise Unsupported(f"{len(names)} parameters but {len(self.arg_types)} arg_types")
         params = []
@@ -535,6 +543,8 @@ class _Gen:
         start = self.index_int(self.expr(start_node)) if start_node is not None else V("int64", "0")
         stop = self.index_int(self.expr(stop_node))
         name = s.target.id
+        if name in _RESERVED or name in self.arrays:
+            raise Unsupported(f"loop variable {name!r} is reserved or an array")
         if name in self.vars and self.vars[name][0] != "int64":
             raise Unsupported(f"loop variable {name!r} has type {self.vars[name][0]}")
         if name not in self.vars:
@@ -1499,8 +1509,11 @@ class _Jit:
 
     def optimise_and_emit(self, ir_text):
         ll = self.ll
-        mod = ll.parse_assembly(ir_text)
-        mod.verify()
+        try:
+            mod = ll.parse_assembly(ir_text)
+            mod.verify()
+        except RuntimeError as e:     # a code generator bug: let the caller fall back to Numba
+            raise Unsupported(f"internal error, invalid LLVM IR: {str(e)[:300]}") from e
         pto = ll.create_pipeline_tuning_options(speed_level=2)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
