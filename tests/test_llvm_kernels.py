@@ -758,3 +758,69 @@ def test_random_all_dtypes_vs_numba():
     numba = pytest.importorskip("numba")
     done = [run_numba_random(seed, numba) for seed in (1,)]
     assert any(done)
+
+
+# ------------------------------------------------------------------------------------------
+# loop nests as the code generator writes them (tanh rule in float32, argmax, gather, reverse
+# cumsum), against Numba
+
+GENERATED = """
+def k(p0, p1, p2, p3, p4, p5, q0, q1, q2):
+    for v0 in range(q0):
+        for v1 in range(q1):
+            v2 = p0[v0, v1]
+            v3 = abs(v2)
+            v4 = v3 * v3
+            v5 = v3 + v3 * v4 * ((v4 * (v4 * np.float32(-0.9643991794250523) + np.float32(-99.28772310019185)) + np.float32(-1614.6876844170845)) / (((v4 + np.float32(112.81167849163293)) * v4 + np.float32(2235.4883906010045)) * v4 + np.float32(4844.063053251255)))
+            v6 = np.float32(2.0) * v3
+            v7 = v6 if v6 < np.float32(40.0) else np.float32(40.0)
+            v8 = np.rint(v7 * np.float32(1.4426950408889634))
+            v9 = (v8 * np.float32(0.6931471803691238) - v7) + v8 * np.float32(1.9082149292705877e-10)
+            v10 = (np.float32(1.0) + v9 * (np.float32(1.0) + v9 * (np.float32(0.5) + v9 * (np.float32(0.16666666666666666) + v9 * (np.float32(0.041666666666666664) + v9 * np.float32(0.008333333333333333))))))
+            v11 = v10 * (np.float32(np.int64(1) << (60 - np.int64(v8))) * np.float32(8.673617379884035e-19))
+            v12 = (np.float32(1.0) - v11) / (np.float32(1.0) + v11)
+            v13 = np.copysign(v12 if v3 > np.float32(0.625) else v5, v2)
+            v16 = (v2 if (v2 > np.float32(-1.0) or v2 != v2) else np.float32(-1.0))
+            p1[v0, v1] = v13 * (np.float32(1.0) - v13 * v13) + v16
+    for v0 in range(q1):
+        v21 = p0[0, v0]
+        v22 = 0
+        for v23 in range(1, q0):
+            v24 = p0[v23, v0]
+            if (v24 > v21 and v21 == v21) or (v24 != v24 and v21 == v21):
+                v21 = v24
+                v22 = v23
+        p2[v0] = v22
+    for v0 in range(q2):
+        for v1 in range(q1):
+            v32 = p3[v0]
+            if v32 < 0:
+                v32 += q0
+            p4[v0, v1] = p0[v32, v1]
+    for v0 in range(q1):
+        acc = np.float32(0.0)
+        for v1 in range(q0 - 1, -1, -1):
+            acc += p0[v1, v0]
+            p5[v1, v0] = acc
+"""
+
+
+def test_generated_style_kernel_vs_numba():
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    q0, q1, q2 = 9, 7, 5
+    p0 = (rng.normal(size=(q0, q1)) * 3).astype(np.float32)
+    p0[0, :4] = [np.nan, np.inf, -0.0, 30.0]
+    p0[3, 2] = np.nan
+    p3 = np.array([0, -1, 4, -9, 8], np.int32)
+    args = [p0, np.zeros((q0, q1), np.float32), np.zeros(q1, np.int64), p3, np.zeros((q2, q1), np.float32),
+            np.zeros((q0, q1), np.float32), q0, q1, q2]
+    k = compile_kernel(GENERATED, "k", types_of(args))
+    mine = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    ref = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    k(*mine)
+    g = {"np": np, "math": math}
+    exec(GENERATED, g)
+    numba.njit(error_model="numpy")(g["k"])(*ref)
+    for j in (1, 2, 4, 5):
+        assert_same(mine[j], ref[j], f"output {j}")
