@@ -87,7 +87,19 @@ _SHORT_NAMES = {
 
 def dtype_short_name(dtype: np.dtype) -> str:
     """Short printable name of a dtype, e.g. f64."""
-    return _SHORT_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+    try:
+        return _SHORT_BY_DTYPE[dtype]
+    except (KeyError, TypeError):
+        name = np.dtype(dtype).name
+        short = _SHORT_NAMES.get(name, name)
+        try:
+            _SHORT_BY_DTYPE[dtype] = short   # dtype.name is slow; printing is hot
+        except TypeError:
+            pass
+        return short
+
+
+_SHORT_BY_DTYPE: dict = {}
 
 
 def is_float_dtype(dtype: np.dtype) -> bool:

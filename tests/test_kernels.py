@@ -215,3 +215,34 @@ def test_corrupt_kernel_files_are_rebuilt(tmp_path, monkeypatch):
     before = stats["rewritten"]
     _ensure_file(path, "x = 1\n")
     assert stats["rewritten"] == before + 1 and open(path).read() == "x = 1\n"
+
+
+def test_long_lived_cheap_residuals_are_recomputed(monkeypatch):
+    # A deep chain's backward pass reads h_i and 1 - tanh(w_i h_i)**2: only h_i is kept,
+    # the other is recomputed next to its use (half the arrays alive at the peak).
+    from funcad.lowering.numba import remat
+    monkeypatch.setenv("FUNCAD_DRIVER", "python")
+    g = _chain(60)
+    ws, x = np.linspace(0.1, 0.9, 60), np.linspace(-1, 1, 37)
+
+    def peak_vectors():
+        """Most 37-vectors alive at once in the driver (allocations minus dels)."""
+        lp = lower_program(fa.jit(g).lower(ws, x)._flat, "f", _options_dict(()))
+        live, peak = set(), 0
+        for ln in lp.source.split("# ---- kernels")[0].splitlines():
+            m = re.match(r"\s+(\w+) = (?:_rt\.fill\()?_rt\.empty1\(37,", ln)
+            if m:
+                live.add(m.group(1))
+            elif ln.strip().startswith("del "):
+                live -= {n.strip() for n in ln.strip()[4:].split(",")}
+            peak = max(peak, len(live))
+        return peak
+    with_remat = peak_vectors()
+    monkeypatch.setattr(remat, "_MIN_DISTANCE", 10 ** 9)
+    without = peak_vectors()
+    # 60 layer inputs must stay alive; without the pass, 60 more residuals do.
+    assert with_remat <= 60 + 15 and without >= 2 * 60, (with_remat, without)
+    monkeypatch.undo()
+    monkeypatch.setenv("FUNCAD_DRIVER", "python")
+    for a, b in zip(fa.jit(g)(ws, x), g(ws, x)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

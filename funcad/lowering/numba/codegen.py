@@ -79,6 +79,7 @@ from funcad._core import FuncadError, lowering_rules
 from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
 from funcad._pretty import _Namer, pp_eqn
 from funcad.lowering.numba.kernels import KernelCall, make_kernel
+from funcad.lowering.numba.remat import remat_cheap
 
 
 class LoweringError(FuncadError, NotImplementedError):
@@ -185,9 +186,10 @@ class _Group:
 
 def _plain_literal(val: Any, d: np.dtype) -> str:
     """A typed scalar constant in compiled-code form (float64 and int64 bare)."""
-    if d == np.bool_:
+    kind = d.kind
+    if kind == "b":
         return repr(bool(val))
-    if np.issubdtype(d, np.floating):
+    if kind == "f":
         f = float(val)
         if np.isnan(f):
             s = "np.nan"
@@ -196,9 +198,9 @@ def _plain_literal(val: Any, d: np.dtype) -> str:
         else:
             s = repr(f)
         return s if d == np.float64 else f"np.{d.name}({s})"
-    if np.issubdtype(d, np.integer):
+    if kind in "iu":
         return repr(int(val)) if d == np.int64 else f"np.{d.name}({int(val)})"
-    if np.issubdtype(d, np.complexfloating):
+    if kind == "c":
         return f"np.{d.name}({complex(val)!r})"
     raise LoweringError(f"cannot write a constant of dtype {d}")
 
@@ -207,6 +209,7 @@ def _plain_literal(val: Any, d: np.dtype) -> str:
 class _Captured:
     lines: list
     line_eqn: list
+    eqns: list = field(default_factory=list)     # printed equations written inside
 
 
 class Emitter:
@@ -221,6 +224,7 @@ class Emitter:
         self.split = split
         self.in_kernel = False
         self.plain_literals = not split
+        self.captured: _Captured | None = None
         self.calls: list[KernelCall] = []
         self.types: dict[str, tuple] = {}      # driver name -> kernel argument type
         self.lines: list[str] = []
@@ -256,15 +260,15 @@ class Emitter:
         rather than as NumPy scalars (code that may end up in the Python driver).
         """
         saved = (self.lines, self.line_eqn, self._indent, self.in_kernel,
-                 self.plain_literals)
+                 self.plain_literals, self.captured)
         out = _Captured([], [])
         self.lines, self.line_eqn, self._indent = out.lines, out.line_eqn, 1
-        self.in_kernel, self.plain_literals = True, plain_literals
+        self.in_kernel, self.plain_literals, self.captured = True, plain_literals, out
         try:
             yield out
         finally:
             (self.lines, self.line_eqn, self._indent, self.in_kernel,
-             self.plain_literals) = saved
+             self.plain_literals, self.captured) = saved
 
     def note(self, expr: str, aval) -> None:
         """Record the type of a name bound in the driver (kernels are typed from it)."""
@@ -299,6 +303,8 @@ class Emitter:
     def comment(self, eqn: JaxprEqn) -> None:
         text = pp_eqn(eqn, self.namer).splitlines()
         self.current = text[0].strip()
+        if self.captured is not None:
+            self.captured.eqns.append(self.current)
         self.line("# " + text[0].strip() + (" ..." if len(text) > 1 else ""))
 
     @contextlib.contextmanager
@@ -679,7 +685,7 @@ class _JaxprLowering:
             if _has_loop(cap.lines):
                 ctx.kernel(cap.lines, [(o, v.aval.ndim, ctx.dtype(v.aval.dtype))
                                        for o, v in zip(outs, eqn.out_binders)],
-                           [ctx.current or eqn.primitive.name])
+                           [ctx.current or eqn.primitive.name, *cap.eqns])
             else:
                 ctx.lines.extend(cap.lines)
                 ctx.line_eqn.extend(cap.line_eqn)
@@ -835,8 +841,7 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
         _write_group_code(low, g, materialize)
     outs = [(low.env[v], v.aval.ndim, ctx.dtype(v.aval.dtype))
             for v in g.phase_of if v in low.env]
-    eqns = [pp_eqn(e, ctx.namer).splitlines()[0] for ph in g.phases for e, _, _ in ph.eqns]
-    ctx.kernel(cap.lines, outs, eqns)
+    ctx.kernel(cap.lines, outs, cap.eqns)
 
 
 def _write_group_code(low: _JaxprLowering, g: _Group, materialize: set) -> None:
@@ -996,7 +1001,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
     function for Numba.
     """
     ctx = Emitter(name, options, fun_name, split)
-    jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
+    jaxpr = remat_cheap(simplify(fold_transposed_dots(inline_calls(jaxpr))))
     params = []
     args = []
     for v in jaxpr.invars:
@@ -1008,7 +1013,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
         else:
             params.append(n)
             args.append(n)
-    outs = ctx.emit_jaxpr(jaxpr, args)
+    outs = _JaxprLowering(ctx, jaxpr).run(args)   # prepared above (no second CSE)
     aliased = _aliases_of_inputs(jaxpr)
     final = []
     for a, o in zip(jaxpr.outvars, outs):

@@ -93,11 +93,13 @@ _NUMBA_VERSION: list[str] = []
 
 
 def _numba_version() -> str:
-    # Read from the package metadata: importing Numba costs ~0.4 s, and a program that
-    # only needs LLVM kernels never imports it.
+    # Where Numba is installed and when: importing it costs ~0.4 s and reading its
+    # metadata ~50 ms, and a program that only needs LLVM kernels never imports it.
     if not _NUMBA_VERSION:
-        from importlib.metadata import version
-        _NUMBA_VERSION.append(version("numba"))
+        spec = importlib.util.find_spec("numba")
+        origin = spec.origin if spec is not None else "none"
+        stamp = os.stat(origin).st_mtime_ns if spec is not None else 0
+        _NUMBA_VERSION.append(f"{origin}:{stamp}")
     return _NUMBA_VERSION[0]
 
 

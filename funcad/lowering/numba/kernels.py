@@ -91,7 +91,6 @@ _TOKEN = re.compile(
     r"|(?P<open>[\[(])|(?P<close>[\])])")
 _BINDS = re.compile(r"^\s*((?:[A-Za-z_]\w*\s*,\s*)*[A-Za-z_]\w*)\s*,?\s*(?:[-+*/]?=)(?!=)")
 _FOR = re.compile(r"^\s*for\s+([A-Za-z_]\w*)\s+in\b")
-_LIFTING_CALL = re.compile(r"(?:(?<![\w.])p?range|_rt\.\w+)\s*$")
 
 
 def _bound_names(lines: list) -> set:
@@ -104,28 +103,59 @@ def _bound_names(lines: list) -> set:
     return out
 
 
-def _scan(code: str):
-    """Tokens of `code`: ("name", text, start, end) and ("int", text, start, end, lift).
+def _canonicalize(code: str, bound: set) -> tuple[str, list, list]:
+    """Rename and lift in one pass over the tokens of `code`.
 
-    `lift` is True for integers inside subscripts, `range(...)` and `_rt.f(...)`: the
-    sizes and offsets that become parameters.
+    Returns (text, free names in order, lifted integer literals in order). Names bound in
+    `code` become `v0, v1, ...`, the others (the driver's values) `p0, p1, ...`; integers
+    inside subscripts, `range(...)` and `_rt.f(...)` become `q0, q1, ...`.
     """
+    mapping: dict[str, str] = {}
+    free: list[str] = []
+    lifted: list[str] = []
+    n_local = 0
     stack: list[bool] = []
+    pieces: list[str] = []
+    pos = 0
+    last_name, last_end = "", -1
     for m in _TOKEN.finditer(code):
         kind = m.lastgroup
         if kind == "name":
-            yield ("name", m.group(), m.start(), m.end(), False)
+            tok = m.group()
+            last_name, last_end = tok, m.end()
+            new = mapping.get(tok)
+            if new is None:
+                if tok in _GLOBALS or tok in _KEYWORDS:
+                    continue
+                if tok in bound:
+                    new = f"v{n_local}"
+                    n_local += 1
+                else:
+                    new = f"p{len(free)}"
+                    free.append(tok)
+                mapping[tok] = new
         elif kind == "int":
-            yield ("int", m.group(), m.start(), m.end(), bool(stack and stack[-1]))
+            if not (stack and stack[-1]) or m.group() == "0":
+                continue
+            new = f"q{len(lifted)}"
+            lifted.append(m.group())
         elif kind == "open":
-            inherited = bool(stack and stack[-1])
             if m.group() == "[":
                 stack.append(True)
             else:
-                before = code[max(0, m.start() - 48):m.start()]
-                stack.append(inherited or bool(_LIFTING_CALL.search(before)))
-        elif stack:
-            stack.pop()
+                callee = (last_name in ("range", "prange") and last_end == m.start()) or (
+                    last_name == "_rt" and code[last_end:m.start()].lstrip(".").isidentifier())
+                stack.append(callee or bool(stack and stack[-1]))
+            continue
+        else:
+            if stack:
+                stack.pop()
+            continue
+        pieces.append(code[pos:m.start()])
+        pieces.append(new)
+        pos = m.end()
+    pieces.append(code[pos:])
+    return "".join(pieces), free, lifted
 
 
 def make_kernel(lines: list, outputs: list, equations: list, types: dict) -> KernelCall:
@@ -136,11 +166,16 @@ def make_kernel(lines: list, outputs: list, equations: list, types: dict) -> Ker
     Outputs allocated by the hoisted lines are written in place; rank-0 outputs computed
     inside come back through one-element arrays; other outputs are returned.
     """
-    text = "\n".join(ln for ln in lines if not ln.lstrip().startswith("#"))
+    binds: dict[str, int] = {}
+    for ln in lines:
+        m = _FOR.match(ln) or _BINDS.match(ln)
+        if m:
+            for n in m.group(1).split(","):
+                n = n.strip()
+                binds[n] = binds.get(n, 0) + 1
 
     def stored_later(name, line):
-        binds = re.findall(rf"(?<![\w.]){re.escape(name)} =(?!=)", text)
-        return {name} if len(binds) > 1 else set()
+        return {name} if binds.get(name, 0) > 1 else set()
 
     hoisted, body = split_allocations(lines, stored_later)
     hoisted_names = {_ALLOC.match(ln).group(1) for ln in hoisted}
@@ -160,38 +195,10 @@ def make_kernel(lines: list, outputs: list, equations: list, types: dict) -> Ker
     if returns:
         tail.append(f"return ({', '.join(returns)},)")
     code = "\n".join(body + tail)
-    tokens = list(_scan(code))
-    free: list[str] = []
-    seen: set[str] = set()
-    for kind, tok, *_ in tokens:
-        if kind == "name" and tok not in seen:
-            seen.add(tok)
-            if tok not in bound and tok not in _GLOBALS and tok not in _KEYWORDS:
-                free.append(tok)
-    mapping = {n: f"p{k}" for k, n in enumerate(free)}
-    lifted: list[str] = []
-    local = 0
-    pieces, pos = [], 0
-    for kind, tok, start, end, lift in tokens:
-        if kind == "name":
-            new = mapping.get(tok)
-            if new is None:
-                if tok in _GLOBALS or tok in _KEYWORDS:
-                    continue
-                new = mapping[tok] = f"v{local}"
-                local += 1
-        elif lift and tok != "0":
-            new = f"q{len(lifted)}"
-            lifted.append(tok)
-        else:
-            continue
-        pieces.append(code[pos:start])
-        pieces.append(new)
-        pos = end
-    pieces.append(code[pos:])
+    text, free, lifted = _canonicalize(code, bound)
     params = [f"p{k}" for k in range(len(free))] + [f"q{k}" for k in range(len(lifted))]
     canonical = (f"def KERNEL({', '.join(params)}):\n"
-                 + "\n".join("    " + ln for ln in "".join(pieces).split("\n")) + "\n")
+                 + "\n".join("    " + ln for ln in text.split("\n")) + "\n")
     key = hashlib.sha256(canonical.encode()).hexdigest()[:20]
     display = (f"def {{name}}({', '.join(free)}):\n"
                + "\n".join("    " + ln for ln in readable + tail) + "\n")
