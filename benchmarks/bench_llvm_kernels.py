@@ -36,7 +36,7 @@ def kernel_source(nstmt, salt):
     nv = 2
     while len(lines) - 3 < nstmt - 1:
         op = ops[rng.integers(len(ops))]
-        a, b = rng.integers(nv), rng.integers(nv)
+        a, b = nv - 1, rng.integers(nv)       # a chain: every statement is live
         lines.append(f"        v{nv} = " + op.format(a=a, b=b, c=f"{0.25 + salt * 1e-3 + nv * 1e-6!r}"))
         nv += 1
     lines.append(f"        o[i] = v{nv - 1}")

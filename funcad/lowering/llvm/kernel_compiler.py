@@ -303,7 +303,10 @@ class _Gen:
             full = "%s.%s" % (fname, "f32" if t == "float32" else "f64")
         else:
             full = fname + ("f" if t == "float32" else "")
-        self.declare(full, f"declare {ty} @{full}({', '.join([ty] * len(args))})")
+        # libm functions only set errno, which nothing reads: memory(none) (as Numba declares
+        # them) lets the loop vectorizer widen loops around the calls
+        attrs = "" if fname.startswith("llvm.") else " nounwind willreturn memory(none)"
+        self.declare(full, f"declare {ty} @{full}({', '.join([ty] * len(args))}){attrs}")
         a = ", ".join(f"{ty} {v.r}" for v in args)
         return V(t, self.op(f"call {self.fm}{ty} @{full}({a})"))
 
