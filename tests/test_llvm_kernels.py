@@ -449,11 +449,11 @@ def k(xf, xg, xi, xj, xu, xb, of, og, oi, n):
         of[i, 4] = f // 0.0 + (f % 0.0) * 0.0 + np.float64(a // 0) + np.float64(a % 0)
         of[i, 5] = np.round(f) + round(f) + math.floor(f / 3.0) + math.ceil(f) + math.trunc(f)
         og[i, 0] = math.tanh(g) + np.tanh(g) + np.exp(g / np.float32(10.0)) + math.sqrt(abs(g))
-        og[i, 1] = g * 2 + g * j + np.float32(j) + g ** 2 + (g if g != 0 else np.float32(2.0)) ** a + np.sign(g) + g // np.float32(0.75)
+        og[i, 1] = g ** 5 + g ** np.int64(7) + g * 2 + g * j + np.float32(j) + g ** 2 + (g if g != 0 else np.float32(2.0)) ** a + np.sign(g) + g // np.float32(0.75)
         og[i, 2] = np.float32(np.log(abs(g) + np.float32(1.0))) + np.sin(g) + np.cos(g) + np.arctan2(g, a)
         oi[i, 0] = j * j * j * j * j + (j << 5) + (j >> 1) + -j + ~j
         oi[i, 1] = (xb[i] + xb[i]) * 7 - xb[i] + np.sign(j) + abs(xb[i]) + np.int64(np.int8(a)) + np.int64(np.uint8(a))
-        oi[i, 2] = np.int64(np.int32(f)) + np.int64(f if abs(f) < 1e15 else 0.0) + a ** 3 + j ** 2
+        oi[i, 2] = np.int64(np.int32(f)) + np.int64(f if abs(f) < 1e15 else 0.0) + a ** 3 + j ** 2 + j ** np.int64(5)
         oi[i, 3] = np.int64(xu[i] + xu[i]) + np.int64(xu[i] // 3) + np.int64(xu[i] - np.uint32(7))
         oi[i, 4] = max(j, a) + min(j, np.int32(5)) + np.int64(max(xb[i], xb[n - 1 - i]))
 """

@@ -851,6 +851,15 @@ class _Gen:
 
     def power(self, a, right):
         lit = self.literal_int(right)
+        if (lit is None and isinstance(right, ast.Call) and len(right.args) == 1 and not right.keywords
+                and isinstance(right.func, ast.Attribute) and isinstance(right.func.value, ast.Name)
+                and right.func.value.id in ("np", "numpy") and right.func.attr in _CASTS
+                and is_int(_CASTS[right.func.attr])):
+            # x ** np.int64(3): Numba's runtime int_power, which for exponents >= 0 multiplies
+            # exactly like the unrolled literal case
+            k = self.literal_int(right.args[0])
+            if k is not None and 0 <= k <= np.iinfo(_CASTS[right.func.attr]).max:
+                lit = k
         if a.t == "bool":
             raise Unsupported("** on a bool")
         if lit is not None:
