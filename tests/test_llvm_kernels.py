@@ -824,3 +824,27 @@ def test_generated_style_kernel_vs_numba():
     numba.njit(error_model="numpy")(g["k"])(*ref)
     for j in (1, 2, 4, 5):
         assert_same(mine[j], ref[j], f"output {j}")
+
+
+def test_gil_released_for_large_arrays():
+    import threading
+    import time
+    src = """
+def k(a, n, reps):
+    for r in range(reps):
+        for i in range(n):
+            a[i] = np.sqrt(a[i] + 1.0)
+"""
+    k = compile_kernel(src, "k", [ArrayArg(np.float64, 1), ScalarArg(np.int64), ScalarArg(np.int64)])
+    a = np.zeros(1 << 15)
+    t = time.perf_counter()
+    k(a, a.size, 20)
+    per_rep = (time.perf_counter() - t) / 20
+    reps = int(min(max(0.15 / max(per_rep, 1e-9), 20), 100000))
+    th = threading.Thread(target=k, args=(a, a.size, reps))
+    count = 0
+    th.start()
+    while th.is_alive():
+        count += 1
+    th.join()
+    assert count > 1000          # the main thread ran Python code while the kernel ran
