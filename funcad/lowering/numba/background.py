@@ -21,10 +21,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 from typing import Callable
 
-_jobs: list["Tiered"] = []
+_jobs: list["Tiered"] = []          # workers running
+_pending: "weakref.WeakSet[Tiered]" = None   # set below: every tiered program
 _lock = threading.Lock()
+
+
+_pending = weakref.WeakSet()
 
 
 def compile_mode() -> str:
@@ -36,21 +41,53 @@ def compile_mode() -> str:
 
 
 class Tiered:
-    """An executor that interprets the program until its compiled code is ready."""
+    """An executor that interprets the program until its compiled code is ready.
+
+    The first call only interprets (lowering a large program takes longer than running
+    it once); the second lowers it, loads it if every part is on disk already, and
+    otherwise starts a worker; later calls switch to native code once the worker is done.
+    """
 
     tiered = True
 
-    def __init__(self, jaxpr, lowered, key: str, opts: dict, name: str):
-        from funcad.lowering.numba.compile import cache_dir
-        self.jaxpr, self.lowered, self.key, self.opts, self.name = (
-            jaxpr, lowered, key, opts, name)
+    def __init__(self, jaxpr, name: str, options):
+        self.jaxpr, self.name, self.options = jaxpr, name, options
+        _pending.add(self)
         self.native: Callable | None = None
+        self.proc = None
+        self.calls = 0
         self.interpreted_calls = 0
-        folder = os.path.join(cache_dir(), "jobs")
+
+    @property
+    def ready(self) -> bool:
+        """True once calls run native code."""
+        if self.native is None and self.proc is not None and self.proc.poll() is not None:
+            self._switch()
+        return self.native is not None
+
+    def __call__(self, *args):
+        if self.native is not None or self.ready:
+            return self.native(*args)
+        self.calls += 1
+        if self.calls == 2:
+            self._start()
+            if self.native is not None:
+                return self.native(*args)
+        self.interpreted_calls += 1
+        return interpret(self.jaxpr, args)
+
+    def _start(self) -> None:
+        from funcad.lowering.numba import compile as comp
+        lowered, key, opts = comp.lower_with_key(self.jaxpr, self.name, self.options)
+        self.lowered, self.key, self.opts = lowered, key, opts
+        if comp.ready_to_load(lowered, key, opts):
+            self._switch()
+            return
+        folder = os.path.join(comp.cache_dir(), "jobs")
         os.makedirs(folder, exist_ok=True)
         fd, self.job_path = tempfile.mkstemp(prefix=f"job-{key}-", suffix=".pkl", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            pickle.dump((lowered, key, opts, name), f)
+            pickle.dump((lowered, key, opts, self.name), f)
         env = dict(os.environ, FUNCAD_COMPILE="sync")
         self.log_path = self.job_path[:-4] + ".log"
         with open(self.log_path, "wb") as log:
@@ -60,36 +97,33 @@ class Tiered:
         with _lock:
             _jobs.append(self)
 
-    @property
-    def ready(self) -> bool:
-        """True once calls run native code (the worker finished and its code is loaded)."""
-        if self.native is None and self.proc.poll() is not None:
-            self._switch()
-        return self.native is not None
-
-    def __call__(self, *args):
-        if self.native is not None or self.ready:
-            return self.native(*args)
-        self.interpreted_calls += 1
-        return interpret(self.jaxpr, args)
-
     def wait(self) -> None:
-        """Block until the worker has finished, then switch to native code."""
-        self.proc.wait()
+        """Block until native code runs (starting the worker if it has not started)."""
+        if self.native is not None:
+            return
+        if self.proc is None:
+            self.calls = max(self.calls, 1)
+            self._start()
+        if self.proc is not None:
+            self.proc.wait()
         self._switch()
 
     def _switch(self) -> None:
         from funcad.lowering.numba import compile as comp
         if self.native is not None:
             return
+        if not hasattr(self, "lowered"):
+            self.lowered, self.key, self.opts = comp.lower_with_key(
+                self.jaxpr, self.name, self.options)
         # The worker's result is on disk now: building here loads it. If the worker
         # failed, this compiles in the caller and raises the real error.
         self.native = comp.build(self.lowered, self.key, self.opts, False, self.name).run
-        for p in (self.job_path, self.log_path):
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
+        for p in (getattr(self, "job_path", None), getattr(self, "log_path", None)):
+            if p:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
         with _lock:
             if self in _jobs:
                 _jobs.remove(self)
@@ -104,9 +138,9 @@ def interpret(jaxpr, args) -> list:
 
 
 def wait_compiled() -> None:
-    """Wait for every background compilation of this process and switch to its result."""
+    """Compile every program of this process still interpreted, and switch to it."""
     with _lock:
-        jobs = list(_jobs)
+        jobs = list(_jobs) + [t for t in _pending if t.native is None and t not in _jobs]
     for job in jobs:
         job.wait()
 

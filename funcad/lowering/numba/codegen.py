@@ -595,8 +595,37 @@ class _JaxprLowering:
             return self.env[a]
         return None
 
+    def single_element(self, eqn, rule, kind) -> bool:
+        """An index remapping that picks one element (`x[3]`, `s[0]`): a scalar read.
+
+        Its result is kept as a scalar (a splat), so a reshape to rank 0 of it, or its
+        broadcast into a loop, costs no array and no loop nest.
+        """
+        v = eqn.out_binders[0] if len(eqn.out_binders) == 1 else None
+        if kind != "index" or v is None or v.aval.size != 1 or v.aval.ndim == 0:
+            return False
+        src = eqn.inputs[0]
+        if type(src) is not Var or src.aval.ndim == 0 or src in self.splat:
+            return False
+        if src in self.owner:
+            self.close(self.owner[src])
+        at = rule.fn(eqn, ["0"] * v.aval.ndim)
+        ctx = self.ctx
+        ctx.comment(eqn)
+        name = ctx.var_name(v) + "_s"
+        ctx.line(f"{name} = {self.read(src)}[{', '.join(at)}]")
+        ctx.types[name] = ("s", np.dtype(v.aval.dtype).str)
+        ctx.current = None
+        self.splat[v] = name
+        return True
+
     def try_splat(self, eqn, rule, kind) -> bool:
         """Fold an equation whose array operands are all splats into a scalar statement."""
+        if (eqn.primitive.name == "reshape" and eqn.out_binders[0].aval.ndim == 0
+                and type(eqn.inputs[0]) is Var and eqn.inputs[0] in self.splat
+                and eqn.inputs[0] not in self.env):
+            self.env[eqn.out_binders[0]] = self.splat[eqn.inputs[0]]   # x.reshape(())
+            return True
         if kind not in ("index", "elementwise") or not eqn.inputs:
             return False
         if not any(type(a) is Var and a in self.splat for a in eqn.inputs) and not (
@@ -652,7 +681,7 @@ class _JaxprLowering:
             domain = out_aval.shape
             if not domain:
                 kind = "scalar-" + kind
-        if kind in ("elementwise", "index") and self.try_splat(eqn, rule, kind):
+        if self.try_splat(eqn, rule, kind) or self.single_element(eqn, rule, kind):
             return
         if kind in ("elementwise", "index", "nullary", "reduce"):
             self.add_to_group(eqn, rule, kind, tuple(domain))

@@ -246,14 +246,23 @@ def backend_compile(jaxpr: Jaxpr, name: str, options) -> Callable:
     if t is not None and t[0] is jaxpr:
         tiered = t[1]
         return tiered.native if tiered.ready else tiered
-    opts = _options_dict(options)
-    lowered = lower_program(jaxpr, name, opts)
-    key = _key(_signature_text(lowered) + lowered.source, opts, False)
-    if key in _by_key or _on_disk(lowered, key, opts) or background.has_loops(jaxpr):
+    if background.has_loops(jaxpr):
         return compile_jaxpr(jaxpr, name, options).run
-    tiered = background.Tiered(jaxpr, lowered, key, opts, name)
+    tiered = background.Tiered(jaxpr, name, options)
     _tiered[k] = (jaxpr, tiered)
     return tiered
+
+
+def lower_with_key(jaxpr: Jaxpr, name: str, options) -> tuple:
+    """(lowered program, its key, options dict): what `build` needs."""
+    opts = _options_dict(options)
+    lowered = lower_program(jaxpr, name, opts)
+    return lowered, _key(_signature_text(lowered) + lowered.source, opts, False), opts
+
+
+def ready_to_load(lowered: LoweredSource, key: str, opts: dict) -> bool:
+    """True when the program is built in this process or every part of it is on disk."""
+    return key in _by_key or _on_disk(lowered, key, opts)
 
 
 def _marker(key: str) -> str:
@@ -362,7 +371,8 @@ def _build_split(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
             globs[slot] = _KernelSlot(call.kernel, globs, slot, opts, disabled, name)
     exec(compile(text, filename, "exec"), globs)
     fn = globs[fname]
-    _log.append(f"driver {fname} for jit({name}): {len(lowered.calls)} kernel calls, "
+    _log.append(f"{'python' if disabled else 'driver'} {fname} for jit({name}): "
+                f"{len(lowered.calls)} kernel calls, "
                 f"{len({c.kernel.key for c in lowered.calls})} distinct kernels")
     compiled = Compiled(lowered, key, filename, fn)
     compiled.run = _make_split_executor(fn, lowered)

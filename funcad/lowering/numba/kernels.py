@@ -85,10 +85,6 @@ def split_allocations(lines: list, stored_later) -> tuple[list, list]:
 
 
 _KEYWORDS = frozenset(keyword.kwlist)
-_TOKEN = re.compile(
-    r"(?P<name>(?<![\w.])[A-Za-z_]\w*)"
-    r"|(?P<int>(?<!e-)(?<!e\+)(?<![\w.])\d+(?![\w.]))"
-    r"|(?P<open>[\[(])|(?P<close>[\])])")
 _BINDS = re.compile(r"^\s*((?:[A-Za-z_]\w*\s*,\s*)*[A-Za-z_]\w*)\s*,?\s*(?:[-+*/]?=)(?!=)")
 _FOR = re.compile(r"^\s*for\s+([A-Za-z_]\w*)\s+in\b")
 
@@ -103,59 +99,46 @@ def _bound_names(lines: list) -> set:
     return out
 
 
-def _canonicalize(code: str, bound: set) -> tuple[str, list, list]:
-    """Rename and lift in one pass over the tokens of `code`.
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_INT = re.compile(r"(?<!e-)(?<!e\+)(?<![\w.])\d+(?![\w.])")
+# Innermost subscripts, and the argument lists of range(...) and _rt.f(...): where
+# integers are sizes and offsets.
+_SIZED = re.compile(r"\[[^\[\]]*\]|(?<![\w.])p?range\([^()]*\)|_rt\.\w+\([^()]*\)")
 
-    Returns (text, free names in order, lifted integer literals in order). Names bound in
-    `code` become `v0, v1, ...`, the others (the driver's values) `p0, p1, ...`; integers
-    inside subscripts, `range(...)` and `_rt.f(...)` become `q0, q1, ...`.
+
+def _canonicalize(code: str, bound: set) -> tuple[str, list, list]:
+    """Rename and lift: returns (text, free names in order, lifted integers in order).
+
+    Names bound in `code` become `v0, v1, ...`, the others (the driver's values)
+    `p0, p1, ...`; integers inside subscripts, `range(...)` and `_rt.f(...)` become
+    `q0, q1, ...`. Regular expressions do the scanning (this runs once per loop nest).
     """
+    lifted: list[str] = []
+
+    def lift_ints(m):
+        def one(k):
+            if k.group() == "0":
+                return "0"
+            lifted.append(k.group())
+            return f"__q{len(lifted) - 1}"
+        return _INT.sub(one, m.group())
+    code = _SIZED.sub(lift_ints, code)
     mapping: dict[str, str] = {}
     free: list[str] = []
-    lifted: list[str] = []
     n_local = 0
-    stack: list[bool] = []
-    pieces: list[str] = []
-    pos = 0
-    last_name, last_end = "", -1
-    for m in _TOKEN.finditer(code):
-        kind = m.lastgroup
-        if kind == "name":
-            tok = m.group()
-            last_name, last_end = tok, m.end()
-            new = mapping.get(tok)
-            if new is None:
-                if tok in _GLOBALS or tok in _KEYWORDS:
-                    continue
-                if tok in bound:
-                    new = f"v{n_local}"
-                    n_local += 1
-                else:
-                    new = f"p{len(free)}"
-                    free.append(tok)
-                mapping[tok] = new
-        elif kind == "int":
-            if not (stack and stack[-1]) or m.group() == "0":
-                continue
-            new = f"q{len(lifted)}"
-            lifted.append(m.group())
-        elif kind == "open":
-            if m.group() == "[":
-                stack.append(True)
-            else:
-                callee = (last_name in ("range", "prange") and last_end == m.start()) or (
-                    last_name == "_rt" and code[last_end:m.start()].lstrip(".").isidentifier())
-                stack.append(callee or bool(stack and stack[-1]))
+    for tok in dict.fromkeys(_NAME.findall(code)):
+        if tok in _GLOBALS or tok in _KEYWORDS:
             continue
+        if tok.startswith("__q"):
+            mapping[tok] = "q" + tok[3:]
+        elif tok in bound:
+            mapping[tok] = f"v{n_local}"
+            n_local += 1
         else:
-            if stack:
-                stack.pop()
-            continue
-        pieces.append(code[pos:m.start()])
-        pieces.append(new)
-        pos = m.end()
-    pieces.append(code[pos:])
-    return "".join(pieces), free, lifted
+            mapping[tok] = f"p{len(free)}"
+            free.append(tok)
+    text = _NAME.sub(lambda m: mapping.get(m.group(), m.group()), code)
+    return text, free, lifted
 
 
 def make_kernel(lines: list, outputs: list, equations: list, types: dict) -> KernelCall:
