@@ -207,6 +207,44 @@ def test_hand_written(case):
     check_vs_python(src, "k", make())
 
 
+def test_while_break_continue_tuple_assign():
+    # the generator's while loops: `while True:` + `if not cond: break`, carries as tuples
+    src = """
+def k(a, o, n):
+    for i in range(n):
+        x = a[i]
+        it = 0
+        s = 0.0
+        while True:
+            if not (x > 1.0 and it < 50):
+                break
+            x, s = x / 2.0, s + x
+            it += 1
+        o[i, 0] = x
+        o[i, 1] = s
+        c = 0
+        j = 0
+        while j < 10:
+            j += 1
+            if j % 3 == 0:
+                continue
+            if j > 7:
+                break
+            c += j
+        o[i, 2] = c
+    for i in range(n):
+        if a[i] < 0:
+            continue
+        elif a[i] > 100:
+            break
+        else:
+            o[i, 3] = 1.0
+        o[i, 4] = i
+"""
+    a = np.array([3.0, 1e300, -5.0, np.nan, 7.5, 200.0, 2.0])
+    check_vs_python(src, "k", [a, np.zeros((7, 5)), np.int64(7)])
+
+
 def test_widened_int_name_and_uint64_literal():
     # the generator's gather: an int32 index widened by ``j += n`` (Numba unifies to int64)
     src = """
@@ -552,10 +590,12 @@ def test_memoised_per_process():
 # unsupported constructs
 
 UNSUPPORTED = [
-    ("def k(a, n):\n    i = 0\n    while i < n:\n        i += 1\n", "While"),
-    ("def k(a, n):\n    for i in range(n):\n        break\n", "Break"),
+    ("def k(a, n):\n    i = 0\n    while i < n:\n        i += 1\n    else:\n        pass\n", "while-else"),
+    ("def k(a, n):\n    break\n", "outside a loop"),
+    ("def k(a, n):\n    x, y = 1\n", "tuple"),
+    ("def k(a, n):\n    a[0], y = 1.0, 2\n", "array elements"),
     ("def k(a, n):\n    return n\n", "return"),
-    ("def k(a, n):\n    x, y = 1, 2\n", "Tuple"),
+    ("def k(a, n):\n    x = (1, 2)\n", "Tuple"),
     ("def k(a, n):\n    a[0:2] = 1.0\n", "slic"),
     ("def k(a, n):\n    a[0] = np.sqrt(n, out=None)\n", "keyword"),
     ("def k(a, n):\n    a[0] = np.foo(n)\n", "np.foo"),

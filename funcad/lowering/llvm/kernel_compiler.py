@@ -27,15 +27,16 @@ Typing summary (Numba's, not NumPy's):
     unification, e.g. ``j = idx[i]`` (int32) then ``j += n``); any other change raises Unsupported.
   * negative runtime indices wrap (``A[n - 1 - i]``) unless the index is provably >= 0.
 
-Unsupported (raises): complex, while/break/continue/return values/def/lambda, tuples, slices,
+Unsupported (raises): complex, for/while-else, return values, def/lambda, tuples as values, slices,
 attribute access other than ``np.``/``math.`` constants and functions, keyword arguments,
 ``int ** int`` with a non-literal or negative exponent, ``np.power`` / ``np.fmod`` on ints and
 ``np.sign`` on unsigned ints (Numba's results differ from NumPy's there), uint64 mixed with signed
 ints, names read before their first assignment, partial indexing, arrays used as values, functions
 not listed in ``np_call`` / ``math_call``.
-Supported statements: ``for NAME in range/prange(...)`` (1-3 args, literal step), ``NAME = e``,
-``A[i, ...] = e``, augmented assignment (all binary operators) on names and elements, ``if/else``,
-``pass``, docstrings, a final bare ``return``.
+Supported statements: ``for NAME in range/prange(...)`` (1-3 args, literal step), ``while cond:``,
+``break``/``continue``, ``NAME = e``, ``a, b = x, y``, ``A[i, ...] = e``, augmented assignment (all
+binary operators) on names and elements, ``if/elif/else``, ``pass``, docstrings, a final bare
+``return``.
 
 Calling convention: the kernel is a CPython ``METH_FASTCALL`` builtin whose body is LLVM code: it
 checks each array argument (ndarray, ndim, dtype, native byte order, C-contiguous, aligned,
@@ -260,6 +261,7 @@ class _Gen:
         self.arrays = {}      # name -> (dtype, ndim, ptr, [dims])
         self.nonneg_loopvars = set()
         self.loop_stop = {}   # nonneg loop var -> ast.dump of its (invariant) range stop
+        self.loops = []       # (continue label, break label) of the enclosing loops
         self.fdef = fdef
         self.arg_types = arg_types
         self.written = set()
@@ -268,10 +270,11 @@ class _Gen:
             if isinstance(node, (ast.Assign, ast.AugAssign)):
                 tgts = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in tgts:
-                    if isinstance(t, ast.Name):
-                        self.assigned_elsewhere.add(t.id)
-                    elif isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
-                        self.written.add(t.value.id)
+                    for t in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                        if isinstance(t, ast.Name):
+                            self.assigned_elsewhere.add(t.id)
+                        elif isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
+                            self.written.add(t.value.id)
 
     # -- helpers
     def tmp(self):
@@ -473,6 +476,10 @@ class _Gen:
             self.for_(s)
         elif isinstance(s, ast.If):
             self.if_(s)
+        elif isinstance(s, ast.While):
+            self.while_(s)
+        elif isinstance(s, (ast.Break, ast.Continue)):
+            self.jump(s)
         elif isinstance(s, ast.Pass):
             pass
         elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
@@ -483,6 +490,22 @@ class _Gen:
             raise Unsupported(f"statement {type(s).__name__}: {ast.unparse(s)[:60]}")
 
     def assign(self, tgt, value):
+        if isinstance(tgt, ast.Tuple):
+            # a, b = x, y: all values first, then the bindings (Python's order)
+            if not (isinstance(value, ast.Tuple) and len(value.elts) == len(tgt.elts)):
+                raise Unsupported("tuple assignment from something other than a tuple of the same length")
+            if any(isinstance(e, ast.Starred) for e in tgt.elts + value.elts):
+                raise Unsupported("starred assignment")
+            vals = []
+            for t, v in zip(tgt.elts, value.elts):
+                if isinstance(t, ast.Subscript):
+                    raise Unsupported("tuple assignment to array elements")
+                vals.append(self.expr(v))
+            for t, v in zip(tgt.elts, vals):
+                if not isinstance(t, ast.Name):
+                    raise Unsupported(f"assignment target {type(t).__name__}")
+                self.setvar(t.id, v)
+            return
         if isinstance(tgt, ast.Name):
             self.setvar(tgt.id, self.expr(value))
         elif isinstance(tgt, ast.Subscript):
@@ -556,6 +579,7 @@ class _Gen:
         ctr = self.alloca("int64", "ctr")
         self.emit(f"store i64 {start.r}, ptr {ctr}")
         head, bodyl, exitl = self.lbl("head"), self.lbl("body"), self.lbl("exit")
+        latchl = self.lbl("latch")
         self.emit(f"br label %{head}")
         self.start(head)
         c = self.op(f"load i64, ptr {ctr}")
@@ -570,14 +594,40 @@ class _Gen:
             self.nonneg_loopvars.add(name)
             if self.invariant(stop_node):
                 self.loop_stop[name] = ast.dump(stop_node)
+        self.loops.append((latchl, exitl))
         self.stmts(s.body)
+        self.loops.pop()
         if added:
             self.nonneg_loopvars.discard(name)
             self.loop_stop.pop(name, None)
+        self.emit(f"br label %{latchl}")
+        self.start(latchl)
         nxt = self.op(f"add {'nsw ' if step == 1 else ''}i64 {c}, {step}")
         self.emit(f"store i64 {nxt}, ptr {ctr}")
         self.emit(f"br label %{head}")
         self.start(exitl)
+
+    def while_(self, s):
+        if s.orelse:
+            raise Unsupported("while-else")
+        head, bodyl, exitl = self.lbl("whead"), self.lbl("wbody"), self.lbl("wexit")
+        self.emit(f"br label %{head}")
+        self.start(head)
+        c = self.truth(self.expr(s.test))
+        self.emit(f"br i1 {c.r}, label %{bodyl}, label %{exitl}")
+        self.start(bodyl)
+        self.loops.append((head, exitl))
+        self.stmts(s.body)
+        self.loops.pop()
+        self.emit(f"br label %{head}")
+        self.start(exitl)
+
+    def jump(self, s):
+        if not self.loops:
+            raise Unsupported(f"{type(s).__name__.lower()} outside a loop")
+        cont, brk = self.loops[-1]
+        self.emit(f"br label %{brk if isinstance(s, ast.Break) else cont}")
+        self.start(self.lbl("dead"))      # code after break/continue: unreachable block
 
     def if_(self, s):
         c = self.truth(self.expr(s.test))
