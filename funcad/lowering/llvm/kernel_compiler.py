@@ -630,6 +630,10 @@ class _Gen:
         self.start(self.lbl("dead"))      # code after break/continue: unreachable block
 
     def if_(self, s):
+        if isinstance(s.test, ast.Constant) and isinstance(s.test.value, (bool, int, float)):
+            # Numba prunes branches on literal conditions before typing: so do we
+            self.stmts(s.body if s.test.value else s.orelse)
+            return
         c = self.truth(self.expr(s.test))
         tl, el, xl = self.lbl("then"), self.lbl("else"), self.lbl("endif")
         self.emit(f"br i1 {c.r}, label %{tl}, label %{el}")
@@ -1056,6 +1060,8 @@ fin:
         return V("bool", self.op(f"phi i1 {phis}"))
 
     def e_IfExp(self, e):
+        if isinstance(e.test, ast.Constant) and isinstance(e.test.value, (bool, int, float)):
+            return self.expr(e.body if e.test.value else e.orelse)     # Numba prunes these too
         c = self.truth(self.expr(e.test))
         tl, el, xl = self.lbl("tern_t"), self.lbl("tern_f"), self.lbl("tern_end")
         self.emit(f"br i1 {c.r}, label %{tl}, label %{el}")
