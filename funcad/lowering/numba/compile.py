@@ -86,12 +86,26 @@ def _options_dict(options) -> dict:
             "fastmath": bool(d.get("fastmath", False))}
 
 
-def _key(source: str, options: dict, disabled: bool) -> str:
+def _signature(lowered: LoweredSource) -> str:
+    """Ranks, dtypes and weak types of a program's inputs, outputs and constant arguments.
+
+    Part of every key: a program's source need not mention them (`lambda a: +a` is
+    `return (rt.copy(a),)` for every input), but it is compiled for one signature.
+    """
+    def one(a) -> str:
+        return f"{np.dtype(a.dtype).str}:{a.ndim}{'w' if getattr(a, 'weak_type', False) else ''}"
+    return (",".join(one(a) for a in lowered.in_avals) + "->"
+            + ",".join(one(a) for a in lowered.out_avals) + ";"
+            + ",".join(one(c) for c in lowered.extra_args))
+
+
+def _key(source: str, options: dict, disabled: bool, signature: str = "") -> str:
     import funcad
     import numba
     h = hashlib.sha256()
     for part in (funcad.__version__, _runtime_hash(), numba.__version__, np.__version__,
-                 sys.version, repr(sorted(options.items())), str(disabled), source):
+                 sys.version, repr(sorted(options.items())), str(disabled), signature,
+                 source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -125,11 +139,16 @@ def compile_jaxpr(jaxpr: Jaxpr, name: str = "program", options=()) -> Compiled:
         opts = _options_dict(options)
         lowered = lower_jaxpr(jaxpr, name, opts)
         stats["lowered"] += 1
-        key = _key(lowered.source, opts, disabled)
+        key = _key(lowered.source, opts, disabled, _signature(lowered))
         compiled = _by_key.get(key)
         if compiled is None:
             compiled = _build(lowered, key, opts, disabled, name)
             _by_key[key] = compiled
+        elif any(a is not b for a, b in zip(compiled.lowered.extra_args,
+                                             lowered.extra_args, strict=True)):
+            # Same code, other constant arguments: share the function, not the constants.
+            compiled = Compiled(lowered, key, compiled.path, compiled.fn)
+            compiled.run = _make_executor(compiled.fn, lowered)
         if len(_by_jaxpr) > 2048:
             _by_jaxpr.clear()
         _by_jaxpr[k] = (jaxpr, compiled)
@@ -140,7 +159,7 @@ def program_source(jaxpr: Jaxpr, name: str = "program", options=()) -> str:
     """The generated source of a program, as it is written to the cache (no compiling)."""
     opts = _options_dict(options)
     lowered = lower_jaxpr(jaxpr, name, opts)
-    key = _key(lowered.source, opts, jit_disabled())
+    key = _key(lowered.source, opts, jit_disabled(), _signature(lowered))
     return lowered.source.replace(lowered.fun_name, f"fa_{key}")
 
 
