@@ -495,3 +495,20 @@ def test_unimplemented_numpy_function_on_tracer_is_a_type_error(name, fun):
         fa.grad(lambda x: fnp.sum(fun(x)))(np.ones(4))
     with pytest.raises(TypeError, match=name.replace(".", r"\.")):
         fa.jit(fun)(np.ones(4))
+
+
+# -- found by tests/test_composition_random.py -------------------------------------------
+
+
+def test_grad_of_while_loop_with_concrete_inputs_inside_a_staged_function():
+    # The loop's inputs are concrete, so its trip count is known, but the function around
+    # it is staged (a cond branch, jit): the trip count was staged too, and linearizing
+    # built a scan of length None.
+    def wl(y):
+        return lax.while_loop(lambda s: s[0] < 2, lambda s: (s[0] + 1, s[1] * y), (0, y))[1]
+
+    def f(x):
+        return fa.grad(lambda y: wl(y) * x)(2.0)     # d/dy y**3 = 12, times x
+    _close(lax.cond(True, f, lambda x: x, 1.5), 18.0)
+    _close(fa.jit(f)(1.5), 18.0)
+    _close(fa.grad(lambda x: fa.jit(f)(x))(1.5), 12.0)
