@@ -117,9 +117,25 @@ class _CustomFunction:
         functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
+        self._rule_depth = 0     # how many of this function's rules are being traced
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
+
+    def _lazy_rules(self, fun_consts: Sequence) -> bool:
+        """Whether this call traces its rules lazily (see `_LazyRule`).
+
+        A call made while one of this function's own rules is being traced is lazy, so
+        that tracing does not recurse forever, unless the function closes over traced
+        values: those must become operands of the call (a lazy rule traced later could
+        not take them), so such a call traces its rules now, up to a nesting depth of
+        `_EAGER_DEPTH` (which bounds the recursion; each level serves one more order of
+        differentiation of the inner call).
+        """
+        if not self._rule_depth:
+            return False
+        closes_over_tracers = any(isinstance(c, Tracer) for c in fun_consts)
+        return not closes_over_tracers or self._rule_depth >= _EAGER_DEPTH
 
     def _split_args(self, args: tuple, kwargs: dict):
         """(static, diff, leaves, in_tree), or None when no argument is traced.
@@ -161,7 +177,6 @@ class custom_jvp(_CustomFunction):
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         super().__init__(fun, nondiff_argnums)
         self.jvp: Callable | None = None
-        self._tracing_rule = False
 
     def defjvp(self, jvp: Callable) -> Callable:
         """Set the jvp rule `jvp(*nondiff, primals, tangents)`; returns it (decorator)."""
@@ -224,7 +239,7 @@ class custom_jvp(_CustomFunction):
                 for p, t in zip(p_leaves, t_leaves)]
             return [*p_leaves, *t_leaves]
 
-        if self._tracing_rule:
+        if self._lazy_rules(fc):
             # Called from inside its own jvp rule (the usual `return f(x), ...` pattern):
             # tracing the rule again here would recurse forever, so it is traced only if
             # this inner call is itself differentiated.
@@ -232,15 +247,20 @@ class custom_jvp(_CustomFunction):
                                                                      [*avals, *avals]))
             jc = []
         else:
-            self._tracing_rule = True
+            self._rule_depth += 1
             try:
                 jvp_jaxpr_, jc = trace_to_jaxpr_closed(jvp_flat_fn, [*avals, *avals])
             finally:
-                self._tracing_rule = False
+                self._rule_depth -= 1
         outs = custom_jvp_call_p.bind(*fc, *jc, *leaves, fun_jaxpr=fun_jaxpr,
                                       jvp_jaxpr=jvp_jaxpr_, num_fun_consts=len(fc),
                                       num_jvp_consts=len(jc))
         return tree_unflatten(box["out_tree"], [_as_leaf(o) for o in outs])
+
+
+# How deep calls of a custom function that closes over traced values, made inside its own
+# rules, trace their rules eagerly (see _CustomFunction._lazy_rules).
+_EAGER_DEPTH = 3
 
 
 class _LazyRule:
@@ -260,19 +280,23 @@ class _LazyRule:
 
     def force(self) -> tuple[Jaxpr, list]:
         if self.traced is None:
-            prev, self.owner._tracing_rule = self.owner._tracing_rule, True
+            # Calls of the owner inside the rule are lazy in turn.
+            prev = self.owner._rule_depth
+            self.owner._rule_depth = max(prev, _EAGER_DEPTH)
             try:
                 traced = self.thunk()
             finally:
-                self.owner._tracing_rule = prev
+                self.owner._rule_depth = prev
             if any(isinstance(c, Tracer) for c in traced[1]):
-                # Traced later than the call, the rule would see the transform's values
-                # of that moment, not those of the call: refuse rather than guess.
+                # Traced later than the call, the rule cannot take the tracers it closes
+                # over as operands of the call: refuse rather than guess.
                 raise TypeError(
                     f"the {self.what} rule of {self.owner.__name__}, used by a call of "
-                    f"{self.owner.__name__} inside its own rules, closes over a traced "
-                    f"value of an enclosing transform. Pass that value as an argument "
-                    f"(or with nondiff_argnums) instead of closing over it.")
+                    f"{self.owner.__name__} nested {_EAGER_DEPTH} deep inside its own "
+                    f"rules (or whose rule, but not the function, closes over traced "
+                    f"values), closes over a traced value of an enclosing transform. Pass "
+                    f"that value as an argument (or with nondiff_argnums) instead of "
+                    f"closing over it.")
             self.traced = traced
         return self.traced
 
@@ -374,7 +398,6 @@ class custom_vjp(_CustomFunction):
         super().__init__(fun, nondiff_argnums)
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
-        self._tracing_rule = False
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set `fwd(*args) -> (out, res)` and `bwd(*nondiff, res, ct) -> cts`."""
@@ -449,7 +472,7 @@ class custom_vjp(_CustomFunction):
             return c_leaves
 
         ct_avals = [tangent_aval(a) for a in fun_jaxpr.out_avals]
-        if self._tracing_rule:
+        if self._lazy_rules(fc):
             # Called inside its own fwd or bwd (JAX's `def f_fwd(x): return f(x), x`, or
             # the bwd of an implicit fixed point solving another fixed point): this call
             # is its primal unless it is differentiated itself, so its rules are traced
@@ -468,13 +491,13 @@ class custom_vjp(_CustomFunction):
         else:
             # fwd and bwd are traced now, so that what they close over (tracers of
             # enclosing transforms included) travels as operands.
-            self._tracing_rule = True
+            self._rule_depth += 1
             try:
                 fwd_jaxpr, wc = trace_to_jaxpr_closed(fwd_flat, avals)
                 res_avals = fwd_jaxpr.out_avals[n_out:]
                 bwd_jaxpr, bc = trace_to_jaxpr_closed(bwd_flat, [*res_avals, *ct_avals])
             finally:
-                self._tracing_rule = False
+                self._rule_depth -= 1
         outs = custom_vjp_call_p.bind(*fc, *wc, *bc, *leaves, fun_jaxpr=fun_jaxpr,
                                       fwd_jaxpr=fwd_jaxpr, bwd_jaxpr=bwd_jaxpr,
                                       num_fun_consts=len(fc), num_fwd_consts=len(wc),

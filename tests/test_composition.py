@@ -224,23 +224,55 @@ def test_custom_jvp_rule_calling_its_function_still_works():
     _close(fa.vmap(fa.grad(fa.grad(f)))(np.array([0.5, 1.0])), np.exp([0.5, 1.0]))
 
 
-def test_lazy_rule_closing_over_a_tracer_raises_clearly():
-    def outer(s):
+def test_self_calling_rules_of_functions_closing_over_tracers():
+    # The inner call's rules must take the closed-over tracer as an operand, so they are
+    # traced at the call (not lazily) when the function closes over traced values.
+    def outer_vjp(s):
         @fa.custom_vjp
         def g(x):
-            return x * s
+            return fnp.sin(x) * s
 
         def g_fwd(x):
-            return g(x), None
+            return g(x), fnp.cos(x)
 
-        def g_bwd(_, ct):
-            return (ct * s,)
+        def g_bwd(c, ct):
+            return (c * s * ct,)
         g.defvjp(g_fwd, g_bwd)
-        # the inner g (inside g_fwd) is differentiated only by the outer grad
-        return fa.grad(lambda x: g_fwd(x)[0])(s)
-    _close(outer(3.0), 3.0)
+        return fa.grad(fa.grad(g))(s)                   # -sin(s) * s
+
+    def outer_jvp(s):
+        @fa.custom_jvp
+        def g(x):
+            return fnp.sin(x) * s
+
+        @g.defjvp
+        def g_jvp(p, t):
+            return g(*p), fnp.cos(p[0]) * s * t[0]
+        return fa.jacfwd(fa.jacfwd(g))(s)               # -sin(s) * s
+
+    s = 0.7
+    for outer in (outer_vjp, outer_jvp):
+        _close(outer(s), -np.sin(s) * s)
+        _close(fa.grad(outer)(s), -np.cos(s) * s - np.sin(s))
+        _close(fa.vmap(fa.grad(outer))(np.array([s, 0.2])),
+               -np.cos([s, 0.2]) * [s, 0.2] - np.sin([s, 0.2]))
+
+
+def test_lazy_rule_closing_over_a_tracer_raises_clearly():
+    # The refused case: the rule, but not the function, closes over a traced value, and
+    # the call inside the rule (traced lazily) is differentiated again.
+    def outer(s):
+        @fa.custom_jvp
+        def g(x):
+            return fnp.sin(x)
+
+        @g.defjvp
+        def g_jvp(p, t):
+            return g(*p), fnp.cos(p[0]) * s * t[0]      # deliberately scaled by s
+        return fa.grad(fa.grad(g))(0.3)
+    _close(outer(2.0), -np.sin(0.3) * 2.0)
     with pytest.raises(TypeError, match="closes over a traced value"):
-        fa.grad(outer)(3.0)
+        fa.grad(outer)(2.0)
 
 
 # -- 3. nested jit under grad in the Numba lowering -----------------------------------------
