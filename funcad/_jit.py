@@ -308,7 +308,19 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
         parallel: bool = False, fastmath: bool = False) -> Any:
     """Compile `fun`: trace once per input signature, run as one native program.
 
-    Usable as `jit(f)`, `@jit` or `@jit(static_argnums=...)`.
+    Usable as `jit(f)`, `@jit` or `@jit(static_argnums=...)`. Traces are cached per
+    function and options (not per wrapper): `jit(f)(x)` in a loop traces `f` once.
+
+    Args:
+      fun: the function; it may close over arrays and over values traced by enclosing
+        transforms (those become inputs of the program).
+      static_argnums, static_argnames: arguments that are Python values, not arrays (a
+        new value traces again; they must be hashable). Names and positions map to each
+        other through `fun`'s signature, so a static argument may be passed either way.
+      donate_argnums: accepted for JAX compatibility.
+      parallel, fastmath: Numba options (a separate cache each).
+    Returns:
+      A `Jitted` function with `.lower(*args)` to see the jaxpr and generated source.
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jit(lambda x: fnp.sin(x) ** 2 + fnp.cos(x) ** 2)(1.0)
