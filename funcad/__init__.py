@@ -5,7 +5,13 @@ __version__ = "0.1.0"
 from funcad import primitives as _primitives  # noqa: F401  (registers all primitives)
 from funcad import numpy  # noqa: F401
 from funcad import tree_util  # noqa: F401
-from funcad._core import ConcretizationTypeError, FuncadError, UnexpectedTracerError
+from funcad._core import (
+    ConcretizationTypeError,
+    FuncadError,
+    ShapeMismatchError,
+    UnexpectedTracerError,
+    UnsupportedNumPyFunctionError,
+)
 from funcad._ir import ClosedJaxpr, Jaxpr
 from funcad._jit import jit
 from funcad.lowering import numba as _numba_backend  # noqa: F401,E402  (installs jit's backend)
@@ -29,7 +35,8 @@ from funcad import nn, optim  # noqa: F401,E402
 from funcad.lowering.numba.background import wait_compiled  # noqa: E402
 
 __all__ = [
-    "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "UnexpectedTracerError",
+    "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "ShapeMismatchError",
+    "UnexpectedTracerError", "UnsupportedNumPyFunctionError",
     "checkpoint", "custom_jvp", "custom_vjp", "remat",
     "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr",
     "nn", "numpy", "optim", "stop_gradient", "tree_util", "value_and_grad", "vjp", "vmap",

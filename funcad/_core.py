@@ -31,6 +31,22 @@ class UnexpectedTracerError(FuncadError):
     """A tracer escaped the transform that created it."""
 
 
+class ShapeMismatchError(FuncadError, TypeError, ValueError):
+    """Operand shapes do not fit an operation (e.g. a dot's contracted sizes differ).
+
+    A TypeError, as jax.numpy raises, and a ValueError, as NumPy raises, so that code
+    written for either catches it.
+    """
+
+
+class UnsupportedNumPyFunctionError(FuncadError, TypeError):
+    """A NumPy function that funcad does not implement was called on a traced value.
+
+    A TypeError, as NumPy's own `__array_function__` protocol raises when no argument
+    type implements a function.
+    """
+
+
 # ----------------------------------------------------------------------------------
 # Abstract values
 

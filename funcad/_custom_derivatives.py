@@ -117,9 +117,25 @@ class _CustomFunction:
         functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
+        self._rule_depth = 0     # how many of this function's rules are being traced
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
+
+    def _lazy_rules(self, fun_consts: Sequence) -> bool:
+        """Whether this call traces its rules lazily (see `_LazyRule`).
+
+        A call made while one of this function's own rules is being traced is lazy, so
+        that tracing does not recurse forever, unless the function closes over traced
+        values: those must become operands of the call (a lazy rule traced later could
+        not take them), so such a call traces its rules now, up to a nesting depth of
+        `_EAGER_DEPTH` (which bounds the recursion; each level serves one more order of
+        differentiation of the inner call).
+        """
+        if not self._rule_depth:
+            return False
+        closes_over_tracers = any(isinstance(c, Tracer) for c in fun_consts)
+        return not closes_over_tracers or self._rule_depth >= _EAGER_DEPTH
 
     def _split_args(self, args: tuple, kwargs: dict):
         """(static, diff, leaves, in_tree), or None when no argument is traced.
@@ -161,7 +177,6 @@ class custom_jvp(_CustomFunction):
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         super().__init__(fun, nondiff_argnums)
         self.jvp: Callable | None = None
-        self._tracing_rule = False
 
     def defjvp(self, jvp: Callable) -> Callable:
         """Set the jvp rule `jvp(*nondiff, primals, tangents)`; returns it (decorator)."""
@@ -224,7 +239,7 @@ class custom_jvp(_CustomFunction):
                 for p, t in zip(p_leaves, t_leaves)]
             return [*p_leaves, *t_leaves]
 
-        if self._tracing_rule:
+        if self._lazy_rules(fc):
             # Called from inside its own jvp rule (the usual `return f(x), ...` pattern):
             # tracing the rule again here would recurse forever, so it is traced only if
             # this inner call is itself differentiated.
@@ -232,36 +247,84 @@ class custom_jvp(_CustomFunction):
                                                                      [*avals, *avals]))
             jc = []
         else:
-            self._tracing_rule = True
+            self._rule_depth += 1
             try:
                 jvp_jaxpr_, jc = trace_to_jaxpr_closed(jvp_flat_fn, [*avals, *avals])
             finally:
-                self._tracing_rule = False
+                self._rule_depth -= 1
         outs = custom_jvp_call_p.bind(*fc, *jc, *leaves, fun_jaxpr=fun_jaxpr,
                                       jvp_jaxpr=jvp_jaxpr_, num_fun_consts=len(fc),
                                       num_jvp_consts=len(jc))
         return tree_unflatten(box["out_tree"], [_as_leaf(o) for o in outs])
 
 
+# How deep calls of a custom function that closes over traced values, made inside its own
+# rules, trace their rules eagerly (see _CustomFunction._lazy_rules).
+_EAGER_DEPTH = 3
+
+
 class _LazyRule:
-    """A jvp rule traced on first use into (jaxpr with constvars, consts)."""
+    """A rule traced on first use into (jaxpr with constvars, consts).
 
-    __slots__ = ("owner", "thunk", "traced")
+    Used for a custom function called inside one of its own rules (custom_jvp's `jvp`,
+    custom_vjp's `fwd` and `bwd`): tracing that call's rules eagerly would recurse
+    forever, so they are traced only if the inner call is itself differentiated (or
+    batched), as JAX does.
+    """
 
-    def __init__(self, owner: custom_jvp, thunk: Callable[[], tuple[Jaxpr, list]]):
-        self.owner, self.thunk, self.traced = owner, thunk, None
+    __slots__ = ("owner", "thunk", "traced", "what")
+
+    def __init__(self, owner: _CustomFunction, thunk: Callable[[], tuple[Jaxpr, list]],
+                 what: str = "jvp"):
+        self.owner, self.thunk, self.traced, self.what = owner, thunk, None, what
 
     def force(self) -> tuple[Jaxpr, list]:
         if self.traced is None:
-            prev, self.owner._tracing_rule = self.owner._tracing_rule, True
+            # Calls of the owner inside the rule are lazy in turn.
+            prev = self.owner._rule_depth
+            self.owner._rule_depth = max(prev, _EAGER_DEPTH)
             try:
-                self.traced = self.thunk()
+                traced = self.thunk()
             finally:
-                self.owner._tracing_rule = prev
+                self.owner._rule_depth = prev
+            if any(isinstance(c, Tracer) for c in traced[1]):
+                # Traced later than the call, the rule cannot take the tracers it closes
+                # over as operands of the call: refuse rather than guess.
+                raise TypeError(
+                    f"the {self.what} rule of {self.owner.__name__}, used by a call of "
+                    f"{self.owner.__name__} nested {_EAGER_DEPTH} deep inside its own "
+                    f"rules (or whose rule, but not the function, closes over traced "
+                    f"values), closes over a traced value of an enclosing transform. Pass "
+                    f"that value as an argument (or with nondiff_argnums) instead of "
+                    f"closing over it.")
+            self.traced = traced
         return self.traced
 
     def __repr__(self) -> str:
-        return f"<jvp rule of {self.owner.__name__}>"
+        return f"<{self.what} rule of {self.owner.__name__}>"
+
+
+def _eval_rule(rule, consts: Sequence, args: Sequence) -> list:
+    """Evaluate a rule jaxpr (its consts are operands) or a lazy rule (consts inside)."""
+    if isinstance(rule, _LazyRule):
+        jaxpr, rule_consts = rule.force()
+        return eval_jaxpr(jaxpr, rule_consts, list(args))
+    return eval_jaxpr(rule, (), [*consts, *args])
+
+
+def _batch_rule(rule, size: int, consts_batched: Sequence[bool], args_batched):
+    """Batch a rule jaxpr (its consts are its first operands) or a lazy rule (consts
+    inside, never batched). `args_batched`: one bool per argument, or True for all."""
+    if isinstance(rule, _LazyRule):
+        def thunk():
+            closed = rule.force()
+            ab = ([True] * len(closed[0].invars) if args_batched is True
+                  else list(args_batched))
+            return _batch_closed(closed, size, ab)
+        return _LazyRule(rule.owner, thunk, rule.what)
+    nc = len(consts_batched)
+    ab = [True] * (len(rule.invars) - nc) if args_batched is True else list(args_batched)
+    return batch_jaxpr(rule, size, [*consts_batched, *ab], True)[0]
 
 
 def _cjvp_impl(*args, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
@@ -273,11 +336,7 @@ def _cjvp_impl(*args, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
 def _cjvp_jvp(primals, tangents, *, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_jvp_consts):
     fc, jc, xs = _split(primals, num_fun_consts, num_jvp_consts)
     t_fc, _, t_xs = _split(tangents, num_fun_consts, num_jvp_consts)
-    if isinstance(jvp_jaxpr, _LazyRule):
-        rule_jaxpr, rule_consts = jvp_jaxpr.force()
-        outs = eval_jaxpr(rule_jaxpr, rule_consts, [*xs, *[instantiate(t) for t in t_xs]])
-    else:
-        outs = eval_jaxpr(jvp_jaxpr, (), [*jc, *xs, *[instantiate(t) for t in t_xs]])
+    outs = _eval_rule(jvp_jaxpr, jc, [*xs, *[instantiate(t) for t in t_xs]])
     n = len(fun_jaxpr.outvars)
     p_out, t_out = outs[:n], list(outs[n:])
     extra = _closure_tangents(fun_jaxpr, fc, xs, t_fc)
@@ -291,23 +350,20 @@ def _cjvp_batch(size, vals, dims, *, fun_jaxpr, jvp_jaxpr, num_fun_consts, num_j
     fc_b, jc_b, x_b = _split([d is not None for d in dims], nfc, njc)
     # Tangents are batched like their primals (they have the same type).
     fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + x_b, True)
-    if isinstance(jvp_jaxpr, _LazyRule):
-        jb = _LazyRule(jvp_jaxpr.owner, lambda: _batch_closed(jvp_jaxpr.force(), size, x_b))
-    else:
-        jb, _ = batch_jaxpr(jvp_jaxpr, size, jc_b + x_b + x_b, True)
+    jb = _batch_rule(jvp_jaxpr, size, jc_b, x_b + x_b)
     vals = [moveaxis(v, d, 0, size) if d is not None else v for v, d in zip(vals, dims)]
     outs = custom_jvp_call_p.bind(*vals, fun_jaxpr=fb, jvp_jaxpr=jb, num_fun_consts=nfc,
                                   num_jvp_consts=njc)
     return outs, [0] * len(outs)
 
 
-def _batch_closed(closed: tuple[Jaxpr, list], size: int, x_batched: list) -> tuple:
-    """Batch a (jaxpr with constvars, consts) rule whose primals and tangents are batched
-    like `x_batched` (consts unbatched)."""
+def _batch_closed(closed: tuple[Jaxpr, list], size: int, in_batched: list) -> tuple:
+    """Batch a (jaxpr with constvars, consts) rule whose inputs are batched like
+    `in_batched` (consts unbatched)."""
     jaxpr, consts = closed
     k = len(consts)
     flat = Jaxpr((), (*jaxpr.constvars, *jaxpr.invars), jaxpr.eqns, jaxpr.outvars)
-    b, _ = batch_jaxpr(flat, size, [False] * k + x_batched + x_batched, True)
+    b, _ = batch_jaxpr(flat, size, [False] * k + list(in_batched), True)
     return Jaxpr(b.invars[:k], b.invars[k:], b.eqns, b.outvars), consts
 
 
@@ -376,14 +432,13 @@ class custom_vjp(_CustomFunction):
             return [*[_as_leaf(o) for o in o_leaves], *[_as_leaf(x) for x in r_leaves]]
 
         fun_jaxpr, fc = trace_to_jaxpr_closed(fun_flat, avals)
-        fwd_jaxpr, wc = trace_to_jaxpr_closed(fwd_flat, avals)
-        out_tree, res_tree = box["out_tree"], box["res_tree"]
+        out_tree = box["out_tree"]
         bwd_user = self.bwd
         nd = [static[i] for i in sorted(static)]
         n_out = len(fun_jaxpr.outvars)
 
         def bwd_flat(*a):
-            res = tree_unflatten(res_tree, a[:len(a) - n_out])
+            res = tree_unflatten(box["res_tree"], a[:len(a) - n_out])
             ct = tree_unflatten(out_tree, a[len(a) - n_out:])
             cts = bwd_user(*nd, res, ct)
             if not isinstance(cts, (tuple, list)) or len(cts) != len(diff):
@@ -416,10 +471,33 @@ class custom_vjp(_CustomFunction):
                                     else cx)
             return c_leaves
 
-        # bwd is traced now, so that what it closes over travels as operands.
-        res_avals = fwd_jaxpr.out_avals[n_out:]
-        bwd_jaxpr, bc = trace_to_jaxpr_closed(bwd_flat, [*res_avals, *[
-            tangent_aval(a) for a in fun_jaxpr.out_avals]])
+        ct_avals = [tangent_aval(a) for a in fun_jaxpr.out_avals]
+        if self._lazy_rules(fc):
+            # Called inside its own fwd or bwd (JAX's `def f_fwd(x): return f(x), x`, or
+            # the bwd of an implicit fixed point solving another fixed point): this call
+            # is its primal unless it is differentiated itself, so its rules are traced
+            # only then (tracing them now would recurse forever).
+            def trace_fwd():
+                return trace_to_jaxpr_flat(fwd_flat, avals)
+
+            fwd_lazy = _LazyRule(self, trace_fwd, "fwd")
+
+            def trace_bwd():
+                res_avals = fwd_lazy.force()[0].out_avals[n_out:]
+                return trace_to_jaxpr_flat(bwd_flat, [*res_avals, *ct_avals])
+
+            fwd_jaxpr, wc = fwd_lazy, []
+            bwd_jaxpr, bc = _LazyRule(self, trace_bwd, "bwd"), []
+        else:
+            # fwd and bwd are traced now, so that what they close over (tracers of
+            # enclosing transforms included) travels as operands.
+            self._rule_depth += 1
+            try:
+                fwd_jaxpr, wc = trace_to_jaxpr_closed(fwd_flat, avals)
+                res_avals = fwd_jaxpr.out_avals[n_out:]
+                bwd_jaxpr, bc = trace_to_jaxpr_closed(bwd_flat, [*res_avals, *ct_avals])
+            finally:
+                self._rule_depth -= 1
         outs = custom_vjp_call_p.bind(*fc, *wc, *bc, *leaves, fun_jaxpr=fun_jaxpr,
                                       fwd_jaxpr=fwd_jaxpr, bwd_jaxpr=bwd_jaxpr,
                                       num_fun_consts=len(fc), num_fwd_consts=len(wc),
@@ -438,7 +516,7 @@ def _cvjp_jvp(primals, tangents, *, fun_jaxpr, fwd_jaxpr, bwd_jaxpr, num_fun_con
               num_fwd_consts, num_bwd_consts):
     fc, wc, bc, xs = _split(primals, num_fun_consts, num_fwd_consts, num_bwd_consts)
     t_fc, _, _, t_xs = _split(tangents, num_fun_consts, num_fwd_consts, num_bwd_consts)
-    outs = eval_jaxpr(fwd_jaxpr, (), [*wc, *xs])
+    outs = _eval_rule(fwd_jaxpr, wc, xs)
     n = len(fun_jaxpr.outvars)
     p_out, res = outs[:n], outs[n:]
     t_out = custom_lin_p.bind(*fc, *xs, *bc, *res, *[instantiate(t) for t in t_xs],
@@ -456,12 +534,10 @@ def _cvjp_batch(size, vals, dims, *, fun_jaxpr, fwd_jaxpr, bwd_jaxpr, num_fun_co
     nfc, nwc, nbc = num_fun_consts, num_fwd_consts, num_bwd_consts
     fc_b, wc_b, bc_b, _ = _split([d is not None for d in dims], nfc, nwc, nbc)
     nx = len(vals) - nfc - nwc - nbc
-    n_res = len(fwd_jaxpr.outvars) - len(fun_jaxpr.outvars)
     # Every argument, residual and cotangent is treated as batched so that they line up.
     fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + [True] * nx, True)
-    wb, _ = batch_jaxpr(fwd_jaxpr, size, wc_b + [True] * nx, True)
-    bb, _ = batch_jaxpr(bwd_jaxpr, size, bc_b + [True] * (n_res + len(fun_jaxpr.outvars)),
-                        True)
+    wb = _batch_rule(fwd_jaxpr, size, wc_b, [True] * nx)
+    bb = _batch_rule(bwd_jaxpr, size, bc_b, True)
     vals = [moveaxis(v, d, 0, size) if (d is not None or i >= nfc + nwc + nbc) else v
             for i, (v, d) in enumerate(zip(vals, dims))]
     outs = custom_vjp_call_p.bind(*vals, fun_jaxpr=fb, fwd_jaxpr=wb, bwd_jaxpr=bb,
@@ -516,7 +592,7 @@ def _lin_transpose(cts, *args, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_con
     nx = len(fun_jaxpr.invars) - nfc
     _, _, bc, res, _ = _split(args, nfc, nx, num_bwd_consts, num_res)
     cts = [instantiate(c) for c in cts]
-    ct_x = eval_jaxpr(bwd_jaxpr, (), [*bc, *res, *cts])
+    ct_x = _eval_rule(bwd_jaxpr, bc, [*res, *cts])
     return [None] * (nfc + nx + num_bwd_consts + num_res) + list(ct_x)
 
 
@@ -530,7 +606,7 @@ def _lin_batch(size, vals, dims, *, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bw
     r_b = [d is not None for d in r_d]
     # Arguments and tangents are all batched so that bwd's cotangents line up with them.
     fb, _ = batch_jaxpr(fun_jaxpr, size, fc_b + [True] * nx, True)
-    bb, _ = batch_jaxpr(bwd_jaxpr, size, b_b + r_b + [True] * len(fun_jaxpr.outvars), True)
+    bb = _batch_rule(bwd_jaxpr, size, b_b, r_b + [True] * len(fun_jaxpr.outvars))
     fc, xs, bc, res, ts = _split(vals, nfc, nx, nbc, num_res)
 
     def move(vs, ds, force):

@@ -8,6 +8,8 @@ it. Its implementation runs the program through the compiled backend registered 
 from __future__ import annotations
 
 import functools
+import inspect
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -16,7 +18,7 @@ from funcad import _core
 from funcad._core import ShapedArray, Tracer, eval_context, get_aval
 from funcad._ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
-from funcad.interpreters.partial_eval import trace_to_jaxpr_flat, convert_constvars
+from funcad.interpreters.partial_eval import trace_to_jaxpr_flat
 from funcad.primitives._util import new_primitive
 from funcad.primitives.call import define_call_rules
 
@@ -120,19 +122,64 @@ def _signature(leaves) -> tuple:
     return tuple(sig)
 
 
+# Traces are cached per function (held weakly) and jit configuration, as in JAX, so that
+# `jit(f)(x)` called again with a fresh wrapper reuses the traces (and compiled programs)
+# of the previous wrapper instead of tracing `f` again.
+_trace_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shared_caches(fun: Callable, config: tuple) -> tuple[dict, dict]:
+    """(trace cache, fast-path cache) of `fun` under this jit configuration."""
+    try:
+        per_fun = _trace_caches.get(fun)
+        if per_fun is None:
+            per_fun = _trace_caches[fun] = {}
+    except TypeError:  # not weakly referenceable, or unhashable: one cache per wrapper
+        return {}, {}
+    caches = per_fun.get(config)
+    if caches is None:
+        caches = per_fun[config] = ({}, {})
+    return caches
+
+
+def _infer_static(fun: Callable, nums: tuple, names: tuple) -> tuple[tuple, tuple]:
+    """Map static argument names to positions and positions to names, as JAX does.
+
+    `static_argnames='x'` also applies when `x` is passed positionally, and
+    `static_argnums=0` when the first parameter is passed by keyword. When both are
+    given they are taken as they are.
+    """
+    if nums and names:
+        return nums, names
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return nums, names
+    positional = [p for p in params
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if names:
+        nums = tuple(i for i, p in enumerate(positional)
+                     if p.name in names and p.kind is p.POSITIONAL_OR_KEYWORD)
+    elif nums:
+        names = tuple(positional[i].name for i in nums
+                      if 0 <= i < len(positional)
+                      and positional[i].kind is positional[i].POSITIONAL_OR_KEYWORD)
+    return nums, names
+
+
 class Jitted:
     """A function compiled per input signature. Call it like the original function."""
 
     def __init__(self, fun: Callable, static_argnums: Sequence[int], static_argnames:
                  Sequence[str], donate_argnums: Sequence[int], options: tuple):
         self.fun = fun
-        self.static_argnums = tuple(static_argnums)
-        self.static_argnames = tuple(static_argnames)
+        self.static_argnums, self.static_argnames = _infer_static(
+            fun, tuple(static_argnums), tuple(static_argnames))
         self.donate_argnums = tuple(donate_argnums)
         self.options = options
         self.name = getattr(fun, "__name__", "fun")
-        self._cache: dict = {}
-        self._fast: dict = {}
+        self._cache, self._fast = _shared_caches(
+            fun, (self.static_argnums, self.static_argnames, self.donate_argnums, options))
         # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
         functools.update_wrapper(self, fun, updated=())
 
@@ -159,7 +206,12 @@ class Jitted:
         return static_nums, tuple(static), dyn_args, dyn_kwargs
 
     def trace(self, *args, **kwargs):
-        """Trace for these arguments: returns (closed jaxpr, in_tree, out_tree, leaves)."""
+        """Trace for these arguments: returns (closed jaxpr, in_tree, out_tree, leaves).
+
+        Tracers of enclosing transforms that the function closes over are inputs of the
+        program (closure conversion): they come first in the returned leaves, and such a
+        trace is not cached, since it belongs to the transform that is running.
+        """
         static_nums, static, dyn_args, dyn_kwargs = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
         # Python numbers stay weakly typed while tracing (float32 + 2.0 is float32, as in
@@ -170,8 +222,10 @@ class Jitted:
         key = (in_tree, signature, static)
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._cache[key] = self._trace(args, kwargs, static_nums, in_tree,
-                                                   signature)
+            entry, closed_over = self._trace(args, kwargs, static_nums, in_tree, signature)
+            if closed_over:
+                return entry, [*closed_over, *leaves]
+            self._cache[key] = entry
         return entry, leaves
 
     def _trace(self, args, kwargs, static_nums, in_tree, signature):
@@ -190,8 +244,18 @@ class Jitted:
 
         avals = [ShapedArray(shape, dtype, weak) for shape, dtype, weak in signature]
         jaxpr, consts = trace_to_jaxpr_flat(flat_fun, avals)
-        return convert_constvars(jaxpr), tuple(consts), box["out_tree"], ClosedJaxpr(
-            jaxpr, tuple(consts))
+        closed = ClosedJaxpr(jaxpr, tuple(consts))
+        # Closure conversion: closed-over tracers (of grad, vmap, an enclosing jit, ...)
+        # become inputs after the concrete constants, so the caller binds them like
+        # arguments and the enclosing transforms see them.
+        traced = [isinstance(c, Tracer) for c in consts]
+        const_vars = [v for v, t in zip(jaxpr.constvars, traced, strict=True) if not t]
+        traced_vars = [v for v, t in zip(jaxpr.constvars, traced, strict=True) if t]
+        flat = Jaxpr((), (*const_vars, *traced_vars, *jaxpr.invars), jaxpr.eqns,
+                     jaxpr.outvars)
+        concrete = tuple(c for c, t in zip(consts, traced, strict=True) if not t)
+        closed_over = [c for c, t in zip(consts, traced, strict=True) if t]
+        return (flat, concrete, box["out_tree"], closed), closed_over
 
     def __call__(self, *args, **kwargs):
         # Fast path: positional ndarrays whose signature was seen before, nothing traced.
@@ -247,7 +311,19 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
         parallel: bool = False, fastmath: bool = False) -> Any:
     """Compile `fun`: trace once per input signature, run as one native program.
 
-    Usable as `jit(f)`, `@jit` or `@jit(static_argnums=...)`.
+    Usable as `jit(f)`, `@jit` or `@jit(static_argnums=...)`. Traces are cached per
+    function and options (not per wrapper): `jit(f)(x)` in a loop traces `f` once.
+
+    Args:
+      fun: the function; it may close over arrays and over values traced by enclosing
+        transforms (those become inputs of the program).
+      static_argnums, static_argnames: arguments that are Python values, not arrays (a
+        new value traces again; they must be hashable). Names and positions map to each
+        other through `fun`'s signature, so a static argument may be passed either way.
+      donate_argnums: accepted for JAX compatibility.
+      parallel, fastmath: Numba options (a separate cache each).
+    Returns:
+      A `Jitted` function with `.lower(*args)` to see the jaxpr and generated source.
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jit(lambda x: fnp.sin(x) ** 2 + fnp.cos(x) ** 2)(1.0)

@@ -14,7 +14,8 @@ def register_pytree_node(nodetype: type, flatten_func: Callable, unflatten_func:
 
     Args:
       nodetype: the class.
-      flatten_func: ``obj -> (children, aux_data)``; aux_data must be hashable.
+      flatten_func: ``obj -> (children, aux_data)``; aux_data is compared with ``==``
+        (it need not be hashable).
       unflatten_func: ``(aux_data, children) -> obj``.
 
     >>> class Pair:
@@ -30,14 +31,48 @@ def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
-@dataclass(frozen=True, slots=True)
+def _aux_equal(a: Any, b: Any) -> bool:
+    """aux_data compared by equality, as JAX does (it need not be hashable)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays, whose == is elementwise: never equal, so no reuse
+        return False
+
+
+def _aux_hash(a: Any) -> int:
+    try:
+        return hash(a)
+    except TypeError:
+        # Unhashable aux_data (a dict, a list): equal values must hash alike, so only
+        # the type takes part; __eq__ tells such structures apart.
+        return hash(type(a).__qualname__)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class PyTreeDef:
-    """The structure of a pytree, without its leaves. Hashable and comparable."""
+    """The structure of a pytree, without its leaves. Hashable and comparable.
+
+    aux_data of registered nodes is compared by equality and need not be hashable (as in
+    JAX), so structures with dict-valued aux_data still work as jit cache keys.
+    """
 
     kind: Any            # None for a leaf, else the node type
     aux: Hashable
     children: tuple[PyTreeDef, ...]
     num_leaves: int
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not PyTreeDef:
+            return NotImplemented
+        return (self.kind is other.kind and self.num_leaves == other.num_leaves
+                and _aux_equal(self.aux, other.aux) and self.children == other.children)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, _aux_hash(self.aux), self.children, self.num_leaves))
 
     def __repr__(self) -> str:
         return f"PyTreeDef({self._str()})"

@@ -70,16 +70,51 @@ def _trace(fun: Callable, in_avals: Sequence[ShapedArray]):
 
 
 def _check_carry(what: str, tree_in, tree_out, avals_in, avals_out, root: str = "carry"):
+    """The body's carry must have the structure and types of the initial carry.
+
+    A weakly typed leaf (a Python number) may change dtype: the loop promotes it (see
+    `_promote_weak_carry`); every other mismatch is an error naming the leaf.
+    """
     if tree_in != tree_out:
         raise TypeError(f"{what}: the body must return a carry with the same structure as "
                         f"the initial carry, but the input carry is {tree_in} and the body "
                         f"returned {tree_out}")
     for path, a, b in zip(_leaf_paths(tree_in), avals_in, avals_out, strict=True):
-        if a.shape != b.shape or a.dtype != b.dtype:
+        if a.shape != b.shape or a.dtype != b.dtype and not a.weak_type:
             raise TypeError(
                 f"{what}: the carry leaf {root}{'' if path == '(root)' else path} has type "
                 f"{a.str_short()} on input but the body returned {b.str_short()}; a loop "
                 f"carry must keep its shape and dtype (convert with .astype or reshape).")
+
+
+def _carry_aval(x: Any) -> ShapedArray:
+    """A carry leaf's type; Python numbers (and weak tracers) stay weakly typed."""
+    return get_aval(x)
+
+
+_WEAK_SAMPLES = {"f": 0.0, "i": 0, "c": 0j, "b": False}
+
+
+def _promotion_operand(aval: ShapedArray) -> Any:
+    return _WEAK_SAMPLES.get(aval.dtype.kind, aval.dtype) if aval.weak_type else aval.dtype
+
+
+def _promote_weak_carry(leaves: list, avals_in: list, avals_out: Sequence
+                        ) -> tuple[list, list] | None:
+    """JAX's rule for loop carries: a weakly typed initial value whose dtype differs from
+    what the body returns is converted to the promoted dtype, and the body is traced
+    again. Returns the new (leaves, avals), or None when nothing changes.
+    """
+    changed = False
+    leaves, avals_in = list(leaves), list(avals_in)
+    for k, (a, b) in enumerate(zip(avals_in, avals_out, strict=True)):
+        if a.weak_type and a.dtype != b.dtype:
+            dt = np.result_type(_promotion_operand(a), _promotion_operand(b))
+            import funcad.numpy as fnp
+            leaves[k] = fnp.asarray(leaves[k]).astype(dt)
+            avals_in[k] = ShapedArray(a.shape, dt)
+            changed = True
+    return (leaves, avals_in) if changed else None
 
 
 # ----------------------------------------------------------------------------------
@@ -127,6 +162,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     else:
         body = f
     init_leaves, init_tree = tree_flatten(init)
+    carry_avals = [_carry_aval(x) for x in init_leaves]
     init_leaves = [_as_value(x) for x in init_leaves]
     xs_leaves, xs_tree = tree_flatten(xs)
     xs_leaves = [_as_value(x) for x in xs_leaves]
@@ -142,7 +178,6 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     if not lengths:
         raise ValueError("scan: give `length` when xs is None")
     n = lengths.pop()
-    carry_avals = [_aval(x) for x in init_leaves]
     x_avals = [ShapedArray(_aval(x).shape[1:], _aval(x).dtype) for x in xs_leaves]
     box: dict = {}
 
@@ -161,6 +196,11 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
         return [*c_leaves, *y_leaves]
 
     jaxpr, consts = _trace(flat_body, [*carry_avals, *x_avals])
+    promoted = _promote_weak_carry(init_leaves, carry_avals,
+                                   jaxpr.out_avals[:len(carry_avals)])
+    if promoted is not None:
+        init_leaves, carry_avals = promoted
+        jaxpr, consts = _trace(flat_body, [*carry_avals, *x_avals])
     outs = scan_p.bind(*consts, *init_leaves, *xs_leaves, jaxpr=jaxpr,
                        num_consts=len(consts), num_carry=len(carry_avals), length=n,
                        reverse=bool(reverse))
@@ -208,8 +248,8 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     array(16)
     """
     leaves, tree = tree_flatten(init_val)
+    avals = [_carry_aval(x) for x in leaves]
     leaves = [_as_value(x) for x in leaves]
-    avals = [_aval(x) for x in leaves]
 
     def flat_cond(*args):
         pred = cond_fun(tree_unflatten(tree, args))
@@ -226,8 +266,12 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         _check_carry("while_loop", tree, o_tree, avals, [_aval(o) for o in o_leaves])
         return o_leaves
 
-    cj, cc = _trace(flat_cond, avals)
     bj, bc = _trace(flat_body, avals)
+    promoted = _promote_weak_carry(leaves, avals, bj.out_avals)
+    if promoted is not None:
+        leaves, avals = promoted
+        bj, bc = _trace(flat_body, avals)
+    cj, cc = _trace(flat_cond, avals)
     outs = while_p.bind(*cc, *bc, *leaves, cond_jaxpr=cj, body_jaxpr=bj,
                         cond_nconsts=len(cc), body_nconsts=len(bc))
     return tree_unflatten(tree, [_as_value(o) for o in outs])
@@ -252,14 +296,17 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
     array(6.)
     """
     lo, hi = _static_int(lower), _static_int(upper)
-    v_leaves, v_tree = tree_flatten(init_val)
-    v_avals = [_aval(_as_value(x)) for x in v_leaves]
+    v_tree = tree_flatten(init_val)[1]
 
     def checked_body(i, x):
+        # Checked against the carry the loop passes in: weakly typed leaves (Python
+        # numbers) may change dtype, and scan/while_loop then promote them.
+        v_avals = [get_aval(v) for v in tree_flatten(x)[0]]
         out = body_fun(i, x)
         o_leaves, o_tree = tree_flatten(out)
         o_avals = [_aval(_as_value(o)) for o in o_leaves]
-        if o_tree == v_tree and any(a.dtype != b.dtype for a, b in zip(v_avals, o_avals)):
+        if o_tree == v_tree and any(a.dtype != b.dtype and not a.weak_type
+                                    for a, b in zip(v_avals, o_avals)):
             hint = (" (the loop index is an int64 array: under NumPy promotion a float32 "
                     "value times it is float64; use i.astype(x.dtype))")
         else:

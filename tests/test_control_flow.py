@@ -272,8 +272,11 @@ def test_carry_changing_shape_names_leaf_and_types():
     with pytest.raises(TypeError, match=r"carry\['b'\].*f64\[2\].*f64\[3\]"):
         lax.scan(lambda c, x: ({"a": c["a"], "b": fnp.zeros(3)}, x),
                  {"a": 1.0, "b": np.zeros(2)}, np.arange(3.0))
+    # A strongly typed carry keeps its dtype (a Python number would be promoted, as in
+    # JAX: see tests/test_composition.py).
     with pytest.raises(TypeError, match=r"carry\[1\].*i64\[\].*f64\[\]"):
-        lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 0.5), (0, 1))
+        lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 0.5),
+                       (0, np.int64(1)))
     with pytest.raises(TypeError, match="carry"):
         lax.fori_loop(0, 3, lambda i, x: fnp.stack([x, x]), np.ones(2))
 

@@ -17,6 +17,7 @@ from funcad._core import (
     ShapedArray,
     Trace,
     Tracer,
+    UnexpectedTracerError,
     get_aval,
     is_float_dtype,
     jvp_rules,
@@ -108,6 +109,19 @@ class JVPTracer(Tracer):
     def to_concrete(self, why: str) -> Any:
         p = self.primal
         return p.to_concrete(why) if isinstance(p, Tracer) else p
+
+    def __array__(self, dtype=None, copy=None):
+        # A NumPy array cannot carry the tangent: converting would silently drop the
+        # derivative (e.g. a compiled program called with this value), so only values
+        # that carry no derivative convert.
+        if type(self.tangent) is not Zero:
+            raise TypeError(
+                f"A value being differentiated ({self.aval.str_short()}) was converted to "
+                f"a NumPy array (np.asarray, np.array, or a NumPy function funcad does not "
+                f"trace), which would drop its derivative. Use funcad.numpy functions on "
+                f"it, or funcad.stop_gradient(x) first if the derivative through it should "
+                f"be zero.")
+        return Tracer.__array__(self, dtype, copy)
 
 
 class JVPTrace(Trace):
@@ -266,6 +280,14 @@ class HashableArray:
     __slots__ = ("val",)
 
     def __init__(self, val):
+        if isinstance(val, Tracer):
+            # A traced value cannot be a constant of a program: it would be frozen at
+            # its current value (and its derivative or batch axis lost).
+            raise UnexpectedTracerError(
+                f"A traced value ({val.aval.str_short()}) was about to be baked into a "
+                f"transformed program as a constant. This happens when a function that "
+                f"is traced lazily (a custom rule, a cached program) closes over a value "
+                f"of an enclosing transform; pass that value as an argument instead.")
         self.val = np.asarray(val)
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from funcad._core import ShapeMismatchError
 from funcad.numpy._base import _asarray as asarray
 from funcad.numpy._base import broadcast_shapes, broadcast_to, ndim, promote, shape
 from funcad.numpy._reductions import sum as _sum
@@ -17,7 +18,7 @@ from funcad.primitives.linalg import dot_general
 def _check_contract(op, a_shape, b_shape, a_ax, b_ax):
     for i, j in zip(a_ax, b_ax):
         if a_shape[i] != b_shape[j]:
-            raise ValueError(f"{op}: shapes {a_shape} and {b_shape} not aligned: "
+            raise ShapeMismatchError(f"{op}: shapes {a_shape} and {b_shape} not aligned: "
                              f"{a_shape[i]} (dim {i}) != {b_shape[j]} (dim {j})")
 
 
@@ -57,7 +58,7 @@ def matmul(a: Any, b: Any) -> Any:
     b2 = st.reshape(b, (*shape(b), 1)) if nb == 1 else b
     sa, sb = shape(a2), shape(b2)
     if sa[-1] != sb[-2]:
-        raise ValueError(f"matmul: shapes {shape(a)} and {shape(b)} not aligned: "
+        raise ShapeMismatchError(f"matmul: shapes {shape(a)} and {shape(b)} not aligned: "
                          f"{sa[-1]} (last dim of first) != {sb[-2]} (second-to-last of "
                          f"second)")
     batch = broadcast_shapes(sa[:-2], sb[:-2], op="matmul")
@@ -200,7 +201,7 @@ def einsum(subscripts: str, *operands: Any, optimize: Any = None) -> Any:
         for c, n in zip(s, shape(o)):
             m = sizes.setdefault(c, n)
             if m != n and 1 not in (m, n):
-                raise ValueError(f"einsum: label '{c}' has sizes {m} and {n}")
+                raise ShapeMismatchError(f"einsum: label '{c}' has sizes {m} and {n}")
             sizes[c] = max(m, n)
     # Size-1 axes broadcast against the other operands' sizes of the same label (as NumPy).
     ops = [broadcast_to(o, tuple(sizes[c] for c in s)) if len(set(s)) == len(s) else o

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from funcad import _core
+from funcad._core import UnsupportedNumPyFunctionError
 from funcad.numpy import _base, _contract, _indexing, _reductions, _shapes, _ufuncs
 from funcad.numpy import linalg as _linalg
 
@@ -90,8 +91,10 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if method == "__call__":
         fn = getattr(fnp, name, None)
         if fn is None:
-            raise NotImplementedError(f"numpy.{ufunc.__name__} is not supported on traced "
-                                      f"values (no funcad.numpy.{name})")
+            raise UnsupportedNumPyFunctionError(
+                f"numpy.{ufunc.__name__} is not supported on traced values (funcad.numpy "
+                f"has no {name}); compute it outside the transformed function, or write it "
+                f"with funcad.numpy functions")
         return fn(*inputs, **kwargs)
     if method == "reduce":
         reducers = {"add": fnp.sum, "multiply": fnp.prod, "maximum": fnp.max,
@@ -100,19 +103,29 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
             return reducers[ufunc.__name__](*inputs, **kwargs)
     if method == "accumulate" and ufunc.__name__ == "add":
         return fnp.cumsum(*inputs, **kwargs)
-    raise NotImplementedError(f"numpy.{ufunc.__name__}.{method} is not supported on traced "
-                              f"values")
+    raise UnsupportedNumPyFunctionError(f"numpy.{ufunc.__name__}.{method} is not supported "
+                                        f"on traced values")
 
 
 def _array_function(self, func, types, args, kwargs):
     from funcad import numpy as fnp
-    mod = getattr(func, "__module__", "") or ""
-    target = fnp.linalg if "linalg" in mod else fnp
-    fn = getattr(target, func.__name__, None)
+    mod = getattr(func, "__module__", "") or "numpy"
+    # Only NumPy's main namespace and numpy.linalg have funcad counterparts: a function of
+    # another submodule (numpy.fft.fft) must not dispatch to a namesake in funcad.numpy.
+    if mod == "numpy.linalg":
+        target = fnp.linalg
+    elif mod == "numpy" or mod.startswith(("numpy.core", "numpy._core", "numpy.lib")):
+        target = fnp
+    else:
+        target = None
+    fn = getattr(target, func.__name__, None) if target is not None else None
     if fn is None or not callable(fn):
-        where = "numpy.linalg." if target is fnp.linalg else "numpy."
-        raise NotImplementedError(f"{where}{func.__name__} is not supported on traced "
-                                  f"values; funcad.numpy has no equivalent yet")
+        public = mod if target is None else ("numpy.linalg" if target is fnp.linalg
+                                             else "numpy")
+        raise UnsupportedNumPyFunctionError(
+            f"{public}.{func.__name__} is not supported on traced values: funcad.numpy has "
+            f"no equivalent yet. Compute it outside the transformed function, or write it "
+            f"with funcad.numpy functions.")
     return fn(*args, **kwargs)
 
 

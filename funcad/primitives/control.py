@@ -751,7 +751,11 @@ def _while_partial_eval(trace, tracers, *, cond_jaxpr, body_jaxpr, cond_nconsts,
                         "compute the condition from non-differentiated values")
     known_vals = [builder.known_value(t) for t, u in zip(tracers, cc_uk + bc_uk + carry_uk)
                   if not u]
-    if not all(_concrete_max(v)[0] is not None for v in known_vals):
+    n = None
+    if all(_concrete_max(v)[0] is not None for v in known_vals):
+        count = _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk)
+        n, exact = _concrete_max(count)
+    if n is None:
         # Staged (e.g. under jit): the known loop runs below, and the unknown part is the
         # whole loop carrying primal and tangent values; its transpose (while_rev) records
         # the primal carries at run time and runs the reverse loop.
@@ -761,8 +765,6 @@ def _while_partial_eval(trace, tracers, *, cond_jaxpr, body_jaxpr, cond_nconsts,
         u_outs = trace.default_process_primitive(while_p, list(tracers), params)
         k_it = iter(known_outs)
         return [o if u else next(k_it) for o, u in zip(u_outs, carry_uk)]
-    count = _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk)
-    n, exact = _concrete_max(count)
     bc_t, carry_t = tracers[ncc:ncc + nbc], tracers[ncc + nbc:]
     if exact:
         return _scan_partial_eval(trace, [*bc_t, *carry_t], jaxpr=body_jaxpr,
@@ -835,8 +837,17 @@ def _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk):
     bc = [builder.known_value(t) for t, u in zip(tracers[ncc:ncc + nbc], bc_uk) if not u]
     k = [builder.known_value(t) for t, u in zip(tracers[ncc + nbc:], carry_uk) if not u]
     cj, bj = _known_while(cond_jaxpr, ncc, jk, carry_uk, counter=True)
-    outs = while_p.bind(*cc, *bc, np.int64(0), *k, cond_jaxpr=cj, body_jaxpr=bj,
-                        cond_nconsts=ncc, body_nconsts=len(bc))
+    args = [*cc, *bc, np.int64(0), *k]
+    if any(isinstance(a, Tracer) for a in args):
+        outs = while_p.bind(*args, cond_jaxpr=cj, body_jaxpr=bj, cond_nconsts=ncc,
+                            body_nconsts=len(bc))
+    else:
+        # All known values are concrete: count now, even inside a staged function (a
+        # cond branch, a jit whose loop only closes over traced values), where binding
+        # would stage the count and leave the trip count unknown.
+        with eval_context():
+            outs = while_p.bind(*args, cond_jaxpr=cj, body_jaxpr=bj, cond_nconsts=ncc,
+                                body_nconsts=len(bc))
     return outs[0]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from funcad._core import (
+    ShapeMismatchError,
     ShapedArray,
     abstract_eval_rules,
     batch_rules,
@@ -35,11 +36,11 @@ def _dot_general_aval(lhs, rhs, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
     for a, b in zip(lc, rc, strict=True):
         if lhs.shape[a] != rhs.shape[b]:
-            raise ValueError(f"dot_general: contracting dimensions do not match: shapes "
+            raise ShapeMismatchError(f"dot_general: contracting dimensions do not match: shapes "
                              f"{lhs.shape} and {rhs.shape} (axis {a} vs axis {b})")
     for a, b in zip(lb, rb, strict=True):
         if lhs.shape[a] != rhs.shape[b]:
-            raise ValueError(f"dot_general: batch dimensions do not match: shapes "
+            raise ShapeMismatchError(f"dot_general: batch dimensions do not match: shapes "
                              f"{lhs.shape} and {rhs.shape}")
     if lhs.dtype != rhs.dtype:
         raise TypeError(f"dot_general: dtypes differ ({lhs.dtype.name}, {rhs.dtype.name})")

@@ -433,9 +433,15 @@ def _inline_into(src_eqns, sub, subst, out: list) -> None:
                 renamed.append(JaxprEqn(ie.primitive, tuple(isub(a) for a in ie.inputs),
                                         ie.params, new_outs))
             # Inner eqns are already in terms of outer atoms; recurse for nested calls.
-            _inline_into(renamed, lambda a: a, {}, out)
+            # The outputs of a nested call are renamed in `nested`, which the equations
+            # after it and this call's outputs must read through.
+            nested: dict[Var, Any] = {}
+
+            def nsub(a, m=nested):
+                return m.get(a, a) if type(a) is Var else a
+            _inline_into(renamed, nsub, nested, out)
             for v, a in zip(e.out_binders, inner.outvars, strict=True):
-                subst[v] = isub(a)
+                subst[v] = nsub(isub(a))
         else:
             out.append(JaxprEqn(e.primitive, tuple(sub(a) for a in e.inputs), e.params,
                                 e.out_binders))

@@ -103,11 +103,25 @@ def _numba_version() -> str:
     return _NUMBA_VERSION[0]
 
 
-def _key(source: str, options: dict, disabled: bool) -> str:
+def _signature(lowered: LoweredSource) -> str:
+    """Ranks, dtypes and weak types of a program's inputs, outputs and constant arguments.
+
+    Part of every key: a program's source need not mention them (`lambda a: +a` is
+    `return (rt.copy(a),)` for every input), but it is compiled for one signature.
+    """
+    def one(a) -> str:
+        return f"{np.dtype(a.dtype).str}:{a.ndim}{'w' if getattr(a, 'weak_type', False) else ''}"
+    return (",".join(one(a) for a in lowered.in_avals) + "->"
+            + ",".join(one(a) for a in lowered.out_avals) + ";"
+            + ",".join(one(c) for c in lowered.extra_args))
+
+
+def _key(source: str, options: dict, disabled: bool, signature: str = "") -> str:
     import funcad
     h = hashlib.sha256()
     for part in (funcad.__version__, _runtime_hash(), _numba_version(), np.__version__,
-                 sys.version, repr(sorted(options.items())), str(disabled), source):
+                 sys.version, repr(sorted(options.items())), str(disabled), signature,
+                 source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -171,27 +185,19 @@ def compile_jaxpr(jaxpr: Jaxpr, name: str = "program", options=()) -> Compiled:
         opts = _options_dict(options)
         lowered = lower_program(jaxpr, name, opts)
         stats["lowered"] += 1
-        key = _key(_signature_text(lowered) + lowered.source, opts, disabled)
-        compiled = _by_key.get(key)
-        if compiled is None:
-            compiled = build(lowered, key, opts, disabled, name)
+        key = _key(lowered.source, opts, disabled, _signature(lowered))
+        compiled = build(lowered, key, opts, disabled, name)
         if len(_by_jaxpr) > 2048:
             _by_jaxpr.clear()
         _by_jaxpr[k] = (jaxpr, compiled)
         return compiled
 
 
-def _signature_text(lowered: LoweredSource) -> str:
-    # The source alone does not fix the input types (a program that returns its input
-    # unchanged reads the same for every shape and dtype).
-    return repr([(a.shape, str(a.dtype), a.weak_type) for a in lowered.in_avals]) + "\n"
-
-
 def program_source(jaxpr: Jaxpr, name: str = "program", options=()) -> str:
     """The generated source of a program, as it is written to the cache (no compiling)."""
     opts = _options_dict(options)
     lowered = lower_program(jaxpr, name, opts)
-    key = _key(_signature_text(lowered) + lowered.source, opts, jit_disabled())
+    key = _key(lowered.source, opts, jit_disabled(), _signature(lowered))
     text = lowered.source.replace(lowered.fun_name, f"fa_{key}")
     if not lowered.split:
         return text
@@ -222,6 +228,13 @@ def build(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
                 if not disabled:
                     _touch(_marker(key))
             _by_key[key] = compiled
+        elif any(a is not b for a, b in zip(compiled.lowered.extra_args,
+                                             lowered.extra_args, strict=True)):
+            # Same code, other constant arguments: share the function, not the constants.
+            fn = compiled.fn
+            compiled = Compiled(lowered, key, compiled.path, fn)
+            compiled.run = (_make_split_executor if lowered.split else _make_executor)(
+                fn, lowered)
         return compiled
 
 
@@ -257,7 +270,7 @@ def lower_with_key(jaxpr: Jaxpr, name: str, options) -> tuple:
     """(lowered program, its key, options dict): what `build` needs."""
     opts = _options_dict(options)
     lowered = lower_program(jaxpr, name, opts)
-    return lowered, _key(_signature_text(lowered) + lowered.source, opts, False), opts
+    return lowered, _key(lowered.source, opts, False, _signature(lowered)), opts
 
 
 def ready_to_load(lowered: LoweredSource, key: str, opts: dict) -> bool:
