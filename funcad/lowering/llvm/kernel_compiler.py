@@ -26,6 +26,7 @@ Typing summary (Numba's, not NumPy's):
   * a name keeps one type; reassigning it a wider signed int widens the name (Numba's phi
     unification, e.g. ``j = idx[i]`` (int32) then ``j += n``); any other change raises Unsupported.
   * negative runtime indices wrap (``A[n - 1 - i]``) unless the index is provably >= 0.
+  * ``if``/ternary on a literal condition compile only the taken branch (Numba prunes them too).
 
 Unsupported (raises): complex, for/while-else, return values, def/lambda, tuples as values, slices,
 attribute access other than ``np.``/``math.`` constants and functions, keyword arguments,
