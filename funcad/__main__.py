@@ -58,6 +58,9 @@ def _tour() -> None:
     try:
         fast_grad = fa.jit(fa.grad(loss))
         print("jit(grad(loss))(w, x0, y0) =", fast_grad(w, xs[0], ys[0]))
+        # A new program's first calls run interpreted while a worker process compiles it
+        # (FUNCAD_COMPILE=background, the default); wait for native code before timing.
+        fa.wait_compiled()
         args = (w, xs[0], ys[0])
         t_eager = timeit.timeit(lambda: fa.grad(loss)(*args), number=200) / 200
         t_jit = min(timeit.repeat(lambda: fast_grad(*args), number=2000, repeat=3)) / 2000

@@ -17,6 +17,15 @@ from funcad.lowering.numba.compile import (
 )
 
 
+def _preload_llvm() -> None:
+    # The LLVM kernel compiler is what a first jit call needs; loading LLVM's library
+    # (~0.07 s) belongs to importing the backend, not to that call.
+    try:
+        import funcad.lowering.llvm  # noqa: F401
+    except Exception:  # pragma: no cover - llvmlite broken: kernels go to Numba
+        pass
+
+
 def install() -> None:
     """Make funcad.jit compile through this backend."""
     from funcad._jit import set_backend
@@ -24,6 +33,7 @@ def install() -> None:
 
 
 install()
+_preload_llvm()
 
 __all__ = ["LoweringError", "NumbaCompileError", "cache_dir", "compile_jaxpr", "compile_log",
            "install", "jit_disabled", "lower_jaxpr", "stats"]
