@@ -46,8 +46,9 @@ writeable if written), reads data pointer and shape straight from the ``PyArrayO
 and calls the kernel, with the GIL released (like Numba's ``nogil=True``) when an array argument
 has >= 2**15 elements.
 Python-side call overhead, 3 arrays + 2 ints, zero-trip loop (2 shared cores, znver4, Python 3.11):
-    this (FASTCALL builtin, checks in LLVM):      0.03-0.06 us  (timeit: ~60 ns incl. the loop)
-    Numba dispatcher, same source:                0.26 us
+    this (FASTCALL builtin, checks in LLVM):      0.03-0.08 us  (timeit: 60-80 ns incl. the loop;
+                                                  +~55 ns when the GIL is released)
+    Numba dispatcher, same source:                0.26-0.46 us
     ctypes CFUNCTYPE + arr.ctypes.data:           3.6-7.6 us
     ctypes + arr.__array_interface__['data'][0]:  5.7-7.2 us
 so no int64 argument block is needed: the wrapper reads ``PyArrayObject`` fields directly.
@@ -58,17 +59,23 @@ pointers ``noalias``) -> ``parse_assembly`` -> new pass manager O2 with loop + S
 cache (objcache.py), so a cached kernel skips everything but the load.
 
 Measured with benchmarks/bench_llvm_kernels.py on this machine (2 cores shared with other jobs,
-load average ~4, so +-30%; medians):
-    process: JIT init (target machine + engine) 21-45 ms; first tiny kernel after it 15-30 ms
-             (Numba: first tiny kernel incl. its init 0.7-1.0 s)
-    compile per kernel, 5 / 60 / 300 statements:  25-45 / 23-48 / 52-110 ms
-             (Numba, same sources:               100-190 / 300-790 / 1740 ms)
-             of which for 5 statements: IR gen ~3, O2 ~13-18, emit_object ~10-13, load <1 ms
-    disk-cache load in a fresh process (after import + init ~0.2-0.4 s, mostly funcad's import):
-             1 kernel 1.6 ms; 100 kernels 0.22-0.37 ms each (22-37 ms); 1000 kernels 0.18-0.22 ms
-             each (177-224 ms)
-    run time, 1e6 float64 elements: elementwise chain 0.48 vs Numba 0.44 ms; tanh/copysign
-             example 22 vs 18-26 ms (libm tanh either way); row-sum reduction 0.84 vs 0.81 ms.
+load average 4-5 during the runs, so expect about half these times on an idle machine; the
+Numba column ran under the same load):
+    process: JIT init (target machine + engine) 21-45 ms; first tiny kernel after it 15-35 ms
+             (Numba: first tiny kernel including its init 0.7-1.0 s)
+    compile per kernel (live chains of loads/arithmetic/tanh/exp/max/ternaries), median:
+             5 statements 30-60 ms, 60 statements 55-110 ms, 300 statements 250-525 ms
+             (Numba, same sources: 100-200 ms, 300-820 ms, 1.7-3.9 s)
+             phases at 5 statements: IR text ~1-3 ms, parse ~1, O2 ~15-35, emit_object ~15-30,
+             load ~1; at 300, O2 and codegen dominate because the vectorised loop body is
+             emitted twice (vector + remainder loop): without loop vectorisation compiling is
+             ~3x faster but that kernel runs 1.8x slower, so vectorisation stays on.
+    disk-cache load in a fresh process (after import + init 0.2-0.5 s, mostly funcad's import):
+             1 kernel 1.6-1.7 ms; 100 kernels 0.22-0.50 ms each; 1000 kernels 0.18-0.34 ms each
+             (177-341 ms in all); checksum + add_object_file + finalize per kernel.
+    run time, 1e6 float64 elements (best of 15): elementwise chain 0.48-0.61 ms vs Numba
+             0.44-0.61 ms; tanh/copysign example 22-33 ms vs 18-31 ms (libm tanh either way);
+             row-sum reduction 0.80-0.84 ms vs 0.79-0.81 ms: the same within noise.
 
 Known differences from Numba (error paths only): ``0.0 ** negative_int`` and ``x ** -k`` whose
 power underflows to 0.0 give inf here where Numba raises ZeroDivisionError; shift counts outside
