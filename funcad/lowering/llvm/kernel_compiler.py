@@ -1645,7 +1645,12 @@ def _get_jit():
     if _jit is None:
         with _lock:
             if _jit is None:
-                _jit = _Jit()
+                try:
+                    _jit = _Jit()
+                except Unsupported:
+                    raise
+                except Exception as e:     # no llvmlite, no native target...: fall back
+                    raise Unsupported(f"LLVM JIT unavailable: {type(e).__name__}: {e}") from e
     return _jit
 
 
