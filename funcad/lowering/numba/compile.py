@@ -152,9 +152,10 @@ def driver_mode() -> str:
     return mode
 
 
-# A program this small, without BLAS or LAPACK calls, is compiled as one Numba function:
-# its call costs ~1.4 us, where a Python driver would add a microsecond per kernel.
-_WHOLE_MAX_LINES = 60
+# A program this small (driver and kernels), without BLAS or LAPACK calls, is compiled as
+# one Numba function: its call costs ~1.4 us and it runs without a Python driver's
+# allocations and calls between loop nests (jit(hessian) of the bench: 34 us, not 50).
+_WHOLE_MAX_LINES = 200
 
 
 def lower_program(jaxpr: Jaxpr, name: str, opts: dict) -> LoweredSource:
@@ -515,12 +516,17 @@ def _numba_kernel(kernel, types, opts, name) -> Callable:
     try:
         disp.compile(sig)
     except Exception as e:
-        eqns = "\n".join(f"    {e}" for e in kernel.equations)
+        eqns = "\n".join(f"    {q}" for q in kernel.equations)
+        prims = sorted({q.split("=", 1)[1].split()[0] for q in kernel.equations if "=" in q})
+        lines = text.splitlines()
+        where = "".join(f"\n  generated line {ln}: {lines[ln - 1].strip()}"
+                        for ln in _error_lines(str(e), lines, "fk") if 1 <= ln <= len(lines))
         raise NumbaCompileError(
-            f"Numba could not compile a kernel of jit({name}) ({kernel.name}), which "
-            f"lowers:\n{eqns}\n  Numba said: {str(e).strip().splitlines()[0]}\n(Set "
-            f"FUNCAD_DISABLE_JIT=1 to run the generated source as plain Python, or read "
-            f"jit(...).lower(...).source.)\n\n{e}") from None
+            f"Numba could not compile a kernel of jit({name}) ({kernel.name}); primitives: "
+            f"{', '.join(prims)}; it lowers:\n{eqns}{where}\n  Numba said: "
+            f"{str(e).strip().splitlines()[0]}\n(Set FUNCAD_DISABLE_JIT=1 to run the "
+            f"generated source as plain Python, or read jit(...).lower(...).source.)\n\n{e}"
+        ) from None
     dt = time.perf_counter() - t0
     if sum(disp.stats.cache_hits.values()):
         stats["kernels_loaded"] += 1
@@ -597,20 +603,25 @@ class _AvalOf:
         self.ndim = arr.ndim
 
 
-def _wrap_numba_error(e: Exception, lowered: LoweredSource, name: str,
-                      text: str) -> NumbaCompileError:
-    msg = str(e)
-    lines = text.splitlines()
+def _error_lines(msg: str, lines: list, prefix: str) -> list:
+    """Line numbers of generated `lines` that a Numba error message points at."""
     found = [int(m.group(1)) for m in
-             re.finditer(r'File "[^"]*fa_[0-9a-f]+\.py", line (\d+)', msg)]
+             re.finditer(rf'File "[^"]*{prefix}_[0-9a-f]+\.py", line (\d+)', msg)]
     if not found:
         # No location (e.g. a raw AttributeError): find a quoted name from the message.
         for word in re.findall(r"'([A-Za-z_][A-Za-z_0-9]*)'", msg):
             hits = [i + 1 for i, ln in enumerate(lines)
                     if word in ln and not ln.lstrip().startswith("#")]
             if hits and word not in ("numpy", "np"):
-                found = hits[:1]
-                break
+                return hits[:1]
+    return found
+
+
+def _wrap_numba_error(e: Exception, lowered: LoweredSource, name: str,
+                      text: str) -> NumbaCompileError:
+    msg = str(e)
+    lines = text.splitlines()
+    found = _error_lines(msg, lines, "fa")
     where = ""
     for ln in found:
         if 1 <= ln <= len(lines):
