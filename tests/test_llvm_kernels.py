@@ -207,6 +207,25 @@ def test_hand_written(case):
     check_vs_python(src, "k", make())
 
 
+def test_runtime_range_step():
+    # the generator's reverse cumsum after canonicalisation: range(q1 - q2, -q3, -q4)
+    src = """
+def k(p0, p1, q0, q1, q2, q3, q4):
+    for v0 in range(q0):
+        v1 = np.float64(0.0)
+        for v2 in range(q1 - q2, -q3, -q4):
+            v1 += p0[v2, v0]
+            p1[v2, v0] = v1
+    for v3 in range(0, q1, q2 + 1):
+        p1[v3, 0] += 100.0
+"""
+    p0 = np.arange(15.0).reshape(5, 3)
+    check_vs_python(src, "k", [p0, np.zeros((5, 3)), np.int64(3), np.int64(5), np.int64(1), np.int64(1),
+                               np.int64(1)])
+    check_vs_python(src, "k", [p0, np.zeros((5, 3)), np.int64(3), np.int64(5), np.int64(1), np.int64(1),
+                               np.int64(-2)])
+
+
 def test_while_break_continue_tuple_assign():
     # the generator's while loops: `while True:` + `if not cond: break`, carries as tuples
     src = """

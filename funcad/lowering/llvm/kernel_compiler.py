@@ -34,7 +34,7 @@ attribute access other than ``np.``/``math.`` constants and functions, keyword a
 ``np.sign`` on unsigned ints (Numba's results differ from NumPy's there), uint64 mixed with signed
 ints, names read before their first assignment, partial indexing, arrays used as values, functions
 not listed in ``np_call`` / ``math_call``.
-Supported statements: ``for NAME in range/prange(...)`` (1-3 args, literal step), ``while cond:``,
+Supported statements: ``for NAME in range/prange(...)`` (1-3 args), ``while cond:``,
 ``break``/``continue``, ``NAME = e``, ``a, b = x, y``, ``A[i, ...] = e``, augmented assignment (all
 binary operators) on names and elements, ``if/elif/else``, ``pass``, docstrings, a final bare
 ``return``.
@@ -77,7 +77,8 @@ Numba column ran under the same load):
              0.44-0.61 ms; tanh/copysign example 22-33 ms vs 18-31 ms (libm tanh either way);
              row-sum reduction 0.80-0.84 ms vs 0.79-0.81 ms: the same within noise.
 
-Known differences from Numba (error paths only): ``0.0 ** negative_int`` and ``x ** -k`` whose
+Known differences from Numba (error paths only): ``range`` with a runtime step of 0 runs no
+iteration (Numba raises ValueError); ``0.0 ** negative_int`` and ``x ** -k`` whose
 power underflows to 0.0 give inf here where Numba raises ZeroDivisionError; shift counts outside
 [0, 64) follow NumPy (Numba's are undefined); float -> int casts of NaN / out-of-range values give
 INT_MIN (x86 cvttsd2si, what NumPy's C casts give) where Numba's fptosi is undefined.
@@ -564,12 +565,15 @@ class _Gen:
         if it.keywords or not 1 <= len(it.args) <= 3:
             raise Unsupported("range arguments")
         args = list(it.args)
-        step = 1
+        step, step_node = 1, None
         if len(args) == 3:
             st = self.literal_int(args[2])
-            if st is None or st == 0:
-                raise Unsupported("range step must be a nonzero int literal")
-            step = st
+            if st == 0:
+                raise Unsupported("range step 0")
+            if st is None:
+                step_node = args[2]      # runtime step (the generator lifts -1 to -q3)
+            else:
+                step = st
             args = args[:2]
         if len(args) == 1:
             start_node, stop_node = None, args[0]
@@ -577,6 +581,10 @@ class _Gen:
             start_node, stop_node = args
         start = self.index_int(self.expr(start_node)) if start_node is not None else V("int64", "0")
         stop = self.index_int(self.expr(stop_node))
+        if step_node is not None:
+            stepv = self.index_int(self.expr(step_node))
+            spos = self.op(f"icmp sgt i64 {stepv.r}, 0")
+            sneg = self.op(f"icmp slt i64 {stepv.r}, 0")
         name = s.target.id
         if name in _RESERVED or name in self.arrays:
             raise Unsupported(f"loop variable {name!r} is reserved or an array")
@@ -591,11 +599,20 @@ class _Gen:
         self.emit(f"br label %{head}")
         self.start(head)
         c = self.op(f"load i64, ptr {ctr}")
-        cond = self.op(f"icmp {'slt' if step > 0 else 'sgt'} i64 {c}, {stop.r}")
+        if step_node is None:
+            cond = self.op(f"icmp {'slt' if step > 0 else 'sgt'} i64 {c}, {stop.r}")
+        else:
+            # (step > 0 and i < stop) or (step < 0 and i > stop); a zero step (ValueError in
+            # Python and Numba) runs no iteration
+            lt = self.op(f"icmp slt i64 {c}, {stop.r}")
+            gt = self.op(f"icmp sgt i64 {c}, {stop.r}")
+            up = self.op(f"and i1 {lt}, {spos}")
+            down = self.op(f"and i1 {gt}, {sneg}")
+            cond = self.op(f"or i1 {up}, {down}")
         self.emit(f"br i1 {cond}, label %{bodyl}, label %{exitl}")
         self.start(bodyl)
         self.emit(f"store i64 {c}, ptr {self.vars[name][1]}")
-        nonneg = (step > 0 and (start_node is None or self.nonneg(start_node))
+        nonneg = (step_node is None and step > 0 and (start_node is None or self.nonneg(start_node))
                   and name not in self.assigned_elsewhere)
         added = nonneg and name not in self.nonneg_loopvars
         if added:
@@ -610,7 +627,8 @@ class _Gen:
             self.loop_stop.pop(name, None)
         self.emit(f"br label %{latchl}")
         self.start(latchl)
-        nxt = self.op(f"add {'nsw ' if step == 1 else ''}i64 {c}, {step}")
+        nxt = self.op(f"add {'nsw ' if step == 1 and step_node is None else ''}i64 {c}, "
+                      f"{step if step_node is None else stepv.r}")
         self.emit(f"store i64 {nxt}, ptr {ctr}")
         self.emit(f"br label %{head}")
         self.start(exitl)
