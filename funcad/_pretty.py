@@ -83,7 +83,7 @@ def _pp_lines(jaxpr: Jaxpr, namer: _Namer, indent: int) -> list[str]:
     return lines
 
 
-def _pp_eqn(eqn: JaxprEqn, namer: _Namer, indent: int) -> list[str]:
+def _pp_eqn(eqn: JaxprEqn, namer: _Namer, indent: int, bodies: bool = True) -> list[str]:
     pad = " " * indent
     rule = pp_rules.get(eqn.primitive)
     params, sub = (rule(eqn) if rule is not None else (eqn.params, {}))
@@ -92,6 +92,8 @@ def _pp_eqn(eqn: JaxprEqn, namer: _Namer, indent: int) -> list[str]:
     args = " ".join(_atom(a, namer) for a in eqn.inputs)
     line = f"{pad}{outs} = {eqn.primitive.name}{'[' + ps + ']' if ps else ''} {args}".rstrip()
     lines = [line]
+    if not bodies:
+        return lines
     for name, j in sub.items():
         js = j if isinstance(j, (list, tuple)) else [j]
         for k, jj in enumerate(js):
@@ -104,6 +106,13 @@ def _pp_eqn(eqn: JaxprEqn, namer: _Namer, indent: int) -> list[str]:
 def pp_eqn(eqn: JaxprEqn, namer: _Namer | None = None) -> str:
     """One equation as text (used as comments in generated code)."""
     return "\n".join(_pp_eqn(eqn, namer or _Namer(), 0))
+
+
+def pp_eqn_head(eqn: JaxprEqn, namer: _Namer | None = None) -> tuple[str, bool]:
+    """The first line of an equation's text, and whether inner programs were left out."""
+    rule = pp_rules.get(eqn.primitive)
+    has_bodies = bool(rule(eqn)[1]) if rule is not None else False
+    return _pp_eqn(eqn, namer or _Namer(), 0, bodies=False)[0], has_bodies
 
 
 def jaxpr_html(jaxpr: Jaxpr, consts: tuple | list = ()) -> str:

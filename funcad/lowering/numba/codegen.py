@@ -77,7 +77,7 @@ import numpy as np
 
 from funcad._core import FuncadError, lowering_rules
 from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
-from funcad._pretty import _Namer, pp_eqn
+from funcad._pretty import _Namer, pp_eqn, pp_eqn_head
 from funcad.lowering.numba.kernels import KernelCall, make_kernel
 from funcad.lowering.numba.remat import remat_cheap
 
@@ -301,11 +301,11 @@ class Emitter:
             self.line(f"{name} = __o_{name}[0]")
 
     def comment(self, eqn: JaxprEqn) -> None:
-        text = pp_eqn(eqn, self.namer).splitlines()
-        self.current = text[0].strip()
+        head, more = pp_eqn_head(eqn, self.namer)   # inner programs are not printed
+        self.current = head.strip()
         if self.captured is not None:
             self.captured.eqns.append(self.current)
-        self.line("# " + text[0].strip() + (" ..." if len(text) > 1 else ""))
+        self.line("# " + self.current + (" ..." if more else ""))
 
     @contextlib.contextmanager
     def loop(self, shape, parallel: bool = False):
