@@ -469,6 +469,8 @@ def _llvm_kernel(kernel, types, opts):
         return None
     arg_types = [ArrayArg(np.dtype(t[1]), t[2]) if t[0] == "a" else ScalarArg(np.dtype(t[1]))
                  for t in types]
+    from funcad.lowering.llvm import kernel_stats
+    loaded = kernel_stats["loaded"]
     t0 = time.perf_counter()
     try:
         fn = compile_kernel(kernel.source(), kernel.name, arg_types,
@@ -476,8 +478,11 @@ def _llvm_kernel(kernel, types, opts):
     except Unsupported as e:
         _log.append(f"kernel {kernel.name}: LLVM route unsupported ({e}); Numba compiles it")
         return None
-    stats["kernels_llvm"] += 1
-    stats["compile_seconds"] += time.perf_counter() - t0
+    if kernel_stats["loaded"] > loaded:
+        stats["kernels_loaded"] += 1          # object code from the disk cache
+    else:
+        stats["kernels_llvm"] += 1
+        stats["compile_seconds"] += time.perf_counter() - t0
     return fn
 
 

@@ -67,19 +67,31 @@ def _indent_of(line: str) -> int:
 
 
 def split_allocations(lines: list, stored_later) -> tuple[list, list]:
-    """Move the leading top-level allocations (not rebound later) out of a kernel body."""
+    """Move the top-level allocations before the first block out of a kernel body.
+
+    An allocation moves when its target is not rebound later and it reads nothing the
+    body computed before it (a reduction's `acc = 0.0` may stand between allocations).
+    """
     hoisted, rest = [], []
     leading = True
+    bound_before: set[str] = set()
     for ln in lines:
         s = ln.strip()
-        if leading and s.startswith("#"):
+        if not leading or s.startswith("#"):
             rest.append(ln)
             continue
-        m = _ALLOC.match(ln) if leading else None
-        if m and _indent_of(ln) == 4 and m.group(1) not in stored_later(m.group(1), ln):
+        if _indent_of(ln) != 4 or s.endswith(":"):
+            leading = False
+            rest.append(ln)
+            continue
+        m = _ALLOC.match(ln)
+        if (m and m.group(1) not in stored_later(m.group(1), ln)
+                and not bound_before.intersection(_NAME.findall(ln.split("=", 1)[1]))):
             hoisted.append(ln)
             continue
-        leading = False
+        b = _BINDS.match(ln)
+        if b:
+            bound_before.update(n.strip() for n in b.group(1).split(","))
         rest.append(ln)
     return hoisted, rest
 
