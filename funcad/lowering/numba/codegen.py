@@ -184,8 +184,24 @@ class _Group:
     size: int = 0                                    # equations in it
 
 
+_LITERALS: dict = {}
+
+
 def _plain_literal(val: Any, d: np.dtype) -> str:
     """A typed scalar constant in compiled-code form (float64 and int64 bare)."""
+    # Cached for Python numbers only, and not for 0.0 (equal to -0.0) or NaN.
+    t = type(val)
+    key = (t, val, d) if (t is int or t is bool or (t is float and val != 0.0
+                                                      and val == val)) else None
+    hit = _LITERALS.get(key) if key is not None else None
+    if hit is None:
+        hit = _literal_text(val, d)
+        if key is not None and len(_LITERALS) < 65536:
+            _LITERALS[key] = hit
+    return hit
+
+
+def _literal_text(val: Any, d: np.dtype) -> str:
     kind = d.kind
     if kind == "b":
         return repr(bool(val))
