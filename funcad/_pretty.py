@@ -112,7 +112,9 @@ def pp_eqn_head(eqn: JaxprEqn, namer: _Namer | None = None) -> tuple[str, bool]:
     """The first line of an equation's text, and whether inner programs were left out."""
     rule = pp_rules.get(eqn.primitive)
     has_bodies = bool(rule(eqn)[1]) if rule is not None else False
-    return _pp_eqn(eqn, namer or _Namer(), 0, bodies=False)[0], has_bodies
+    # A param printed without a rule (a jaxpr) may span lines itself.
+    lines = _pp_eqn(eqn, namer or _Namer(), 0, bodies=False)[0].splitlines()
+    return lines[0], has_bodies or len(lines) > 1
 
 
 def jaxpr_html(jaxpr: Jaxpr, consts: tuple | list = ()) -> str:

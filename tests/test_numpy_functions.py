@@ -722,8 +722,11 @@ def _everything(r: Row, args, rng):
     return program, (list(args), list(fargs), bargs)
 
 
+@pytest.mark.parametrize("driver", ["auto", "python"])
 @pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.jit])))
-def test_jit_matches_eager(r: Row, shapes):
+def test_jit_matches_eager(r: Row, shapes, driver, monkeypatch):
+    # "python": the program split into kernels under a Python driver, whatever its size.
+    monkeypatch.setenv("FUNCAD_DRIVER", driver)
     args = r.args(shapes)
     program, pargs = _everything(r, args, np.random.default_rng(1))
     eager = program(*pargs)

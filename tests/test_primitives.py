@@ -428,8 +428,11 @@ def test_vmap(r: Row, shapes, in_axes):
     _assert_tree_close(out, _loop(r, per_elem, in_axes), 1e-9, 1e-12, f"{r.name} vmap")
 
 
+@pytest.mark.parametrize("driver", ["auto", "python"])
 @pytest.mark.parametrize("r,shapes", list(_cases([r for r in ROWS if r.jit])))
-def test_jit_matches_eager(r: Row, shapes):
+def test_jit_matches_eager(r: Row, shapes, driver, monkeypatch):
+    # "python": the program split into kernels under a Python driver, whatever its size.
+    monkeypatch.setenv("FUNCAD_DRIVER", driver)
     program, pargs = _everything(r, r.args(shapes), np.random.default_rng(1))
     _assert_tree_close(fa.jit(program)(*pargs), program(*pargs), 1e-9, 1e-12, f"{r.name} jit")
 
