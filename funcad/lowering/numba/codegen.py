@@ -232,8 +232,9 @@ class Emitter:
     """Writes the source of one program; rules call its methods (see the module doc)."""
 
     def __init__(self, name: str, options: dict, fun_name: str = "program",
-                 split: bool = False):
+                 split: bool = False, comments: bool = True):
         self.name = name
+        self.comments = comments      # equation comments inside kernels (for reading)
         self.fun_name = fun_name
         self.options = options
         # split: loop nests become kernels called by a Python driver (see kernels.py).
@@ -317,6 +318,12 @@ class Emitter:
             self.line(f"{name} = __o_{name}[0]")
 
     def comment(self, eqn: JaxprEqn) -> None:
+        if not self.comments and self.captured is not None and self.plain_literals:
+            # Inside a loop nest compiled without being shown: keep the equation, print it
+            # only if an error message needs it (printing is ~10% of lowering).
+            self.captured.eqns.append((eqn, self.namer))
+            self.current = None
+            return
         head, more = pp_eqn_head(eqn, self.namer)   # inner programs are not printed
         self.current = head.strip()
         if self.captured is not None:
@@ -1044,14 +1051,14 @@ class LoweredSource:
     calls: list = field(default_factory=list)   # KernelCall per call site
 
 
-def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
-                fun_name: str = "FUNCAD_PROGRAM", split: bool = False) -> LoweredSource:
+def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict, fun_name: str = "FUNCAD_PROGRAM",
+                split: bool = False, comments: bool = True) -> LoweredSource:
     """Generate the source of a constvar-free program (function name is a placeholder).
 
     `split`: a Python driver calling one kernel per loop nest (see kernels.py), else one
     function for Numba.
     """
-    ctx = Emitter(name, options, fun_name, split)
+    ctx = Emitter(name, options, fun_name, split, comments)
     jaxpr = remat_cheap(simplify(fold_transposed_dots(inline_calls(jaxpr))))
     params = []
     args = []

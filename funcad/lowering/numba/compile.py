@@ -158,12 +158,17 @@ def driver_mode() -> str:
 _WHOLE_MAX_LINES = 200
 
 
-def lower_program(jaxpr: Jaxpr, name: str, opts: dict) -> LoweredSource:
-    """Lower for the driver that fits: kernels under a Python driver, or one function."""
+def lower_program(jaxpr: Jaxpr, name: str, opts: dict, comments: bool = False
+                  ) -> LoweredSource:
+    """Lower for the driver that fits: kernels under a Python driver, or one function.
+
+    `comments`: equation comments inside kernels too (for reading the source; a compile
+    does without them, they are not part of a kernel's canonical text).
+    """
     mode = driver_mode()
     if mode == "numba":
         return lower_jaxpr(jaxpr, name, opts)
-    split = lower_jaxpr(jaxpr, name, opts, split=True)
+    split = lower_jaxpr(jaxpr, name, opts, split=True, comments=comments)
     if mode == "python" or opts["parallel"]:
         return split
     size = len(split.source.splitlines()) + sum(
@@ -197,7 +202,7 @@ def compile_jaxpr(jaxpr: Jaxpr, name: str = "program", options=()) -> Compiled:
 def program_source(jaxpr: Jaxpr, name: str = "program", options=()) -> str:
     """The generated source of a program, as it is written to the cache (no compiling)."""
     opts = _options_dict(options)
-    lowered = lower_program(jaxpr, name, opts)
+    lowered = lower_program(jaxpr, name, opts, comments=True)
     key = _key(lowered.source, opts, jit_disabled(), _signature(lowered))
     text = lowered.source.replace(lowered.fun_name, f"fa_{key}")
     if not lowered.split:
@@ -521,8 +526,9 @@ def _numba_kernel(kernel, types, opts, name) -> Callable:
     try:
         disp.compile(sig)
     except Exception as e:
-        eqns = "\n".join(f"    {q}" for q in kernel.equations)
-        prims = sorted({q.split("=", 1)[1].split()[0] for q in kernel.equations if "=" in q})
+        texts = kernel.equation_texts()
+        eqns = "\n".join(f"    {q}" for q in texts)
+        prims = sorted({q.split("=", 1)[1].split()[0] for q in texts if "=" in q})
         lines = text.splitlines()
         where = "".join(f"\n  generated line {ln}: {lines[ln - 1].strip()}"
                         for ln in _error_lines(str(e), lines, "fk") if 1 <= ln <= len(lines))

@@ -39,7 +39,12 @@ class Kernel:
     canonical: str            # `def KERNEL(p0, ...):` with canonical names, no comments
     key: str                  # sha256 prefix of `canonical`
     display: str              # readable: the driver's names, sizes and equation comments
-    equations: list           # printed equations it lowers (for error messages)
+    equations: list           # equations it lowers: text, or (eqn, namer) printed on demand
+
+    def equation_texts(self) -> list:
+        """The printed equations it lowers (for error messages)."""
+        from funcad._pretty import pp_eqn_head
+        return [e if isinstance(e, str) else pp_eqn_head(*e)[0] for e in self.equations]
 
     @property
     def name(self) -> str:
@@ -199,7 +204,7 @@ def make_kernel(lines: list, outputs: list, equations: list, types: dict) -> Ker
                + "\n".join("    " + ln for ln in readable + tail) + "\n")
     kernel = Kernel(canonical, key, display, list(equations))
     args = free + lifted
-    slots = {f"__o_{n}": ("a", np.dtype(eval(dt, {"np": np})).str, 1)
+    slots = {f"__o_{n}": ("a", np.dtype(dt[3:] if dt.startswith("np.") else dt).str, 1)
              for n, dt in scalar_outs}
     sig = [slots.get(n) or types.get(n) for n in free] + [("s", "<i8")] * len(lifted)
     return KernelCall(kernel, hoisted, args, scalar_outs, returns,
