@@ -21,6 +21,7 @@ def _preload_llvm() -> None:
     # The LLVM kernel compiler is what a first jit call needs; loading LLVM's library
     # (~0.07 s) belongs to importing the backend, not to that call.
     try:
+        import llvmlite.binding  # noqa: F401
         import funcad.lowering.llvm  # noqa: F401
     except Exception:  # pragma: no cover - llvmlite broken: kernels go to Numba
         pass
