@@ -5,6 +5,7 @@ from funcad.primitives import (  # noqa: F401
     control,
     elementwise,
     linalg,
+    prng,
     reductions,
     structural,
 )
