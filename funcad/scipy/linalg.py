@@ -1,0 +1,1 @@
+"""funcad.scipy.linalg."""
