@@ -244,7 +244,8 @@ def _fma(a, b, c):
 def _erfinv_impl(x):
     w = -fnp.log1p(x * -x)
     p = _erfinv_poly(w, x.dtype)
-    return fnp.where(fnp.abs(x) == 1.0, x * np.inf, p * x)
+    # (+-inf at +-1 from a constant: x * inf would put 0 * inf = NaN into cotangents)
+    return fnp.where(fnp.abs(x) == 1.0, fnp.sign(x) * np.inf, p * x)
 
 
 @custom_jvp
