@@ -32,5 +32,6 @@ __all__ = [
     "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "UnexpectedTracerError",
     "checkpoint", "custom_jvp", "custom_vjp", "remat",
     "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr",
-    "nn", "numpy", "optim", "random", "scipy", "stop_gradient", "tree_util", "value_and_grad", "vjp", "vmap",
+    "nn", "numpy", "optim", "random", "scipy", "stop_gradient", "tree_util", "value_and_grad",
+    "vjp", "vmap",
 ]
