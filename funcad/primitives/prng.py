@@ -36,6 +36,11 @@ def _rotl32(v, r):
 
 def _threefry2x32_impl(k1, k2, x1, x2):
     k1, k2, x1, x2 = (np.asarray(a, np.uint32) for a in (k1, k2, x1, x2))
+    with np.errstate(over="ignore"):  # additions wrap modulo 2**32 (0-d arrays warn)
+        return _threefry2x32_rounds(k1, k2, x1, x2)
+
+
+def _threefry2x32_rounds(k1, k2, x1, x2):
     ks = (k1, k2, k1 ^ k2 ^ np.uint32(THREEFRY_PARITY))
     x = [x1 + ks[0], x2 + ks[1]]
     for i in range(5):

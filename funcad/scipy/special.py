@@ -674,7 +674,7 @@ def i0e(x: Any) -> Any:
     """Exponentially scaled modified Bessel function of order 0, exp(-|x|) I0(x).
 
     >>> round(float(i0e(1.0)), 12)
-    0.465759607073
+    0.465759607594
     """
     return _i0e(_float(x))
 
@@ -683,7 +683,7 @@ def i1e(x: Any) -> Any:
     """Exponentially scaled modified Bessel function of order 1, exp(-|x|) I1(x).
 
     >>> round(float(i1e(1.0)), 12)
-    0.207910415349
+    0.20791041535
     """
     return _i1e(_float(x))
 
