@@ -14,6 +14,7 @@ Newton steps), gammaln/digamma/betaln ~1e-13 absolute near their zeros.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -86,7 +87,8 @@ def _exp_neg_square(a):
 
 
 def _erfc_large(a):
-    # a >= 1
+    # a >= 1; erfc(30) underflows to 0, and a clamped there keeps inf - inf out
+    a = fnp.minimum(a, 30.0)
     z = _exp_neg_square(a)
     mid = a < 8.0
     am = fnp.where(mid, a, 1.0)
@@ -289,16 +291,13 @@ def ndtr(x: Any) -> Any:
     return fnp.where(small, 0.5 + 0.5 * erf(z), fnp.where(z > 0, 1.0 - y, y))
 
 
-def log_ndtr(x: Any, series_order: int = 3) -> Any:
-    """log(ndtr(x)), accurate for very negative and very positive x.
-
-    >>> round(float(log_ndtr(-40.0)), 6)
-    -804.608442
-    """
-    x = _float(x)
-    lower, upper = (-20.0, 8.0) if x.dtype == np.float64 else (-10.0, 5.0)
-    mid = fnp.log(ndtr(fnp.maximum(x, lower)))
-    high = fnp.log1p(-ndtr(-fnp.maximum(x, upper)))
+def _log_ndtr_impl(x, series_order):
+    # Below `lower` ndtr leaves the normal range: the asymptotic series takes over there
+    # (JAX switches at -20, where 3 terms of the series are only good to ~1e-11).
+    lower = -37.0 if x.dtype == np.float64 else -10.0
+    mid = fnp.log(ndtr(fnp.minimum(fnp.maximum(x, lower), 0.0)))
+    # log1p(-ndtr(-x)) for x > 0: log(ndtr(x)) would lose the digits of a cdf near 1
+    high = fnp.log1p(-ndtr(-fnp.maximum(x, 0.0)))
     xs = fnp.minimum(x, lower)
     # Asymptotic series for x -> -inf: log(pdf(x) / -x * sum).
     x2 = xs * xs
@@ -307,7 +306,31 @@ def log_ndtr(x: Any, series_order: int = 3) -> Any:
         term = term * -(2 * n - 1) / x2
         total = total + term
     low = -0.5 * x2 - fnp.log(-xs) - _LOG_SQRT_2PI + fnp.log(total)
-    return fnp.where(x > upper, high, fnp.where(x > lower, mid, low))
+    return fnp.where(x > 0, high, fnp.where(x > lower, mid, low))
+
+
+@functools.lru_cache(maxsize=None)
+def _log_ndtr_fn(series_order):
+    @custom_jvp
+    def f(x):
+        return _log_ndtr_impl(x, series_order)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        y = _log_ndtr_impl(x, series_order)
+        # pdf / cdf in log space: the quotient of two underflowing numbers far left
+        return y, t * fnp.exp(-0.5 * x * x - _LOG_SQRT_2PI - y)
+    return f
+
+
+def log_ndtr(x: Any, series_order: int = 3) -> Any:
+    """log(ndtr(x)), accurate for very negative and very positive x.
+
+    >>> round(float(log_ndtr(-40.0)), 6)
+    -804.608442
+    """
+    return _log_ndtr_fn(int(series_order))(_float(x))
 
 
 def _ndtri_impl(p):
@@ -325,7 +348,7 @@ def _ndtri_impl(p):
     ys = -(t - (2.515517 + t * (0.802853 + t * 0.010328))
            / (1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308))))
     for _ in range(4):
-        lc = log_ndtr(ys, series_order=10)
+        lc = _log_ndtr_impl(ys, 10)
         ys = ys - (lc - fnp.log(ps)) * fnp.exp(lc + 0.5 * ys * ys + _LOG_SQRT_2PI)
     ys = fnp.where(p < 0.5, ys, -ys)
     y = fnp.where(tail, ys, y)
