@@ -35,10 +35,10 @@ from funcad.scipy.special import _fma
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "bernoulli", "bits", "categorical", "cauchy", "choice", "exponential",
-    "fold_in", "gumbel", "key", "key_data", "laplace", "logistic", "multivariate_normal",
-    "normal", "permutation", "rademacher", "randint", "split", "truncated_normal",
-    "uniform", "wrap_key_data",
+    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "choice", "dirichlet",
+    "exponential", "fold_in", "gamma", "gumbel", "key", "key_data", "laplace", "loggamma",
+    "logistic", "multivariate_normal", "normal", "orthogonal", "permutation", "poisson",
+    "rademacher", "randint", "split", "t", "truncated_normal", "uniform", "wrap_key_data",
 ]
 
 _U32 = np.dtype(np.uint32)
@@ -662,3 +662,317 @@ def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Sequence[int] | No
     factor = fnp.linalg.cholesky(cov)
     z = _normal(key, shape + mean.shape[-1:], dtype)
     return mean + fnp.einsum("...ij,...j->...i", factor, z)
+
+
+# -- gamma family: Marsaglia-Tsang rejection with JAX's key schedule -----------------------
+
+
+def _gamma_one(key, alpha, log_space):
+    dtype = alpha.dtype
+    zero = fnp.zeros((), dtype)
+    one = fnp.ones((), dtype)
+    boost_mask = alpha >= 1
+    alpha_orig = alpha
+    alpha = fnp.where(boost_mask, alpha, alpha + 1)
+    d = alpha - 1.0 / 3.0
+    c = (1.0 / 3.0) / fnp.sqrt(d)
+
+    def cond_fn(kxvu):
+        _, X, V, U = kxvu
+        return (U >= 1 - 0.0331 * (X * X)) & (fnp.log(U) >= X * 0.5 + d * ((1 - V)
+                                                                            + fnp.log(V)))
+
+    def body_fn(kxvu):
+        ks = split(kxvu[0], 3)
+        key, x_key, u_key = ks[0], ks[1], ks[2]
+
+        def next_kxv(kxv):
+            k, sub = _split2(kxv[0])
+            x = _normal(sub, (), dtype)
+            return k, x, 1 + x * c
+        _, x, v = _lax().while_loop(lambda kxv: kxv[2] <= 0, next_kxv, (x_key, zero, -one))
+        return key, x * x, v * v * v, _uniform(u_key, (), dtype, 0.0, 1.0)
+
+    key, subkey = _split2(key)
+    _, _, V, _ = _lax().while_loop(cond_fn, body_fn, (key, zero, one, one + one))
+    if log_space:
+        log_samples = -_exponential(subkey, (), dtype)
+        log_boost = fnp.where(boost_mask | (log_samples == 0), zero,
+                              log_samples * (1 / alpha_orig))
+        return fnp.log(d) + fnp.log(V) + log_boost
+    samples = 1 - _uniform(subkey, (), dtype, 0.0, 1.0)
+    boost = fnp.where(boost_mask, one, fnp.power(samples, 1 / alpha_orig))
+    return d * V * boost
+
+
+def _lax():
+    from funcad import lax
+    return lax
+
+
+def _gamma_sample_grad(a, x):
+    """d sample / d a by implicit differentiation of the cdf: -dP(a, x)/da / pdf(x; a)
+    (as JAX's random_gamma_grad)."""
+    from funcad.api import jvp
+    from funcad.scipy.special import gammainc, gammaln
+    dp_da = jvp(lambda a_: gammainc(a_, x), (a,), (fnp.ones_like(a),))[1]
+    log_pdf = (a - 1) * fnp.log(x) - x - gammaln(a)
+    return -dp_da / fnp.exp(log_pdf)
+
+
+def _make_gamma(log_space):
+    from funcad._custom_derivatives import custom_jvp
+
+    @custom_jvp
+    def sample(keys, alphas):
+        vm = _vmap()
+        return vm(lambda k, a: _gamma_one(k, a, log_space))(keys, alphas)
+
+    @sample.defjvp
+    def sample_jvp(primals, tangents):
+        keys, alphas = primals
+        _, t = tangents
+        out = _vmap()(lambda k, a: _gamma_one(k, a, log_space))(keys, alphas)
+        x = stop_gradient(out)
+        if log_space:
+            x = fnp.exp(x)
+            x = fnp.where(x == 0, np.finfo(x.dtype).tiny, x)
+            g = _gamma_sample_grad(alphas, x) / x
+        else:
+            g = _gamma_sample_grad(alphas, x)
+        return out, t * g
+    return sample
+
+
+def _vmap():
+    from funcad.api import vmap
+    return vmap
+
+
+_GAMMA = {}
+
+
+def _gamma(key, a, shape, dtype, log_space=False):
+    a = fnp.asarray(a).astype(dtype)
+    if shape is None:
+        shape = a.shape
+    else:
+        shape = _shape(shape)
+        _check_shape("gamma", shape, a.shape)
+    a = fnp.broadcast_to(a, shape)
+    n = math.prod(shape)
+    if n == 0:
+        return fnp.zeros(shape, dtype)
+    keys = split(key, n)
+    if log_space not in _GAMMA:
+        _GAMMA[log_space] = _make_gamma(log_space)
+    out = _GAMMA[log_space](keys, fnp.reshape(a, (n,)))
+    return fnp.reshape(out, shape)
+
+
+def gamma(key: Any, a: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """Gamma(a, 1) floats; differentiable in `a` (implicit reparameterisation, as JAX).
+
+    >>> float(gamma(PRNGKey(0), 2.0)) > 0
+    True
+    """
+    key = _check_key("gamma", key)
+    return _gamma(key, a, shape, _float_dtype("gamma", dtype))
+
+
+def loggamma(key: Any, a: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """log of Gamma(a, 1) samples, accurate for small `a` (where samples underflow).
+
+    >>> float(loggamma(PRNGKey(0), 0.01)) < 0
+    True
+    """
+    key = _check_key("loggamma", key)
+    return _gamma(key, a, shape, _float_dtype("loggamma", dtype), log_space=True)
+
+
+def _exponential(key, shape, dtype):
+    return -fnp.log1p(-_uniform(key, shape, dtype, 0.0, 1.0))
+
+
+def _broadcast_shape(name, shape, *params):
+    if shape is None:
+        return tuple(np.broadcast_shapes(*(np.shape(p) for p in params)))
+    shape = _shape(shape)
+    _check_shape(name, shape, *(np.shape(p) for p in params))
+    return shape
+
+
+def beta(key: Any, a: Any, b: Any, shape: Sequence[int] | None = None,
+         dtype: Any = None) -> Any:
+    """Beta(a, b) floats (from two log-gamma draws), differentiable in a and b.
+
+    >>> 0 < float(beta(PRNGKey(0), 2.0, 3.0)) < 1
+    True
+    """
+    key = _check_key("beta", key)
+    dtype = _float_dtype("beta", dtype)
+    a = fnp.asarray(a).astype(dtype)
+    b = fnp.asarray(b).astype(dtype)
+    shape = _broadcast_shape("beta", shape, a, b)
+    key_a, key_b = _split2(key)
+    a = fnp.broadcast_to(a, shape)
+    b = fnp.broadcast_to(b, shape)
+    log_gamma_a = _gamma(key_a, a, shape, dtype, log_space=True)
+    log_gamma_b = _gamma(key_b, b, shape, dtype, log_space=True)
+    log_max = fnp.maximum(log_gamma_a, log_gamma_b)
+    gamma_a_scaled = fnp.exp(log_gamma_a - log_max)
+    gamma_b_scaled = fnp.exp(log_gamma_b - log_max)
+    return gamma_a_scaled / (gamma_a_scaled + gamma_b_scaled)
+
+
+def dirichlet(key: Any, alpha: Any, shape: Sequence[int] | None = None,
+              dtype: Any = None) -> Any:
+    """Dirichlet(alpha) vectors along the last axis, differentiable in alpha.
+
+    >>> dirichlet(PRNGKey(0), np.ones(3)).shape
+    (3,)
+    """
+    key = _check_key("dirichlet", key)
+    dtype = _float_dtype("dirichlet", dtype)
+    alpha = fnp.asarray(alpha).astype(dtype)
+    if alpha.ndim < 1:
+        raise ValueError(f"dirichlet requires alpha.ndim >= 1, got alpha.ndim == {alpha.ndim}")
+    if shape is None:
+        shape = alpha.shape[:-1]
+    else:
+        shape = _shape(shape)
+        _check_shape("dirichlet", shape, alpha.shape[:-1])
+    from funcad.nn import softmax
+    log_gamma_samples = _gamma(key, alpha, shape + alpha.shape[-1:], dtype, log_space=True)
+    return softmax(log_gamma_samples, -1)
+
+
+def t(key: Any, df: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """Student's t floats with df degrees of freedom, differentiable in df.
+
+    >>> t(PRNGKey(0), 3.0, (2,)).shape
+    (2,)
+    """
+    key = _check_key("t", key)
+    dtype = _float_dtype("t", dtype)
+    df = fnp.asarray(df).astype(dtype)
+    shape = _broadcast_shape("t", shape, df)
+    key_n, key_g = _split2(key)
+    n = _normal(key_n, shape, dtype)
+    half_df = df / 2
+    g = _gamma(key_g, half_df, shape, dtype)
+    return n * fnp.sqrt(half_df / g)
+
+
+# -- poisson: Knuth's method for small rates, Hormann's transformed rejection otherwise ------
+
+
+def _poisson_knuth(key, lam, shape, dtype):
+    lax = _lax()
+    f32 = np.dtype(np.float32)
+
+    def body_fn(carry):
+        i, k, rng, log_prod = carry
+        rng, subkey = _split2(rng)
+        k = fnp.where(log_prod > -lam, k + 1, k)
+        u = _uniform(subkey, shape, f32, 0.0, 1.0)
+        return i + 1, k, rng, log_prod + fnp.log(u)
+
+    def cond_fn(carry):
+        return fnp.any(carry[3] > -lam)
+
+    init = (fnp.zeros((), np.int64), fnp.zeros(shape, dtype), key, fnp.zeros(shape, f32))
+    k = lax.while_loop(cond_fn, body_fn, init)[1]
+    return (k - 1).astype(dtype)
+
+
+def _poisson_rejection(key, lam, shape, dtype):
+    from funcad.scipy.special import gammaln
+    lax = _lax()
+    log_lam = fnp.log(lam)
+    b = 0.931 + 2.53 * fnp.sqrt(lam)
+    a = -0.059 + 0.02483 * b
+    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+    v_r = 0.9277 - 3.6224 / (b - 2)
+
+    def body_fn(carry):
+        i, k_out, accepted, key = carry
+        ks = split(key, 3)
+        key, subkey_0, subkey_1 = ks[0], ks[1], ks[2]
+        u = _uniform(subkey_0, shape, lam.dtype, 0.0, 1.0) - 0.5
+        v = _uniform(subkey_1, shape, lam.dtype, 0.0, 1.0)
+        u_shifted = 0.5 - fnp.abs(u)
+        k = fnp.floor((2 * a / u_shifted + b) * u + lam + 0.43)
+        s = fnp.log(v * inv_alpha / (a / (u_shifted * u_shifted) + b))
+        tt = -lam + k * log_lam - gammaln(k + 1)
+        accept1 = (u_shifted >= 0.07) & (v <= v_r)
+        reject = (k < 0) | ((u_shifted < 0.013) & (v > u_shifted))
+        accept2 = s <= tt
+        accept = accept1 | (~reject & accept2)
+        k_out = fnp.where(accept, k, k_out)
+        return i + 1, k_out, accepted | accept, key
+
+    def cond_fn(carry):
+        return fnp.any(~carry[2])
+
+    init = (fnp.zeros((), np.int64), fnp.full(shape, -1, lam.dtype),
+            fnp.zeros(shape, bool), key)
+    k = lax.while_loop(cond_fn, body_fn, init)[1]
+    return k.astype(dtype)
+
+
+def poisson(key: Any, lam: Any, shape: Sequence[int] | None = None,
+            dtype: Any = np.int64) -> Any:
+    """Poisson(lam) integers (JAX's algorithms, computed in float32 as JAX does).
+
+    >>> int(poisson(PRNGKey(0), 0.0))
+    0
+    """
+    key = _check_key("poisson", key)
+    dtype = np.dtype(dtype)
+    lam = fnp.asarray(lam)
+    shape = lam.shape if shape is None else _shape(shape)
+    lam = fnp.broadcast_to(lam, shape).astype(np.float32)
+    use_knuth = fnp.isnan(lam) | (lam < 10)
+    lam_knuth = fnp.where(use_knuth, lam, np.float32(0.0))
+    lam_rejection = fnp.where(use_knuth, np.float32(1e5), lam)
+    result = fnp.where(use_knuth, _poisson_knuth(key, lam_knuth, shape, dtype),
+                       _poisson_rejection(key, lam_rejection, shape, dtype))
+    return fnp.where(lam == 0, fnp.zeros((), dtype), result)
+
+
+# -- orthogonal: Q of the QR decomposition of a normal matrix, R with a positive diagonal ----
+
+
+def _qr_positive(z):
+    """Q of z = QR (z of shape (..., m, k), m >= k) with R's diagonal made positive: a
+    unique factor, so it equals LAPACK's Householder Q times sign(diag(R)) as JAX uses.
+    Modified Gram-Schmidt, twice (re-orthogonalisation) for accuracy."""
+    k = z.shape[-1]
+    cols = []
+    for j in range(k):
+        v = z[..., :, j]
+        for _ in range(2):
+            for q in cols:
+                v = v - fnp.sum(q * v, axis=-1, keepdims=True) * q
+        v = v / fnp.sqrt(fnp.sum(v * v, axis=-1, keepdims=True))
+        cols.append(v)
+    return fnp.stack(cols, axis=-1)
+
+
+def orthogonal(key: Any, n: int, shape: Sequence[int] = (), dtype: Any = None,
+               m: int | None = None) -> Any:
+    """Random orthogonal n x m matrices (uniform under the Haar measure when square).
+
+    >>> q = orthogonal(PRNGKey(0), 3)
+    >>> bool(np.allclose(q @ q.T, np.eye(3)))
+    True
+    """
+    key = _check_key("orthogonal", key)
+    dtype = _float_dtype("orthogonal", dtype)
+    m = n if m is None else int(m)
+    n = int(n)
+    shape = _shape(shape)
+    z = _normal(key, (*shape, max(n, m), min(n, m)), dtype)
+    x = _qr_positive(z)
+    return fnp.swapaxes(x, -1, -2) if n < m else x
