@@ -258,7 +258,18 @@ def _poisson_pmf(k: Any, mu: Any, loc: Any = 0) -> Any:
     return fnp.exp(_poisson_logpmf(k, mu, loc))
 
 
-poisson = SimpleNamespace(logpmf=_poisson_logpmf, pmf=_poisson_pmf)
+def _poisson_cdf(k: Any, mu: Any, loc: Any = 0) -> Any:
+    """Cumulative distribution function of the Poisson distribution.
+
+    >>> round(float(poisson.cdf(2, 3.0)), 12)
+    0.423190081127
+    """
+    k, mu, loc = _args(k, mu, loc)
+    k = fnp.floor(k - loc)
+    return fnp.where(k < 0, 0.0, sp.gammaincc(fnp.maximum(k, 0.0) + 1.0, mu))
+
+
+poisson = SimpleNamespace(logpmf=_poisson_logpmf, pmf=_poisson_pmf, cdf=_poisson_cdf)
 
 # -- beta and gamma ---------------------------------------------------------------------------
 
@@ -312,7 +323,46 @@ def _gamma_pdf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
     return fnp.exp(_gamma_logpdf(x, a, loc, scale))
 
 
-gamma = SimpleNamespace(logpdf=_gamma_logpdf, pdf=_gamma_pdf)
+def _gamma_cdf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Cumulative distribution function of the gamma distribution.
+
+    >>> round(float(gamma.cdf(1.0, 2.0)), 12)
+    0.264241117657
+    """
+    x, a, loc, scale = _args(x, a, loc, scale)
+    return sp.gammainc(a, fnp.maximum((x - loc) / scale, 0.0))
+
+
+def _gamma_sf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Survival function of the gamma distribution.
+
+    >>> round(float(gamma.sf(1.0, 2.0)), 12)
+    0.735758882343
+    """
+    x, a, loc, scale = _args(x, a, loc, scale)
+    return sp.gammaincc(a, fnp.maximum((x - loc) / scale, 0.0))
+
+
+def _gamma_logcdf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Log cdf of the gamma distribution.
+
+    >>> round(float(gamma.logcdf(1.0, 2.0)), 12)
+    -1.330893268204
+    """
+    return fnp.log(_gamma_cdf(x, a, loc, scale))
+
+
+def _gamma_logsf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Log survival function of the gamma distribution.
+
+    >>> round(float(gamma.logsf(1.0, 2.0)), 12)
+    -0.30685281944
+    """
+    return fnp.log(_gamma_sf(x, a, loc, scale))
+
+
+gamma = SimpleNamespace(logpdf=_gamma_logpdf, pdf=_gamma_pdf, cdf=_gamma_cdf, sf=_gamma_sf,
+                        logcdf=_gamma_logcdf, logsf=_gamma_logsf)
 
 # -- expon, laplace, uniform, cauchy ---------------------------------------------------------
 
