@@ -20,7 +20,8 @@ integer code in jit's fused loops), so every sampler works eagerly, under `jit`,
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,8 @@ from funcad.primitives.elementwise import nextafter_p as _nextafter_p
 from funcad.primitives.prng import argsort as _argsort
 from funcad.primitives.prng import threefry2x32 as _threefry2x32
 from funcad.primitives.structural import iota as _iota
-from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import _fma
+from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad._core import ShapedArray, abstract_eval_rules, impl_rules
+from funcad._core import ShapedArray, abstract_eval_rules, batch_rules, impl_rules
+from funcad.interpreters.batching import moveaxis
 from funcad.primitives._util import (
     elementwise_batch,
     new_primitive,
     nondiff_primitives,
     same_shape_dtype,
 )
-from funcad.interpreters.batching import moveaxis
-from funcad._core import batch_rules
 
 # -- threefry2x32: (k1, k2, x1, x2) uint32 -> (y1 << 32) | y2 as uint64 --------------------
 # The Threefry-2x32 hash with 20 rounds (Salmon et al. 2011), keyed as in JAX's default

@@ -5,6 +5,6 @@ the chain rule through an approximation would be inaccurate), so it works eagerl
 under jit, vmap, grad and their compositions.
 """
 
-from funcad.scipy import linalg, special, stats  # noqa: F401
+from funcad.scipy import linalg, special, stats
 
 __all__ = ["linalg", "special", "stats"]

@@ -310,7 +310,7 @@ def _log_ndtr_impl(x, series_order):
     return fnp.where(x > 0, high, fnp.where(x > lower, mid, low))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _log_ndtr_fn(series_order):
     @custom_jvp
     def f(x):
