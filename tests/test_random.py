@@ -457,19 +457,15 @@ def test_errors_name_the_fix():
 
 
 def test_numba_compiles_the_threefry_rounds(monkeypatch):
+    # One small program (each threefry2x32 is ~100 lines of straight-line integer code for
+    # Numba): the rounds in a fused loop, and the argsort of permutation.
     monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
     from funcad.lowering.numba import stats
 
     def f(k):
-        k1, k2 = jr.split(k)
-        return (jr.uniform(k1, (3,), minval=-2.0, maxval=5.0), jr.randint(k2, (6,), -5, 5,
-                                                                          np.int32),
-                jr.permutation(k, 8), jr.bits(k, (3,), np.uint64))
+        return jr.bits(k, (5,), np.uint32), jr.permutation(k, 8)
     before = stats["compiled"] + stats["disk_hits"]
     out = fa.jit(f)(K42)
     assert stats["compiled"] + stats["disk_hits"] > before
-    _assert_matches(out[2], _reference("permutation(k42,8)"), True)
-    _assert_matches(out[3], _reference("bits(k42,(3,),u64)"), True)
-    k1, k2 = jr.split(K42)
-    np.testing.assert_array_equal(out[0], jr.uniform(k1, (3,), minval=-2.0, maxval=5.0))
-    np.testing.assert_array_equal(out[1], jr.randint(k2, (6,), -5, 5, np.int32))
+    _assert_matches(out[0], _reference("bits(k42,(5,),u32)"), True)
+    _assert_matches(out[1], _reference("permutation(k42,8)"), True)

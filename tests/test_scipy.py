@@ -30,6 +30,17 @@ def _spd(rng, n=3):
     return a @ a.T + n * np.eye(n)
 
 
+def _sym(rng, n=3):
+    a = rng.uniform(-1, 1, (n, n))
+    return a + a.T + np.diag(np.arange(n) * 2.0)  # well separated eigenvalues
+
+
+def _canonical_signs(v):
+    idx = np.argmax(np.abs(v), axis=-2)
+    big = np.take_along_axis(v, idx[..., None, :], axis=-2)
+    return v * np.where(big < 0, -1.0, 1.0)
+
+
 def _mat(rng, n=3):
     return rng.uniform(-1, 1, (n, n)) + 3 * np.eye(n)
 
@@ -49,9 +60,12 @@ _DOMAINS: dict[str, Callable] = {
     "lo": lambda rng: rng.uniform(-1.0, -0.2, 4),
     "big": lambda rng: rng.uniform(2.0, 3.0, 4),
     "spd": _spd,
+    "sym": _sym,
+    "gen": lambda rng: rng.uniform(-1, 1, (4, 4)),
     "mat": _mat,
     "rhs": lambda rng: rng.uniform(-1, 1, (3, 2)),
     "vec3": lambda rng: rng.uniform(-1, 1, 3),
+    "vec4": lambda rng: rng.uniform(-1, 1, 4),
     "pts3": lambda rng: rng.uniform(-1, 1, (4, 3)),
     "small": lambda rng: rng.uniform(-0.7, 0.7, (3, 3)),
 }
@@ -170,6 +184,19 @@ ROWS = [
     R("inv", L.inv, sl.inv, ("mat",), rtol=1e-11),
     R("det", L.det, sl.det, ("mat",), rtol=1e-11),
     R("expm", L.expm, sl.expm, ("small",), rtol=1e-11, grad_tol=1e-4),
+    R("eigh_values", lambda a: L.eigh(a)[0], lambda a: sl.eigh(a)[0], ("sym",)),
+    R("eigh_vectors", lambda a: L.eigh(a)[1], lambda a: _canonical_signs(sl.eigh(a)[1]),
+      ("sym",), rtol=1e-11, atol=1e-12, grad_tol=1e-4),
+    R("eigh_upper", lambda a: L.eigh(a, lower=False, eigvals_only=True),
+      lambda a: sl.eigh(a, lower=False, eigvals_only=True), ("gen",)),
+    R("lu_factor", lambda a: L.lu_factor(a)[0], lambda a: sl.lu_factor(a)[0], ("gen",),
+      rtol=1e-11),
+    R("lu_solve", lambda a, b: L.lu_solve(L.lu_factor(a), b),
+      lambda a, b: sl.lu_solve(sl.lu_factor(a), b), ("mat", "rhs"), rtol=1e-11),
+    R("lu_solve_T", lambda a, b: L.lu_solve(L.lu_factor(a), b, trans=1),
+      lambda a, b: sl.lu_solve(sl.lu_factor(a), b, trans=1), ("gen", "vec4"), rtol=1e-10),
+    R("lu_l", lambda a: L.lu(a)[1], lambda a: sl.lu(a)[1], ("gen",), rtol=1e-11),
+    R("lu_u", lambda a: L.lu(a)[2], lambda a: sl.lu(a)[2], ("gen",), rtol=1e-11),
 ]
 IDS = [r.name for r in ROWS]
 
@@ -278,6 +305,17 @@ def test_linalg_stacked_matrices():
                                rtol=1e-11)
 
 
+def test_lu_pivots_and_permutation_match_scipy():
+    a = np.random.default_rng(3).normal(size=(2, 5, 5))
+    for m in a:
+        lu_, piv = L.lu_factor(m)
+        np.testing.assert_array_equal(piv, sl.lu_factor(m)[1])
+        p, lo, up = L.lu(m)
+        np.testing.assert_array_equal(p, sl.lu(m)[0])
+    pivs = fa.jit(lambda a: L.lu_factor(a)[1])(a)
+    np.testing.assert_array_equal(pivs, np.stack([sl.lu_factor(m)[1] for m in a]))
+
+
 def test_expm_large_norms_and_jit():
     a = np.array([[1.0, 2.0], [-3.0, 0.5]])
     for scale in (1e-3, 1.0, 30.0):
@@ -297,3 +335,18 @@ def test_out_of_support_densities():
     # gradients stay finite where the density is evaluated inside the support
     g = fa.grad(lambda a: S.beta.logpdf(0.3, a, 2.0))(1.5)
     assert np.isfinite(g)
+
+
+def test_numba_lowers_eigh_and_lu(monkeypatch):
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-1, 1, (2, 3, 3))
+    s = a + np.swapaxes(a, -1, -2)
+
+    def f(a, s):
+        lu_, piv = L.lu_factor(a)
+        return lu_, piv, L.eigh(s, eigvals_only=True)
+    lu_, piv, w = fa.jit(f)(a, s)
+    np.testing.assert_allclose(lu_, np.stack([sl.lu_factor(m)[0] for m in a]), rtol=1e-12)
+    np.testing.assert_array_equal(piv, np.stack([sl.lu_factor(m)[1] for m in a]))
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(s), rtol=1e-12)

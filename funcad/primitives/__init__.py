@@ -3,6 +3,7 @@
 from funcad.primitives import (  # noqa: F401
     call,
     control,
+    decompositions,
     elementwise,
     linalg,
     prng,

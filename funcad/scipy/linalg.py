@@ -17,8 +17,8 @@ import funcad.numpy as fnp
 from funcad import lax
 from funcad.numpy._base import is_traced, promote_inexact
 
-__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "expm", "inv", "solve",
-           "solve_triangular"]
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", "lu",
+           "lu_factor", "lu_solve", "solve", "solve_triangular"]
 
 
 def _mT(a):
@@ -142,6 +142,120 @@ def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
     8.0
     """
     return fnp.linalg.det(_square("det", a))
+
+
+# -- decompositions -----------------------------------------------------------------------
+
+
+def eigh(a: Any, b: None = None, lower: bool = True, eigvals_only: bool = False,
+         overwrite_a: bool = False, overwrite_b: bool = False, type: int = 1,
+         check_finite: bool = True, subset_by_index: None = None,
+         subset_by_value: None = None, driver: None = None) -> Any:
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, reading
+    the `lower` (default) or upper triangle; differentiable for distinct eigenvalues.
+    Each eigenvector's sign makes its largest-magnitude entry positive (deterministic,
+    unlike LAPACK's).
+
+    >>> w, v = eigh(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> np.round(w, 12).tolist()
+    [1.0, 3.0]
+    """
+    from funcad.primitives.decompositions import eigh_p
+    del overwrite_a, overwrite_b, check_finite, driver
+    if b is not None or type != 1 or subset_by_index is not None or \
+            subset_by_value is not None:
+        raise NotImplementedError("eigh: generalized problems and subsets are not supported")
+    a = _square("eigh", a)
+    t = fnp.tril(a) if lower else fnp.triu(a)
+    d = fnp.tril(fnp.triu(a))
+    w, v = eigh_p.bind(t + _mT(t) - d)
+    if eigvals_only:
+        return w
+    idx = fnp.argmax(fnp.abs(v), axis=-2)
+    big = fnp.take_along_axis(v, idx[..., None, :], axis=-2)
+    sign = lax.stop_gradient(fnp.where(big < 0, -1.0, 1.0))
+    return w, v * sign
+
+
+def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
+    """(lu, piv): LU with partial pivoting in LAPACK's packed form, for lu_solve.
+
+    >>> lu, piv = lu_factor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> piv.tolist()
+    [1, 1]
+    """
+    from funcad.primitives.decompositions import lu_p
+    del overwrite_a, check_finite
+    lu_, piv, _ = lu_p.bind(_square("lu_factor", a))
+    return lu_, piv
+
+
+def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False,
+       check_finite: bool = True) -> tuple:
+    """(p, l, u) with a = p @ l @ u (or (p @ l, u) with permute_l).
+
+    >>> p, l, u = lu(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> bool(np.allclose(p @ l @ u, [[1.0, 2.0], [3.0, 4.0]]))
+    True
+    """
+    from funcad.primitives.decompositions import lu_p
+    del overwrite_a, check_finite
+    a = _square("lu", a)
+    lu_, _, perm = lu_p.bind(a)
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    lower = fnp.tril(lu_, -1) + eye
+    upper = fnp.triu(lu_)
+    # p[perm[i], i] = 1, so that a = p @ l @ u
+    p = (fnp.arange(n)[:, None] == perm[..., None, :]).astype(a.dtype)
+    if permute_l:
+        return fnp.matmul(p, lower), upper
+    return p, lower, upper
+
+
+def lu_solve(lu_and_piv: tuple, b: Any, trans: int = 0, overwrite_b: bool = False,
+             check_finite: bool = True) -> Any:
+    """Solve a x = b (trans=0) or a^T x = b (trans=1, 2) given lu_factor(a).
+
+    >>> lu_solve(lu_factor(np.eye(2) * 2.0), np.ones(2)).tolist()
+    [0.5, 0.5]
+    """
+    del overwrite_b, check_finite
+    lu_, piv = lu_and_piv
+    (lu_, b) = promote_inexact(lu_, b)
+    n = lu_.shape[-1]
+    perm = _pivots_to_permutation(piv, n)
+    vec = b.ndim == lu_.ndim - 1
+    bm = b[..., None] if vec else b
+    if trans == 0:
+        pb = fnp.take_along_axis(bm, perm[..., :, None], axis=-2)
+        y = solve_triangular(lu_, pb, lower=True, unit_diagonal=True)
+        x = solve_triangular(lu_, y, lower=False)
+    elif trans in (1, 2):
+        y = solve_triangular(lu_, bm, lower=False, trans=1)
+        z = solve_triangular(lu_, y, lower=True, unit_diagonal=True, trans=1)
+        # undo the row permutation: x[perm] = z
+        x = fnp.take_along_axis(z, _inverse(perm)[..., :, None], axis=-2)
+    else:
+        raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
+    return x[..., 0] if vec else x
+
+
+def _pivots_to_permutation(piv, n):
+    # perm = the row order after applying the swaps k <-> piv[k] for k = 0..n-1.
+    perm = fnp.broadcast_to(fnp.arange(n), piv.shape)
+    cols = fnp.arange(n)
+    for k in range(n):
+        pk = piv[..., k:k + 1]
+        a_k = perm[..., k:k + 1]
+        a_p = fnp.take_along_axis(perm, pk, axis=-1)
+        perm = fnp.where(cols == k, a_p, fnp.where(cols == pk, a_k, perm))
+    return perm
+
+
+def _inverse(perm):
+    n = perm.shape[-1]
+    return fnp.argmax(perm[..., :, None] == fnp.arange(n), axis=-2)
 
 
 # -- expm: Pade approximant of degree 13 with scaling and squaring (Higham 2005) -------------

@@ -54,3 +54,94 @@ def _argsort(ctx, eqn, args):
 
 register("threefry2x32", ScalarRule(_threefry2x32))
 register("argsort", _argsort)
+
+
+def _batched_matrices(ctx, eqn, x):
+    """(flat name, batch count) of the operand x [..., n, n] viewed as [B, n, n]."""
+    aval = eqn.inputs[0].aval
+    n = aval.shape[-1]
+    batch = int(np.prod(aval.shape[:-2], dtype=np.int64))
+    flat = ctx.fresh("m")
+    ctx.line(f"{flat} = {ctx.reshape(x, (batch, n, n))}")
+    return flat, batch, n
+
+
+def _eigh(ctx, eqn, args):
+    # Numba's np.linalg.eigh (LAPACK, lower triangle) on each matrix of the stack.
+    flat, batch, n = _batched_matrices(ctx, eqn, args[0])
+    w_aval, v_aval = (v.aval for v in eqn.out_binders)
+    w, v, b = ctx.fresh("eigw"), ctx.fresh("eigv"), ctx.fresh("b")
+    ctx.line(f"{w} = {ctx.empty((batch, n), w_aval.dtype)}")
+    ctx.line(f"{v} = {ctx.empty((batch, n, n), v_aval.dtype)}")
+    ctx.line(f"for {b} in range({batch}):")
+    with ctx.block():
+        tw, tv = ctx.fresh("tw"), ctx.fresh("tv")
+        ctx.line(f"{tw}, {tv} = np.linalg.eigh(np.ascontiguousarray({flat}[{b}]))")
+        ctx.line(f"{w}[{b}] = {tw}")
+        ctx.line(f"{v}[{b}] = {tv}")
+    outs = []
+    for name, aval in ((w, w_aval), (v, v_aval)):
+        r = ctx.fresh("r")
+        ctx.line(f"{r} = {ctx.reshape(name, aval.shape) if aval.shape else name}")
+        outs.append(r)
+    return outs
+
+
+def _lu(ctx, eqn, args):
+    # Right-looking LU with partial pivoting, the same operations in the same order as
+    # funcad.primitives.decompositions.lu_factor_numpy (the eager impl), so both pick the
+    # same pivots.
+    flat, batch, n = _batched_matrices(ctx, eqn, args[0])
+    lu_aval, piv_aval, perm_aval = (v.aval for v in eqn.out_binders)
+    lu, piv, perm = ctx.fresh("lu"), ctx.fresh("piv"), ctx.fresh("perm")
+    b, k, i, j, p, best, tmp = (ctx.fresh(h) for h in ("b", "k", "i", "j", "p", "best", "tmp"))
+    ctx.line(f"{lu} = {flat}.copy()")
+    ctx.line(f"{perm} = {ctx.empty((batch, n), np.int64)}")
+    ctx.line(f"{piv} = {ctx.empty((batch, n), np.int64)}")
+    ctx.line(f"for {b} in range({batch}):")
+    with ctx.block():
+        ctx.line(f"for {i} in range({n}):")
+        with ctx.block():
+            ctx.line(f"{perm}[{b}, {i}] = {i}")
+        ctx.line(f"for {k} in range({n}):")
+        with ctx.block():
+            ctx.line(f"{p} = {k}")
+            ctx.line(f"{best} = abs({lu}[{b}, {k}, {k}])")
+            ctx.line(f"for {i} in range({k} + 1, {n}):")
+            with ctx.block():
+                ctx.line(f"if abs({lu}[{b}, {i}, {k}]) > {best}:")
+                with ctx.block():
+                    ctx.line(f"{best} = abs({lu}[{b}, {i}, {k}])")
+                    ctx.line(f"{p} = {i}")
+            ctx.line(f"{piv}[{b}, {k}] = {p}")
+            ctx.line(f"if {p} != {k}:")
+            with ctx.block():
+                ctx.line(f"for {j} in range({n}):")
+                with ctx.block():
+                    ctx.line(f"{tmp} = {lu}[{b}, {k}, {j}]")
+                    ctx.line(f"{lu}[{b}, {k}, {j}] = {lu}[{b}, {p}, {j}]")
+                    ctx.line(f"{lu}[{b}, {p}, {j}] = {tmp}")
+                ctx.line(f"{tmp} = {perm}[{b}, {k}]")
+                ctx.line(f"{perm}[{b}, {k}] = {perm}[{b}, {p}]")
+                ctx.line(f"{perm}[{b}, {p}] = {tmp}")
+            ctx.line(f"if {lu}[{b}, {k}, {k}] != 0:")
+            with ctx.block():
+                ctx.line(f"for {i} in range({k} + 1, {n}):")
+                with ctx.block():
+                    ctx.line(f"{lu}[{b}, {i}, {k}] = {lu}[{b}, {i}, {k}] / {lu}[{b}, {k}, {k}]")
+            ctx.line(f"for {i} in range({k} + 1, {n}):")
+            with ctx.block():
+                ctx.line(f"for {j} in range({k} + 1, {n}):")
+                with ctx.block():
+                    ctx.line(f"{lu}[{b}, {i}, {j}] = {lu}[{b}, {i}, {j}] - "
+                             f"{lu}[{b}, {i}, {k}] * {lu}[{b}, {k}, {j}]")
+    outs = []
+    for name, aval in ((lu, lu_aval), (piv, piv_aval), (perm, perm_aval)):
+        r = ctx.fresh("r")
+        ctx.line(f"{r} = {ctx.reshape(name, aval.shape) if aval.shape else name}")
+        outs.append(r)
+    return outs
+
+
+register("eigh", _eigh)
+register("lu", _lu)
