@@ -620,7 +620,7 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
         moved = fnp.moveaxis(logits, axis, -1)
         idx = _argsort(-moved)[..., :k]
         idx = fnp.moveaxis(idx, -1, 0)
-        return fnp.reshape(idx, shape)
+        return fnp.reshape(idx, shape).astype(np.int32)  # lax.top_k's indices, as JAX
     logits_shape = list(shape[len(shape) - len(batch_shape):])
     logits_shape.insert(axis, logits.shape[axis])
     g = _gumbel(key, (*prefix, *logits_shape), logits.dtype)

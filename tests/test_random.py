@@ -171,6 +171,28 @@ JAX.update({
     'gamma(k42,[2,200],(2,))': ('float64', (2,), [2.2980183424083127, 196.85085931469274]),
 })
 
+# more dtypes and modes (same recording)
+JAX.update({
+    'categorical(k42,logits,shape,F)': ('int32', (3, 2), [3, 0, 0, 2, 2, 1]),
+    'choice(k42,arr2d,(2,),axis1)': ('float64', (3, 2), [1.0, 2.0, 5.0, 6.0, 9.0, 10.0]),
+    'bernoulli(k42,0.3,(5,),high)': ('bool', (5,), [False, True, False, False, False]),
+    'uniform(k42,(4,),f32,-3,2)': ('float32', (4,), [
+        -0.5564521551132202, 0.3989858627319336, 0.08135747909545898, -0.19491958618164062
+    ]),
+    'randint(k42,(5,),0,256,u8)': ('uint8', (5,), [196, 18, 183, 193, 141]),
+    'randint(k42,(4,),-3,3,i8)': ('int8', (4,), [-3, -3, 0, -2]),
+    'rademacher(k42,(4,),f32)': ('float32', (4,), [1.0, 1.0, -1.0, -1.0]),
+    'exponential(k42,(3,),f32)': ('float32', (3,), [
+        0.670817494392395, 1.1388006210327148, 0.9578199982643127
+    ]),
+    'split(fold_in(k42,3),4)': ('uint32', (4, 2), [
+        2463158877, 4047937370, 1914800406, 1741898942, 860575112, 1044708347, 3604929758,
+        1240868630
+    ]),
+    'bits(k42,(2,3),u8)': ('uint8', (2, 3), [162, 217, 249, 215, 21, 216]),
+    'permutation(k42,2000)[:8]': ('int64', (8,), [1474, 815, 539, 874, 1693, 84, 995, 1191]),
+})
+
 JAX_ERFINV_X = np.linspace(-0.999999, 0.999999, 41)
 JAX_ERFINV = np.array([
     -3.4589107372739605, -1.3858980775339567, -1.1630840684492147, -1.0179003418491872,
@@ -255,10 +277,24 @@ ROWS = {
                                                             (2, 4)), True),
     "orthogonal(k42,3)": (lambda k: jr.orthogonal(k, 3), False),
     "orthogonal(k42,3,(2,),m=5)": (lambda k: jr.orthogonal(k, 3, (2,), m=5), False),
+    "categorical(k42,logits,shape,F)": (lambda k: jr.categorical(k, LOGITS, shape=(3, 2),
+                                                                 replace=False), True),
+    "choice(k42,arr2d,(2,),axis1)": (lambda k: jr.choice(k, ARR2D, (2,), axis=1), True),
+    "bernoulli(k42,0.3,(5,),high)": (lambda k: jr.bernoulli(k, 0.3, (5,), mode="high"), True),
+    "uniform(k42,(4,),f32,-3,2)": (lambda k: jr.uniform(k, (4,), np.float32, -3.0, 2.0),
+                                   True),
+    "randint(k42,(5,),0,256,u8)": (lambda k: jr.randint(k, (5,), 0, 256, np.uint8), True),
+    "randint(k42,(4,),-3,3,i8)": (lambda k: jr.randint(k, (4,), -3, 3, np.int8), True),
+    "rademacher(k42,(4,),f32)": (lambda k: jr.rademacher(k, (4,), np.float32), True),
+    "exponential(k42,(3,),f32)": (lambda k: jr.exponential(k, (3,), np.float32), False),
+    "split(fold_in(k42,3),4)": (lambda k: jr.split(jr.fold_in(k, 3), 4), True),
+    "bits(k42,(2,3),u8)": (lambda k: jr.bits(k, (2, 3), np.uint8), True),
+    "permutation(k42,2000)[:8]": (lambda k: jr.permutation(k, 2000)[:8], True),
 }
 # (the generated source of these loops runs as Python per element in the test suite: slow)
 SLOW_TO_JIT = {"gamma(k42,[2,200],(2,))", "beta(k42,2,3,(3,))", "dirichlet(k42,alpha)",
-               "t(k42,3,(3,))", "loggamma(k42,a)", "poisson(k42,[1,7,15,40],(2,4))"}
+               "t(k42,3,(3,))", "loggamma(k42,a)", "poisson(k42,[1,7,15,40],(2,4))",
+               "permutation(k42,2000)[:8]"}
 
 
 def _reference(name):

@@ -223,9 +223,22 @@ def _erfinv_poly(w, dtype):
     return p
 
 
+@custom_jvp
 def _fma(a, b, c):
     """a * b + c with one rounding (Dekker's exact product and Knuth's two-sum; the last
     addition may round twice in rare ties), as XLA's fused multiply-add."""
+    return _fma_impl(a, b, c)
+
+
+@_fma.defjvp
+def _fma_jvp(primals, tangents):
+    # The error terms are 0 in exact arithmetic: differentiate a * b + c, not the splitting
+    # (whose tangents would carry its rounding, ~1e-8 relative).
+    (a, b, c), (ta, tb, tc) = primals, tangents
+    return _fma_impl(a, b, c), ta * b + a * tb + tc
+
+
+def _fma_impl(a, b, c):
     dt = np.result_type(a, b, c)
     split = dt.type(134217729.0 if dt == np.float64 else 4097.0)  # 2**27 + 1, 2**12 + 1
 
