@@ -507,13 +507,14 @@ def permutation(key: Any, x: Any, axis: int = 0, independent: bool = False) -> A
     [0, 1, 2, 3, 4]
     """
     key = _check_key("permutation", key)
-    if isinstance(x, (int, np.integer)) or (not hasattr(x, "shape") and np.ndim(x) == 0):
+    if _is_traced(x) and x.ndim == 0:
+        raise TypeError("permutation: the length x must be a concrete integer (pass it as a "
+                        "static argument: jit(..., static_argnums=...))")
+    if not _is_traced(x) and np.ndim(x) == 0:
         if not np.issubdtype(np.asarray(x).dtype, np.integer):
             raise TypeError("x must be an integer or at least 1-dimensional")
         return _shuffle(key, fnp.arange(int(x)), 0)
     x = fnp.asarray(x)
-    if x.ndim == 0:
-        raise TypeError("permutation: x must be a concrete integer or at least 1-dimensional")
     axis = axis % x.ndim
     if independent or x.ndim == 1:
         return _shuffle(key, x, axis)
@@ -583,6 +584,11 @@ def choice(key: Any, a: Any, shape: Sequence[int] = (), replace: bool = True,
     if arr is None:
         return fnp.reshape(result, shape)
     return fnp.reshape(result, arr.shape[:axis] + shape + arr.shape[axis + 1:])
+
+
+def _is_traced(x):
+    from funcad.numpy._base import is_traced
+    return is_traced(x)
 
 
 def _promote_inexact(*xs):
