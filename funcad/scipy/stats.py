@@ -297,7 +297,46 @@ def _beta_pdf(x: Any, a: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
     return fnp.exp(_beta_logpdf(x, a, b, loc, scale))
 
 
-beta = SimpleNamespace(logpdf=_beta_logpdf, pdf=_beta_pdf)
+def _beta_cdf(x: Any, a: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Cumulative distribution function of the beta distribution.
+
+    >>> round(float(beta.cdf(0.5, 2.0, 3.0)), 12)
+    0.6875
+    """
+    x, a, b, loc, scale = _args(x, a, b, loc, scale)
+    return sp.betainc(a, b, fnp.clip((x - loc) / scale, 0.0, 1.0))
+
+
+def _beta_sf(x: Any, a: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Survival function of the beta distribution.
+
+    >>> round(float(beta.sf(0.5, 2.0, 3.0)), 12)
+    0.3125
+    """
+    x, a, b, loc, scale = _args(x, a, b, loc, scale)
+    return sp.betainc(b, a, fnp.clip(1.0 - (x - loc) / scale, 0.0, 1.0))
+
+
+def _beta_logcdf(x: Any, a: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Log cdf of the beta distribution.
+
+    >>> round(float(beta.logcdf(0.5, 2.0, 3.0)), 12)
+    -0.374693449441
+    """
+    return fnp.log(_beta_cdf(x, a, b, loc, scale))
+
+
+def _beta_logsf(x: Any, a: Any, b: Any, loc: Any = 0, scale: Any = 1) -> Any:
+    """Log survival function of the beta distribution.
+
+    >>> round(float(beta.logsf(0.5, 2.0, 3.0)), 12)
+    -1.163150809806
+    """
+    return fnp.log(_beta_sf(x, a, b, loc, scale))
+
+
+beta = SimpleNamespace(logpdf=_beta_logpdf, pdf=_beta_pdf, cdf=_beta_cdf, sf=_beta_sf,
+                       logcdf=_beta_logcdf, logsf=_beta_logsf)
 
 
 def _gamma_logpdf(x: Any, a: Any, loc: Any = 0, scale: Any = 1) -> Any:
