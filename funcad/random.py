@@ -36,10 +36,12 @@ from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "choice", "dirichlet",
-    "exponential", "fold_in", "gamma", "gumbel", "key", "key_data", "laplace", "loggamma",
-    "logistic", "multivariate_normal", "normal", "orthogonal", "permutation", "poisson",
-    "rademacher", "randint", "split", "t", "truncated_normal", "uniform", "wrap_key_data",
+    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "chisquare", "choice",
+    "dirichlet", "double_sided_maxwell", "exponential", "f", "fold_in", "gamma",
+    "generalized_normal", "geometric", "gumbel", "key", "key_data", "laplace", "loggamma",
+    "logistic", "lognormal", "maxwell", "multivariate_normal", "normal", "orthogonal",
+    "pareto", "permutation", "poisson", "rademacher", "randint", "rayleigh", "split", "t",
+    "triangular", "truncated_normal", "uniform", "wald", "weibull_min", "wrap_key_data",
 ]
 
 _U32 = np.dtype(np.uint32)
@@ -983,3 +985,200 @@ def orthogonal(key: Any, n: int, shape: Sequence[int] = (), dtype: Any = None,
     z = _normal(key, (*shape, max(n, m), min(n, m)), dtype)
     x = _qr_positive(z)
     return fnp.swapaxes(x, -1, -2) if n < m else x
+
+
+# -- more samplers, composed as in JAX -------------------------------------------------------
+
+
+def _params(name, dtype, shape, *params):
+    params = [fnp.asarray(p).astype(dtype) for p in params]
+    return _broadcast_shape(name, shape, *params), params
+
+
+def pareto(key: Any, b: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """Pareto floats with shape parameter b, exp(exponential / b).
+
+    >>> float(pareto(PRNGKey(0), 3.0)) >= 1
+    True
+    """
+    key = _check_key("pareto", key)
+    dtype = _float_dtype("pareto", dtype)
+    shape, (b,) = _params("pareto", dtype, shape, b)
+    return fnp.exp(_exponential(key, shape, dtype) / b)
+
+
+def _chisquare(key, df, shape, dtype):
+    half_df = df / 2
+    return fnp.exp(_gamma(key, half_df, shape, dtype, log_space=True)) * 2
+
+
+def chisquare(key: Any, df: Any, shape: Sequence[int] | None = None,
+              dtype: Any = None) -> Any:
+    """Chi-square floats with df degrees of freedom (differentiable in df).
+
+    >>> float(chisquare(PRNGKey(0), 4.0)) > 0
+    True
+    """
+    key = _check_key("chisquare", key)
+    dtype = _float_dtype("chisquare", dtype)
+    shape, (df,) = _params("chisquare", dtype, shape, df)
+    return _chisquare(key, df, shape, dtype)
+
+
+def f(key: Any, dfnum: Any, dfden: Any, shape: Sequence[int] | None = None,
+      dtype: Any = None) -> Any:
+    """F-distributed floats with dfnum and dfden degrees of freedom.
+
+    >>> float(f(PRNGKey(0), 3.0, 5.0)) > 0
+    True
+    """
+    key = _check_key("f", key)
+    dtype = _float_dtype("f", dtype)
+    shape, (dfnum, dfden) = _params("f", dtype, shape, dfnum, dfden)
+    key_dfd, key_dfn = _split2(key)
+    num = _chisquare(key_dfn, dfnum, shape, dtype) / dfnum
+    den = _chisquare(key_dfd, dfden, shape, dtype) / dfden
+    return num / den
+
+
+def maxwell(key: Any, shape: Sequence[int] = (), dtype: Any = None) -> Any:
+    """Maxwell floats: the norm of a 3-d standard normal vector.
+
+    >>> float(maxwell(PRNGKey(0))) > 0
+    True
+    """
+    key = _check_key("maxwell", key)
+    dtype = _float_dtype("maxwell", dtype)
+    z = _normal(key, _shape(shape) + (3,), dtype)
+    return fnp.sqrt(fnp.sum(z * z, axis=-1))
+
+
+def double_sided_maxwell(key: Any, loc: Any, scale: Any, shape: Sequence[int] = (),
+                         dtype: Any = None) -> Any:
+    """Double-sided Maxwell floats: loc + scale * (random sign) * maxwell.
+
+    >>> double_sided_maxwell(PRNGKey(0), 0.0, 1.0, (2,)).shape
+    (2,)
+    """
+    key = _check_key("double_sided_maxwell", key)
+    dtype = _float_dtype("double_sided_maxwell", dtype)
+    loc = fnp.asarray(loc).astype(dtype)
+    scale = fnp.asarray(scale).astype(dtype)
+    params_shape = tuple(np.broadcast_shapes(loc.shape, scale.shape))
+    shape = _shape(shape) or params_shape
+    shape = shape + params_shape
+    maxwell_key, rademacher_key = _split2(key)
+    return (rademacher(rademacher_key, shape, dtype) * maxwell(maxwell_key, shape, dtype)
+            * scale + loc)
+
+
+def weibull_min(key: Any, scale: Any, concentration: Any, shape: Sequence[int] = (),
+                dtype: Any = None) -> Any:
+    """Weibull floats, (-log1p(-u)) ** (1 / concentration) * scale.
+
+    >>> float(weibull_min(PRNGKey(0), 2.0, 1.5)) > 0
+    True
+    """
+    key = _check_key("weibull_min", key)
+    dtype = _float_dtype("weibull_min", dtype)
+    u = _uniform(key, _shape(shape), dtype, 0.0, 1.0)
+    return fnp.power(-fnp.log1p(-u), 1.0 / concentration) * scale
+
+
+def rayleigh(key: Any, scale: Any, shape: Sequence[int] | None = None,
+             dtype: Any = None) -> Any:
+    """Rayleigh floats, scale * sqrt(-2 log u).
+
+    >>> float(rayleigh(PRNGKey(0), 2.0)) > 0
+    True
+    """
+    key = _check_key("rayleigh", key)
+    dtype = _float_dtype("rayleigh", dtype)
+    shape, (scale,) = _params("rayleigh", dtype, shape, scale)
+    u = _uniform(key, shape, dtype, 0.0, 1.0)
+    return fnp.broadcast_to(scale, shape) * fnp.sqrt(fnp.log(u) * -2.0)
+
+
+def geometric(key: Any, p: Any, shape: Sequence[int] | None = None,
+              dtype: Any = np.int64) -> Any:
+    """Geometric integers >= 1: the number of Bernoulli(p) trials up to the first success.
+
+    >>> int(geometric(PRNGKey(0), 1.0))
+    1
+    """
+    key = _check_key("geometric", key)
+    (p,) = _promote_inexact(p)
+    shape = _broadcast_shape("geometric", shape, p)
+    u = _uniform(key, shape, p.dtype, 0.0, 1.0)
+    u = fnp.where(u == 0, 1.0, u)
+    log_one_minus_p = fnp.broadcast_to(fnp.log1p(-p), shape)
+    return (fnp.floor(fnp.log(u) / log_one_minus_p) + 1).astype(dtype)
+
+
+def lognormal(key: Any, sigma: Any = 1.0, shape: Sequence[int] | None = None,
+              dtype: Any = None) -> Any:
+    """Log-normal floats exp(sigma * normal) (differentiable in sigma).
+
+    >>> float(lognormal(PRNGKey(0))) > 0
+    True
+    """
+    key = _check_key("lognormal", key)
+    dtype = _float_dtype("lognormal", dtype)
+    shape, (sigma,) = _params("lognormal", dtype, shape, sigma)
+    return fnp.exp(_normal(key, shape, dtype) * sigma)
+
+
+def wald(key: Any, mean: Any, shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """Wald (inverse Gaussian) floats with the given mean.
+
+    >>> float(wald(PRNGKey(0), 1.5)) > 0
+    True
+    """
+    key = _check_key("wald", key)
+    dtype = _float_dtype("wald", dtype)
+    shape, (mean,) = _params("wald", dtype, shape, mean)
+    k1, k2 = _split2(key)
+    mean = fnp.broadcast_to(mean, shape)
+    v = _normal(k1, shape, dtype)
+    z = _uniform(k2, shape, dtype, 0.0, 1.0)
+    y = v * v
+    y_sq = y * y
+    mean_sq = mean * mean
+    sqrt_term = fnp.sqrt(4 * mean * y + mean_sq * y_sq)
+    x = mean + mean_sq * y / 2 - mean / 2 * sqrt_term
+    return fnp.where(z <= mean / (mean + x), x, mean_sq / x)
+
+
+def generalized_normal(key: Any, p: Any, shape: Sequence[int] = (),
+                       dtype: Any = None) -> Any:
+    """Generalized normal floats with exponent p (p=2: normal up to scale).
+
+    >>> generalized_normal(PRNGKey(0), 1.5, (2,)).shape
+    (2,)
+    """
+    key = _check_key("generalized_normal", key)
+    dtype = _float_dtype("generalized_normal", dtype)
+    p = fnp.asarray(p).astype(dtype)
+    shape = _shape(shape)
+    keys = split(key)
+    g = _gamma(keys[0], 1 / p, shape, dtype)
+    r = rademacher(keys[1], shape, dtype)
+    return r * g ** (1 / p)
+
+
+def triangular(key: Any, left: Any, mode: Any, right: Any,
+               shape: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """Triangular floats on [left, right] with the given mode.
+
+    >>> 0 <= float(triangular(PRNGKey(0), 0.0, 1.0, 3.0)) <= 3
+    True
+    """
+    key = _check_key("triangular", key)
+    dtype = _float_dtype("triangular", dtype)
+    shape, (left, mode, right) = _params("triangular", dtype, shape, left, mode, right)
+    left, mode, right = (fnp.broadcast_to(v, shape) for v in (left, mode, right))
+    fc = (mode - left) / (right - left)
+    u = _uniform(key, shape, dtype, 0.0, 1.0)
+    out1 = left + fnp.sqrt(u * (right - left) * (mode - left))
+    out2 = right - fnp.sqrt((1 - u) * (right - left) * (right - mode))
+    return fnp.where(u < fc, out1, out2)

@@ -193,6 +193,46 @@ JAX.update({
     'permutation(k42,2000)[:8]': ('int64', (8,), [1474, 815, 539, 874, 1693, 84, 995, 1191]),
 })
 
+# the remaining samplers (same recording)
+JAX.update({
+    'pareto(k42,3,(3,))': ('float64', (3,), [
+        1.203777755582976, 1.0050540155743009, 1.3291659848108275
+    ]),
+    'chisquare(k42,4,(3,))': ('float64', (3,), [
+        4.596036684816625, 2.8426371224644464, 9.933445632692651
+    ]),
+    'f(k42,3,5,(3,))': ('float64', (3,), [
+        1.158641615967818, 0.4334901445978058, 6.869564969322846
+    ]),
+    'maxwell(k42,(3,))': ('float64', (3,), [
+        2.1856811186160847, 0.866467331447922, 0.8407561365101462
+    ]),
+    'weibull_min(k42,2,1.5,(3,))': ('float64', (3,), [
+        1.3529603556444487, 0.12231276251644208, 1.7997751636072923
+    ]),
+    'rayleigh(k42,2,(3,))': ('float64', (3,), [
+        2.6101486342144358, 5.795884058247333, 2.1068921475580344
+    ]),
+    'geometric(k42,0.3,(4,))': ('int64', (4,), [3, 12, 2, 1]),
+    'lognormal(k42,0.5,(3,))': ('float64', (3,), [
+        0.9117806140267735, 0.33793142787224595, 1.0979752215045038
+    ]),
+    'double_sided_maxwell(k42,1,2,(3,))': ('float64', (3,), [
+        -2.6956351413757687, -3.6877952518604795, 4.7138077011187836
+    ]),
+    'wald(k42,1.5,(3,))': ('float64', (3,), [
+        3.529976562489182, 1.0915612562479036, 0.24683423568313878
+    ]),
+    'generalized_normal(k42,1.5,(3,))': ('float64', (3,), [
+        -0.4028062414861481, -0.09948843483645729, 0.35442502223499145
+    ]),
+    'triangular(k42,0,1,3,(4,))': ('float64', (4,), [
+        1.1453748087280424, 0.21220322463606378, 1.4015215069939824, 1.7267810013307943
+    ]),
+    'grad chisquare(k42,df)': ('float64', (), [3.7273495434047006]),
+    'grad lognormal(k42,sigma)': ('float64', (), [-0.6964178965706872]),
+})
+
 JAX_ERFINV_X = np.linspace(-0.999999, 0.999999, 41)
 JAX_ERFINV = np.array([
     -3.4589107372739605, -1.3858980775339567, -1.1630840684492147, -1.0179003418491872,
@@ -290,11 +330,25 @@ ROWS = {
     "split(fold_in(k42,3),4)": (lambda k: jr.split(jr.fold_in(k, 3), 4), True),
     "bits(k42,(2,3),u8)": (lambda k: jr.bits(k, (2, 3), np.uint8), True),
     "permutation(k42,2000)[:8]": (lambda k: jr.permutation(k, 2000)[:8], True),
+    "pareto(k42,3,(3,))": (lambda k: jr.pareto(k, 3.0, (3,)), False),
+    "chisquare(k42,4,(3,))": (lambda k: jr.chisquare(k, 4.0, (3,)), False),
+    "f(k42,3,5,(3,))": (lambda k: jr.f(k, 3.0, 5.0, (3,)), False),
+    "maxwell(k42,(3,))": (lambda k: jr.maxwell(k, (3,)), False),
+    "weibull_min(k42,2,1.5,(3,))": (lambda k: jr.weibull_min(k, 2.0, 1.5, (3,)), False),
+    "rayleigh(k42,2,(3,))": (lambda k: jr.rayleigh(k, 2.0, (3,)), False),
+    "geometric(k42,0.3,(4,))": (lambda k: jr.geometric(k, 0.3, (4,)), True),
+    "lognormal(k42,0.5,(3,))": (lambda k: jr.lognormal(k, 0.5, (3,)), False),
+    "double_sided_maxwell(k42,1,2,(3,))": (lambda k: jr.double_sided_maxwell(k, 1.0, 2.0, (3,)),
+                                           False),
+    "wald(k42,1.5,(3,))": (lambda k: jr.wald(k, 1.5, (3,)), False),
+    "generalized_normal(k42,1.5,(3,))": (lambda k: jr.generalized_normal(k, 1.5, (3,)), False),
+    "triangular(k42,0,1,3,(4,))": (lambda k: jr.triangular(k, 0.0, 1.0, 3.0, (4,)), False),
 }
 # (the generated source of these loops runs as Python per element in the test suite: slow)
 SLOW_TO_JIT = {"gamma(k42,[2,200],(2,))", "beta(k42,2,3,(3,))", "dirichlet(k42,alpha)",
                "t(k42,3,(3,))", "loggamma(k42,a)", "poisson(k42,[1,7,15,40],(2,4))",
-               "permutation(k42,2000)[:8]"}
+               "permutation(k42,2000)[:8]", "chisquare(k42,4,(3,))", "f(k42,3,5,(3,))",
+               "generalized_normal(k42,1.5,(3,))"}
 
 
 def _reference(name):
@@ -422,6 +476,10 @@ def test_grad_gamma_family_matches_jax():
     _grad_matches("grad dirichlet(k42,alpha)", fa.grad(
         lambda al: (jr.dirichlet(K42, al) * w).sum())(np.array([1.0, 2.0, 3.0])))
     _grad_matches("grad t(k42,df)", fa.grad(lambda df: jr.t(K42, df, (3,)).sum())(3.0))
+    _grad_matches("grad chisquare(k42,df)",
+                  fa.grad(lambda df: jr.chisquare(K42, df, (3,)).sum())(4.0))
+    _grad_matches("grad lognormal(k42,sigma)",
+                  fa.grad(lambda s: jr.lognormal(K42, s, (3,)).sum())(0.5))
 
 
 def test_grad_gamma_is_the_implicit_reparameterisation():
