@@ -32,6 +32,7 @@ from funcad import lax  # noqa: F401,E402
 from funcad._checkpoint import checkpoint, remat  # noqa: E402
 from funcad._custom_derivatives import custom_jvp, custom_vjp  # noqa: E402
 from funcad import nn, optim  # noqa: F401,E402
+from funcad import random, scipy  # noqa: F401,E402
 from funcad.lowering.numba.background import wait_compiled  # noqa: E402
 
 __all__ = [
@@ -39,6 +40,6 @@ __all__ = [
     "UnexpectedTracerError", "UnsupportedNumPyFunctionError",
     "checkpoint", "custom_jvp", "custom_vjp", "remat",
     "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr",
-    "nn", "numpy", "optim", "stop_gradient", "tree_util", "value_and_grad", "vjp", "vmap",
-    "wait_compiled",
+    "nn", "numpy", "optim", "random", "scipy", "stop_gradient", "tree_util", "value_and_grad",
+    "vjp", "vmap", "wait_compiled",
 ]

@@ -21,8 +21,14 @@ def test_docstring_examples(name):
 
 def test_public_functions_have_docstrings():
     import funcad.numpy as fnp
+    from funcad.scipy import linalg, special, stats
     missing = []
-    for mod in (funcad, fnp, fnp.linalg, funcad.lax, funcad.tree_util):
+    for dist in stats.__all__:
+        for fname, fn in vars(getattr(stats, dist)).items():
+            if not fn.__doc__:
+                missing.append(f"funcad.scipy.stats.{dist}.{fname}")
+    for mod in (funcad, fnp, fnp.linalg, funcad.lax, funcad.tree_util, funcad.random, special,
+                linalg):
         for name in getattr(mod, "__all__", None) or dir(mod):
             obj = getattr(mod, name)
             if name.startswith("_") or not callable(obj) or isinstance(obj, type):

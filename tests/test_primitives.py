@@ -265,6 +265,59 @@ row("slogdet", "slogdet", lambda a: tuple(P["slogdet"].bind(a)),
 row("cholesky", "cholesky", bind("cholesky"), np.linalg.cholesky, [((3, 3),), ((2, 3, 3),)],
     "spd", rtol=1e-9)
 
+
+def _sym(a):
+    return (a + fnp.swapaxes(a, -1, -2)) / 2  # eigh's tangent rule assumes symmetric input
+
+
+row("eigh", "eigh", lambda a: tuple(P["eigh"].bind(_sym(a))),
+    lambda a: tuple(np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)),
+    [((3, 3),), ((2, 3, 3),)], "real", rtol=1e-9)
+
+
+def _lu_ref(a):
+    from funcad.primitives.decompositions import lu_factor_numpy
+    outs = [lu_factor_numpy(m) for m in a.reshape((-1,) + a.shape[-2:])]
+    return tuple(np.stack([o[i] for o in outs]).reshape(a.shape[:-2] + o0.shape)
+                 for i, o0 in enumerate(outs[0]))
+
+
+row("lu", "lu", lambda a: P["lu"].bind(a)[0], lambda a: _lu_ref(a)[0],
+    [((3, 3),), ((2, 4, 4),)], "real", rtol=1e-9)
+row("lu", "lu-pivots", lambda a: tuple(P["lu"].bind(a)[1:]), lambda a: _lu_ref(a)[1:],
+    [((4, 4),), ((2, 3, 3),)], "real", grad=False)
+
+# -- funcad.random's primitives -----------------------------------------------------------
+
+
+def _threefry_ref(k1, k2, x1, x2):
+    """Threefry-2x32 on Python ints (Salmon et al.), packed as (y1 << 32) | y2."""
+    m = 0xFFFFFFFF
+
+    def one(k1, k2, x1, x2):
+        ks = [k1, k2, k1 ^ k2 ^ 0x1BD11BDA]
+        x = [(x1 + ks[0]) & m, (x2 + ks[1]) & m]
+        for i in range(5):
+            for r in ((13, 15, 26, 6), (17, 29, 16, 24))[i % 2]:
+                x[0] = (x[0] + x[1]) & m
+                x[1] = (((x[1] << r) | (x[1] >> (32 - r))) & m) ^ x[0]
+            x[0] = (x[0] + ks[(i + 1) % 3]) & m
+            x[1] = (x[1] + ks[(i + 2) % 3] + i + 1) & m
+        return (x[0] << 32) | x[1]
+    args = np.broadcast_arrays(*(np.asarray(v).astype(np.uint32) for v in (k1, k2, x1, x2)))
+    out = [one(*(int(v) for v in vals)) for vals in zip(*(a.ravel() for a in args))]
+    return np.array(out, np.uint64).reshape(args[0].shape)
+
+
+row("threefry2x32", "threefry2x32",
+    lambda *a: P["threefry2x32"].bind(*(v.astype(np.uint32) for v in a)), _threefry_ref,
+    [((), (), (), ()), ((3,), (3,), (3,), (3,)), ((2, 3), (2, 3), (2, 3), (2, 3))],
+    "int:0:4000000000", grad=False)
+row("argsort", "argsort", bind("argsort"), lambda x: np.argsort(x, axis=-1, kind="stable"),
+    [((5,),), ((2, 4),)], "distinct", grad=False)
+row("argsort", "argsort-ties", bind("argsort"), lambda x: np.argsort(x, axis=-1, kind="stable"),
+    [((6,),), ((3, 5),)], "int:0:3", grad=False)
+
 # -- higher-order primitives, through the functions that bind them -----------------------
 
 

@@ -3,8 +3,10 @@
 from funcad.primitives import (  # noqa: F401
     call,
     control,
+    decompositions,
     elementwise,
     linalg,
+    prng,
     reductions,
     structural,
 )

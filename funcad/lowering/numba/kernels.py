@@ -116,7 +116,10 @@ def _bound_names(lines: list) -> set:
     return out
 
 
-_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_NAME = re.compile(r"(?<![\w.\x01])[A-Za-z_]\w*")
+_STRING = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+# `f(x, kind=...)`: generated code writes keywords without spaces and assignments with.
+_KEYWORD_ARG = re.compile(r"([(,]\s*)([A-Za-z_]\w*=)(?!=)")
 _INT = re.compile(r"(?<!e-)(?<!e\+)(?<![\w.])\d+(?![\w.])")
 # Innermost subscripts, and the argument lists of range(...) and _rt.f(...): where
 # integers are sizes and offsets.
@@ -130,6 +133,14 @@ def _canonicalize(code: str, bound: set) -> tuple[str, list, list]:
     `p0, p1, ...`; integers inside subscripts, `range(...)` and `_rt.f(...)` become
     `q0, q1, ...`. Regular expressions do the scanning (this runs once per loop nest).
     """
+    # String literals and keyword-argument names are not values: set them aside.
+    strings: list[str] = []
+
+    def keep_string(m):
+        strings.append(m.group())
+        return f"\x02{len(strings) - 1}\x02"
+    code = _KEYWORD_ARG.sub(lambda m: m.group(1) + "\x01" + m.group(2),
+                            _STRING.sub(keep_string, code))
     lifted: list[str] = []
 
     def lift_ints(m):
@@ -154,7 +165,9 @@ def _canonicalize(code: str, bound: set) -> tuple[str, list, list]:
         else:
             mapping[tok] = f"p{len(free)}"
             free.append(tok)
-    text = _NAME.sub(lambda m: mapping.get(m.group(), m.group()), code)
+    text = _NAME.sub(lambda m: mapping.get(m.group(), m.group()), code).replace("\x01", "")
+    if strings:
+        text = re.sub(r"\x02(\d+)\x02", lambda m: strings[int(m.group(1))], text)
     return text, free, lifted
 
 

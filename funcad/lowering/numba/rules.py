@@ -608,3 +608,4 @@ def check_all_lowered() -> list[str]:
 
 
 __all__ = ["check_all_lowered", "register", "LoweringError"]
+from funcad.lowering.numba import special_rules as _special_rules  # noqa: E402,F401

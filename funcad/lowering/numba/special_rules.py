@@ -1,0 +1,147 @@
+"""Numba lowering rules for the primitives of funcad.random (see codegen.py for the kinds).
+
+- `threefry2x32` is elementwise (a `ScalarRule`): its 20 rounds become straight-line
+  integer statements inside the fused loop body. Numba widens uint32 arithmetic to uint64,
+  so every word is kept in a uint64 and masked back to 32 bits after each addition and
+  rotation; the two output words are packed as `(y1 << 32) | y2`.
+- `argsort` is a statement rule: a loop over the leading axes calling Numba's stable
+  `np.argsort(..., kind="mergesort")` on each row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funcad.lowering.numba.codegen import ScalarRule
+from funcad.lowering.numba.rules import register
+from funcad.primitives.prng import THREEFRY_PARITY, THREEFRY_ROTATIONS
+
+
+def _threefry2x32(ctx, eqn, args):
+    u = "np.uint64"
+    mask = f"{u}(0xFFFFFFFF)"
+    k = [ctx.fresh("tfk") for _ in range(3)]
+    x = [ctx.fresh("tfx"), ctx.fresh("tfy")]
+    ctx.line(f"{k[0]} = {u}({args[0]})")
+    ctx.line(f"{k[1]} = {u}({args[1]})")
+    ctx.line(f"{k[2]} = {k[0]} ^ {k[1]} ^ {u}({THREEFRY_PARITY})")
+    ctx.line(f"{x[0]} = ({u}({args[2]}) + {k[0]}) & {mask}")
+    ctx.line(f"{x[1]} = ({u}({args[3]}) + {k[1]}) & {mask}")
+    for i in range(5):
+        for r in THREEFRY_ROTATIONS[i % 2]:
+            ctx.line(f"{x[0]} = ({x[0]} + {x[1]}) & {mask}")
+            ctx.line(f"{x[1]} = ((({x[1]} << {u}({r})) | ({x[1]} >> {u}({32 - r}))) & {mask})"
+                     f" ^ {x[0]}")
+        ctx.line(f"{x[0]} = ({x[0]} + {k[(i + 1) % 3]}) & {mask}")
+        ctx.line(f"{x[1]} = ({x[1]} + {k[(i + 2) % 3]} + {u}({i + 1})) & {mask}")
+    return f"(({x[0]} << {u}(32)) | {x[1]})"
+
+
+def _argsort(ctx, eqn, args):
+    (x,), aval = args, eqn.inputs[0].aval
+    n = aval.shape[-1]
+    rows = int(np.prod(aval.shape[:-1], dtype=np.int64))
+    flat, out, r = ctx.fresh("m"), ctx.fresh("srt"), ctx.fresh("r")
+    ctx.line(f"{flat} = {ctx.reshape(x, (rows, n))}")
+    ctx.line(f"{out} = {ctx.empty((rows, n), np.int64)}")
+    ctx.line(f"for {r} in range({rows}):")
+    with ctx.block():
+        ctx.line(f'{out}[{r}] = np.argsort({flat}[{r}], kind="mergesort")')
+    res = ctx.fresh("r")
+    ctx.line(f"{res} = {ctx.reshape(out, aval.shape)}")
+    return [res]
+
+
+register("threefry2x32", ScalarRule(_threefry2x32))
+register("argsort", _argsort)
+
+
+def _batched_matrices(ctx, eqn, x):
+    """(flat name, batch count) of the operand x [..., n, n] viewed as [B, n, n]."""
+    aval = eqn.inputs[0].aval
+    n = aval.shape[-1]
+    batch = int(np.prod(aval.shape[:-2], dtype=np.int64))
+    flat = ctx.fresh("m")
+    ctx.line(f"{flat} = {ctx.reshape(x, (batch, n, n))}")
+    return flat, batch, n
+
+
+def _eigh(ctx, eqn, args):
+    # Numba's np.linalg.eigh (LAPACK, lower triangle) on each matrix of the stack.
+    flat, batch, n = _batched_matrices(ctx, eqn, args[0])
+    w_aval, v_aval = (v.aval for v in eqn.out_binders)
+    w, v, b = ctx.fresh("eigw"), ctx.fresh("eigv"), ctx.fresh("b")
+    ctx.line(f"{w} = {ctx.empty((batch, n), w_aval.dtype)}")
+    ctx.line(f"{v} = {ctx.empty((batch, n, n), v_aval.dtype)}")
+    ctx.line(f"for {b} in range({batch}):")
+    with ctx.block():
+        tw, tv = ctx.fresh("tw"), ctx.fresh("tv")
+        ctx.line(f"{tw}, {tv} = np.linalg.eigh(np.ascontiguousarray({flat}[{b}]))")
+        ctx.line(f"{w}[{b}] = {tw}")
+        ctx.line(f"{v}[{b}] = {tv}")
+    outs = []
+    for name, aval in ((w, w_aval), (v, v_aval)):
+        r = ctx.fresh("r")
+        ctx.line(f"{r} = {ctx.reshape(name, aval.shape) if aval.shape else name}")
+        outs.append(r)
+    return outs
+
+
+def _lu(ctx, eqn, args):
+    # Right-looking LU with partial pivoting, the same operations in the same order as
+    # funcad.primitives.decompositions.lu_factor_numpy (the eager impl), so both pick the
+    # same pivots.
+    flat, batch, n = _batched_matrices(ctx, eqn, args[0])
+    lu_aval, piv_aval, perm_aval = (v.aval for v in eqn.out_binders)
+    lu, piv, perm = ctx.fresh("lu"), ctx.fresh("piv"), ctx.fresh("perm")
+    b, k, i, j, p, best, tmp = (ctx.fresh(h) for h in ("b", "k", "i", "j", "p", "best", "tmp"))
+    ctx.line(f"{lu} = {flat}.copy()")
+    ctx.line(f"{perm} = {ctx.empty((batch, n), np.int64)}")
+    ctx.line(f"{piv} = {ctx.empty((batch, n), np.int64)}")
+    ctx.line(f"for {b} in range({batch}):")
+    with ctx.block():
+        ctx.line(f"for {i} in range({n}):")
+        with ctx.block():
+            ctx.line(f"{perm}[{b}, {i}] = {i}")
+        ctx.line(f"for {k} in range({n}):")
+        with ctx.block():
+            ctx.line(f"{p} = {k}")
+            ctx.line(f"{best} = abs({lu}[{b}, {k}, {k}])")
+            ctx.line(f"for {i} in range({k} + 1, {n}):")
+            with ctx.block():
+                ctx.line(f"if abs({lu}[{b}, {i}, {k}]) > {best}:")
+                with ctx.block():
+                    ctx.line(f"{best} = abs({lu}[{b}, {i}, {k}])")
+                    ctx.line(f"{p} = {i}")
+            ctx.line(f"{piv}[{b}, {k}] = {p}")
+            ctx.line(f"if {p} != {k}:")
+            with ctx.block():
+                ctx.line(f"for {j} in range({n}):")
+                with ctx.block():
+                    ctx.line(f"{tmp} = {lu}[{b}, {k}, {j}]")
+                    ctx.line(f"{lu}[{b}, {k}, {j}] = {lu}[{b}, {p}, {j}]")
+                    ctx.line(f"{lu}[{b}, {p}, {j}] = {tmp}")
+                ctx.line(f"{tmp} = {perm}[{b}, {k}]")
+                ctx.line(f"{perm}[{b}, {k}] = {perm}[{b}, {p}]")
+                ctx.line(f"{perm}[{b}, {p}] = {tmp}")
+            ctx.line(f"if {lu}[{b}, {k}, {k}] != 0:")
+            with ctx.block():
+                ctx.line(f"for {i} in range({k} + 1, {n}):")
+                with ctx.block():
+                    ctx.line(f"{lu}[{b}, {i}, {k}] = {lu}[{b}, {i}, {k}] / {lu}[{b}, {k}, {k}]")
+            ctx.line(f"for {i} in range({k} + 1, {n}):")
+            with ctx.block():
+                ctx.line(f"for {j} in range({k} + 1, {n}):")
+                with ctx.block():
+                    ctx.line(f"{lu}[{b}, {i}, {j}] = {lu}[{b}, {i}, {j}] - "
+                             f"{lu}[{b}, {i}, {k}] * {lu}[{b}, {k}, {j}]")
+    outs = []
+    for name, aval in ((lu, lu_aval), (piv, piv_aval), (perm, perm_aval)):
+        r = ctx.fresh("r")
+        ctx.line(f"{r} = {ctx.reshape(name, aval.shape) if aval.shape else name}")
+        outs.append(r)
+    return outs
+
+
+register("eigh", _eigh)
+register("lu", _lu)

@@ -1,0 +1,305 @@
+"""funcad.scipy.linalg: SciPy's dense linear algebra names, as in jax.scipy.linalg.
+
+Built on funcad's `solve`, `cholesky` and `det` primitives and funcad.numpy, so every
+function is differentiable in both modes and works under jit and vmap (stacks of matrices
+in the leading axes). Triangular solves read only the named triangle of `a` (their
+derivative with respect to `a` is confined to it), at the cost of a general O(n^3) solve.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import funcad.numpy as fnp
+from funcad import lax
+from funcad.numpy._base import is_traced, promote_inexact
+
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", "lu",
+           "lu_factor", "lu_solve", "solve", "solve_triangular"]
+
+
+def _mT(a):
+    return fnp.swapaxes(a, -1, -2)
+
+
+def _square(name, a):
+    (a,) = promote_inexact(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"scipy.linalg.{name}: expected a square matrix (or a stack of "
+                         f"them), got shape {a.shape}")
+    return a
+
+
+def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False,
+             check_finite: bool = True) -> Any:
+    """Cholesky factor of a symmetric positive-definite matrix: upper U with a = U^T U
+    (lower=False, SciPy's default) or lower L with a = L L^T. As JAX, `a` is symmetrised.
+
+    >>> cholesky(np.array([[4.0, 2.0], [2.0, 5.0]])).tolist()
+    [[2.0, 1.0], [0.0, 2.0]]
+    """
+    del overwrite_a, check_finite
+    a = _square("cholesky", a)
+    L = fnp.linalg.cholesky(0.5 * (a + _mT(a)))
+    return L if lower else _mT(L)
+
+
+def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,
+               check_finite: bool = True) -> tuple[Any, bool]:
+    """(c, lower): the Cholesky factor of `a` in the form cho_solve takes.
+
+    >>> cho_factor(np.eye(2))[1]
+    False
+    """
+    return cholesky(a, lower=lower), lower
+
+
+def cho_solve(c_and_lower: tuple[Any, bool], b: Any, overwrite_b: bool = False,
+              check_finite: bool = True) -> Any:
+    """Solve a x = b given cho_factor(a).
+
+    >>> cho_solve(cho_factor(np.eye(2) * 4.0), np.ones(2)).tolist()
+    [0.25, 0.25]
+    """
+    del overwrite_b, check_finite
+    c, lower = c_and_lower
+    if lower:
+        y = solve_triangular(c, b, lower=True)
+        return solve_triangular(c, y, lower=True, trans=1)
+    y = solve_triangular(c, b, lower=False, trans=1)
+    return solve_triangular(c, y, lower=False)
+
+
+def solve_triangular(a: Any, b: Any, trans: int | str = 0, lower: bool = False,
+                     unit_diagonal: bool = False, overwrite_b: bool = False,
+                     debug: Any = None, check_finite: bool = True) -> Any:
+    """Solve a x = b (trans=0), a^T x = b (trans=1 or 'T'/'C') for triangular a.
+
+    >>> solve_triangular(np.array([[2.0, 0.0], [1.0, 1.0]]), np.ones(2), lower=True).tolist()
+    [0.5, 0.5]
+    """
+    del overwrite_b, debug, check_finite
+    a = _square("solve_triangular", a)
+    a, b = promote_inexact(a, b)
+    t = fnp.tril(a) if lower else fnp.triu(a)
+    if unit_diagonal:
+        n = a.shape[-1]
+        eye = np.eye(n, dtype=a.dtype)
+        t = t * (1 - eye) + eye
+    if trans in (1, 2, "T", "C"):
+        t = _mT(t)
+    elif trans not in (0, "N"):
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', "
+                         f"got {trans!r}")
+    return _solve(t, b)
+
+
+def _solve(a, b):
+    # SciPy's convention: b of shape (n,) or (n, k) (a stack of them for stacked a).
+    if b.ndim == a.ndim - 1:
+        return fnp.linalg.solve(a, b[..., None])[..., 0]
+    return fnp.linalg.solve(a, b)
+
+
+def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False,
+          overwrite_b: bool = False, check_finite: bool = True, assume_a: str = "gen") -> Any:
+    """Solve a x = b (assume_a 'gen', 'sym', 'her' or 'pos'; 'pos' uses Cholesky).
+
+    >>> solve(np.eye(2) * 2.0, np.ones(2)).tolist()
+    [0.5, 0.5]
+    """
+    del overwrite_a, overwrite_b, check_finite
+    a = _square("solve", a)
+    a, b = promote_inexact(a, b)
+    if assume_a == "pos":
+        return cho_solve(cho_factor(a, lower=lower), b)
+    if assume_a in ("sym", "her"):
+        # only the named triangle is read, as LAPACK does
+        t = fnp.tril(a) if lower else fnp.triu(a)
+        d = fnp.tril(fnp.triu(a))
+        a = t + _mT(t) - d
+    elif assume_a != "gen":
+        raise ValueError(f"solve: unknown assume_a {assume_a!r}")
+    return _solve(a, b)
+
+
+def inv(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    """Matrix inverse.
+
+    >>> inv(np.eye(2) * 2.0).tolist()
+    [[0.5, 0.0], [0.0, 0.5]]
+    """
+    return fnp.linalg.inv(_square("inv", a))
+
+
+def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    """Determinant.
+
+    >>> round(float(det(np.eye(3) * 2.0)), 12)
+    8.0
+    """
+    return fnp.linalg.det(_square("det", a))
+
+
+# -- decompositions -----------------------------------------------------------------------
+
+
+def eigh(a: Any, b: None = None, lower: bool = True, eigvals_only: bool = False,
+         overwrite_a: bool = False, overwrite_b: bool = False, type: int = 1,
+         check_finite: bool = True, subset_by_index: None = None,
+         subset_by_value: None = None, driver: None = None) -> Any:
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, reading
+    the `lower` (default) or upper triangle; differentiable for distinct eigenvalues.
+    Each eigenvector's sign makes its largest-magnitude entry positive (deterministic,
+    unlike LAPACK's).
+
+    >>> w, v = eigh(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> np.round(w, 12).tolist()
+    [1.0, 3.0]
+    """
+    from funcad.primitives.decompositions import eigh_p
+    del overwrite_a, overwrite_b, check_finite, driver
+    if b is not None or type != 1 or subset_by_index is not None or \
+            subset_by_value is not None:
+        raise NotImplementedError("eigh: generalized problems and subsets are not supported")
+    a = _square("eigh", a)
+    t = fnp.tril(a) if lower else fnp.triu(a)
+    d = fnp.tril(fnp.triu(a))
+    w, v = eigh_p.bind(t + _mT(t) - d)
+    if eigvals_only:
+        return w
+    idx = fnp.argmax(fnp.abs(v), axis=-2)
+    big = fnp.take_along_axis(v, idx[..., None, :], axis=-2)
+    sign = lax.stop_gradient(fnp.where(big < 0, -1.0, 1.0))
+    return w, v * sign
+
+
+def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
+    """(lu, piv): LU with partial pivoting in LAPACK's packed form, for lu_solve.
+
+    >>> lu, piv = lu_factor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> piv.tolist()
+    [1, 1]
+    """
+    from funcad.primitives.decompositions import lu_p
+    del overwrite_a, check_finite
+    lu_, piv, _ = lu_p.bind(_square("lu_factor", a))
+    return lu_, piv
+
+
+def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False,
+       check_finite: bool = True) -> tuple:
+    """(p, l, u) with a = p @ l @ u (or (p @ l, u) with permute_l).
+
+    >>> p, l, u = lu(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> bool(np.allclose(p @ l @ u, [[1.0, 2.0], [3.0, 4.0]]))
+    True
+    """
+    from funcad.primitives.decompositions import lu_p
+    del overwrite_a, check_finite
+    a = _square("lu", a)
+    lu_, _, perm = lu_p.bind(a)
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    lower = fnp.tril(lu_, -1) + eye
+    upper = fnp.triu(lu_)
+    # p[perm[i], i] = 1, so that a = p @ l @ u
+    p = (fnp.arange(n)[:, None] == perm[..., None, :]).astype(a.dtype)
+    if permute_l:
+        return fnp.matmul(p, lower), upper
+    return p, lower, upper
+
+
+def lu_solve(lu_and_piv: tuple, b: Any, trans: int = 0, overwrite_b: bool = False,
+             check_finite: bool = True) -> Any:
+    """Solve a x = b (trans=0) or a^T x = b (trans=1, 2) given lu_factor(a).
+
+    >>> lu_solve(lu_factor(np.eye(2) * 2.0), np.ones(2)).tolist()
+    [0.5, 0.5]
+    """
+    del overwrite_b, check_finite
+    lu_, piv = lu_and_piv
+    (lu_, b) = promote_inexact(lu_, b)
+    n = lu_.shape[-1]
+    perm = _pivots_to_permutation(piv, n)
+    vec = b.ndim == lu_.ndim - 1
+    bm = b[..., None] if vec else b
+    if trans == 0:
+        pb = fnp.take_along_axis(bm, perm[..., :, None], axis=-2)
+        y = solve_triangular(lu_, pb, lower=True, unit_diagonal=True)
+        x = solve_triangular(lu_, y, lower=False)
+    elif trans in (1, 2):
+        y = solve_triangular(lu_, bm, lower=False, trans=1)
+        z = solve_triangular(lu_, y, lower=True, unit_diagonal=True, trans=1)
+        # undo the row permutation: x[perm] = z
+        x = fnp.take_along_axis(z, _inverse(perm)[..., :, None], axis=-2)
+    else:
+        raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
+    return x[..., 0] if vec else x
+
+
+def _pivots_to_permutation(piv, n):
+    # perm = the row order after applying the swaps k <-> piv[k] for k = 0..n-1.
+    perm = fnp.broadcast_to(fnp.arange(n), piv.shape)
+    cols = fnp.arange(n)
+    for k in range(n):
+        pk = piv[..., k:k + 1]
+        a_k = perm[..., k:k + 1]
+        a_p = fnp.take_along_axis(perm, pk, axis=-1)
+        perm = fnp.where(cols == k, a_p, fnp.where(cols == pk, a_k, perm))
+    return perm
+
+
+def _inverse(perm):
+    n = perm.shape[-1]
+    return fnp.argmax(perm[..., :, None] == fnp.arange(n), axis=-2)
+
+
+# -- expm: Pade approximant of degree 13 with scaling and squaring (Higham 2005) -------------
+
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_THETA13 = 5.371920351148152
+_MAX_SQUARINGS = 40  # under tracing: enough for 1-norms up to 5e12
+
+
+def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = 16) -> Any:
+    """Matrix exponential (Pade 13 with scaling and squaring), differentiable.
+
+    >>> np.round(expm(np.zeros((2, 2))), 12).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    del upper_triangular
+    A = _square("expm", A)
+    n = A.shape[-1]
+    norm = fnp.max(fnp.sum(fnp.abs(A), axis=-2), axis=-1)
+    s = fnp.maximum(fnp.ceil(fnp.log2(fnp.maximum(norm, 1e-300) / _THETA13)), 0.0)
+    s = lax.stop_gradient(s)
+    scale = fnp.exp2(-s)[..., None, None]
+    X = A * scale
+    eye = fnp.broadcast_to(np.eye(n, dtype=A.dtype), A.shape)
+    b = _PADE13
+    X2 = X @ X
+    X4 = X2 @ X2
+    X6 = X4 @ X2
+    U = X @ (X6 @ (b[13] * X6 + b[11] * X4 + b[9] * X2) + b[7] * X6 + b[5] * X4 + b[3] * X2
+             + b[1] * eye)
+    V = X6 @ (b[12] * X6 + b[10] * X4 + b[8] * X2) + b[6] * X6 + b[4] * X4 + b[2] * X2 \
+        + b[0] * eye
+    R = fnp.linalg.solve(V - U, V + U)
+    if not is_traced(s):
+        for _ in range(int(np.max(s)) if np.size(s) else 0):
+            R = fnp.where(np.reshape(s, s.shape + (1, 1)) > _, R @ R, R)
+        return R
+    steps = max(_MAX_SQUARINGS, max_squarings)
+
+    def body(i, R):
+        return fnp.where((s > i)[..., None, None], R @ R, R)
+    return lax.fori_loop(0, steps, body, R)
+
+
+del math
