@@ -164,6 +164,10 @@ class Task:
     def _finish(self) -> None:
         with self._lock:
             self._stop.set()
+            # A task that outlived DELAY while the ticker could not run (a C call holding
+            # the GIL) still ends with its final line.
+            if not self.shown and self.elapsed() >= DELAY and enabled():
+                self.sink, self.shown = _Sink(), True
             if self.shown and self.sink is not None:
                 try:
                     self.sink.show(self.line(final=True), final=True)
