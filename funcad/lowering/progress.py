@@ -100,8 +100,10 @@ def _html(text: str) -> str:
 class Task:
     """One running task: a name, an optional step count and the current step's label."""
 
-    def __init__(self, name: str, detail: str = "", total: int | None = None):
+    def __init__(self, name: str, detail: str = "", total: int | None = None,
+                 verb: str = "compiling", done: str = "compiled"):
         self.name, self.detail, self.total = name, detail, total
+        self.verb, self.done_verb = verb, done
         self.done = 0
         self.failed = False
         self.t0 = time.perf_counter()
@@ -125,13 +127,13 @@ class Task:
     def line(self, final: bool = False) -> str:
         t = _fmt(self.elapsed())
         if final and self.failed:
-            return f"funcad: compiling {self.name} stopped after {t}"
+            return f"funcad: {self.verb} {self.name} stopped after {t}"
         if final:
             what = f" ({self.total} parts)" if self.total else ""
-            return f"funcad: compiled {self.name}{what} in {t}"
+            return f"funcad: {self.done_verb} {self.name}{what} in {t}"
         count = f" [{self.done}/{self.total}]" if self.total else ""
         detail = f": {self.detail}" if self.detail else ""
-        return f"funcad: compiling {self.name}{count}{detail} ... {t}"
+        return f"funcad: {self.verb} {self.name}{count}{detail} ... {t}"
 
     # -- display -----------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -182,8 +184,12 @@ def current() -> Task | None:
 
 
 @contextlib.contextmanager
-def task(name: str, detail: str = "", total: int | None = None) -> Iterator[Task]:
+def task(name: str, detail: str = "", total: int | None = None, verb: str = "compiling",
+         done: str = "compiled") -> Iterator[Task]:
     """Report on the work inside the `with` block if it takes longer than DELAY seconds.
+
+    The status reads "funcad: {verb} {name} [step/total]: {detail} ... {elapsed}", and
+    "funcad: {done} {name} (total parts) in {elapsed}" at the end.
 
     A task nested in another (a kernel inside a program) is shown as a step of the outer
     one, so there is one status line per program.
@@ -193,7 +199,7 @@ def task(name: str, detail: str = "", total: int | None = None) -> Iterator[Task
         outer.detail = f"{name}: {detail}" if detail else name
         yield outer
         return
-    t = Task(name, detail, total)
+    t = Task(name, detail, total, verb, done)
     stack = _local.__dict__.setdefault("stack", [])
     stack.append(t)
     t._start()
@@ -207,10 +213,10 @@ def task(name: str, detail: str = "", total: int | None = None) -> Iterator[Task
         t._finish()
 
 
-def steps(items: Iterable, name: str, total: int | None = None,
-          label=None) -> Iterator:
+def steps(items: Iterable, name: str, total: int | None = None, label=None,
+          verb: str = "compiling", done: str = "compiled") -> Iterator:
     """Yield `items`, reporting each as a step of one task (`label(item)` names the step)."""
-    with task(name, total=total) as t:
+    with task(name, total=total, verb=verb, done=done) as t:
         for item in items:
             t.step(label(item) if label is not None else None)
             yield item
