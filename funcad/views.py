@@ -43,7 +43,7 @@ import shutil
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -433,7 +433,7 @@ def grad_program(fun: Callable, argnums: int = 0) -> Callable:
 
 
 def grad_graph(fun: Callable, argnums: int = 0, title: str = "") -> Callable:
-    """`grad_graph(f)(*args)`: the graph of f's reverse-mode program, forward and backward marked."""
+    """`grad_graph(f)(*args)`: the graph of f's reverse-mode program, its two passes marked."""
     def make(*args):
         prog = grad_program(fun, argnums)(*args)
         return Graph(prog, cotangent_inputs=(len(prog.jaxpr.invars) - 1,), title=title)
@@ -595,9 +595,10 @@ class _Layout:
         w, h = self._place(None)
         top = 24 if self.g.title else 4
         self._absolute(None, 8, top)
-        W, H = w + 16, h + top + 8
+        W, H = max(w, len(self.g.title) * 7.6) + 16, h + top + 8
         out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W:.0f}" height="{H:.0f}" '
-               f'viewBox="0 0 {W:.0f} {H:.0f}" font-family="Helvetica,Arial,DejaVu Sans,sans-serif" '
+               f'viewBox="0 0 {W:.0f} {H:.0f}" '
+               'font-family="Helvetica,Arial,DejaVu Sans,sans-serif" '
                'font-size="11">',
                '<defs><marker id="fa-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
                'markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" '
@@ -607,12 +608,14 @@ class _Layout:
         if self.g.title:
             out.append(f'<text x="8" y="16" font-size="13" font-weight="bold">'
                        f'{html.escape(self.g.title)}</text>')
-        # Compound nodes first (their boxes lie under their bodies), then edges, then nodes.
+        # Top-level edges pass under the boxes of bodies; then the boxes, the edges inside
+        # them, and the nodes on top.
+        top = [e for e in self.g.edges if self.g.nodes[e.dst].parent is None]
+        out.extend(self._edge(e) for e in top)
         for n in self.g.nodes.values():
             if n.id in self.bodies:
                 out.append(self._compound(n))
-        for e in self.g.edges:
-            out.append(self._edge(e))
+        out.extend(self._edge(e) for e in self.g.edges if self.g.nodes[e.dst].parent is not None)
         for n in self.g.nodes.values():
             if n.id not in self.bodies:
                 out.append(self._node(n))

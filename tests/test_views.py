@@ -185,3 +185,18 @@ def test_graph_save(tmp_path):
     g.save(str(tmp_path / "g.dot"))
     assert (tmp_path / "g.svg").read_text().startswith("<svg")
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_readme_image_is_current():
+    """docs/images/grad_scan_graph.svg is what docs/make_images.py draws now."""
+    import importlib.util
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    spec = importlib.util.spec_from_file_location("make_images", docs / "make_images.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for name, make in mod.IMAGES.items():
+        assert (docs / name).read_text() == make().svg(), (
+            f"docs/{name} is stale: run python docs/make_images.py")
+    assert "docs/images/grad_scan_graph.svg" in (docs.parent / "README.md").read_text()
