@@ -28,7 +28,7 @@ def test_slow_task_reports_in_a_pipe_one_final_line(quick, capsys):
     for _ in progress.steps(range(3), "jit(demo)", total=3, label=lambda i: f"kernel {i}"):
         time.sleep(0.02)
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "funcad: compiled jit(demo) (3 parts) in" in err
+    assert err.count("\n") == 1 and "funcad: compiled jit(demo) (3 kernels) in" in err
 
 
 def test_fast_task_shows_nothing(capsys):
@@ -84,7 +84,7 @@ def test_notebook_updates_one_display(quick, monkeypatch):
         time.sleep(0.02)
     assert shown[0][0] == "display" and all(k == "update" for k, _ in shown[1:])
     assert any("[1/2]: kernel k0" in t for _, t in shown)
-    assert shown[-1][1].startswith("funcad: compiled jit(nb) (2 parts)")
+    assert shown[-1][1].startswith("funcad: compiled jit(nb) (2 kernels)")
 
 
 def test_failure_ends_the_task(quick, capsys):
@@ -112,4 +112,4 @@ def test_jit_compile_reports_progress(quick, capsys, monkeypatch):
 
     fa.jit(fa.grad(loss))(np.ones((3, 2)), np.ones((4, 3)))
     err = capsys.readouterr().err
-    assert "funcad: compiled jit(loss) (" in err and " parts) in " in err
+    assert "funcad: compiled jit(loss) (" in err and " kernels) in " in err

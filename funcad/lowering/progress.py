@@ -101,9 +101,9 @@ class Task:
     """One running task: a name, an optional step count and the current step's label."""
 
     def __init__(self, name: str, detail: str = "", total: int | None = None,
-                 verb: str = "compiling", done: str = "compiled"):
+                 verb: str = "compiling", done: str = "compiled", unit: str = "kernels"):
         self.name, self.detail, self.total = name, detail, total
-        self.verb, self.done_verb = verb, done
+        self.verb, self.done_verb, self.unit = verb, done, unit
         self.done = 0
         self.failed = False
         self.t0 = time.perf_counter()
@@ -129,7 +129,7 @@ class Task:
         if final and self.failed:
             return f"funcad: {self.verb} {self.name} stopped after {t}"
         if final:
-            what = f" ({self.total} parts)" if self.total else ""
+            what = f" ({self.total} {self.unit})" if self.total else ""
             return f"funcad: {self.done_verb} {self.name}{what} in {t}"
         count = f" [{self.done}/{self.total}]" if self.total else ""
         detail = f": {self.detail}" if self.detail else ""
@@ -185,11 +185,11 @@ def current() -> Task | None:
 
 @contextlib.contextmanager
 def task(name: str, detail: str = "", total: int | None = None, verb: str = "compiling",
-         done: str = "compiled") -> Iterator[Task]:
+         done: str = "compiled", unit: str = "kernels") -> Iterator[Task]:
     """Report on the work inside the `with` block if it takes longer than DELAY seconds.
 
     The status reads "funcad: {verb} {name} [step/total]: {detail} ... {elapsed}", and
-    "funcad: {done} {name} (total parts) in {elapsed}" at the end.
+    "funcad: {done} {name} ({total} {unit}) in {elapsed}" at the end.
 
     A task nested in another (a kernel inside a program) is shown as a step of the outer
     one, so there is one status line per program.
@@ -199,7 +199,7 @@ def task(name: str, detail: str = "", total: int | None = None, verb: str = "com
         outer.detail = f"{name}: {detail}" if detail else name
         yield outer
         return
-    t = Task(name, detail, total, verb, done)
+    t = Task(name, detail, total, verb, done, unit)
     stack = _local.__dict__.setdefault("stack", [])
     stack.append(t)
     t._start()
@@ -214,9 +214,9 @@ def task(name: str, detail: str = "", total: int | None = None, verb: str = "com
 
 
 def steps(items: Iterable, name: str, total: int | None = None, label=None,
-          verb: str = "compiling", done: str = "compiled") -> Iterator:
+          verb: str = "compiling", done: str = "compiled", unit: str = "kernels") -> Iterator:
     """Yield `items`, reporting each as a step of one task (`label(item)` names the step)."""
-    with task(name, total=total, verb=verb, done=done) as t:
+    with task(name, total=total, verb=verb, done=done, unit=unit) as t:
         for item in items:
             t.step(label(item) if label is not None else None)
             yield item
