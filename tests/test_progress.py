@@ -113,3 +113,20 @@ def test_jit_compile_reports_progress(quick, capsys, monkeypatch):
     fa.jit(fa.grad(loss))(np.ones((3, 2)), np.ones((4, 3)))
     err = capsys.readouterr().err
     assert "funcad: compiled jit(loss) (" in err and " kernels) in " in err
+
+
+def test_whole_program_numba_compile_reports_progress(quick, capsys, monkeypatch):
+    """The other hook: a program compiled as one Numba function (costs one small compile)."""
+    monkeypatch.setenv("FUNCAD_COMPILE", "sync")
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
+    monkeypatch.setenv("FUNCAD_DRIVER", "numba")
+    monkeypatch.setattr(nb_compile, "_by_key", {})
+    monkeypatch.setattr(nb_compile, "_by_jaxpr", {})
+
+    def tiny(x):
+        return fnp.sin(x) * 2.0
+
+    out = fa.jit(tiny)(np.ones(3))
+    assert np.allclose(out, np.sin(1.0) * 2.0)
+    err = capsys.readouterr().err
+    assert "funcad: compiled jit(tiny) in " in err
