@@ -34,6 +34,8 @@ from funcad._custom_derivatives import custom_jvp, custom_vjp  # noqa: E402
 from funcad import nn, optim  # noqa: F401,E402
 from funcad import random, scipy  # noqa: F401,E402
 from funcad.lowering.numba.background import wait_compiled  # noqa: E402
+from funcad import views  # noqa: E402
+from funcad.views import counts, grad_graph, graph, transform_counts  # noqa: E402
 
 __all__ = [
     "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "ShapeMismatchError",
@@ -41,5 +43,5 @@ __all__ = [
     "checkpoint", "custom_jvp", "custom_vjp", "remat",
     "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr",
     "nn", "numpy", "optim", "random", "scipy", "stop_gradient", "tree_util", "value_and_grad",
-    "vjp", "vmap", "wait_compiled",
+    "vjp", "vmap", "wait_compiled", "views", "counts", "graph", "grad_graph", "transform_counts",
 ]

@@ -94,6 +94,16 @@ class Jaxpr:
         from funcad._pretty import jaxpr_html
         return jaxpr_html(self)
 
+    def graph(self, **kw):
+        """The program as a DAG (`funcad.views.graph`): SVG in notebooks, `.to_dot()`."""
+        from funcad.views import graph
+        return graph(self, **kw)
+
+    def counts(self):
+        """Equations by primitive, FLOPs and bytes written (`funcad.views.counts`)."""
+        from funcad.views import counts
+        return counts(self)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ClosedJaxpr:
@@ -123,6 +133,16 @@ class ClosedJaxpr:
     def _repr_html_(self) -> str:
         from funcad._pretty import jaxpr_html
         return jaxpr_html(self.jaxpr, self.consts)
+
+    def graph(self, **kw):
+        """The program as a DAG (`funcad.views.graph`): SVG in notebooks, `.to_dot()`."""
+        from funcad.views import graph
+        return graph(self, **kw)
+
+    def counts(self):
+        """Equations by primitive, FLOPs and bytes written (`funcad.views.counts`)."""
+        from funcad.views import counts
+        return counts(self)
 
 
 def eval_jaxpr(jaxpr: Jaxpr, consts: list | tuple, args: list | tuple) -> list:

@@ -29,6 +29,7 @@ import numpy as np
 
 from funcad._core import FuncadError
 from funcad._ir import Jaxpr
+from funcad.lowering import progress
 from funcad.lowering.numba.codegen import LoweredSource, LoweringError, lower_jaxpr
 
 #: Counters that tests and benchmarks read: programs lowered, Numba compilations (cache
@@ -382,7 +383,8 @@ def _build_split(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
     filename = f"<funcad driver of jit({name}) {fname}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     globs = {"np": np, "_rt": _pyruntime, "__name__": f"funcad_driver_{key}"}
-    for i, call in enumerate(lowered.calls):
+    for i, call in progress.steps(enumerate(lowered.calls), f"jit({name})", len(lowered.calls),
+                                  lambda ic: f"kernel {ic[1].kernel.name}"):
         slot = f"__k{i}"
         if call.types is not None:
             globs[slot] = kernel_callable(call.kernel, call.types, opts, disabled, name)
@@ -590,7 +592,8 @@ def _numba_compile(pyfn, lowered: LoweredSource, name: str, opts: dict, text: st
         _numba_type(_AvalOf(c)) for c in lowered.extra_args)
     t0 = time.perf_counter()
     try:
-        disp.compile(sig)
+        with progress.task(f"jit({name})", "the whole program, one Numba function"):
+            disp.compile(sig)
     except Exception as e:  # Numba's typing errors, and the odd raw AttributeError
         raise _wrap_numba_error(e, lowered, name, text) from None
     dt = time.perf_counter() - t0
