@@ -247,7 +247,10 @@ def _softmax_xent(x, y):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_row_reductions_share_one_outer_loop(numba_on, parallel):
+def test_row_reductions_share_one_outer_loop(numba_on, parallel, monkeypatch):
+    # The fusion mechanism, without the size cap that cuts long loop nests into kernels.
+    from funcad.lowering.numba import codegen
+    monkeypatch.setattr(codegen, "_GROUP_CAP", 10 ** 6)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(7, 5)), rng.normal(size=(7, 5))
     vg = fa.value_and_grad(_softmax_xent)

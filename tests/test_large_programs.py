@@ -269,7 +269,9 @@ def test_residual_chain_shares_kernels_across_depth_and_size(monkeypatch, real_j
     _, small = _split_calls(fa.grad(chain(50), argnums=(0, 1)), ws[:50], x)
     _, big = _split_calls(fa.grad(chain(100), argnums=(0, 1)), ws, x)
     ks, kb = {c.kernel.key for c in small.calls}, {c.kernel.key for c in big.calls}
-    assert len(kb - ks) <= 3 and len(kb) <= 12, (len(ks), len(kb))
+    # Twice the depth, (almost) no new kernel; a handful in all (the count depends on
+    # codegen's loop-nest size cap, not on the depth).
+    assert len(kb - ks) <= 3 and len(kb) <= 20 and len(big.calls) > 150, (len(ks), len(kb))
     g = fa.jit(fa.grad(chain(100), argnums=(0, 1)))
     want = fa.grad(chain(100), argnums=(0, 1))(ws, x)
     before = dict(stats)

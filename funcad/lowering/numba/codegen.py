@@ -829,7 +829,7 @@ class _JaxprLowering:
 
 
 _SYM = "@"
-_GROUP_CAP = 40     # equations per loop nest at most (a ScalarRule's count as 4)
+_GROUP_CAP = 12     # equations per loop nest at most (a ScalarRule's count as 4)
 
 
 def _outer_axis(shape) -> int | None:
