@@ -639,14 +639,18 @@ class _JaxprLowering:
         if src in self.owner:
             self.close(self.owner[src])
         at = rule.fn(eqn, ["0"] * v.aval.ndim)
-        ctx = self.ctx
+        self.bind_scalar(eqn, f"{self.read(src)}[{', '.join(at)}]")
+        return True
+
+    def bind_scalar(self, eqn, expr: str) -> None:
+        """Write `expr` as the scalar (splat) value of the equation's output."""
+        ctx, v = self.ctx, eqn.out_binders[0]
         ctx.comment(eqn)
         name = ctx.var_name(v) + "_s"
-        ctx.line(f"{name} = {self.read(src)}[{', '.join(at)}]")
+        ctx.line(f"{name} = {expr}")
         ctx.types[name] = ("s", np.dtype(v.aval.dtype).str)
         ctx.current = None
         self.splat[v] = name
-        return True
 
     def try_splat(self, eqn, rule, kind) -> bool:
         """Fold an equation whose array operands are all splats into a scalar statement."""
@@ -664,17 +668,10 @@ class _JaxprLowering:
         scalars = [self.scalar_of(a) for a in eqn.inputs]
         if any(x is None for x in scalars):
             return False
-        v = eqn.out_binders[0]
         if kind == "index":
-            self.splat[v] = scalars[0]
+            self.splat[eqn.out_binders[0]] = scalars[0]
             return True
-        ctx = self.ctx
-        ctx.comment(eqn)
-        name = ctx.var_name(v) + "_s"
-        ctx.line(f"{name} = {_scalar_expr(ctx, rule, eqn, scalars)}")
-        ctx.types[name] = ("s", np.dtype(v.aval.dtype).str)
-        ctx.current = None
-        self.splat[v] = name
+        self.bind_scalar(eqn, _scalar_expr(self.ctx, rule, eqn, scalars))
         return True
 
     def run(self, args: list[str]) -> list[str]:

@@ -351,16 +351,7 @@ def _build(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
     folder = cache_dir()
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, fname + ".py")
-    _ensure_file(path, text)
-    modname = f"funcad_cache_{key}"
-    try:
-        mod = _import(path, modname)
-        pyfn = getattr(mod, fname)
-    except Exception:
-        # A file changed under us (another process rewrote it): write and load once more.
-        _write_source(path, text)
-        mod = _import(path, modname)
-        pyfn = getattr(mod, fname)
+    pyfn = _load_function(path, text, f"funcad_cache_{key}", fname)
     if disabled:
         fn = pyfn
         _log.append(f"python {fname} for jit({name})")
@@ -510,18 +501,8 @@ def _numba_kernel(kernel, types, opts, name) -> Callable:
     fname = f"fk_{key}"
     text = _KERNEL_HEADER + src.replace(kernel.name, fname, 1)
     path = os.path.join(_kernel_dir(), fname + ".py")
-    _ensure_file(path, text)
-    try:
-        pyfn = getattr(_import(path, f"funcad_kernel_{key}"), fname)
-    except Exception:
-        _write_source(path, text)
-        pyfn = getattr(_import(path, f"funcad_kernel_{key}"), fname)
-    flags = {"cache": True, "error_model": "numpy", "nogil": True}
-    if opts["parallel"]:
-        flags["parallel"] = True
-    if opts["fastmath"]:
-        flags["fastmath"] = {"reassoc", "contract", "arcp", "nsz", "afn"}
-    disp = numba.njit(**flags)(pyfn)
+    pyfn = _load_function(path, text, f"funcad_kernel_{key}", fname)
+    disp = numba.njit(**_numba_flags(opts))(pyfn)
     sig = tuple(numba.types.Array(numba.from_dtype(np.dtype(t[1])), t[2], "C") if t[0] == "a"
                 else numba.from_dtype(np.dtype(t[1])) for t in types)
     t0 = time.perf_counter()
@@ -579,15 +560,31 @@ def _numba_type(aval):
     return numba.types.Array(numba.from_dtype(np.dtype(aval.dtype)), aval.ndim, "C")
 
 
-def _numba_compile(pyfn, lowered: LoweredSource, name: str, opts: dict, text: str):
-    import numba
+def _numba_flags(opts: dict) -> dict:
+    """numba.njit's options for funcad's compile options."""
     flags = {"cache": True, "error_model": "numpy", "nogil": True}
     if opts["parallel"]:
         flags["parallel"] = True
     if opts["fastmath"]:
         # Never 'nnan'/'ninf': NaN and Inf must keep their meaning.
         flags["fastmath"] = {"reassoc", "contract", "arcp", "nsz", "afn"}
-    disp = numba.njit(**flags)(pyfn)
+    return flags
+
+
+def _load_function(path: str, text: str, modname: str, fname: str):
+    """Import `fname` from the source file `path`, (re)writing it when it is not `text`."""
+    _ensure_file(path, text)
+    try:
+        return getattr(_import(path, modname), fname)
+    except Exception:
+        # A file changed under us (another process rewrote it): write and load once more.
+        _write_source(path, text)
+        return getattr(_import(path, modname), fname)
+
+
+def _numba_compile(pyfn, lowered: LoweredSource, name: str, opts: dict, text: str):
+    import numba
+    disp = numba.njit(**_numba_flags(opts))(pyfn)
     sig = tuple(_numba_type(a) for a in lowered.in_avals) + tuple(
         _numba_type(_AvalOf(c)) for c in lowered.extra_args)
     t0 = time.perf_counter()
