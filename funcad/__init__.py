@@ -33,6 +33,7 @@ from funcad._checkpoint import checkpoint, remat  # noqa: E402
 from funcad._custom_derivatives import custom_jvp, custom_vjp  # noqa: E402
 from funcad import nn, optim  # noqa: F401,E402
 from funcad.lowering.numba.background import wait_compiled  # noqa: E402
+from funcad import _serialize  # noqa: F401,E402  (jaxprs become picklable)
 
 __all__ = [
     "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "ShapeMismatchError",
