@@ -257,10 +257,8 @@ class _Programs:
         if not new:
             return
         futs = [client.submit(_prepare, s.key, s.payload, pure=False) for s in new]
-        _dd.wait(futs)
-        for s, f in zip(new, futs, strict=True):
-            if f.status == "error":
-                f.result()
+        client.gather(futs, errors="raise")
+        for s in new:
             self.prepared.add((id(client), s.key))
 
 
@@ -315,24 +313,28 @@ def _bounds(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _scatter(client, values: list) -> list:
+    # hash=False: a new key per call. With content-hashed keys, a call that scatters the
+    # same arrays as the previous one can race with the release of that call's keys and
+    # leave workers waiting for data the scheduler has just forgotten.
     if not values:
         return []
-    return client.scatter(values, broadcast=True, hash=True)
+    return client.scatter(values, broadcast=True, hash=False)
 
 
 def _gather_in_order(client, futures: list, names: list[str]) -> list:
-    """Results in order; the first failure is raised as itself, naming its chunk."""
+    """Results in order; a failure is raised as itself, with a note naming its chunk.
+
+    The worker adds the note where the chunk's program raised; here it is added for
+    failures outside the program (e.g. a chunk that could not be deserialized).
+    """
     try:
-        for fut in _dd.as_completed(futures):
-            if fut.status == "error":
-                i = futures.index(fut)
-                try:
-                    fut.result()
-                except Exception as e:
-                    if not any(names[i] in n for n in getattr(e, "__notes__", [])):
-                        _note(e, names[i])
-                    raise
-        return client.gather(futures)
+        return client.gather(futures, errors="raise")
+    except Exception as e:
+        notes = getattr(e, "__notes__", [])
+        if not any("chunk" in n for n in notes):
+            erred = [n for f, n in zip(futures, names, strict=True) if f.status == "error"]
+            _note(e, erred[0] if erred else f"in one of {len(futures)} chunks")
+        raise
     finally:
         for f in futures:
             if f.status == "pending":
