@@ -100,6 +100,25 @@ def test_dmap_pytrees_in_axes_out_axes_and_unmapped_outputs(client, compiled):
     assert got["s"].shape == (2, 11) and got["t"][1].shape == (2,)
 
 
+def test_closed_over_arrays_travel_as_constants(client, compiled):
+    scale = RNG.normal(size=(3, 4))         # a constant of the traced program
+
+    def f(x):
+        return fnp.tanh(x @ scale).sum(), x[0] * scale[0, 0]
+    xs = RNG.normal(size=(9, 2, 3))
+    want = fa.jit(fa.vmap(f))(xs)
+    assert_trees_equal(fd.dmap(f, client=client, chunks=4)(xs), want)
+    def batch_loss(w, x):
+        return fnp.sum(fnp.tanh(x @ (scale * w)))
+    vg = fa.value_and_grad(batch_loss)
+    w = RNG.normal(size=(3, 4))
+    v, g = fd.data_parallel(vg, in_axes=(None, 0), client=client, chunks=3,
+                            block_size=2)(w, xs)
+    v1, g1 = vg(w, xs)
+    np.testing.assert_allclose(v, v1, rtol=1e-13)
+    np.testing.assert_allclose(g, g1, rtol=1e-12)
+
+
 def test_data_parallel_fixed_reduction_order(client, compiled):
     vg = fa.value_and_grad(loss)
     runs = [fd.data_parallel(vg, in_axes=(None, 0, 0), reduce="mean", chunks=c,
@@ -157,7 +176,7 @@ def test_user_exception_names_its_chunk(client):
     assert "chunk 2" in notes and "indices 10:15" in notes, notes
 
 
-N_SLOW = 10_000_000
+N_SLOW = 15_000_000
 
 
 def slow(x):
@@ -173,6 +192,7 @@ def test_a_killed_worker_loses_no_result(client):
     d(x[:2])
     t_chunk = time.perf_counter() - t0
     box = {}
+    resent = fd.caller_stats["chunks_resent"]
     t = threading.Thread(target=lambda: box.setdefault("out", d(x)))
     t.start()
     victim = None
@@ -191,6 +211,8 @@ def test_a_killed_worker_loses_no_result(client):
     t.join(120)
     assert not t.is_alive()
     np.testing.assert_array_equal(box["out"], x + N_SLOW)
+    # The chunks whose data died with the worker were sent again.
+    assert fd.caller_stats["chunks_resent"] > resent
     print(f"one chunk takes {t_chunk:.2f}s; the dmap finished "
           f"{time.perf_counter() - t_kill:.2f}s after the kill")
 
