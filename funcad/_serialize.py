@@ -246,7 +246,7 @@ def dumps(obj: Any, *, for_eval: bool = False) -> bytes:
     >>> import funcad as fa, funcad.numpy as fnp
     >>> j = fa.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0)
     >>> print(loads(dumps(j)))
-    { lambda ; a:f64[]. let
+    { lambda a:f64[]. let
         b:f64[] = sin a
         c:f64[] = mul b 2.0
       in (c,) }

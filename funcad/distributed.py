@@ -24,10 +24,13 @@ again from the caller if its data died with a worker. `data_parallel`'s chunks t
 inside their tasks, so that Dask itself can run them again elsewhere and the merge tasks
 that depend on them stay valid.
 
-**Determinism.** `dmap`'s results are per-example, so they are bit-identical whatever the
-number of workers and the chunking (the chunk programs are jit's programs at another batch
-size: funcad's kernels compute every example alike, and so do NumPy's BLAS calls here, see
-tests/test_distributed.py). `data_parallel` fixes its reduction order independently of
+**Determinism.** `dmap`'s results are per-example and its chunks depend on the mapped size
+and `chunks` only, so they are bit-identical whatever the number of workers. Across
+chunk sizes they are bit-identical too, with one exception: a matrix product over the
+mapped axis goes to OpenBLAS, which picks its kernel by matrix size, and for small row
+counts (below ~16 rows here) rounds some rows differently in the last bit; funcad's own
+kernels compute every example alike at any batch size (tests/test_distributed.py checks
+chunks of 5, 37 and the default against one `jit(vmap(fun))` call). `data_parallel` fixes its reduction order independently of
 workers and chunks: the batch is cut into blocks of `block_size` examples (by default
 `ceil(n / 64)`), `fun` runs on each block, and block results are summed along a fixed
 binary tree over block indices (node `(l, j)` = node `(l-1, 2j)` + node `(l-1, 2j+1)`).
@@ -414,11 +417,12 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
         are mapped along axis 0.
       client: a `dask.distributed.Client`; None uses the current client, or starts a
         local cluster (see `get_client`).
-      chunks: examples per chunk (the last may be smaller); None: about two chunks per
-        worker thread.
+      chunks: examples per chunk (the last may be smaller); None: `max(32, ceil(n/64))`,
+        which depends on the mapped size `n` only, never on the cluster.
     Returns:
       A function with `fun`'s arguments; its result equals `vmap(fun, in_axes,
-      out_axes)(...)` computed with jit, bit for bit, whatever the chunking.
+      out_axes)(...)` computed with jit (bit for bit, except where a BLAS call rounds
+      differently for the chunk's number of rows; see the module docstring).
 
     Each chunk runs the traced program of `jit(vmap(fun))` on a worker (the function
     itself is never sent). Unmapped inputs go to every worker once per call.
@@ -438,7 +442,9 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
         what = f"dmap of {name}"
         leaves, in_tree, axes, n = _mapped_layout(args, kwargs, in_axes, what)
         c = get_client(client)
-        size = chunks if chunks is not None else max(1, -(-n // (2 * _nthreads(c))))
+        # The default does not depend on the cluster: the result must not either (BLAS
+        # may round differently for another number of rows, see the module docstring).
+        size = chunks if chunks is not None else min(n, max(32, -(-n // 64)))
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"{what}: chunks={chunks!r} must be a positive int")
         bounds = _bounds(n, size)
