@@ -131,6 +131,7 @@ def _nthreads(client) -> int:
 
 _programs: dict[str, Callable] = {}
 _wstats: dict[str, Any] = {"programs_built": 0, "build_seconds": 0.0, "chunks": 0,
+                           "busy_seconds": 0.0,
                            "started": time.time(), "first_result": None}
 _wlock = threading.Lock()
 
@@ -181,11 +182,13 @@ def _native(x):
 
 def _run_chunk(key: str, payload: bytes, args: list, what: str) -> list:
     """Run one chunk's program (worker side); returns its flat outputs."""
+    t0 = time.perf_counter()
     try:
         outs = _program(key, payload)(*[_native(a) for a in args])
     except Exception as e:
         _note(e, what)
         raise
+    _wstats["busy_seconds"] += time.perf_counter() - t0
     _done_chunk()
     return [np.asarray(o) for o in outs]
 
@@ -229,7 +232,8 @@ def worker_stats(client: Any = None) -> dict:
     whole programs), `loaded_total` what it loaded from the disk cache instead.
 
     `first_result_s` is the time from the worker's import of funcad.distributed (its first
-    funcad task) to its first chunk result: what a fresh worker costs.
+    funcad task) to its first chunk result: what a fresh worker costs. `busy_seconds`:
+    wall time spent running chunk programs (compare it with the caller's wall time).
     """
     return get_client(client).run(_local_stats)
 
