@@ -258,3 +258,28 @@ def test_funcad_never_imports_dask_and_the_extra_is_named():
                          env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install funcad[distributed]" in out.stdout
+
+
+def test_without_a_client_a_local_cluster_is_started_and_announced_once(tmp_path):
+    script = tmp_path / "no_client.py"
+    script.write_text(
+        "import warnings\n"
+        "import numpy as np\n"
+        "import funcad.numpy as fnp\n"
+        "from funcad import distributed as fd\n"
+        "if __name__ == '__main__':\n"
+        "    with warnings.catch_warnings(record=True) as w:\n"
+        "        warnings.simplefilter('always')\n"
+        "        a = fd.dmap(fnp.sin)(np.arange(40.0))\n"
+        "        b = fd.dmap(fnp.cos)(np.arange(40.0))\n"
+        "    said = [x for x in w if issubclass(x.category, fd.LocalClusterWarning)]\n"
+        "    assert len(said) == 1, [str(x.message) for x in w]\n"
+        "    assert 'LocalCluster' in str(said[0].message)\n"
+        "    assert np.allclose(a, np.sin(np.arange(40.0)))\n"
+        "    fd.get_client().close()\n"
+        "    print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fa.__file__)), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
