@@ -36,6 +36,7 @@ from funcad import random, scipy  # noqa: F401,E402
 from funcad.lowering.numba.background import wait_compiled  # noqa: E402
 from funcad import views  # noqa: E402
 from funcad.views import counts, grad_graph, graph, transform_counts  # noqa: E402
+from funcad import _serialize  # noqa: F401,E402  (jaxprs become picklable)
 
 __all__ = [
     "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "ShapeMismatchError",

@@ -538,8 +538,10 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     scalar_outs = [(i, a.dtype) for i, a in enumerate(lowered.out_avals) if a.ndim == 0]
 
     def run(*args):
-        # Kernels are typed by their first call: inputs must be exactly as traced.
-        args = [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous)
+        # Kernels are typed by their first call: inputs must be exactly as traced (and
+        # aligned: arrays that Dask or np.frombuffer hand over may not be).
+        args = [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
+                      and x.flags.aligned)
                 else np.array(x, dtype=a.dtype, order="C")
                 for x, a in zip(args, in_avals, strict=True)]
         res = fn(*args, *extra)
