@@ -180,6 +180,7 @@ class Jitted:
         self.name = getattr(fun, "__name__", "fun")
         self._cache, self._fast = _shared_caches(
             fun, (self.static_argnums, self.static_argnames, self.donate_argnums, options))
+        self._runs: dict = {}      # id(jaxpr) -> (jaxpr, compiled executor)
         # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
         functools.update_wrapper(self, fun, updated=())
 
@@ -276,7 +277,13 @@ class Jitted:
             outs = jit_p.bind(*consts, *leaves, jaxpr=jaxpr, name=self.name,
                               options=self.options)
         else:
-            run = compile_fn(jaxpr, self.name, self.options)
+            ready = self._runs.get(id(jaxpr))
+            if ready is not None and ready[0] is jaxpr:
+                run = ready[1]          # compiled before: skip the backend's lookups
+            else:
+                run = compile_fn(jaxpr, self.name, self.options)
+                if not getattr(run, "tiered", False):
+                    self._runs[id(jaxpr)] = (jaxpr, run)
             outs = run(*consts, *leaves)
             # A tiered executor (interpreting while a worker compiles) is asked again on
             # the next call; the fast path is registered once native code runs.

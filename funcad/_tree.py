@@ -72,7 +72,10 @@ class PyTreeDef:
                 and _aux_equal(self.aux, other.aux) and self.children == other.children)
 
     def __hash__(self) -> int:
-        return hash((self.kind, _aux_hash(self.aux), self.children, self.num_leaves))
+        aux = self.aux
+        if aux is not None:       # (inline: jit hashes the structure on every call)
+            aux = _aux_hash(aux)
+        return hash((self.kind, aux, self.children, self.num_leaves))
 
     def __repr__(self) -> str:
         return f"PyTreeDef({self._str()})"

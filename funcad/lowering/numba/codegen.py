@@ -782,9 +782,10 @@ class _JaxprLowering:
             k = g.phase_of[a]
             same = read == "same" and a not in g.reduce_outs
             need = max(need, k if same else k + 1)
-        if g is not None and g.size >= _GROUP_CAP:
+        if g is not None and g.size >= _GROUP_CAP and self.ctx.split:
             # A long loop body costs LLVM superlinear time: cut it (live values become
-            # arrays), so that every loop nest stays small and the pieces are shared.
+            # arrays), so that every kernel stays small and the pieces are shared. (A
+            # program compiled as one function is small: its loop nests stay whole.)
             self.close(g)
             g, need = None, 0
         if g is None:
