@@ -53,6 +53,7 @@ _DOMAINS: dict[str, Callable] = {
     "unit": lambda rng, s: rng.uniform(-0.8, 0.8, s),
     "nz": lambda rng, s: rng.uniform(0.3, 2, s) * rng.choice([-1.0, 1.0], s),
     "gt1": lambda rng, s: rng.uniform(1.2, 3, s),
+    "prob": lambda rng, s: rng.uniform(0.05, 0.95, s),
     "distinct": _distinct,
     "mat": _mat,
     "spd": _spd,
@@ -592,6 +593,188 @@ row("asarray-list", lambda x: fnp.asarray([[1.0, 2.0], [3.0, 4.0]]) @ x,
 row("created-methods", lambda x: (fnp.ones(3) * x).sum() + fnp.zeros((2, 2)).T.sum()
     + fnp.arange(4.0).reshape(2, 2).max() + fnp.asarray(x).mean(),
     lambda x: (np.ones(3) * x).sum() + 3.0 + x.mean(), [((),), ((3,),)])
+
+# -- issue 10: more of NumPy (composites; sort-like functions over the argsort primitive) --------
+
+for _n, _d in {"arcsinh": "real", "arccosh": "gt1", "arctanh": "unit", "asinh": "real",
+               "acosh": "gt1", "atanh": "unit", "trunc": "real", "fix": "real"}.items():
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_UNARY, _d)
+for _n in ["fmax", "fmin"]:
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_BINARY, "distinct")
+row("fmax-nan", lambda x, y: fnp.fmax(x, fnp.where(y > 0, np.nan, y)),
+    lambda x, y: np.fmax(x, np.where(y > 0, np.nan, y)), S_BINARY[1:3], "distinct")
+row("ldexp", fnp.ldexp, np.ldexp, S_BINARY[1:3], ("real", "int:-3:4"))
+row("logaddexp2", fnp.logaddexp2, np.logaddexp2, S_BINARY)
+row("signbit", fnp.signbit, np.signbit, S_UNARY, grad=False)
+row("isposinf-isneginf", lambda x: (fnp.isposinf(1 / x), fnp.isneginf(-1 / x)),
+    lambda x: (np.isposinf(1 / x), np.isneginf(-1 / x)), S_UNARY, grad=False)
+for _kw in [{}, {"rtol": 0.3}, {"atol": 1.0, "equal_nan": True}]:
+    row(f"isclose-{_kw}", lambda x, y, kw=_kw: fnp.isclose(x, y, **kw),
+        lambda x, y, kw=_kw: np.isclose(x, y, **kw), S_BINARY, grad=False)
+    row(f"allclose-{_kw}", lambda x, y, kw=_kw: fnp.allclose(x, y, **kw),
+        lambda x, y, kw=_kw: np.bool_(np.allclose(x, y, **kw)), S_BINARY, grad=False)
+row("array_equal", lambda x, y: (fnp.array_equal(x, y), fnp.array_equal(x, x),
+                                 fnp.array_equal(x, x[None])),
+    lambda x, y: (np.bool_(np.array_equal(x, y)), np.bool_(True), np.bool_(False)),
+    S_BINARY[1:2], grad=False, vmap=False)
+row("isclose-inf-nan", lambda x: fnp.isclose(x, np.array([np.inf, -np.inf, np.nan, 1.0]),
+                                             equal_nan=True),
+    lambda x: np.isclose(x, np.array([np.inf, -np.inf, np.nan, 1.0]), equal_nan=True),
+    [((4,),)], grad=False)
+for _ix in ["xy", "ij"]:
+    row(f"meshgrid-{_ix}", lambda x, y, ix=_ix: fnp.meshgrid(x, y, indexing=ix),
+        lambda x, y, ix=_ix: tuple(np.meshgrid(x, y, indexing=ix)), [((3,), (2,))])
+    row(f"meshgrid-3-{_ix}", lambda x, y, z, ix=_ix: fnp.meshgrid(x, y, z, indexing=ix),
+        lambda x, y, z, ix=_ix: tuple(np.meshgrid(x, y, z, indexing=ix)), [((3,), (2,), (2,))])
+row("meshgrid-sparse", lambda x, y: fnp.meshgrid(x, y, sparse=True),
+    lambda x, y: tuple(np.meshgrid(x, y, sparse=True)), [((3,), (2,))])
+row("unstack", lambda x: fnp.unstack(x, axis=1), lambda x: tuple(np.moveaxis(x, 1, 0)),
+    [((2, 3),), ((2, 3, 2),)])
+row("vecdot", fnp.vecdot, lambda x, y: np.sum(x * y, axis=-1),
+    [((3,), (3,)), ((2, 3), (3,)), ((2, 1, 3), (4, 3))])
+row("matvec", fnp.matvec, lambda a, v: np.einsum("...ij,...j->...i", a, v),
+    [((2, 3), (3,)), ((2, 2, 3), (2, 3)), ((2, 3), (4, 3))])
+row("vecmat", fnp.vecmat, lambda v, a: np.einsum("...i,...ij->...j", v, a),
+    [((2,), (2, 3)), ((4, 2), (2, 3))])
+row("matrix_transpose", fnp.matrix_transpose, lambda x: np.swapaxes(x, -1, -2),
+    [((2, 3),), ((2, 3, 4),)])
+row("kron", fnp.kron, np.kron, [((2, 3), (2, 2)), ((3,), (2,)), ((2, 2), (3,)), ((), (2,))])
+row("cross", fnp.cross, np.cross, [((3,), (3,)), ((2, 3), (3,)), ((2, 3), (2, 3))])
+row("cross-axis", lambda a, b: fnp.cross(a, b, axis=0), lambda a, b: np.cross(a, b, axis=0),
+    [((3, 2), (3, 2))])
+row("cross-2d", lambda a, b: fnp.cross(a, b),
+    lambda a, b: a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], [((2,), (2,)), ((3, 2), (2,))])
+row("cross-2-3", fnp.cross, np.cross, [((2,), (3,)), ((3,), (2,))])
+for _k in [0, 1, -1]:
+    row(f"tril_indices-{_k}", lambda x, k=_k: x[fnp.tril_indices(3, k)],
+        lambda x, k=_k: x[np.tril_indices(3, k)], [((3, 3),)])
+    row(f"triu_indices_from-{_k}", lambda x, k=_k: x[fnp.triu_indices_from(x, k)],
+        lambda x, k=_k: x[np.triu_indices_from(x, k)], [((3, 4),)])
+row("diag_indices", lambda x: x[fnp.diag_indices(3)], lambda x: x[np.diag_indices(3)],
+    [((3, 3),)])
+for _m in ["full", "same", "valid"]:
+    row(f"convolve-{_m}", lambda a, v, m=_m: fnp.convolve(a, v, mode=m),
+        lambda a, v, m=_m: np.convolve(a, v, mode=m), [((5,), (3,)), ((2,), (4,)), ((3,), (3,))])
+    row(f"correlate-{_m}", lambda a, v, m=_m: fnp.correlate(a, v, mode=m),
+        lambda a, v, m=_m: np.correlate(a, v, mode=m), [((5,), (3,)), ((2,), (4,))])
+row("polyval", fnp.polyval, np.polyval, [((3,), ()), ((4,), (2, 3)), ((1,), (2,))])
+for _n, _kw in [("n1", {}), ("n2", {"n": 2}), ("axis0", {"axis": 0}),
+                ("prepend-append", {"prepend": 0.5, "append": np.array([[1.0], [2.0]])})]:
+    row(f"diff-{_n}", lambda x, kw=_kw: fnp.diff(x, **kw), lambda x, kw=_kw: np.diff(x, **kw),
+        [((2, 4),)] if _n == "prepend-append" else [((4,),), ((3, 4),)][_n == "axis0":])
+row("ediff1d", lambda x: fnp.ediff1d(x, to_begin=[1.0], to_end=-1.0),
+    lambda x: np.ediff1d(x, to_begin=[1.0], to_end=-1.0), [((4,),), ((2, 3),)])
+row("trapezoid", fnp.trapezoid, np.trapezoid, [((4,),), ((2, 3),)])
+row("trapezoid-x", lambda y, x: fnp.trapezoid(y, x), lambda y, x: np.trapezoid(y, x),
+    [((4,), (4,)), ((2, 3), (3,))])
+row("trapezoid-dx-axis", lambda y: fnp.trapezoid(y, dx=0.5, axis=0),
+    lambda y: np.trapezoid(y, dx=0.5, axis=0), [((3, 2),)])
+row("cov", fnp.cov, np.cov, [((3, 5),), ((5,),)], rtol=1e-9)
+row("cov-options", lambda x, y: fnp.cov(x, y, rowvar=False, bias=True),
+    lambda x, y: np.cov(x, y, rowvar=False, bias=True), [((5, 2), (5,))], rtol=1e-9)
+row("cov-weights", lambda x: fnp.cov(x, fweights=np.array([1, 2, 1, 3]),
+                                     aweights=np.array([0.5, 1.0, 2.0, 1.5])),
+    lambda x: np.cov(x, fweights=np.array([1, 2, 1, 3]),
+                     aweights=np.array([0.5, 1.0, 2.0, 1.5])), [((2, 4),)], rtol=1e-9)
+row("corrcoef", fnp.corrcoef, np.corrcoef, [((3, 5),)], rtol=1e-9, atol=1e-10)
+row("corrcoef-xy", fnp.corrcoef, np.corrcoef, [((5,), (5,))], rtol=1e-9, atol=1e-10)
+row("select", lambda c, x, y: fnp.select([c > 0.5, c < -0.5], [x, y], default=-1.0),
+    lambda c, x, y: np.select([c > 0.5, c < -0.5], [x, y], default=-1.0),
+    [((4,), (4,), (4,)), ((2, 3), (3,), ())])
+row("piecewise", lambda x: fnp.piecewise(x, [x < 0, x > 1], [lambda t: t ** 2, 3.0,
+                                                             lambda t: -t]),
+    lambda x: np.piecewise(x, [x < 0, x > 1], [lambda t: t ** 2, 3.0, lambda t: -t]),
+    S_UNARY[1:])
+row("piecewise-one", lambda x: fnp.piecewise(x, x < 0, [fnp.sin, fnp.cos]),
+    lambda x: np.piecewise(x, x < 0, [np.sin, np.cos]), S_UNARY[1:2])
+for _ax in [None, 0, -1]:
+    row(f"cumprod-axis{_ax}", lambda x, ax=_ax: fnp.cumprod(x, axis=ax),
+        lambda x, ax=_ax: np.cumprod(x, axis=ax), [((5,),), ((2, 3),)], "nz")
+row("cumprod-zero", lambda x: fnp.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0])),
+    lambda x: np.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0])), [((4,),)])
+row("cumulative_sum", lambda x: fnp.cumulative_sum(x, axis=-1, include_initial=True),
+    lambda x: np.cumulative_sum(x, axis=-1, include_initial=True), [((3,),), ((2, 3),)])
+row("cumulative_prod", lambda x: fnp.cumulative_prod(x, axis=0, include_initial=True),
+    lambda x: np.cumulative_prod(x, axis=0, include_initial=True), [((3,),), ((2, 3),)], "nz")
+for _ax in [-1, 0, None]:
+    row(f"sort-axis{_ax}", lambda x, ax=_ax: fnp.sort(x, axis=ax),
+        lambda x, ax=_ax: np.sort(x, axis=ax), [((5,),), ((3, 4),)], "distinct")
+    row(f"argsort-axis{_ax}", lambda x, ax=_ax: fnp.argsort(x, axis=ax),
+        lambda x, ax=_ax: np.argsort(x, axis=ax, kind="stable"), [((5,),), ((3, 4),)],
+        "distinct", grad=False)
+row("sort-descending", lambda x: fnp.sort(x, descending=True),
+    lambda x: -np.sort(-x), [((5,),), ((3, 4),)], "distinct")
+row("argsort-ties-stable", lambda x: (fnp.argsort(x), fnp.argsort(x, descending=True)),
+    lambda x: (np.argsort(x, kind="stable"), np.argsort(-x, kind="stable")),
+    [((7,),), ((3, 6),)], "int:0:3", grad=False)
+row("argsort-nan", lambda x: fnp.argsort(fnp.where(x > 1, np.nan, x)),
+    lambda x: np.argsort(np.where(x > 1, np.nan, x), kind="stable"), [((6,),), ((2, 5),)],
+    grad=False)
+row("sort-int", fnp.sort, np.sort, [((6,),)], "int:-5:5", grad=False)
+row("lexsort", lambda a, b: fnp.lexsort((a, b)), lambda a, b: np.lexsort((a, b)),
+    [((6,), (6,)), ((2, 5), (2, 5))], "int:0:3", grad=False)
+_XP = np.array([-1.5, -0.4, 0.3, 0.9, 1.6])
+row("interp", lambda x, fp: fnp.interp(x, _XP, fp), lambda x, fp: np.interp(x, _XP, fp),
+    [((), (5,)), ((7,), (5,)), ((2, 3), (5,))])
+row("interp-xp-left-right", lambda x, d: fnp.interp(x, fnp.cumsum(d) - 2.5, np.arange(5.0),
+                                                    left=-1.0, right=9.0),
+    lambda x, d: np.interp(x, np.cumsum(d) - 2.5, np.arange(5.0), left=-1.0, right=9.0),
+    [((7,), (5,))], ("real", "pos"))
+row("interp-period", lambda x, fp: fnp.interp(x, _XP, fp, period=2.0),
+    lambda x, fp: np.interp(x, _XP, fp, period=2.0), [((7,), (5,))])
+_SS = np.array([-1.0, -0.5, 0.0, 0.0, 0.7, 1.2])
+for _side in ["left", "right"]:
+    row(f"searchsorted-{_side}", lambda v, s=_side: fnp.searchsorted(_SS, v, side=s),
+        lambda v, s=_side: np.searchsorted(_SS, v, side=s), S_UNARY, grad=False)
+row("searchsorted-ties-nan", lambda v: (fnp.searchsorted(_SS, v), fnp.searchsorted(
+    _SS, v, side="right")), lambda v: (np.searchsorted(_SS, v), np.searchsorted(_SS, v,
+                                                                                 side="right")),
+    [((5,),)], "int:-1:2", grad=False)
+row("searchsorted-sorter", lambda v: fnp.searchsorted(_SS[::-1], v, sorter=np.arange(6)[::-1]),
+    lambda v: np.searchsorted(_SS[::-1], v, sorter=np.arange(6)[::-1]), S_UNARY, grad=False)
+for _n in ["median", "nanmedian"]:
+    for _kw, _sh in [({}, [((5,),), ((2, 3),)]), ({"axis": 0}, [((3, 2),)]),
+                     ({"axis": -1, "keepdims": True}, [((2, 4),)]),
+                     ({"axis": (0, 2)}, [((2, 3, 2),)])]:
+        row(f"{_n}-{_kw}", lambda x, n=_n, kw=_kw: getattr(fnp, n)(x, **kw),
+            lambda x, n=_n, kw=_kw: getattr(np, n)(x, **kw), _sh, "distinct")
+for _n, _q in [("quantile", 0.3), ("percentile", 30.0), ("nanquantile", 0.3),
+               ("nanpercentile", 30.0)]:
+    for _kw, _sh in [({}, [((5,),), ((2, 3),)]), ({"axis": 1}, [((2, 5),)]),
+                     ({"axis": 0, "keepdims": True}, [((4, 2),)])] + [
+            ({"method": _m}, [((6,),)]) for _m in ["lower", "higher", "nearest",
+                                                     "midpoint"]]:
+        row(f"{_n}-{_kw}", lambda x, n=_n, q=_q, kw=_kw: getattr(fnp, n)(x, q, **kw),
+            lambda x, n=_n, q=_q, kw=_kw: getattr(np, n)(x, q, **kw), _sh, "distinct")
+    row(f"{_n}-array-q", lambda x, n=_n, q=_q: getattr(fnp, n)(x, np.array([q, 2 * q]), axis=-1),
+        lambda x, n=_n, q=_q: getattr(np, n)(x, np.array([q, 2 * q]), axis=-1),
+        [((6,),), ((2, 5),)], "distinct")
+row("quantile-traced-q", lambda x, q: fnp.quantile(x, q), lambda x, q: np.quantile(x, q),
+    [((6,), ()), ((6,), (2,))], ("distinct", "prob"), grad_kw={"eps": 1e-4})
+_NANMASK = np.array([False, True, False, False, True, False])
+for _n in ["nansum", "nanprod", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin",
+           "nanmedian"]:
+    row(f"{_n}-with-nans", lambda x, n=_n: getattr(fnp, n)(fnp.where(_NANMASK, np.nan, x),
+                                                            axis=-1),
+        lambda x, n=_n: getattr(np, n)(np.where(_NANMASK, np.nan, x), axis=-1),
+        [((6,),), ((2, 6),)], "distinct")
+    row(f"{_n}-axis-keepdims", lambda x, n=_n: getattr(fnp, n)(x, axis=0, keepdims=True),
+        lambda x, n=_n: getattr(np, n)(x, axis=0, keepdims=True), [((3, 2),)], "distinct")
+for _n in ["nanargmax", "nanargmin"]:
+    row(f"{_n}-with-nans", lambda x, n=_n: getattr(fnp, n)(fnp.where(_NANMASK, np.nan, x),
+                                                            axis=-1),
+        lambda x, n=_n: getattr(np, n)(np.where(_NANMASK, np.nan, x), axis=-1),
+        [((6,),), ((2, 6),)], "distinct", grad=False)
+for _n in ["nancumsum", "nancumprod"]:
+    row(f"{_n}-with-nans", lambda x, n=_n: getattr(fnp, n)(fnp.where(_NANMASK, np.nan, x),
+                                                            axis=-1),
+        lambda x, n=_n: getattr(np, n)(np.where(_NANMASK, np.nan, x), axis=-1),
+        [((6,),), ((2, 6),)], "nz")
+row("nanvar-ddof", lambda x: fnp.nanvar(x, ddof=1), lambda x: np.nanvar(x, ddof=1), [((5,),)])
+row("nanmax-all-nan", lambda x: fnp.nanmax(fnp.where(np.array([[True] * 3, [False] * 3]),
+                                                     np.nan, x), axis=1),
+    lambda x: np.array([np.nan, np.max(x[1])]), [((2, 3),)], "distinct")
+
 
 # ----------------------------------------------------------------------------------
 # Checks

@@ -129,6 +129,18 @@ defjvp(sqrt_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_full_like(ans, 0.5), ans
 defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
 
 
+# Inverse hyperbolic functions: primitives (libm's asinh/acosh/atanh) because the
+# log-based composites lose precision near 0 and for large |x|.
+asinh_p = unary("asinh", np.arcsinh, "np.arcsinh({0})")
+acosh_p = unary("acosh", np.arccosh, "np.arccosh({0})")
+atanh_p = unary("atanh", np.arctanh, "np.arctanh({0})")
+defjvp(asinh_p, lambda t, ans, x: div(t, sqrt_p.bind(add(mul(x, x), _one(x)))))
+# d acosh = 1 / (sqrt(x - 1) sqrt(x + 1)): no cancellation in x*x - 1 near 1.
+defjvp(acosh_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_one(x), mul(
+    sqrt_p.bind(sub(x, _one(x))), sqrt_p.bind(add(x, _one(x)))))))
+defjvp(atanh_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_one(x), sub(_one(x), mul(x, x)))))
+
+
 def _log1p_jvp(t, x):
     one = _one(x)
     return _mul_sz_or_mul(t, div(one, add(x, one)))
