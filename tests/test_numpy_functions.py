@@ -669,15 +669,20 @@ row("trapezoid-x", lambda y, x: fnp.trapezoid(y, x), lambda y, x: np.trapezoid(y
     [((4,), (4,)), ((2, 3), (3,))])
 row("trapezoid-dx-axis", lambda y: fnp.trapezoid(y, dx=0.5, axis=0),
     lambda y: np.trapezoid(y, dx=0.5, axis=0), [((3, 2),)])
-row("cov", fnp.cov, np.cov, [((3, 5),), ((5,),)], rtol=1e-9)
+row("cov", fnp.cov, lambda x: np.cov(x).astype(x.dtype), [((3, 5),), ((5,),)], rtol=1e-9)
 row("cov-options", lambda x, y: fnp.cov(x, y, rowvar=False, bias=True),
-    lambda x, y: np.cov(x, y, rowvar=False, bias=True), [((5, 2), (5,))], rtol=1e-9)
+    lambda x, y: np.cov(x, y, rowvar=False, bias=True).astype(x.dtype), [((5, 2), (5,))],
+    rtol=1e-9)
 row("cov-weights", lambda x: fnp.cov(x, fweights=np.array([1, 2, 1, 3]),
                                      aweights=np.array([0.5, 1.0, 2.0, 1.5])),
     lambda x: np.cov(x, fweights=np.array([1, 2, 1, 3]),
-                     aweights=np.array([0.5, 1.0, 2.0, 1.5])), [((2, 4),)], rtol=1e-9)
-row("corrcoef", fnp.corrcoef, np.corrcoef, [((3, 5),)], rtol=1e-9, atol=1e-10)
-row("corrcoef-xy", fnp.corrcoef, np.corrcoef, [((5,), (5,))], rtol=1e-9, atol=1e-10)
+                     aweights=np.array([0.5, 1.0, 2.0, 1.5])).astype(x.dtype), [((2, 4),)],
+    rtol=1e-9)
+# (NumPy computes cov and corrcoef of float32 data in float64; funcad keeps float32)
+row("corrcoef", fnp.corrcoef, lambda x: np.corrcoef(x).astype(x.dtype), [((3, 5),)],
+    rtol=1e-9, atol=1e-10)
+row("corrcoef-xy", fnp.corrcoef, lambda x, y: np.corrcoef(x, y).astype(x.dtype),
+    [((5,), (5,))], rtol=1e-9, atol=1e-10)
 row("select", lambda c, x, y: fnp.select([c > 0.5, c < -0.5], [x, y], default=-1.0),
     lambda c, x, y: np.select([c > 0.5, c < -0.5], [x, y], default=-1.0),
     [((4,), (4,), (4,)), ((2, 3), (3,), ())])
@@ -773,7 +778,54 @@ for _n in ["nancumsum", "nancumprod"]:
 row("nanvar-ddof", lambda x: fnp.nanvar(x, ddof=1), lambda x: np.nanvar(x, ddof=1), [((5,),)])
 row("nanmax-all-nan", lambda x: fnp.nanmax(fnp.where(np.array([[True] * 3, [False] * 3]),
                                                      np.nan, x), axis=1),
-    lambda x: np.array([np.nan, np.max(x[1])]), [((2, 3),)], "distinct")
+    lambda x: np.array([np.nan, np.max(x[1])], x.dtype), [((2, 3),)], "distinct", grad=False)
+
+
+# -- issue 10: decompositions (sign-invariant outputs: v**2, u**2) and what uses them ------------
+
+row("eigh", lambda a: (fnp.linalg.eigh(a)[0], fnp.linalg.eigh(a)[1] ** 2),
+    lambda a: (np.linalg.eigh(a)[0], np.linalg.eigh(a)[1] ** 2), [((3, 3),), ((2, 3, 3),)],
+    "spd", rtol=1e-8, atol=1e-10)
+row("eigh-upper-no-symmetrize", lambda a: fnp.linalg.eigh(a, UPLO="U",
+                                                          symmetrize_input=False)[1] ** 2,
+    lambda a: np.linalg.eigh(a, UPLO="U")[1] ** 2, [((3, 3),)], "spd", rtol=1e-8, atol=1e-10)
+row("eigvalsh", fnp.linalg.eigvalsh, np.linalg.eigvalsh, [((3, 3),)], "spd", rtol=1e-9)
+for _sh in [((3, 3),), ((4, 3),), ((3, 4),), ((2, 4, 3),)]:
+    row(f"svd-{_sh}", lambda a: (lambda r: (r.U ** 2, r.S, r.Vh ** 2))(
+        fnp.linalg.svd(a, full_matrices=False)),
+        lambda a: (lambda r: (r.U ** 2, r.S, r.Vh ** 2))(np.linalg.svd(a, full_matrices=False)),
+        [_sh], rtol=1e-8, atol=1e-10)
+row("svd-full-square", lambda a: (lambda r: (r[0] ** 2, r[1], r[2] ** 2))(fnp.linalg.svd(a)),
+    lambda a: (lambda r: (r[0] ** 2, r[1], r[2] ** 2))(np.linalg.svd(a)), [((3, 3),)],
+    rtol=1e-8, atol=1e-10)
+row("svd-full-rect-values", lambda a: fnp.linalg.svd(a)[0] ** 2,
+    lambda a: np.linalg.svd(a)[0] ** 2, [((4, 2),)], grad=False, rtol=1e-8, atol=1e-10)
+row("svdvals", fnp.linalg.svdvals, lambda a: np.linalg.svd(a, compute_uv=False),
+    [((3, 4),), ((2, 3, 2),)], rtol=1e-9)
+row("svd-compute_uv-false", lambda a: fnp.linalg.svd(a, compute_uv=False),
+    lambda a: np.linalg.svd(a, compute_uv=False), [((4, 3),)], rtol=1e-9)
+row("qr", lambda a: tuple(fnp.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+    [((3, 3),), ((4, 3),), ((2, 4, 3),)], rtol=1e-8, atol=1e-10)
+row("qr-mode-r", lambda a: fnp.linalg.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"),
+    [((4, 3),)], rtol=1e-8, atol=1e-10)
+row("qr-wide-values", lambda a: tuple(fnp.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+    [((3, 4),)], grad=False, rtol=1e-8, atol=1e-10)
+row("pinv", fnp.linalg.pinv, np.linalg.pinv, [((3, 3),), ((4, 3),), ((3, 4),), ((2, 4, 3),)],
+    rtol=1e-8, atol=1e-10)
+for _p in [0, 1, 2, 3, 5, -2]:
+    row(f"matrix_power-{_p}", lambda a, p=_p: fnp.linalg.matrix_power(a, p),
+        lambda a, p=_p: np.linalg.matrix_power(a, p), [((3, 3),), ((2, 2, 2),)], "mat",
+        rtol=1e-9)
+row("multi_dot", lambda a, b, c, d: fnp.linalg.multi_dot([a, b, c, d]),
+    lambda a, b, c, d: np.linalg.multi_dot([a, b, c, d]), [((3,), (3, 4), (4, 2), (2,)),
+                                                            ((2, 3), (3, 4), (4, 2), (2, 2))])
+row("matrix_rank", lambda a: fnp.linalg.matrix_rank(a), np.linalg.matrix_rank,
+    [((3, 3),), ((4, 3),)], grad=False)
+row("matrix_rank-deficient", lambda a: fnp.linalg.matrix_rank(a @ np.ones((3, 1)) @ a[:1]),
+    lambda a: np.linalg.matrix_rank(a @ np.ones((3, 1)) @ a[:1]), [((3, 3),)], grad=False)
+row("lstsq", lambda a, b: (lambda r: (r[0], r[1], r[3]))(fnp.linalg.lstsq(a, b)),
+    lambda a, b: (lambda r: (r[0], r[1], r[3]))(np.linalg.lstsq(a, b)),
+    [((4, 3), (4,)), ((5, 2), (5, 2))], rtol=1e-8, atol=1e-10)
 
 
 # ----------------------------------------------------------------------------------

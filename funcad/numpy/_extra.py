@@ -168,7 +168,7 @@ def logaddexp2(x1: Any, x2: Any, /) -> Any:
     """log2(2**x1 + 2**x2), computed stably."""
     from funcad.numpy._ufuncs import logaddexp
     x1, x2 = prepare("logaddexp2", x1, x2, inexact=True)
-    ln2 = np.log(2.0)
+    ln2 = float(np.log(2.0))  # a Python float: weakly typed, float32 stays float32
     return true_divide(logaddexp(multiply(x1, ln2), multiply(x2, ln2)), ln2)
 
 
@@ -396,13 +396,13 @@ def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = 
 def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     """Differences between consecutive elements of the flattened array."""
     d = diff(reshape(asarray(ary), (-1,)))
-    pieces = []
+    pieces = []  # to_begin and to_end take the dtype of ary, as in NumPy
     if to_begin is not None:
-        pieces.append(reshape(asarray(to_begin), (-1,)))
+        pieces.append(astype(reshape(asarray(to_begin), (-1,)), d.dtype))
     pieces.append(d)
     if to_end is not None:
-        pieces.append(reshape(asarray(to_end), (-1,)))
-    return concatenate(prepare_nobroadcast(*pieces)) if len(pieces) > 1 else d
+        pieces.append(astype(reshape(asarray(to_end), (-1,)), d.dtype))
+    return concatenate(pieces) if len(pieces) > 1 else d
 
 
 def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Any:
@@ -438,9 +438,9 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False,
         ddof = 0 if bias else 1
     w = None
     if fweights is not None:
-        w = astype(asarray(fweights), np.float64)
+        w = astype(asarray(fweights), x.dtype)
     if aweights is not None:
-        aw = astype(asarray(aweights), np.float64)
+        aw = astype(asarray(aweights), x.dtype)
         w = aw if w is None else multiply(w, aw)
     avg, w_sum = average(x, axis=1, weights=w, returned=True)
     w_sum = w_sum[0]
@@ -496,8 +496,13 @@ def piecewise(x: Any, condlist: Any, funclist: Sequence, *args: Any, **kw: Any) 
     x = asarray(x)
     # NumPy's rule: a scalar, or a sequence whose first entry is not itself a sequence or
     # an array, is one condition.
-    if ndim(condlist) == 0 or (not isinstance(condlist[0], (list, np.ndarray, Tracer))
-                               and ndim(x) != 0):
+    # (the first entry of a traced condition array is a 0-d tracer: a scalar here)
+    if isinstance(condlist, tuple):
+        condlist = list(condlist)
+    first = condlist[0] if isinstance(condlist, list) else (
+        None if ndim(condlist) == 0 else condlist[0])
+    if first is None or (not (isinstance(first, (list, np.ndarray)) or (
+            isinstance(first, Tracer) and ndim(first) > 0)) and ndim(x) != 0):
         condlist = [condlist]
     condlist = [broadcast_to(asarray(c), shape(x)) for c in condlist]
     n = len(condlist)

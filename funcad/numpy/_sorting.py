@@ -174,7 +174,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
     if n == 1:
         return broadcast_to(where(x == x, fp[0], fp[0]), shape(x))
     i = clip(searchsorted(xp, x, side="right"), 1, n - 1)
-    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    from funcad.numpy._indexing import take
+    x0, x1, f0, f1 = take(xp, i - 1), take(xp, i), take(fp, i - 1), take(fp, i)
     dx = subtract(x1, x0)
     eps = np.spacing(np.finfo(x.dtype).eps)
     dx0 = abs(dx) <= eps
@@ -198,11 +199,11 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
         raise NotImplementedError(f"{name}: method={method!r} is not supported (linear, lower, "
                                   f"higher, nearest, midpoint are)") if method in _METHODS \
             else ValueError(f"{name}: unknown method {method!r}")
+    # NumPy's dtype rule: a Python-number q is weak, an array q promotes with a.
     (a,) = promote_inexact(a)
-    q = asarray(q)
-    if not np.issubdtype(result_type(q), np.inexact):
-        q = astype(q, a.dtype)
-    (q,) = [astype(q, result_type(q, a))]
+    if type(q) in (int, float):
+        q = np.asarray(q, a.dtype)
+    a, q = promote_inexact(a, asarray(q))
     a_shape = shape(a)
     axes = _axes(axis, ndim(a))
     kept = [d for d in range(ndim(a)) if d not in axes]
@@ -259,8 +260,8 @@ def percentile(a: Any, q: Any, axis: Any = None, out: None = None,
                overwrite_input: bool = False, method: str = "linear", keepdims: bool = False,
                *, interpolation: Any = None) -> Any:
     """q-th percentiles (q in [0, 100]) of `a` along `axis`."""
-    return _quantile("percentile", a, true_divide(asarray(q), 100), axis,
-                     interpolation or method, keepdims, False)
+    return _quantile("percentile", a, _div100(q), axis, interpolation or method, keepdims,
+                     False)
 
 
 def median(a: Any, axis: Any = None, out: None = None, overwrite_input: bool = False,
@@ -280,8 +281,12 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: None = None,
                   overwrite_input: bool = False, method: str = "linear",
                   keepdims: bool = False, *, interpolation: Any = None) -> Any:
     """percentile, ignoring NaNs."""
-    return _quantile("nanpercentile", a, true_divide(asarray(q), 100), axis,
-                     interpolation or method, keepdims, True)
+    return _quantile("nanpercentile", a, _div100(q), axis, interpolation or method, keepdims,
+                     True)
+
+
+def _div100(q: Any) -> Any:
+    return q / 100 if type(q) in (int, float) else true_divide(asarray(q), 100)
 
 
 def nanmedian(a: Any, axis: Any = None, out: None = None, overwrite_input: bool = False,

@@ -169,7 +169,7 @@ def lower_program(jaxpr: Jaxpr, name: str, opts: dict) -> LoweredSource:
     size = len(split.source.splitlines()) + sum(
         len(c.kernel.canonical.splitlines()) for c in split.calls)
     calls_lib = "_rt.dot" in split.source or any(
-        f"_rt.{f}(" in split.source for f in ("solve", "det", "slogdet", "cholesky"))
+        f"_rt.{f}(" in split.source for f in ("solve", "det", "slogdet", "cholesky", "eigh", "svd", "qr"))
     if size <= _WHOLE_MAX_LINES and not calls_lib:
         return lower_jaxpr(jaxpr, name, opts)
     return split

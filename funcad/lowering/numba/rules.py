@@ -649,6 +649,11 @@ register("solve", _batched("solve"))
 register("det", _batched("det"))
 register("slogdet", _batched("slogdet", n_out=2))
 register("cholesky", _batched("cholesky"))
+register("eigh", _batched("eigh", n_out=2))
+register("qr", _batched("qr", n_out=2))
+_svd_reduced, _svd_full = _batched("svd", n_out=3), _batched("svd_full", n_out=3)
+register("svd", lambda ctx, eqn, args: (_svd_full if eqn.params["full_matrices"]
+                                        else _svd_reduced)(ctx, eqn, args))
 
 # -- calls: emit the body in place (normally they are inlined before planning) --------------
 
