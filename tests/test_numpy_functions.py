@@ -828,6 +828,178 @@ row("lstsq", lambda a, b: (lambda r: (r[0], r[1], r[3]))(fnp.linalg.lstsq(a, b))
     [((4, 3), (4,)), ((5, 2), (5, 2))], rtol=1e-8, atol=1e-10)
 
 
+# -- issue 10: funcad.lax operations (references: NumPy/SciPy or brute-force loops) -------------
+
+import scipy.special as _sp  # noqa: E402
+
+from funcad import lax  # noqa: E402
+
+for _n, _ref, _d in [("erf", _sp.erf, "real"), ("erfc", _sp.erfc, "real"),
+                     ("lgamma", _sp.gammaln, "pos"), ("digamma", _sp.digamma, "pos"),
+                     ("erf_inv", _sp.erfinv, "unit"), ("logistic", _sp.expit, "real"),
+                     ("rsqrt", lambda x: 1 / np.sqrt(x), "pos")]:
+    row(f"lax.{_n}", getattr(lax, _n), _ref, S_UNARY, _d, rtol=1e-12)
+row("lax.lgamma-gt1", lax.lgamma, _sp.gammaln, [((4,),)], "gt1", rtol=1e-12)
+row("lax.digamma-reflection", lambda x: lax.digamma(x * 0.2 - 0.5),
+    lambda x: _sp.digamma(x * 0.2 - 0.5), S_UNARY, "unit", rtol=1e-12)
+row("lax.clamp", lambda x: lax.clamp(-0.5, x, 0.7), lambda x: np.clip(x, -0.5, 0.7), S_UNARY)
+for _y in [0, 1, 2, 3, -2]:
+    row(f"lax.integer_pow-{_y}", lambda x, y=_y: lax.integer_pow(x, y),
+        lambda x, y=_y: x ** float(y), S_UNARY, "nz")
+row("lax.rem", lax.rem, np.fmod, S_BINARY, ("real", "gt1"))
+row("lax.sign", lax.sign, np.sign, S_UNARY, "nz")
+row("lax.round-away", lambda x: lax.round(x * 4), lambda x: np.sign(x * 4) * np.floor(
+    np.abs(x * 4) + 0.5), S_UNARY)
+row("lax.round-even", lambda x: lax.round(x * 4, lax.RoundingMethod.TO_NEAREST_EVEN),
+    lambda x: np.round(x * 4), S_UNARY)
+row("lax.pad", lambda x: lax.pad(x, 0.5, [(1, 2, 1), (-1, 1, 0)]),
+    lambda x: np.pad(np.insert(x, np.repeat(np.arange(1, x.shape[0]), 1), 0.5, axis=0),
+                     ((1, 2), (0, 1)), constant_values=0.5)[:, 1:], [((3, 4),)])
+row("lax.broadcast_in_dim", lambda x: lax.broadcast_in_dim(x, (2, 3, 4), (1,)),
+    lambda x: np.broadcast_to(x[None, :, None], (2, 3, 4)), [((3,),)])
+row("lax.reshape-dimensions", lambda x: lax.reshape(x, (3, 2), dimensions=(1, 0)),
+    lambda x: x.T.reshape(3, 2), [((2, 3),)])
+row("lax.dynamic_slice", lambda x, i: lax.dynamic_slice(x, (i, 1), (2, 2)),
+    lambda x, i: x[min(max(i, 0), 2):min(max(i, 0), 2) + 2, 1:3], [((4, 4), ())],
+    ("real", "int:-1:5"))
+row("lax.dynamic_update_slice", lambda x, u, i: lax.dynamic_update_slice(x, u, (1, i)),
+    lambda x, u, i: _np_at(x, (slice(1, 3), slice(min(max(i, 0), 2), min(max(i, 0), 2) + 2)),
+                           "set", u), [((4, 4), (2, 2), ())], ("real", "real", "int:-1:5"))
+row("lax.dynamic_index_in_dim", lambda x, i: lax.dynamic_index_in_dim(x, i, 1, False),
+    lambda x, i: x[:, min(max(i, 0), 3)], [((2, 4), ())], ("real", "int:-1:5"))
+row("lax.dynamic_update_index_in_dim", lambda x, u, i: lax.dynamic_update_index_in_dim(
+    x, u, i, 0), lambda x, u, i: _np_at(x, min(max(i, 0), 2), "set", u),
+    [((3, 4), (4,), ())], ("real", "real", "int:-1:4"))
+row("lax.dot_general", lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,)))),
+    lambda a, b: np.einsum("bij,bjk->bik", a, b), [((2, 3, 4), (2, 4, 2))])
+row("lax.dot_general-multi", lambda a, b: lax.dot_general(a, b, (((0, 2), (2, 0)), ((), ()))),
+    lambda a, b: np.einsum("icj,jdi->cd", a, b), [((2, 3, 4), (4, 2, 2))])
+row("lax.dot", lax.dot, np.dot, [((3,), (3, 2)), ((2, 3), (3,))])
+for _n, _nref in [("cumsum", np.cumsum), ("cumprod", np.cumprod),
+                  ("cummax", np.maximum.accumulate), ("cummin", np.minimum.accumulate),
+                  ("cumlogsumexp", np.logaddexp.accumulate)]:
+    for _rev in [False, True]:
+        row(f"lax.{_n}-reverse{_rev}", lambda x, n=_n, r=_rev: getattr(lax, n)(x, 1, r),
+            lambda x, f=_nref, r=_rev: np.flip(f(np.flip(x, 1), axis=1), 1) if r else f(
+                x, axis=1), [((2, 5),)], "distinct" if _n in ("cummax", "cummin") else "nz")
+row("lax.associative_scan-pytree", lambda x, y: lax.associative_scan(
+    lambda a, b: {"s": a["s"] + b["s"], "m": fnp.maximum(a["m"], b["m"])}, {"s": x, "m": y}),
+    lambda x, y: {"s": np.cumsum(x, 0), "m": np.maximum.accumulate(y, 0)},
+    [((5,), (5,)), ((6, 2), (6, 2))], "distinct")
+
+
+def _np_rev_matmul_scan(x):
+    """out[:, i] = x[:, n-1] @ ... @ x[:, i] (JAX: the scan of the reversed sequence)."""
+    n = x.shape[1]
+    out = np.empty_like(x)
+    acc = x[:, n - 1]
+    out[:, n - 1] = acc
+    for i in range(n - 2, -1, -1):
+        acc = acc @ x[:, i]
+        out[:, i] = acc
+    return out
+
+
+row("lax.associative_scan-reverse-axis", lambda x: lax.associative_scan(
+    fnp.matmul, x, reverse=True, axis=1), _np_rev_matmul_scan, [((2, 5, 2, 2),)])
+row("lax.sort", lambda x: lax.sort(x, 0), lambda x: np.sort(x, 0), [((4, 3),)], "distinct")
+row("lax.sort-multi", lambda k, v: lax.sort((fnp.floor(k), v), num_keys=1),
+    lambda k, v: (np.sort(np.floor(k)), np.take_along_axis(
+        v, np.argsort(np.floor(k), kind="stable"), -1)), [((6,), (6,)), ((2, 6), (2, 6))],
+    "distinct")
+row("lax.sort-two-keys", lambda a, b: lax.sort((a, b), num_keys=2),
+    lambda a, b: (a[np.lexsort((b, a))], b[np.lexsort((b, a))]), [((8,), (8,))], "int:0:3",
+    grad=False)
+row("lax.top_k", lambda x: lax.top_k(x, 2), lambda x: (
+    -np.sort(-x, -1)[..., :2], np.argsort(-x, -1, kind="stable")[..., :2].astype(np.int32)),
+    [((5,),), ((2, 4),)], "distinct")
+
+
+def _np_reduce_window(x, init, op, win, strides, pads, base=None, wdil=None):
+    nd = x.ndim
+    base, wdil = base or (1,) * nd, wdil or (1,) * nd
+    shp = [(n - 1) * b + 1 for n, b in zip(x.shape, base)]
+    xd = np.full(shp, init, x.dtype)
+    xd[tuple(slice(None, None, b) for b in base)] = x
+    xd = np.pad(xd, pads, constant_values=init)
+    eff = [(w - 1) * d + 1 for w, d in zip(win, wdil)]
+    outs = [(n - e) // s + 1 for n, e, s in zip(xd.shape, eff, strides)]
+    out = np.empty(outs, x.dtype)
+    for pos in itertools.product(*[range(o) for o in outs]):
+        sl = tuple(slice(p * s, p * s + e, d) for p, s, e, d in zip(pos, strides, eff, wdil))
+        out[pos] = op.reduce(xd[sl].ravel(), initial=init)
+    return out
+
+
+for _n, _args, _np_args, _sh in [
+    ("maxpool", (-np.inf, lax.max, (2, 2), (2, 2), "VALID"),
+     (-np.inf, np.maximum, (2, 2), (2, 2), ((0, 0), (0, 0))), [((4, 4),), ((4, 6),)]),
+    ("maxpool-3d-same", (-np.inf, lax.max, (1, 3, 3), (1, 2, 2), "SAME"),
+     (-np.inf, np.maximum, (1, 3, 3), (1, 2, 2), ((0, 0), (1, 1), (0, 1))), [((2, 5, 4),)]),
+    ("sum-same", (0.0, lax.add, (3,), (1,), "SAME"), (0.0, np.add, (3,), (1,), ((1, 1),)),
+     [((5,),)]),
+    ("sum-init-pads", (1.0, lax.add, (2, 2), (1, 2), [(1, 0), (0, 2)]),
+     (1.0, np.add, (2, 2), (1, 2), ((1, 0), (0, 2))), [((3, 4),)]),
+]:
+    row(f"lax.reduce_window-{_n}", lambda x, a=_args: lax.reduce_window(x, *a),
+        lambda x, a=_np_args: _np_reduce_window(x, *a), _sh, "distinct")
+row("lax.reduce_window-dilations", lambda x: lax.reduce_window(
+    x, 0.0, lax.add, (2,), (2,), "VALID", base_dilation=(2,), window_dilation=(2,)),
+    lambda x: _np_reduce_window(x, 0.0, np.add, (2,), (2,), ((0, 0),), (2,), (2,)), [((6,),)])
+
+
+def _np_conv(lhs, rhs, strides, pads, lhs_dil=None, rhs_dil=None, groups=1):
+    """Brute-force NC... / OI... convolution (cross-correlation)."""
+    nsp = lhs.ndim - 2
+    lhs_dil, rhs_dil = lhs_dil or (1,) * nsp, rhs_dil or (1,) * nsp
+    shp = [(n - 1) * d + 1 for n, d in zip(lhs.shape[2:], lhs_dil)]
+    x = np.zeros(lhs.shape[:2] + tuple(shp), lhs.dtype)
+    x[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dil)] = lhs
+    x = np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
+    o, i = rhs.shape[:2]
+    eff = [(k - 1) * d + 1 for k, d in zip(rhs.shape[2:], rhs_dil)]
+    outs = [(n - e) // s + 1 for n, e, s in zip(x.shape[2:], eff, strides)]
+    out = np.zeros((lhs.shape[0], o, *outs), lhs.dtype)
+    og = o // groups
+    for oc in range(o):
+        g = oc // og
+        for pos in itertools.product(*[range(m) for m in outs]):
+            sl = tuple(slice(p * s, p * s + e, d) for p, s, e, d in zip(pos, strides, eff,
+                                                                          rhs_dil))
+            patch = x[(slice(None), slice(g * i, (g + 1) * i)) + sl]
+            out[(slice(None), oc) + pos] = np.sum(patch * rhs[oc], axis=tuple(
+                range(1, nsp + 2)))
+    return out
+
+
+for _n, _kw, _ref_kw, _sh in [
+    ("valid", {"window_strides": (1, 1), "padding": "VALID"},
+     {"strides": (1, 1), "pads": ((0, 0), (0, 0))}, ((2, 3, 5, 4), (2, 3, 3, 2))),
+    ("same-stride2", {"window_strides": (2, 2), "padding": "SAME"},
+     {"strides": (2, 2), "pads": ((1, 1), (0, 1))}, ((1, 2, 5, 6), (3, 2, 3, 3))),
+    ("dilated-padded", {"window_strides": (1, 2), "padding": [(1, 0), (2, 1)],
+                        "lhs_dilation": (2, 1), "rhs_dilation": (1, 2)},
+     {"strides": (1, 2), "pads": ((1, 0), (2, 1)), "lhs_dil": (2, 1), "rhs_dil": (1, 2)},
+     ((1, 2, 3, 5), (2, 2, 2, 2))),
+    ("groups", {"window_strides": (1, 1), "padding": "VALID", "feature_group_count": 2},
+     {"strides": (1, 1), "pads": ((0, 0), (0, 0)), "groups": 2}, ((1, 4, 4, 3), (4, 2, 2, 2))),
+    ("1d", {"window_strides": (2,), "padding": [(1, 1)]}, {"strides": (2,), "pads": ((1, 1),)},
+     ((2, 2, 7), (3, 2, 3))),
+]:
+    row(f"lax.conv_general_dilated-{_n}",
+        lambda x, w, kw=_kw: lax.conv_general_dilated(x, w, **kw),
+        lambda x, w, kw=_ref_kw: _np_conv(x, w, **kw), [_sh], rtol=1e-9)
+row("lax.conv_general_dilated-NHWC-HWIO",
+    lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                          dimension_numbers=("NHWC", "HWIO", "NHWC")),
+    lambda x, w: np.transpose(_np_conv(np.transpose(x, (0, 3, 1, 2)), np.transpose(
+        w, (3, 2, 0, 1)), (1, 1), ((1, 1), (0, 1))), (0, 2, 3, 1)),
+    [((2, 4, 3, 2), (3, 2, 2, 3))], rtol=1e-9)
+row("lax.conv", lambda x, w: lax.conv(x, w, (1, 1), "VALID"),
+    lambda x, w: _np_conv(x, w, (1, 1), ((0, 0), (0, 0))), [((1, 2, 4, 4), (2, 2, 2, 2))],
+    rtol=1e-9)
+
+
 # ----------------------------------------------------------------------------------
 # Checks
 

@@ -1066,12 +1066,14 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict,
         header = [
             f"# funcad generated driver for jit({name}) (Python, calls compiled kernels); "
             f"options: {flags}",
+            "import math",
             "import numpy as np",
             "from funcad.lowering.numba import _pyruntime as _rt",
         ]
     else:
         header = [
             f"# funcad generated program for jit({name}); options: {flags}",
+            "import math",
             "import numpy as np",
             "from numba import prange",
             "from funcad.lowering.numba import _runtime as _rt",

@@ -144,6 +144,17 @@ def _tanh(ctx, eqn, args):
 
 
 register("tanh", ScalarRule(_tanh))
+
+
+def _libm(fn):
+    # math.<fn> returns a Python float at the driver level: cast to the exact dtype.
+    def rule(ctx, eqn, args):
+        return f"{ctx.dtype(eqn.out_binders[0].aval.dtype)}(math.{fn}({args[0]}))"
+    return rule
+
+
+for _fn in ("erf", "erfc", "lgamma"):
+    register(_fn, ScalarRule(_libm(_fn)))
 register("integer_pow", ScalarRule(_integer_pow))
 register("max", ScalarRule(_minmax(">")))
 register("min", ScalarRule(_minmax("<")))
