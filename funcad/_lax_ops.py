@@ -134,8 +134,10 @@ def digamma(x: Any) -> Any:
     (x,) = fnp._base.promote_inexact(x)
     refl = fnp.less(x, 0.5)
     y = fnp.where(refl, fnp.subtract(1.0, x), x)
-    acc = fnp.zeros_like(y)
-    for k in range(8):
+    # (no creation functions here: this runs inside lgamma's jvp rule, where they would
+    # make tracers of the level being processed)
+    acc = fnp.reciprocal(y)
+    for k in range(1, 8):
         acc = acc + fnp.reciprocal(y + float(k))
     z = y + 8.0
     inv = fnp.reciprocal(z)
@@ -145,6 +147,9 @@ def digamma(x: Any) -> Any:
     res = fnp.log(z) - 0.5 * inv - series - acc
     # psi(x) = psi(1 - x) - pi / tan(pi x)
     return fnp.where(refl, res - np.pi / fnp.tan(np.pi * fnp.where(refl, x, 0.25)), res)
+
+
+_TWO_OVER_SQRT_PI = float(2.0 / np.sqrt(np.pi))  # a Python float: float32 stays float32
 
 
 def erf_inv(x: Any) -> Any:
@@ -168,14 +173,14 @@ def erf_inv(x: Any) -> Any:
             pl = c + pl * wl
         y = fnp.where(small, ps, pl) * x
         for _ in range(3):  # Newton on erf(y) = x
-            y = y - (erf(y) - x) / (2.0 / np.sqrt(np.pi) * fnp.exp(-y * y))
-        return fnp.where(fnp.abs(x) == 1.0, fnp.where(x > 0, np.inf, -np.inf), y)
+            y = y - (erf(y) - x) / (_TWO_OVER_SQRT_PI * fnp.exp(-y * y))
+        return fnp.where(fnp.abs(x) == 1.0, fnp.copysign(np.inf, x), y)
 
     @_erf_inv.defjvp
     def _erf_inv_jvp(primals, tangents):
         (x,), (t,) = primals, tangents
         y = _erf_inv(x)
-        return y, t * (np.sqrt(np.pi) / 2.0) * fnp.exp(y * y)
+        return y, t * (1.0 / _TWO_OVER_SQRT_PI) * fnp.exp(y * y)
 
     (x,) = fnp._base.promote_inexact(x)
     return _erf_inv(x)

@@ -129,3 +129,9 @@ def qr(a):
     """np.linalg.qr of one matrix (reduced)."""
     q, r = np.linalg.qr(a)
     return q, r
+
+
+def call_callback(token, *args):
+    """Run a host callback (debug.print, pure_callback) from the driver."""
+    from funcad._callback import call_callback as run
+    return run(token, *args)
