@@ -250,7 +250,7 @@ def matrix_power(a: Any, n: int) -> Any:
     """a raised to the integer power n (by repeated squaring; n < 0 inverts first)."""
     from funcad.numpy._contract import matmul
     a = _square("matrix_power", a)
-    n = operator_index(n)
+    n = _operator_index(n)
     if n == 0:
         return broadcast_to(np.eye(shape(a)[-1], dtype=a.dtype), shape(a))
     if n < 0:
@@ -267,7 +267,7 @@ def matrix_power(a: Any, n: int) -> Any:
         z = matmul(z, z)
 
 
-def operator_index(n: Any) -> int:
+def _operator_index(n: Any) -> int:
     import operator
     try:
         return operator.index(n)
