@@ -1002,6 +1002,115 @@ row("lax.conv", lambda x, w: lax.conv(x, w, (1, 1), "VALID"),
     rtol=1e-9)
 
 
+# -- issue 10: more of dir(jax.numpy) ----------------------------------------------------------
+
+for _n, _f, _g, _sh, _d in [
+    ("atleast_3d", fnp.atleast_3d, np.atleast_3d, [((),), ((3,),), ((2, 3),)], "real"),
+    ("rot90", fnp.rot90, np.rot90, [((2, 3),), ((2, 3, 2),)], "real"),
+    ("rot90-k", lambda x: (fnp.rot90(x, 2), fnp.rot90(x, -1, axes=(1, 0))),
+     lambda x: (np.rot90(x, 2), np.rot90(x, -1, axes=(1, 0))), [((2, 3),)], "real"),
+    ("append", lambda x: fnp.append(x, x[:1], axis=0), lambda x: np.append(x, x[:1], axis=0),
+     [((2, 3),)], "real"),
+    ("append-flat", lambda x: fnp.append(x, 2.0), lambda x: np.append(x, 2.0), [((2, 3),)],
+     "real"),
+    ("delete", lambda x: fnp.delete(x, [0, 2], axis=1), lambda x: np.delete(x, [0, 2], axis=1),
+     [((2, 4),)], "real"),
+    ("delete-flat-slice", lambda x: fnp.delete(x, slice(1, 4)),
+     lambda x: np.delete(x, slice(1, 4)), [((2, 3),)], "real"),
+    ("insert-scalar", lambda x: fnp.insert(x, 1, 9.0, axis=1),
+     lambda x: np.insert(x, 1, 9.0, axis=1), [((2, 3),)], "real"),
+    ("insert-many", lambda x, v: fnp.insert(x, [1, 3, 1], v),
+     lambda x, v: np.insert(x, [1, 3, 1], v), [((4,), (3,))], "real"),
+    ("insert-array-at-scalar", lambda x, v: fnp.insert(x, -1, v, axis=0),
+     lambda x, v: np.insert(x, -1, v, axis=0), [((3, 2), (2,))], "real"),
+    ("count_nonzero", lambda x: fnp.count_nonzero(x, axis=0),
+     lambda x: np.count_nonzero(x, axis=0), [((3, 4),)], "int:-1:2"),
+    ("ptp", lambda x: fnp.ptp(x, axis=-1), lambda x: np.ptp(x, axis=-1), [((4,),), ((2, 3),)],
+     "distinct"),
+    ("modf", fnp.modf, np.modf, S_UNARY, "real"),
+    ("divmod", lambda x, y: fnp.divmod(x, y), lambda x, y: np.divmod(x, y), S_BINARY,
+     ("real", "gt1")),
+    ("angle", fnp.angle, np.angle, S_UNARY, "nz"),
+    ("fabs", fnp.fabs, np.fabs, S_UNARY, "nz"),
+    ("logspace", lambda x, y: fnp.logspace(x, y, 4), lambda x, y: np.logspace(x, y, 4),
+     [((), ())], "real"),
+    ("geomspace", lambda x, y: fnp.geomspace(x, y, 5), lambda x, y: np.geomspace(x, y, 5),
+     [((), ())], "pos"),
+    ("vander", lambda x: fnp.vander(x, 4), lambda x: np.vander(x, 4), [((3,),)], "real"),
+    ("vander-increasing", lambda x: fnp.vander(x, increasing=True),
+     lambda x: np.vander(x, increasing=True), [((3,),)], "real"),
+    ("tri-indices", lambda x: x * fnp.tri(3, 4, 1) + fnp.indices((3, 4))[1],
+     lambda x: x * np.tri(3, 4, 1) + np.indices((3, 4))[1], [((3, 4),)], "real"),
+    ("ix_", lambda x: x[fnp.ix_(np.array([0, 2]), np.array([1, 0, 3]))],
+     lambda x: x[np.ix_(np.array([0, 2]), np.array([1, 0, 3]))], [((3, 4),)], "real"),
+    ("rollaxis", lambda x: fnp.rollaxis(x, 2, 0), lambda x: np.rollaxis(x, 2, 0),
+     [((2, 3, 4),)], "real"),
+    ("unwrap", lambda x: fnp.unwrap(x * 3), lambda x: np.unwrap(x * 3), [((6,),), ((2, 5),)],
+     "real"),
+    ("gradient", fnp.gradient, lambda x: np.gradient(x), [((5,),)], "real"),
+    ("gradient-2d", lambda x: fnp.gradient(x, 0.5), lambda x: tuple(np.gradient(x, 0.5)),
+     [((3, 4),)], "real"),
+    ("polyder-polyint", lambda p: (fnp.polyder(p, 2), fnp.polyint(p, 2, k=[1.0, 2.0])),
+     lambda p: (np.polyder(p, 2), np.polyint(p, 2, k=[1.0, 2.0])), [((4,),)], "real"),
+    ("polyadd-sub-mul", lambda a, b: (fnp.polyadd(a, b), fnp.polysub(a, b), fnp.polymul(a, b)),
+     lambda a, b: (np.polyadd(a, b), np.polysub(a, b), np.polymul(a, b)), [((3,), (2,))],
+     "real"),
+    ("polyfit", lambda x, y: fnp.polyfit(x, y, 2), lambda x, y: np.polyfit(x, y, 2),
+     [((6,), (6,))], ("distinct", "real")),
+    ("vectorize", lambda x, y: fnp.vectorize(lambda a, b: fnp.sin(a) * b + 1)(x, y),
+     lambda x, y: np.sin(x) * y + 1, S_BINARY, "real"),
+    ("apply_along_axis", lambda x: fnp.apply_along_axis(lambda v: v[:2] * fnp.sum(v), 1, x),
+     lambda x: np.apply_along_axis(lambda v: v[:2] * np.sum(v), 1, x), [((3, 4),)], "real"),
+    ("apply_along_axis-scalar", lambda x: fnp.apply_along_axis(fnp.max, 0, x),
+     lambda x: np.apply_along_axis(np.max, 0, x), [((3, 4),)], "distinct"),
+    ("choose", lambda i, x, y: fnp.choose(i, [x, y]), lambda i, x, y: np.choose(i, [x, y]),
+     [((4,), (4,), (4,))], ("int:0:2", "real", "real")),
+    ("compress", lambda x: fnp.compress([True, False, True], x, axis=1),
+     lambda x: np.compress([True, False, True], x, axis=1), [((2, 3),)], "real"),
+]:
+    row(_n, _f, _g, _sh, _d)
+row("digitize", lambda x: (fnp.digitize(x, np.array([-1.0, 0.0, 1.5])),
+                           fnp.digitize(x, np.array([1.5, 0.0, -1.0]), right=True)),
+    lambda x: (np.digitize(x, np.array([-1.0, 0.0, 1.5])),
+               np.digitize(x, np.array([1.5, 0.0, -1.0]), right=True)), S_UNARY, grad=False)
+row("isin", lambda x: (fnp.isin(x, [0, 2]), fnp.isin(x, np.array([[1]]), invert=True)),
+    lambda x: (np.isin(x, [0, 2]), np.isin(x, np.array([[1]]), invert=True)),
+    [((5,),), ((2, 3),)], "int:0:4", grad=False)
+row("bincount", lambda x: fnp.bincount(x, length=5), lambda x: np.bincount(x, minlength=5),
+    [((6,),)], "int:0:5", grad=False)
+row("bincount-weights", lambda w: fnp.bincount(np.array([0, 2, 2, 1]), w, length=4),
+    lambda w: np.bincount(np.array([0, 2, 2, 1]), w, minlength=4), [((4,),)])
+row("unravel-ravel-index", lambda i: (fnp.unravel_index(i, (3, 4)),
+                                      fnp.ravel_multi_index(fnp.unravel_index(i, (3, 4)), (3, 4))),
+    lambda i: (np.unravel_index(i, (3, 4)), i), [((), ), ((5,),)], "int:0:12", grad=False)
+row("linalg.cond", fnp.linalg.cond, np.linalg.cond, [((3, 3),), ((2, 3, 3),)], "mat",
+    rtol=1e-9)
+row("linalg.cond-1", lambda a: fnp.linalg.cond(a, 1), lambda a: np.linalg.cond(a, 1),
+    [((3, 3),)], "mat", rtol=1e-9)
+for _o in ["fro", "nuc", 2, -2, 1, np.inf]:
+    row(f"linalg.matrix_norm-{_o}", lambda a, o=_o: fnp.linalg.matrix_norm(a, ord=o),
+        lambda a, o=_o: np.linalg.matrix_norm(a, ord=o), [((3, 3),), ((2, 3, 4),)], "nz",
+        rtol=1e-9)
+row("linalg.vector_norm", lambda x: fnp.linalg.vector_norm(x, axis=-1, ord=3),
+    lambda x: np.linalg.vector_norm(x, axis=-1, ord=3), [((2, 3),)], "nz")
+row("linalg.vector_norm-all", lambda x: fnp.linalg.vector_norm(x, keepdims=True),
+    lambda x: np.linalg.vector_norm(x, keepdims=True), [((2, 3),)], "nz")
+row("linalg.array-api", lambda a, b: (fnp.linalg.vecdot(a, b), fnp.linalg.cross(a, b),
+                                      fnp.linalg.outer(a[0], b[1]), fnp.linalg.diagonal(a),
+                                      fnp.linalg.trace(a), fnp.linalg.matmul(a, b.T),
+                                      fnp.linalg.matrix_transpose(a),
+                                      fnp.linalg.tensordot(a, b, axes=2)),
+    lambda a, b: (np.linalg.vecdot(a, b), np.linalg.cross(a, b), np.linalg.outer(a[0], b[1]),
+                  np.linalg.diagonal(a), np.linalg.trace(a), np.linalg.matmul(a, b.T),
+                  np.linalg.matrix_transpose(a), np.linalg.tensordot(a, b, axes=2)),
+    [((3, 3), (3, 3))])
+row("linalg.tensorinv", lambda a: fnp.linalg.tensorinv(a.reshape(4, 2, 2), ind=1),
+    lambda a: np.linalg.tensorinv(a.reshape(4, 2, 2), ind=1), [((4, 4),)], "mat", rtol=1e-9)
+row("linalg.tensorsolve", lambda a, b: fnp.linalg.tensorsolve(a.reshape(2, 3, 2, 3) + 0, b),
+    lambda a, b: np.linalg.tensorsolve(a.reshape(2, 3, 2, 3), b), [((6, 6), (2, 3))],
+    ("mat", "real"), rtol=1e-9)
+
+
 # ----------------------------------------------------------------------------------
 # Checks
 

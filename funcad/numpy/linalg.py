@@ -324,3 +324,117 @@ def lstsq(a: Any, b: Any, rcond: Any = None, *, numpy_resid: bool = False) -> tu
     else:
         resid = np.zeros((0,), a.dtype)
     return x, resid, rank, s
+
+
+# -- the array-API names of numpy.linalg ---------------------------------------------------------
+
+
+def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
+    """Vector norm over `axis` (all axes, flattened, when None)."""
+    x = asarray(x)
+    if axis is None:
+        y = norm(reshape(x, (-1,)), ord=ord)
+        return reshape(y, (1,) * ndim(x)) if keepdims else y
+    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
+    """Matrix norm over the last two axes ('fro', 'nuc', 1, -1, 2, -2, inf, -inf)."""
+    from funcad.numpy._reductions import max as _max
+    from funcad.numpy._reductions import min as _min
+    from funcad.numpy._reductions import sum as _sum
+    x = _matrix("matrix_norm", x)
+    if ord in (2, -2, "nuc"):
+        s = svdvals(x)
+        y = _max(s, axis=-1) if ord == 2 else _min(s, axis=-1) if ord == -2 else _sum(s, -1)
+        return reshape(y, (*shape(y), 1, 1)) if keepdims else y
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def cond(x: Any, p: Any = None) -> Any:
+    """Condition number (2-norm by default: largest / smallest singular value)."""
+    x = _matrix("cond", x)
+    if p is None or p in (2, -2):
+        from funcad.numpy._reductions import max as _max
+        from funcad.numpy._reductions import min as _min
+        from funcad.numpy._ufuncs import true_divide
+        s = svdvals(x)
+        r = true_divide(_max(s, axis=-1), _min(s, axis=-1))
+        return true_divide(1.0, r) if p == -2 else r
+    from funcad.numpy._ufuncs import multiply
+    return multiply(matrix_norm(x, ord=p), matrix_norm(inv(x), ord=p))
+
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Dot product of vectors along `axis`."""
+    from funcad.numpy._extra import vecdot as _vecdot
+    return _vecdot(x1, x2, axis=axis)
+
+
+def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Cross product of 3-vectors along `axis`."""
+    from funcad.numpy._extra import cross as _cross
+    if shape(x1)[axis] != 3 or shape(x2)[axis] != 3:
+        raise ValueError("linalg.cross: both inputs need size 3 along axis")
+    return _cross(x1, x2, axis=axis)
+
+
+def outer(x1: Any, x2: Any, /) -> Any:
+    """Outer product of two vectors."""
+    from funcad.numpy._contract import outer as _outer
+    if ndim(x1) != 1 or ndim(x2) != 1:
+        raise ValueError("linalg.outer: both inputs must be 1-d")
+    return _outer(x1, x2)
+
+
+def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+    """Diagonals of the last two axes."""
+    from funcad.numpy._shapes import diagonal as _diagonal
+    return _diagonal(x, offset, -2, -1)
+
+
+def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+    """Sums of the diagonals of the last two axes."""
+    from funcad.numpy._contract import trace as _trace
+    return _trace(x, offset, -2, -1, dtype)
+
+
+def matmul(x1: Any, x2: Any, /) -> Any:
+    """Matrix product."""
+    from funcad.numpy._contract import matmul as _matmul
+    return _matmul(x1, x2)
+
+
+def matrix_transpose(x: Any, /) -> Any:
+    """Swap the last two axes."""
+    return la._mT(_matrix("matrix_transpose", x))
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    """Tensor contraction (as numpy.tensordot)."""
+    from funcad.numpy._contract import tensordot as _tensordot
+    return _tensordot(x1, x2, axes)
+
+
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    """The inverse of a with respect to tensordot over its first `ind` axes."""
+    a = asarray(a)
+    s = shape(a)
+    lead, trail = s[:ind], s[ind:]
+    n = int(np.prod(lead, dtype=np.int64))
+    if n != int(np.prod(trail, dtype=np.int64)):
+        raise ValueError("tensorinv: the leading and trailing dimensions differ in size")
+    return reshape(inv(reshape(a, (n, n))), (*trail, *lead))
+
+
+def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
+    """Solve tensordot(a, x, axes=x.ndim) = b for x."""
+    from funcad.numpy._shapes import moveaxis
+    a, b = asarray(a), asarray(b)
+    if axes is not None:
+        for k in sorted(int(ax) % ndim(a) for ax in axes)[::-1]:
+            a = moveaxis(a, k, -1)
+    xs = shape(a)[ndim(b):]
+    n = int(np.prod(xs, dtype=np.int64))
+    x = solve(reshape(a, (-1, n)), reshape(b, (-1,)))
+    return reshape(x, xs)
