@@ -18,7 +18,6 @@ from funcad.numpy._base import (
     broadcast_to,
     ndim,
     promote_inexact,
-    result_type,
     shape,
 )
 from funcad.numpy._indexing import take_along_axis
