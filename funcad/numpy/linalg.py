@@ -331,9 +331,10 @@ def lstsq(a: Any, b: Any, rcond: Any = None, *, numpy_resid: bool = False) -> tu
 
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     """Vector norm over `axis` (all axes, flattened, when None)."""
+    from funcad.numpy._shapes import reshape as _reshape
     x = asarray(x)
     if axis is None:
-        y = norm(reshape(x, (-1,)), ord=ord)
+        y = norm(_reshape(x, (-1,)), ord=ord)
         return reshape(y, (1,) * ndim(x)) if keepdims else y
     return norm(x, ord=ord, axis=axis, keepdims=keepdims)
 
@@ -436,5 +437,5 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
             a = moveaxis(a, k, -1)
     xs = shape(a)[ndim(b):]
     n = int(np.prod(xs, dtype=np.int64))
-    x = solve(reshape(a, (-1, n)), reshape(b, (-1,)))
+    x = solve(reshape(a, (n, n)), reshape(b, (n,)))
     return reshape(x, xs)
