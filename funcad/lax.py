@@ -6,6 +6,7 @@ included), batch under `vmap` and compile to native loops under `jit`.
 
 from __future__ import annotations
 
+import builtins  # lax defines max, min, abs, round, slice... of its own
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -321,7 +322,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
         def step(carry, _):
             i, x = carry
             return (i + 1, checked_body(i, x)), None
-        (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
+        (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=builtins.max(hi - lo, 0))
         return out
 
     def cond(c):
