@@ -347,9 +347,10 @@ def correlate(a: Any, v: Any, mode: str = "valid", *, precision: Any = None,
 def polyval(p: Any, x: Any, *, unroll: int = 16) -> Any:
     """Evaluate the polynomial with coefficients p (highest degree first) at x (Horner)."""
     p, x = prepare_nobroadcast(p, x)
-    if ndim(p) != 1:
-        raise ValueError(f"polyval: p must be 1-d, got shape {shape(p)}")
+    if ndim(p) < 1:
+        raise ValueError(f"polyval: p must be at least 1-d, got shape {shape(p)}")
     from funcad.numpy._base import ones_like
+    # (rows of a p of rank > 1 broadcast against x, as in NumPy's Horner loop)
     y = zeros_like(x) if shape(p)[0] == 0 else p[0] * ones_like(x)
     for i in range(1, shape(p)[0]):
         y = y * x + p[i]
