@@ -720,3 +720,41 @@ def conv_dimension_numbers(lhs_shape: Sequence[int], rhs_shape: Sequence[int],
     """The (lhs, rhs, out) dimension permutations of a dimension_numbers spec."""
     return _conv_specs(dimension_numbers, len(lhs_shape))
 
+
+
+# -- lax.reduce: a reduction with any binary computation -------------------------------------
+
+_MONOIDS = {}  # filled below: computation -> (reduction, identity test)
+
+
+def reduce(operands: Any, init_values: Any, computation: Callable,
+           dimensions: Sequence[int]) -> Any:
+    """Reduce `operands` over `dimensions` with the binary `computation`, starting from
+    init_values (pytrees allowed; lax.add/mul/max/min and the logical ops use the fused
+    reductions, other computations fold the slices one by one)."""
+    leaves, tree = tree_flatten(operands)
+    inits = tree_flatten(init_values)[0]
+    if len(leaves) != len(inits):
+        raise ValueError("reduce: operands and init_values must have the same structure")
+    leaves = [_arr(x) for x in leaves]
+    dims = tuple(sorted(int(d) % fnp.ndim(leaves[0]) for d in dimensions))
+    fused = _MONOIDS.get(computation)
+    if fused is not None and len(leaves) == 1:
+        out = fused(leaves[0], dims) if dims else leaves[0]
+        return tree_unflatten(tree, [computation(fnp.astype(_arr(inits[0]), out.dtype), out)])
+    acc = [fnp.broadcast_to(fnp.astype(_arr(v), x.dtype), tuple(
+        n for d, n in enumerate(fnp.shape(x)) if d not in dims)) for v, x in zip(inits, leaves)]
+    moved = [fnp.moveaxis(x, dims, tuple(range(len(dims)))) for x in leaves]
+    count = math.prod(fnp.shape(moved[0])[:len(dims)])
+    flat = [fnp.reshape(x, (count, *fnp.shape(x)[len(dims):])) for x in moved]
+    for k in range(count):
+        a = tree_unflatten(tree, acc)
+        b = tree_unflatten(tree, [x[k] for x in flat])
+        acc = tree_flatten(computation(a, b))[0]
+    return tree_unflatten(tree, acc)
+
+
+_MONOIDS.update({
+    add: lambda x, d: fnp.sum(x, axis=d), mul: lambda x, d: fnp.prod(x, axis=d),
+    max: lambda x, d: fnp.max(x, axis=d), min: lambda x, d: fnp.min(x, axis=d),
+})

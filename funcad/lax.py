@@ -19,8 +19,26 @@ from funcad.numpy._base import prepare
 from funcad.primitives.control import cond_p, scan_p, while_p
 from funcad.primitives.elementwise import select_n_p
 
-__all__ = ["scan", "map", "fori_loop", "while_loop", "cond", "switch", "select",
-           "stop_gradient", *['Precision', 'RoundingMethod', 'abs', 'acos', 'acosh', 'add', 'argmax', 'argmin', 'asin', 'asinh', 'associative_scan', 'atan', 'atan2', 'atanh', 'batch_matmul', 'bitwise_and', 'bitwise_not', 'bitwise_or', 'bitwise_xor', 'broadcast', 'broadcast_in_dim', 'broadcast_to_rank', 'broadcasted_iota', 'cbrt', 'ceil', 'clamp', 'concatenate', 'conv', 'conv_dimension_numbers', 'conv_general_dilated', 'conv_with_general_padding', 'convert_element_type', 'cos', 'cosh', 'cumlogsumexp', 'cummax', 'cummin', 'cumprod', 'cumsum', 'digamma', 'div', 'dot', 'dot_general', 'dynamic_index_in_dim', 'dynamic_slice', 'dynamic_slice_in_dim', 'dynamic_update_index_in_dim', 'dynamic_update_slice', 'dynamic_update_slice_in_dim', 'eq', 'erf', 'erf_inv', 'erfc', 'exp', 'exp2', 'expand_dims', 'expm1', 'floor', 'ge', 'gt', 'index_in_dim', 'integer_pow', 'iota', 'is_finite', 'le', 'lgamma', 'log', 'log1p', 'logistic', 'lt', 'max', 'min', 'mul', 'ne', 'neg', 'pad', 'padtype_to_pads', 'pow', 'reduce_and', 'reduce_max', 'reduce_min', 'reduce_or', 'reduce_prod', 'reduce_sum', 'reduce_window', 'rem', 'reshape', 'rev', 'round', 'rsqrt', 'sign', 'sin', 'sinh', 'slice', 'slice_in_dim', 'sort', 'sort_key_val', 'sqrt', 'square', 'squeeze', 'sub', 'tan', 'tanh', 'top_k', 'transpose']]
+__all__ = [
+    "scan", "map", "fori_loop", "while_loop", "cond", "switch", "select",
+    "stop_gradient", "Precision", "RoundingMethod", "abs", "acos", "acosh", "add",
+    "argmax", "argmin", "asin", "asinh", "associative_scan", "atan", "atan2", "atanh",
+    "batch_matmul", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+    "broadcast", "broadcast_in_dim", "broadcast_to_rank", "broadcasted_iota", "cbrt",
+    "ceil", "clamp", "concatenate", "conv", "conv_dimension_numbers",
+    "conv_general_dilated", "conv_with_general_padding", "convert_element_type", "cos",
+    "cosh", "cumlogsumexp", "cummax", "cummin", "cumprod", "cumsum", "digamma", "div",
+    "dot", "dot_general", "dynamic_index_in_dim", "dynamic_slice",
+    "dynamic_slice_in_dim", "dynamic_update_index_in_dim", "dynamic_update_slice",
+    "dynamic_update_slice_in_dim", "eq", "erf", "erf_inv", "erfc", "exp", "exp2",
+    "expand_dims", "expm1", "floor", "ge", "gt", "index_in_dim", "integer_pow", "iota",
+    "is_finite", "le", "lgamma", "log", "log1p", "logistic", "lt", "max", "min", "mul",
+    "ne", "neg", "pad", "padtype_to_pads", "pow", "reduce", "reduce_and", "reduce_max",
+    "reduce_min", "reduce_or", "reduce_prod", "reduce_sum", "reduce_window", "rem",
+    "reshape", "rev", "round", "rsqrt", "sign", "sin", "sinh", "slice", "slice_in_dim",
+    "sort", "sort_key_val", "sqrt", "square", "squeeze", "sub", "tan", "tanh", "top_k",
+    "transpose", "linalg",
+]
 
 
 def select(pred: Any, on_true: Any, on_false: Any) -> Any:
@@ -522,6 +540,7 @@ from funcad._lax_ops import (  # noqa: E402,F401  lower-level operations
     pad,
     padtype_to_pads,
     pow,
+    reduce,
     reduce_and,
     reduce_max,
     reduce_min,
@@ -550,6 +569,9 @@ from funcad._lax_ops import (  # noqa: E402,F401  lower-level operations
     top_k,
     transpose,
 )
+
+
+from funcad import _lax_linalg as linalg  # noqa: E402,F401  (funcad.lax.linalg)
 
 
 def _register_lowering() -> None:

@@ -1115,6 +1115,32 @@ row("linalg.tensorsolve", lambda a, b: fnp.linalg.tensorsolve(a.reshape(2, 3, 2,
     ("mat", "real"), rtol=1e-9)
 
 
+# -- issue 10: lax.reduce and lax.linalg -------------------------------------------------------
+
+row("lax.reduce-add", lambda x: lax.reduce(x, 0.0, lax.add, (0,)),
+    lambda x: np.sum(x, axis=0), [((3, 4),)])
+row("lax.reduce-max-init", lambda x: lax.reduce(x, 0.5, lax.max, (1,)),
+    lambda x: np.maximum(np.max(x, axis=1), 0.5), [((3, 4),)], "distinct")
+row("lax.reduce-pytree-custom", lambda x, y: lax.reduce(
+    (x, y), (0.0, 1.0), lambda a, b: (a[0] + b[0] * a[1], a[1] * b[1]), (1,)),
+    lambda x, y: (lambda ps: ((x * np.concatenate([np.ones((2, 1), x.dtype), ps[:, :-1]],
+                                                  1)).sum(1), ps[:, -1]))(np.cumprod(y, 1)),
+    [((2, 3), (2, 3))])
+row("lax.linalg.triangular_solve", lambda a, b: (
+    lax.linalg.triangular_solve(a, b, left_side=True, lower=True),
+    lax.linalg.triangular_solve(a, b.T, left_side=False, lower=False, transpose_a=True),
+    lax.linalg.triangular_solve(a, b, left_side=True, lower=True, unit_diagonal=True)),
+    lambda a, b: (np.linalg.solve(np.tril(a), b), b.T @ np.linalg.inv(np.triu(a).T),
+                  np.linalg.solve(np.tril(a, -1) + np.eye(3, dtype=a.dtype), b)),
+    [((3, 3), (3, 2))], ("mat", "real"), rtol=1e-9)
+row("lax.linalg.eigh-cholesky", lambda a: (lax.linalg.eigh(a)[1], lax.linalg.cholesky(a)),
+    lambda a: (np.linalg.eigh(a)[0], np.linalg.cholesky(a)), [((3, 3),)], "spd", rtol=1e-9)
+row("lax.linalg.svd-qr", lambda a: (lax.linalg.svd(a, compute_uv=False),
+                                    lax.linalg.qr(a, full_matrices=False)),
+    lambda a: (np.linalg.svd(a, compute_uv=False), tuple(np.linalg.qr(a))), [((4, 3),)],
+    rtol=1e-9, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------------
 # Checks
 
