@@ -127,8 +127,11 @@ def _lt(x: Any, y: Any) -> Any:
 
 
 def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None, *,
-                 method: str = "compare_all") -> Any:
-    """Indices where elements of v would be inserted into the sorted 1-d array a."""
+                 method: str = "scan") -> Any:
+    """Indices where elements of v would be inserted into the sorted 1-d array a (every
+    method computes JAX's "compare_all": one comparison per pair, no new primitive)."""
+    if method not in ("scan", "scan_unrolled", "sort", "compare_all"):
+        raise ValueError(f"searchsorted: unknown method {method!r}")
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
     a = asarray(a)
