@@ -7,6 +7,7 @@ it. Its implementation runs the program through the compiled backend registered 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import weakref
@@ -259,6 +260,8 @@ class Jitted:
         return (flat, concrete, box["out_tree"], closed), closed_over
 
     def __call__(self, *args, **kwargs):
+        if _disabled:  # funcad.disable_jit(): run the Python function itself
+            return self.fun(*args, **kwargs)
         # Fast path: positional ndarrays whose signature was seen before, nothing traced.
         if not kwargs and _core._dynamic_main is _EVAL_MAIN:
             try:
@@ -311,6 +314,33 @@ class Jitted:
         if obj is None:
             return self
         return functools.partial(self, obj)
+
+
+_disabled = False
+
+
+def set_disabled(disabled: bool) -> None:
+    """Make every jitted function run its Python function directly (True) or not."""
+    global _disabled
+    _disabled = bool(disabled)
+
+
+@contextlib.contextmanager
+def disable_jit(disable: bool = True):
+    """Context manager: inside it, jitted functions run as plain Python (for debugging:
+    prints show values, breakpoints work).
+
+    >>> import funcad as fa
+    >>> with fa.disable_jit():
+    ...     fa.jit(lambda x: x + 1)(1.0)
+    2.0
+    """
+    previous = _disabled
+    set_disabled(disable)
+    try:
+        yield
+    finally:
+        set_disabled(previous)
 
 
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = (),

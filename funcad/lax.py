@@ -6,6 +6,7 @@ included), batch under `vmap` and compile to native loops under `jit`.
 
 from __future__ import annotations
 
+import builtins  # lax defines max, min, abs, round, slice... of its own
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -18,8 +19,26 @@ from funcad.numpy._base import prepare
 from funcad.primitives.control import cond_p, scan_p, while_p
 from funcad.primitives.elementwise import select_n_p
 
-__all__ = ["scan", "map", "fori_loop", "while_loop", "cond", "switch", "select",
-           "stop_gradient"]
+__all__ = [
+    "scan", "map", "fori_loop", "while_loop", "cond", "switch", "select",
+    "stop_gradient", "Precision", "RoundingMethod", "abs", "acos", "acosh", "add",
+    "argmax", "argmin", "asin", "asinh", "associative_scan", "atan", "atan2", "atanh",
+    "batch_matmul", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+    "broadcast", "broadcast_in_dim", "broadcast_to_rank", "broadcasted_iota", "cbrt",
+    "ceil", "clamp", "concatenate", "conv", "conv_dimension_numbers",
+    "conv_general_dilated", "conv_with_general_padding", "convert_element_type", "cos",
+    "cosh", "cumlogsumexp", "cummax", "cummin", "cumprod", "cumsum", "digamma", "div",
+    "dot", "dot_general", "dynamic_index_in_dim", "dynamic_slice",
+    "dynamic_slice_in_dim", "dynamic_update_index_in_dim", "dynamic_update_slice",
+    "dynamic_update_slice_in_dim", "eq", "erf", "erf_inv", "erfc", "exp", "exp2",
+    "expand_dims", "expm1", "floor", "ge", "gt", "index_in_dim", "integer_pow", "iota",
+    "is_finite", "le", "lgamma", "log", "log1p", "logistic", "lt", "max", "min", "mul",
+    "ne", "neg", "pad", "padtype_to_pads", "pow", "reduce", "reduce_and", "reduce_max",
+    "reduce_min", "reduce_or", "reduce_prod", "reduce_sum", "reduce_window", "rem",
+    "reshape", "rev", "round", "rsqrt", "sign", "sin", "sinh", "slice", "slice_in_dim",
+    "sort", "sort_key_val", "sqrt", "square", "squeeze", "sub", "tan", "tanh", "top_k",
+    "transpose", "linalg",
+]
 
 
 def select(pred: Any, on_true: Any, on_false: Any) -> Any:
@@ -321,7 +340,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
         def step(carry, _):
             i, x = carry
             return (i + 1, checked_body(i, x)), None
-        (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
+        (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=builtins.max(hi - lo, 0))
         return out
 
     def cond(c):
@@ -440,6 +459,119 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
         index = fnp.asarray(fnp.not_equal(pred, 0)).astype(np.int64)
     return switch(index, [false_fun, true_fun], *operands,
                   _labels=("false_fun", "true_fun"))
+
+
+from funcad._lax_ops import (  # noqa: E402,F401  lower-level operations
+    Precision,
+    RoundingMethod,
+    abs,
+    acos,
+    acosh,
+    add,
+    argmax,
+    argmin,
+    asin,
+    asinh,
+    associative_scan,
+    atan,
+    atan2,
+    atanh,
+    batch_matmul,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    broadcast,
+    broadcast_in_dim,
+    broadcast_to_rank,
+    broadcasted_iota,
+    cbrt,
+    ceil,
+    clamp,
+    concatenate,
+    conv,
+    conv_dimension_numbers,
+    conv_general_dilated,
+    conv_with_general_padding,
+    convert_element_type,
+    cos,
+    cosh,
+    cumlogsumexp,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    digamma,
+    div,
+    dot,
+    dot_general,
+    dynamic_index_in_dim,
+    dynamic_slice,
+    dynamic_slice_in_dim,
+    dynamic_update_index_in_dim,
+    dynamic_update_slice,
+    dynamic_update_slice_in_dim,
+    eq,
+    erf,
+    erf_inv,
+    erfc,
+    exp,
+    exp2,
+    expand_dims,
+    expm1,
+    floor,
+    ge,
+    gt,
+    index_in_dim,
+    integer_pow,
+    iota,
+    is_finite,
+    le,
+    lgamma,
+    log,
+    log1p,
+    logistic,
+    lt,
+    max,
+    min,
+    mul,
+    ne,
+    neg,
+    pad,
+    padtype_to_pads,
+    pow,
+    reduce,
+    reduce_and,
+    reduce_max,
+    reduce_min,
+    reduce_or,
+    reduce_prod,
+    reduce_sum,
+    reduce_window,
+    rem,
+    reshape,
+    rev,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    slice,
+    slice_in_dim,
+    sort,
+    sort_key_val,
+    sqrt,
+    square,
+    squeeze,
+    sub,
+    tan,
+    tanh,
+    top_k,
+    transpose,
+)
+
+
+from funcad import _lax_linalg as linalg  # noqa: E402,F401  (funcad.lax.linalg)
 
 
 def _register_lowering() -> None:

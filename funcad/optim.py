@@ -343,3 +343,476 @@ def apply_updates(params: Any, updates: Any) -> Any:
     leaves = [(p + u).astype(_dtype(p)) if p is not None else None
               for p, u in zip(tree_leaves(params), tree_leaves(updates), strict=True)]
     return tree_unflatten(tree_structure(params), leaves)
+
+
+# ----------------------------------------------------------------------------------------
+# More of optax (issue 10): type names, losses, schedules, transformations and optimizers.
+
+import functools as _functools  # noqa: E402
+import inspect as _inspect  # noqa: E402
+import types as _types  # noqa: E402
+
+Params = Any  # a pytree of arrays
+Updates = Any  # a pytree of arrays with the structure of Params
+OptState = Any  # a pytree of arrays (an optimizer's state)
+Schedule = Callable[[Any], Any]  # step count -> value
+ScalarOrSchedule = Any  # float | Schedule
+TransformInitFn = Callable[[Params], OptState]
+TransformUpdateFn = Callable[..., tuple]
+GradientTransformationExtraArgs = GradientTransformation
+
+# -- losses (elementwise unless a class axis is reduced, as in optax) ---------------------
+
+
+def _errors(predictions, targets):
+    p = fnp.asarray(predictions)
+    return p if targets is None else p - targets
+
+
+def l2_loss(predictions: Any, targets: Any | None = None) -> Any:
+    """0.5 * (predictions - targets) ** 2, elementwise."""
+    e = _errors(predictions, targets)
+    return 0.5 * (e * e)
+
+
+def squared_error(predictions: Any, targets: Any | None = None) -> Any:
+    """(predictions - targets) ** 2, elementwise."""
+    e = _errors(predictions, targets)
+    return e * e
+
+
+def huber_loss(predictions: Any, targets: Any | None = None, delta: float = 1.0) -> Any:
+    """Quadratic for |error| <= delta, linear beyond, elementwise."""
+    e = _errors(predictions, targets)
+    abs_e = fnp.abs(e)
+    quadratic = fnp.minimum(abs_e, delta)
+    linear = abs_e - quadratic
+    return 0.5 * quadratic * quadratic + delta * linear
+
+
+def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
+    """Binary cross-entropy of sigmoid(logits) against labels in [0, 1], elementwise."""
+    from funcad.nn import log_sigmoid
+    logits = fnp.asarray(logits)
+    return -labels * log_sigmoid(logits) - (1.0 - labels) * log_sigmoid(-logits)
+
+
+def softmax_cross_entropy(logits: Any, labels: Any, axis: int = -1,
+                          where: Any = None) -> Any:
+    """-sum(labels * log_softmax(logits)) over the class axis."""
+    from funcad.nn import log_softmax
+    terms = labels * log_softmax(logits, axis=axis)
+    if where is not None:
+        terms = fnp.where(where, terms, 0.0)
+    return -fnp.sum(terms, axis=axis)
+
+
+def softmax_cross_entropy_with_integer_labels(logits: Any, labels: Any, axis: int = -1,
+                                              where: Any = None) -> Any:
+    """Cross-entropy of softmax(logits) against integer class labels."""
+    from funcad.api import stop_gradient
+    logits = fnp.asarray(logits)
+    axis = axis % fnp.ndim(logits)
+    shifted = logits - stop_gradient(fnp.max(logits, axis=axis, keepdims=True))
+    idx = fnp.expand_dims(fnp.asarray(labels), axis)
+    label_logits = fnp.squeeze(fnp.take_along_axis(shifted, idx, axis=axis), axis)
+    log_norm = fnp.log(fnp.sum(fnp.exp(shifted), axis=axis))
+    out = log_norm - label_logits
+    return out if where is None else fnp.where(where, out, 0.0)
+
+
+losses = _types.SimpleNamespace(
+    l2_loss=l2_loss, squared_error=squared_error, huber_loss=huber_loss,
+    sigmoid_binary_cross_entropy=sigmoid_binary_cross_entropy,
+    softmax_cross_entropy=softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels=softmax_cross_entropy_with_integer_labels)
+
+# -- schedules: callables of the step count ------------------------------------------------
+
+
+def constant_schedule(value: Any) -> Schedule:
+    """The schedule that is always `value`."""
+    return lambda count: value
+
+
+def polynomial_schedule(init_value: Any, end_value: Any, power: Any, transition_steps: int,
+                        transition_begin: int = 0) -> Schedule:
+    """From init_value to end_value along (1 - t)**power over transition_steps steps."""
+    if transition_steps <= 0:
+        return constant_schedule(init_value)
+
+    def schedule(count):
+        c = fnp.clip(fnp.asarray(count) - transition_begin, 0, transition_steps)
+        frac = 1.0 - c / transition_steps
+        return (init_value - end_value) * (frac ** power) + end_value
+    return schedule
+
+
+def linear_schedule(init_value: Any, end_value: Any, transition_steps: int,
+                    transition_begin: int = 0) -> Schedule:
+    """From init_value to end_value linearly over transition_steps steps."""
+    return polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin)
+
+
+def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
+                      transition_begin: int = 0, staircase: bool = False,
+                      end_value: float | None = None) -> Schedule:
+    """init_value * decay_rate ** ((count - transition_begin) / transition_steps)."""
+    if transition_steps <= 0:
+        return constant_schedule(init_value)
+
+    def schedule(count):
+        decreased = fnp.asarray(count) - transition_begin
+        p = decreased / transition_steps
+        if staircase:
+            p = fnp.floor(p)
+        value = fnp.where(decreased <= 0, init_value, init_value * fnp.power(decay_rate, p))
+        if end_value is not None:
+            value = (fnp.maximum if decay_rate < 1 else fnp.minimum)(value, end_value)
+        return value
+    return schedule
+
+
+def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.0,
+                          exponent: float = 1.0) -> Schedule:
+    """init_value * ((1 - alpha) * (0.5 (1 + cos(pi t / decay_steps))) ** exponent + alpha)."""
+    if decay_steps <= 0:
+        raise ValueError("cosine_decay_schedule: decay_steps must be positive")
+
+    def schedule(count):
+        c = fnp.minimum(fnp.asarray(count), decay_steps)
+        cosine = 0.5 * (1.0 + fnp.cos(np.pi * c / decay_steps))
+        return init_value * ((1.0 - alpha) * cosine ** exponent + alpha)
+    return schedule
+
+
+def join_schedules(schedules: Any, boundaries: Any) -> Schedule:
+    """Schedule i from boundaries[i - 1] on, fed the steps counted from that boundary."""
+    def schedule(step):
+        step = fnp.asarray(step)
+        output = schedules[0](step)
+        for boundary, sched in zip(boundaries, schedules[1:]):
+            output = fnp.where(step < boundary, output, sched(step - boundary))
+        return output
+    return schedule
+
+
+def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_steps: int,
+                                 decay_steps: int, end_value: float = 0.0,
+                                 exponent: float = 1.0) -> Schedule:
+    """Linear warmup to peak_value over warmup_steps, then cosine decay to end_value at
+    decay_steps (counted from step 0)."""
+    alpha = 0.0 if peak_value == 0.0 else end_value / peak_value
+    return join_schedules([linear_schedule(init_value, peak_value, warmup_steps),
+                           cosine_decay_schedule(peak_value, decay_steps - warmup_steps,
+                                                 alpha, exponent)], [warmup_steps])
+
+
+def piecewise_constant_schedule(init_value: float,
+                                boundaries_and_scales: dict | None = None) -> Schedule:
+    """init_value multiplied by scales[b] once the step reaches each boundary b."""
+    items = sorted((boundaries_and_scales or {}).items())
+
+    def schedule(count):
+        count = fnp.asarray(count)
+        v = init_value
+        for b, s in items:
+            v = fnp.where(count >= b, v * s, v)
+        return v
+    return schedule
+
+
+schedules = _types.SimpleNamespace(
+    constant_schedule=constant_schedule, polynomial_schedule=polynomial_schedule,
+    linear_schedule=linear_schedule, exponential_decay=exponential_decay,
+    cosine_decay_schedule=cosine_decay_schedule, join_schedules=join_schedules,
+    warmup_cosine_decay_schedule=warmup_cosine_decay_schedule,
+    piecewise_constant_schedule=piecewise_constant_schedule)
+
+# -- transformations -----------------------------------------------------------------------
+
+
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
+    """Multiply the updates by step_size_fn(step count)."""
+    return _scale_by_schedule(step_size_fn)
+
+
+def clip(max_delta: float) -> GradientTransformation:
+    """Clip every update element to [-max_delta, max_delta]."""
+    def update(updates, state, params=None):
+        return tree_map(lambda g: fnp.clip(g, -max_delta, max_delta), updates), state
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+class ScaleByRmsState(NamedTuple):
+    """The running mean of squared gradients (and the step count)."""
+
+    count: Any
+    nu: Any
+
+
+def scale_by_rms(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0.0,
+                 eps_in_sqrt: bool = True, bias_correction: bool = False
+                 ) -> GradientTransformation:
+    """Divide by the root of a running mean of squared gradients (RMSProp's rescaling)."""
+    def init(params):
+        return ScaleByRmsState(_count0(), tree_map(
+            lambda p: np.full(np.shape(p), initial_scale, np.result_type(p)), params))
+
+    def update(updates, state, params=None):
+        nu = tree_map(lambda g, n: decay * n + (1 - decay) * (g * g), updates, state.nu)
+        count = state.count + np.int32(1)
+        nu_hat = nu
+        if bias_correction:
+            bc = 1 - fnp.power(decay, fnp.asarray(count).astype(np.float64))
+            nu_hat = tree_map(lambda n: n / bc, nu)
+        if eps_in_sqrt:
+            out = tree_map(lambda g, n: (g / fnp.sqrt(n + eps)).astype(_dtype(g)), updates,
+                           nu_hat)
+        else:
+            out = tree_map(lambda g, n: (g / (fnp.sqrt(n) + eps)).astype(_dtype(g)), updates,
+                           nu_hat)
+        return out, ScaleByRmsState(count, nu)
+    return GradientTransformation(init, update)
+
+
+class ScaleByRStdDevState(NamedTuple):
+    """Running means of gradients and squared gradients (centered RMSProp)."""
+
+    count: Any
+    mu: Any
+    nu: Any
+
+
+def scale_by_stddev(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0.0,
+                    eps_in_sqrt: bool = True, bias_correction: bool = False
+                    ) -> GradientTransformation:
+    """Divide by a running estimate of the gradients' standard deviation."""
+    def init(params):
+        return ScaleByRStdDevState(_count0(), _zeros_like_tree(params), tree_map(
+            lambda p: np.full(np.shape(p), initial_scale, np.result_type(p)), params))
+
+    def update(updates, state, params=None):
+        mu = tree_map(lambda g, m: decay * m + (1 - decay) * g, updates, state.mu)
+        nu = tree_map(lambda g, n: decay * n + (1 - decay) * (g * g), updates, state.nu)
+        count = state.count + np.int32(1)
+        mu_hat, nu_hat = mu, nu
+        if bias_correction:
+            bc = 1 - fnp.power(decay, fnp.asarray(count).astype(np.float64))
+            mu_hat = tree_map(lambda m: m / bc, mu)
+            nu_hat = tree_map(lambda n: n / bc, nu)
+        if eps_in_sqrt:
+            out = tree_map(lambda g, m, n: (g / fnp.sqrt(n - m * m + eps)).astype(_dtype(g)),
+                           updates, mu_hat, nu_hat)
+        else:
+            out = tree_map(lambda g, m, n: (g / (fnp.sqrt(n - m * m) + eps)).astype(
+                _dtype(g)), updates, mu_hat, nu_hat)
+        return out, ScaleByRStdDevState(count, mu, nu)
+    return GradientTransformation(init, update)
+
+
+class ScaleByRssState(NamedTuple):
+    """The running sum of squared gradients (Adagrad)."""
+
+    sum_of_squares: Any
+
+
+def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7
+                 ) -> GradientTransformation:
+    """Divide by the root of the running sum of squared gradients (Adagrad's rescaling)."""
+    def init(params):
+        return ScaleByRssState(tree_map(
+            lambda p: np.full(np.shape(p), initial_accumulator_value, np.result_type(p)),
+            params))
+
+    def update(updates, state, params=None):
+        ss = tree_map(lambda g, s: s + g * g, updates, state.sum_of_squares)
+
+        def one(g, s):
+            pos = s > 0
+            inv = fnp.where(pos, 1.0 / fnp.sqrt(fnp.where(pos, s, 1.0) + eps), 0.0)
+            return (inv * g).astype(_dtype(g))
+        return tree_map(one, updates, ss), ScaleByRssState(ss)
+    return GradientTransformation(init, update)
+
+
+class ScaleByLionState(NamedTuple):
+    """Lion's step count and momentum."""
+
+    count: Any
+    mu: Any
+
+
+def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
+                  ) -> GradientTransformation:
+    """Lion's update: sign((1 - b1) g + b1 mu), with mu = (1 - b2) g + b2 mu."""
+    def init(params):
+        mu = _zeros_like_tree(params)
+        if mu_dtype is not None:
+            mu = tree_map(lambda m: m.astype(mu_dtype), mu)
+        return ScaleByLionState(_count0(), mu)
+
+    def update(updates, state, params=None):
+        out = tree_map(lambda g, m: fnp.sign((1 - b1) * g + b1 * m).astype(_dtype(g)),
+                       updates, state.mu)
+        mu = tree_map(lambda g, m: ((1 - b2) * g + b2 * m).astype(_dtype(m)), updates,
+                      state.mu)
+        return out, ScaleByLionState(state.count + np.int32(1), mu)
+    return GradientTransformation(init, update)
+
+
+def _safe_norm(x, min_norm):
+    norm2 = fnp.sum(x * x)
+    big = norm2 > min_norm * min_norm
+    # the where inside keeps the gradient finite at x = 0
+    return fnp.where(big, fnp.sqrt(fnp.where(big, norm2, 1.0)), min_norm)
+
+
+def scale_by_trust_ratio(min_norm: float = 0.0, trust_coefficient: float = 1.0,
+                         eps: float = 0.0) -> GradientTransformation:
+    """Scale each leaf's update by ||param|| / ||update|| (LARS/LAMB's trust ratio)."""
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("scale_by_trust_ratio (lamb) needs the parameters: call "
+                             "update(grads, state, params)")
+
+        def one(u, p):
+            p_norm = _safe_norm(p, min_norm)
+            u_norm = _safe_norm(u, min_norm)
+            zero = fnp.logical_or(p_norm == 0.0, u_norm == 0.0)
+            ratio = trust_coefficient * p_norm / fnp.where(zero, 1.0, u_norm + eps)
+            return (u * fnp.where(zero, 1.0, ratio)).astype(_dtype(u))
+        return tree_map(one, updates, params), state
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def flatten(inner: GradientTransformation) -> GradientTransformation:
+    """Run `inner` on one vector: all leaves raveled and concatenated."""
+    def ravel(tree):
+        leaves = tree_leaves(tree)
+        return fnp.concatenate([fnp.ravel(fnp.asarray(x)) for x in leaves]) if leaves else (
+            np.zeros(0))
+
+    def unravel(vec, like):
+        leaves, out, i = tree_leaves(like), [], 0
+        for x in leaves:
+            n = int(np.prod(np.shape(x), dtype=np.int64))
+            out.append(fnp.reshape(vec[i:i + n], np.shape(x)).astype(_dtype(x)))
+            i += n
+        return tree_unflatten(tree_structure(like), out)
+
+    def init(params):
+        return inner.init(ravel(params))
+
+    def update(updates, state, params=None):
+        flat_params = None if params is None else ravel(params)
+        new, state = inner.update(ravel(updates), state, flat_params)
+        return unravel(new, updates), state
+    return GradientTransformation(init, update)
+
+
+class InjectHyperparamsState(NamedTuple):
+    """inject_hyperparams' step count, current hyperparameters and the inner state."""
+
+    count: Any
+    hyperparams: Any
+    inner_state: Any
+
+
+def inject_hyperparams(inner_factory: Callable, static_args: Any = (),
+                       hyperparam_dtype: Any = None) -> Callable:
+    """Wrap an optimizer factory so that its numeric hyperparameters live in the state
+    (state.hyperparams['learning_rate'] can be read and changed) and schedules given
+    for them are evaluated at each step."""
+    static = {static_args} if isinstance(static_args, str) else set(static_args)
+    sig = _inspect.signature(inner_factory)
+
+    @_functools.wraps(inner_factory)
+    def wrapped(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs).arguments
+        sched = {k: v for k, v in bound.items() if callable(v) and k not in static}
+        numeric = {k: v for k, v in bound.items() if k not in static and k not in sched
+                   and isinstance(v, (int, float, np.number, np.ndarray))
+                   and not isinstance(v, bool)}
+        other = {k: v for k, v in bound.items() if k not in sched and k not in numeric}
+
+        def as_array(v):
+            dt = hyperparam_dtype or (np.float64 if isinstance(v, (int, float)) else None)
+            return fnp.asarray(v, dtype=dt)
+
+        def hparams_at(count, stored):
+            hp = dict(stored)
+            hp.update({k: as_array(f(count)) for k, f in sched.items()})
+            return hp
+
+        def init(params):
+            count = _count0()
+            hp = hparams_at(count, {k: as_array(v) for k, v in numeric.items()})
+            inner = inner_factory(**other, **hp)
+            return InjectHyperparamsState(count, hp, inner.init(params))
+
+        def update(updates, state, params=None):
+            hp = hparams_at(state.count, {k: state.hyperparams[k] for k in numeric})
+            inner = inner_factory(**other, **hp)
+            updates, inner_state = inner.update(updates, state.inner_state, params)
+            return updates, InjectHyperparamsState(state.count + np.int32(1), hp, inner_state)
+        return GradientTransformation(init, update)
+    return wrapped
+
+
+# -- optimizers --------------------------------------------------------------------------------
+
+
+def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
+            initial_scale: float = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
+            momentum: float | None = None, nesterov: bool = False,
+            bias_correction: bool = False) -> GradientTransformation:
+    """RMSProp (centered: divide by a standard deviation estimate), optionally with
+    momentum, as in optax."""
+    rescale = (scale_by_stddev if centered else scale_by_rms)(
+        decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    parts = [rescale, scale_by_learning_rate(learning_rate)]
+    if momentum is not None:
+        parts.append(trace(momentum, nesterov))
+    return chain(*parts)
+
+
+def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1,
+            eps: float = 1e-7) -> GradientTransformation:
+    """Adagrad: updates divided by the root of the running sum of squared gradients."""
+    return chain(scale_by_rss(initial_accumulator_value, eps),
+                 scale_by_learning_rate(learning_rate))
+
+
+def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
+         mu_dtype: Any = None, weight_decay: float = 1e-3,
+         mask: Any = None) -> GradientTransformation:
+    """Lion: the sign of an interpolated momentum, with decoupled weight decay."""
+    if mask is not None:
+        raise NotImplementedError("lion: mask= is not supported")
+    return chain(scale_by_lion(b1, b2, mu_dtype), add_decayed_weights(weight_decay),
+                 scale_by_learning_rate(learning_rate))
+
+
+def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
+         eps: float = 1e-6, eps_root: float = 0.0, weight_decay: float = 0.0,
+         mask: Any = None) -> GradientTransformation:
+    """LAMB: Adam with weight decay, rescaled per leaf by the trust ratio."""
+    if mask is not None:
+        raise NotImplementedError("lamb: mask= is not supported")
+    return chain(scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(weight_decay),
+                 scale_by_trust_ratio(), scale_by_learning_rate(learning_rate))
+
+
+__all__ += [
+    "GradientTransformationExtraArgs", "InjectHyperparamsState", "OptState", "Params",
+    "ScalarOrSchedule", "Schedule", "ScaleByLionState", "ScaleByRStdDevState",
+    "ScaleByRmsState", "ScaleByRssState", "TransformInitFn", "TransformUpdateFn", "Updates",
+    "adagrad", "clip", "constant_schedule", "cosine_decay_schedule", "exponential_decay",
+    "flatten", "huber_loss", "inject_hyperparams", "join_schedules", "l2_loss", "lamb",
+    "linear_schedule", "lion", "losses", "piecewise_constant_schedule", "polynomial_schedule",
+    "rmsprop", "scale_by_lion", "scale_by_rms", "scale_by_rss", "scale_by_schedule",
+    "scale_by_stddev", "scale_by_trust_ratio", "schedules", "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
+    "warmup_cosine_decay_schedule",
+]

@@ -518,7 +518,7 @@ def test_contraction_size_mismatch_is_a_type_error_naming_both_shapes():
 
 @pytest.mark.parametrize("name,fun", [
     ("numpy.fft.fft", lambda x: np.fft.fft(x).real),
-    ("numpy.polyfit", lambda x: np.polyfit(x, x, 1)),
+    ("numpy.histogram", lambda x: np.histogram(x)[0]),
     ("numpy.frexp", lambda x: np.frexp(x)[0]),
     ("numpy.linalg.eigvals", lambda x: np.linalg.eigvals(x.reshape(2, 2))),
 ])

@@ -53,6 +53,7 @@ _DOMAINS: dict[str, Callable] = {
     "unit": lambda rng, s: rng.uniform(-0.8, 0.8, s),
     "nz": lambda rng, s: rng.uniform(0.3, 2, s) * rng.choice([-1.0, 1.0], s),
     "gt1": lambda rng, s: rng.uniform(1.2, 3, s),
+    "prob": lambda rng, s: rng.uniform(0.05, 0.95, s),
     "distinct": _distinct,
     "mat": _mat,
     "spd": _spd,
@@ -592,6 +593,553 @@ row("asarray-list", lambda x: fnp.asarray([[1.0, 2.0], [3.0, 4.0]]) @ x,
 row("created-methods", lambda x: (fnp.ones(3) * x).sum() + fnp.zeros((2, 2)).T.sum()
     + fnp.arange(4.0).reshape(2, 2).max() + fnp.asarray(x).mean(),
     lambda x: (np.ones(3) * x).sum() + 3.0 + x.mean(), [((),), ((3,),)])
+
+# -- issue 10: more of NumPy (composites; sort-like functions over the argsort primitive) --------
+
+for _n, _d in {"arcsinh": "real", "arccosh": "gt1", "arctanh": "unit", "asinh": "real",
+               "acosh": "gt1", "atanh": "unit", "trunc": "real", "fix": "real"}.items():
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_UNARY, _d)
+for _n in ["fmax", "fmin"]:
+    row(_n, getattr(fnp, _n), getattr(np, _n), S_BINARY, "distinct")
+row("fmax-nan", lambda x, y: fnp.fmax(x, fnp.where(y > 0, np.nan, y)),
+    lambda x, y: np.fmax(x, np.where(y > 0, np.nan, y)), S_BINARY[1:3], "distinct")
+row("ldexp", fnp.ldexp, np.ldexp, S_BINARY[1:3], ("real", "int:-3:4"))
+row("logaddexp2", fnp.logaddexp2, np.logaddexp2, S_BINARY)
+row("signbit", fnp.signbit, np.signbit, S_UNARY, grad=False)
+row("isposinf-isneginf", lambda x: (fnp.isposinf(1 / x), fnp.isneginf(-1 / x)),
+    lambda x: (np.isposinf(1 / x), np.isneginf(-1 / x)), S_UNARY, grad=False)
+for _kw in [{}, {"rtol": 0.3}, {"atol": 1.0, "equal_nan": True}]:
+    row(f"isclose-{_kw}", lambda x, y, kw=_kw: fnp.isclose(x, y, **kw),
+        lambda x, y, kw=_kw: np.isclose(x, y, **kw), S_BINARY, grad=False)
+    row(f"allclose-{_kw}", lambda x, y, kw=_kw: fnp.allclose(x, y, **kw),
+        lambda x, y, kw=_kw: np.bool_(np.allclose(x, y, **kw)), S_BINARY, grad=False)
+row("array_equal", lambda x, y: (fnp.array_equal(x, y), fnp.array_equal(x, x),
+                                 fnp.array_equal(x, x[None])),
+    lambda x, y: (np.bool_(np.array_equal(x, y)), np.bool_(True), np.bool_(False)),
+    S_BINARY[1:2], grad=False, vmap=False)
+row("isclose-inf-nan", lambda x: fnp.isclose(x, np.array([np.inf, -np.inf, np.nan, 1.0]),
+                                             equal_nan=True),
+    lambda x: np.isclose(x, np.array([np.inf, -np.inf, np.nan, 1.0]), equal_nan=True),
+    [((4,),)], grad=False)
+for _ix in ["xy", "ij"]:
+    row(f"meshgrid-{_ix}", lambda x, y, ix=_ix: fnp.meshgrid(x, y, indexing=ix),
+        lambda x, y, ix=_ix: tuple(np.meshgrid(x, y, indexing=ix)), [((3,), (2,))])
+    row(f"meshgrid-3-{_ix}", lambda x, y, z, ix=_ix: fnp.meshgrid(x, y, z, indexing=ix),
+        lambda x, y, z, ix=_ix: tuple(np.meshgrid(x, y, z, indexing=ix)), [((3,), (2,), (2,))])
+row("meshgrid-sparse", lambda x, y: fnp.meshgrid(x, y, sparse=True),
+    lambda x, y: tuple(np.meshgrid(x, y, sparse=True)), [((3,), (2,))])
+row("unstack", lambda x: fnp.unstack(x, axis=1), lambda x: tuple(np.moveaxis(x, 1, 0)),
+    [((2, 3),), ((2, 3, 2),)])
+row("vecdot", fnp.vecdot, lambda x, y: np.sum(x * y, axis=-1),
+    [((3,), (3,)), ((2, 3), (3,)), ((2, 1, 3), (4, 3))])
+row("matvec", fnp.matvec, lambda a, v: np.einsum("...ij,...j->...i", a, v),
+    [((2, 3), (3,)), ((2, 2, 3), (2, 3)), ((2, 3), (4, 3))])
+row("vecmat", fnp.vecmat, lambda v, a: np.einsum("...i,...ij->...j", v, a),
+    [((2,), (2, 3)), ((4, 2), (2, 3))])
+row("matrix_transpose", fnp.matrix_transpose, lambda x: np.swapaxes(x, -1, -2),
+    [((2, 3),), ((2, 3, 4),)])
+row("kron", fnp.kron, np.kron, [((2, 3), (2, 2)), ((3,), (2,)), ((2, 2), (3,)), ((), (2,))])
+row("cross", fnp.cross, np.cross, [((3,), (3,)), ((2, 3), (3,)), ((2, 3), (2, 3))])
+row("cross-axis", lambda a, b: fnp.cross(a, b, axis=0), lambda a, b: np.cross(a, b, axis=0),
+    [((3, 2), (3, 2))])
+row("cross-2d", lambda a, b: fnp.cross(a, b),
+    lambda a, b: a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], [((2,), (2,)), ((3, 2), (2,))])
+row("cross-2-3", fnp.cross, np.cross, [((2,), (3,)), ((3,), (2,))])
+for _k in [0, 1, -1]:
+    row(f"tril_indices-{_k}", lambda x, k=_k: x[fnp.tril_indices(3, k)],
+        lambda x, k=_k: x[np.tril_indices(3, k)], [((3, 3),)])
+    row(f"triu_indices_from-{_k}", lambda x, k=_k: x[fnp.triu_indices_from(x, k)],
+        lambda x, k=_k: x[np.triu_indices_from(x, k)], [((3, 4),)])
+row("diag_indices", lambda x: x[fnp.diag_indices(3)], lambda x: x[np.diag_indices(3)],
+    [((3, 3),)])
+for _m in ["full", "same", "valid"]:
+    row(f"convolve-{_m}", lambda a, v, m=_m: fnp.convolve(a, v, mode=m),
+        lambda a, v, m=_m: np.convolve(a, v, mode=m), [((5,), (3,)), ((2,), (4,)), ((3,), (3,))])
+    row(f"correlate-{_m}", lambda a, v, m=_m: fnp.correlate(a, v, mode=m),
+        lambda a, v, m=_m: np.correlate(a, v, mode=m), [((5,), (3,)), ((2,), (4,))])
+row("polyval", fnp.polyval, np.polyval, [((3,), ()), ((4,), (2, 3)), ((1,), (2,))])
+for _n, _kw in [("n1", {}), ("n2", {"n": 2}), ("axis0", {"axis": 0}),
+                ("prepend-append", {"prepend": 0.5, "append": np.array([[1.0], [2.0]])})]:
+    row(f"diff-{_n}", lambda x, kw=_kw: fnp.diff(x, **kw), lambda x, kw=_kw: np.diff(x, **kw),
+        [((2, 4),)] if _n == "prepend-append" else [((4,),), ((3, 4),)][_n == "axis0":])
+row("ediff1d", lambda x: fnp.ediff1d(x, to_begin=[1.0], to_end=-1.0),
+    lambda x: np.ediff1d(x, to_begin=[1.0], to_end=-1.0), [((4,),), ((2, 3),)])
+row("trapezoid", fnp.trapezoid, np.trapezoid, [((4,),), ((2, 3),)])
+row("trapezoid-x", lambda y, x: fnp.trapezoid(y, x), lambda y, x: np.trapezoid(y, x),
+    [((4,), (4,)), ((2, 3), (3,))])
+row("trapezoid-dx-axis", lambda y: fnp.trapezoid(y, dx=0.5, axis=0),
+    lambda y: np.trapezoid(y, dx=0.5, axis=0), [((3, 2),)])
+row("cov", fnp.cov, lambda x: np.cov(x).astype(x.dtype), [((3, 5),), ((5,),)], rtol=1e-9)
+row("cov-options", lambda x, y: fnp.cov(x, y, rowvar=False, bias=True),
+    lambda x, y: np.cov(x, y, rowvar=False, bias=True).astype(x.dtype), [((5, 2), (5,))],
+    rtol=1e-9)
+row("cov-weights", lambda x: fnp.cov(x, fweights=np.array([1, 2, 1, 3]),
+                                     aweights=np.array([0.5, 1.0, 2.0, 1.5])),
+    lambda x: np.cov(x, fweights=np.array([1, 2, 1, 3]),
+                     aweights=np.array([0.5, 1.0, 2.0, 1.5])).astype(x.dtype), [((2, 4),)],
+    rtol=1e-9)
+# (NumPy computes cov and corrcoef of float32 data in float64; funcad keeps float32)
+row("corrcoef", fnp.corrcoef, lambda x: np.corrcoef(x).astype(x.dtype), [((3, 5),)],
+    rtol=1e-9, atol=1e-10)
+row("corrcoef-xy", fnp.corrcoef, lambda x, y: np.corrcoef(x, y).astype(x.dtype),
+    [((5,), (5,))], rtol=1e-9, atol=1e-10)
+row("select", lambda c, x, y: fnp.select([c > 0.5, c < -0.5], [x, y], default=-1.0),
+    lambda c, x, y: np.select([c > 0.5, c < -0.5], [x, y], default=-1.0),
+    [((4,), (4,), (4,)), ((2, 3), (3,), ())])
+row("piecewise", lambda x: fnp.piecewise(x, [x < 0, x > 1], [lambda t: t ** 2, 3.0,
+                                                             lambda t: -t]),
+    lambda x: np.piecewise(x, [x < 0, x > 1], [lambda t: t ** 2, 3.0, lambda t: -t]),
+    S_UNARY[1:])
+row("piecewise-one", lambda x: fnp.piecewise(x, x < 0, [fnp.sin, fnp.cos]),
+    lambda x: np.piecewise(x, x < 0, [np.sin, np.cos]), S_UNARY[1:2])
+for _ax in [None, 0, -1]:
+    row(f"cumprod-axis{_ax}", lambda x, ax=_ax: fnp.cumprod(x, axis=ax),
+        lambda x, ax=_ax: np.cumprod(x, axis=ax), [((5,),), ((2, 3),)], "nz")
+row("cumprod-zero", lambda x: fnp.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0])),
+    lambda x: np.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0])), [((4,),)])
+row("cumulative_sum", lambda x: fnp.cumulative_sum(x, axis=-1, include_initial=True),
+    lambda x: np.cumulative_sum(x, axis=-1, include_initial=True), [((3,),), ((2, 3),)])
+row("cumulative_prod", lambda x: fnp.cumulative_prod(x, axis=0, include_initial=True),
+    lambda x: np.cumulative_prod(x, axis=0, include_initial=True), [((3,),), ((2, 3),)], "nz")
+for _ax in [-1, 0, None]:
+    row(f"sort-axis{_ax}", lambda x, ax=_ax: fnp.sort(x, axis=ax),
+        lambda x, ax=_ax: np.sort(x, axis=ax), [((5,),), ((3, 4),)], "distinct")
+    row(f"argsort-axis{_ax}", lambda x, ax=_ax: fnp.argsort(x, axis=ax),
+        lambda x, ax=_ax: np.argsort(x, axis=ax, kind="stable"), [((5,),), ((3, 4),)],
+        "distinct", grad=False)
+row("sort-descending", lambda x: fnp.sort(x, descending=True),
+    lambda x: -np.sort(-x), [((5,),), ((3, 4),)], "distinct")
+row("argsort-ties-stable", lambda x: (fnp.argsort(x), fnp.argsort(x, descending=True)),
+    lambda x: (np.argsort(x, kind="stable"), np.argsort(-x, kind="stable")),
+    [((7,),), ((3, 6),)], "int:0:3", grad=False)
+row("argsort-nan", lambda x: fnp.argsort(fnp.where(x > 1, np.nan, x)),
+    lambda x: np.argsort(np.where(x > 1, np.nan, x), kind="stable"), [((6,),), ((2, 5),)],
+    grad=False)
+row("sort-int", fnp.sort, np.sort, [((6,),)], "int:-5:5", grad=False)
+row("lexsort", lambda a, b: fnp.lexsort((a, b)), lambda a, b: np.lexsort((a, b)),
+    [((6,), (6,)), ((2, 5), (2, 5))], "int:0:3", grad=False)
+_XP = np.array([-1.5, -0.4, 0.3, 0.9, 1.6])
+row("interp", lambda x, fp: fnp.interp(x, _XP, fp), lambda x, fp: np.interp(x, _XP, fp),
+    [((), (5,)), ((7,), (5,)), ((2, 3), (5,))])
+row("interp-xp-left-right", lambda x, d: fnp.interp(x, fnp.cumsum(d) - 2.5, np.arange(5.0),
+                                                    left=-1.0, right=9.0),
+    lambda x, d: np.interp(x, np.cumsum(d) - 2.5, np.arange(5.0), left=-1.0, right=9.0),
+    [((7,), (5,))], ("real", "pos"))
+row("interp-period", lambda x, fp: fnp.interp(x, _XP, fp, period=2.0),
+    lambda x, fp: np.interp(x, _XP, fp, period=2.0), [((7,), (5,))])
+_SS = np.array([-1.0, -0.5, 0.0, 0.0, 0.7, 1.2])
+for _side in ["left", "right"]:
+    row(f"searchsorted-{_side}", lambda v, s=_side: fnp.searchsorted(_SS, v, side=s),
+        lambda v, s=_side: np.searchsorted(_SS, v, side=s), S_UNARY, grad=False)
+row("searchsorted-ties-nan", lambda v: (fnp.searchsorted(_SS, v), fnp.searchsorted(
+    _SS, v, side="right")), lambda v: (np.searchsorted(_SS, v), np.searchsorted(_SS, v,
+                                                                                 side="right")),
+    [((5,),)], "int:-1:2", grad=False)
+row("searchsorted-sorter", lambda v: fnp.searchsorted(_SS[::-1], v, sorter=np.arange(6)[::-1]),
+    lambda v: np.searchsorted(_SS[::-1], v, sorter=np.arange(6)[::-1]), S_UNARY, grad=False)
+for _n in ["median", "nanmedian"]:
+    for _kw, _sh in [({}, [((5,),), ((2, 3),)]), ({"axis": 0}, [((3, 2),)]),
+                     ({"axis": -1, "keepdims": True}, [((2, 4),)]),
+                     ({"axis": (0, 2)}, [((2, 3, 2),)])]:
+        row(f"{_n}-{_kw}", lambda x, n=_n, kw=_kw: getattr(fnp, n)(x, **kw),
+            lambda x, n=_n, kw=_kw: getattr(np, n)(x, **kw), _sh, "distinct")
+for _n, _q in [("quantile", 0.3), ("percentile", 30.0), ("nanquantile", 0.3),
+               ("nanpercentile", 30.0)]:
+    for _kw, _sh in [({}, [((5,),), ((2, 3),)]), ({"axis": 1}, [((2, 5),)]),
+                     ({"axis": 0, "keepdims": True}, [((4, 2),)])] + [
+            ({"method": _m}, [((6,),)]) for _m in ["lower", "higher", "nearest",
+                                                     "midpoint"]]:
+        row(f"{_n}-{_kw}", lambda x, n=_n, q=_q, kw=_kw: getattr(fnp, n)(x, q, **kw),
+            lambda x, n=_n, q=_q, kw=_kw: getattr(np, n)(x, q, **kw), _sh, "distinct")
+    row(f"{_n}-array-q", lambda x, n=_n, q=_q: getattr(fnp, n)(x, np.array([q, 2 * q]), axis=-1),
+        lambda x, n=_n, q=_q: getattr(np, n)(x, np.array([q, 2 * q]), axis=-1),
+        [((6,),), ((2, 5),)], "distinct")
+row("quantile-traced-q", lambda x, q: fnp.quantile(x, q), lambda x, q: np.quantile(x, q),
+    [((6,), ()), ((6,), (2,))], ("distinct", "prob"), grad_kw={"eps": 1e-4})
+_NANMASK = np.array([False, True, False, False, True, False])
+for _n in ["nansum", "nanprod", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin",
+           "nanmedian"]:
+    row(f"{_n}-with-nans", lambda x, n=_n: getattr(fnp, n)(fnp.where(_NANMASK, np.nan, x),
+                                                            axis=-1),
+        lambda x, n=_n: getattr(np, n)(np.where(_NANMASK, np.nan, x), axis=-1),
+        [((6,),), ((2, 6),)], "distinct")
+    row(f"{_n}-axis-keepdims", lambda x, n=_n: getattr(fnp, n)(x, axis=0, keepdims=True),
+        lambda x, n=_n: getattr(np, n)(x, axis=0, keepdims=True), [((3, 2),)], "distinct")
+for _n in ["nanargmax", "nanargmin"]:
+    row(f"{_n}-with-nans", lambda x, n=_n: getattr(fnp, n)(fnp.where(_NANMASK, np.nan, x),
+                                                            axis=-1),
+        lambda x, n=_n: getattr(np, n)(np.where(_NANMASK, np.nan, x), axis=-1),
+        [((6,),), ((2, 6),)], "distinct", grad=False)
+for _n in ["nancumsum", "nancumprod"]:
+    row(f"{_n}-with-nans", lambda x, n=_n: getattr(fnp, n)(fnp.where(_NANMASK, np.nan, x),
+                                                            axis=-1),
+        lambda x, n=_n: getattr(np, n)(np.where(_NANMASK, np.nan, x), axis=-1),
+        [((6,),), ((2, 6),)], "nz")
+row("nanvar-ddof", lambda x: fnp.nanvar(x, ddof=1), lambda x: np.nanvar(x, ddof=1), [((5,),)])
+row("nanmax-all-nan", lambda x: fnp.nanmax(fnp.where(np.array([[True] * 3, [False] * 3]),
+                                                     np.nan, x), axis=1),
+    lambda x: np.array([np.nan, np.max(x[1])], x.dtype), [((2, 3),)], "distinct", grad=False)
+
+
+# -- issue 10: decompositions (sign-invariant outputs: v**2, u**2) and what uses them ------------
+
+row("eigh", lambda a: (fnp.linalg.eigh(a)[0], fnp.linalg.eigh(a)[1] ** 2),
+    lambda a: (np.linalg.eigh(a)[0], np.linalg.eigh(a)[1] ** 2), [((3, 3),), ((2, 3, 3),)],
+    "spd", rtol=1e-8, atol=1e-10)
+row("eigh-upper-no-symmetrize", lambda a: fnp.linalg.eigh(a, UPLO="U",
+                                                          symmetrize_input=False)[1] ** 2,
+    lambda a: np.linalg.eigh(a, UPLO="U")[1] ** 2, [((3, 3),)], "spd", rtol=1e-8, atol=1e-10)
+row("eigvalsh", fnp.linalg.eigvalsh, np.linalg.eigvalsh, [((3, 3),)], "spd", rtol=1e-9)
+for _sh in [((3, 3),), ((4, 3),), ((3, 4),), ((2, 4, 3),)]:
+    row(f"svd-{_sh}", lambda a: (lambda r: (r.U ** 2, r.S, r.Vh ** 2))(
+        fnp.linalg.svd(a, full_matrices=False)),
+        lambda a: (lambda r: (r.U ** 2, r.S, r.Vh ** 2))(np.linalg.svd(a, full_matrices=False)),
+        [_sh], rtol=1e-8, atol=1e-10)
+row("svd-full-square", lambda a: (lambda r: (r[0] ** 2, r[1], r[2] ** 2))(fnp.linalg.svd(a)),
+    lambda a: (lambda r: (r[0] ** 2, r[1], r[2] ** 2))(np.linalg.svd(a)), [((3, 3),)],
+    rtol=1e-8, atol=1e-10)
+row("svd-full-rect-values", lambda a: fnp.linalg.svd(a)[0] ** 2,
+    lambda a: np.linalg.svd(a)[0] ** 2, [((4, 2),)], grad=False, rtol=1e-8, atol=1e-10)
+row("svdvals", fnp.linalg.svdvals, lambda a: np.linalg.svd(a, compute_uv=False),
+    [((3, 4),), ((2, 3, 2),)], rtol=1e-9)
+row("svd-compute_uv-false", lambda a: fnp.linalg.svd(a, compute_uv=False),
+    lambda a: np.linalg.svd(a, compute_uv=False), [((4, 3),)], rtol=1e-9)
+row("qr", lambda a: tuple(fnp.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+    [((3, 3),), ((4, 3),), ((2, 4, 3),)], rtol=1e-8, atol=1e-10)
+row("qr-mode-r", lambda a: fnp.linalg.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"),
+    [((4, 3),)], rtol=1e-8, atol=1e-10)
+row("qr-wide-values", lambda a: tuple(fnp.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+    [((3, 4),)], grad=False, rtol=1e-8, atol=1e-10)
+row("pinv", fnp.linalg.pinv, np.linalg.pinv, [((3, 3),), ((4, 3),), ((3, 4),), ((2, 4, 3),)],
+    rtol=1e-8, atol=1e-10)
+for _p in [0, 1, 2, 3, 5, -2]:
+    row(f"matrix_power-{_p}", lambda a, p=_p: fnp.linalg.matrix_power(a, p),
+        lambda a, p=_p: np.linalg.matrix_power(a, p), [((3, 3),), ((2, 2, 2),)], "mat",
+        rtol=1e-9)
+row("multi_dot", lambda a, b, c, d: fnp.linalg.multi_dot([a, b, c, d]),
+    lambda a, b, c, d: np.linalg.multi_dot([a, b, c, d]), [((3,), (3, 4), (4, 2), (2,)),
+                                                            ((2, 3), (3, 4), (4, 2), (2, 2))])
+row("matrix_rank", lambda a: fnp.linalg.matrix_rank(a), np.linalg.matrix_rank,
+    [((3, 3),), ((4, 3),)], grad=False)
+row("matrix_rank-deficient", lambda a: fnp.linalg.matrix_rank(a @ np.ones((3, 1)) @ a[:1]),
+    lambda a: np.linalg.matrix_rank(a @ np.ones((3, 1)) @ a[:1]), [((3, 3),)], grad=False)
+row("lstsq", lambda a, b: (lambda r: (r[0], r[1], r[3]))(fnp.linalg.lstsq(a, b)),
+    lambda a, b: (lambda r: (r[0], r[1], r[3]))(np.linalg.lstsq(a, b)),
+    [((4, 3), (4,)), ((5, 2), (5, 2))], rtol=1e-8, atol=1e-10)
+
+
+# -- issue 10: funcad.lax operations (references: NumPy/SciPy or brute-force loops) -------------
+
+import scipy.special as _sp  # noqa: E402
+
+from funcad import lax  # noqa: E402
+
+for _n, _ref, _d in [("erf", _sp.erf, "real"), ("erfc", _sp.erfc, "real"),
+                     ("lgamma", _sp.gammaln, "pos"), ("digamma", _sp.digamma, "pos"),
+                     ("erf_inv", _sp.erfinv, "unit"), ("logistic", _sp.expit, "real"),
+                     ("rsqrt", lambda x: 1 / np.sqrt(x), "pos")]:
+    row(f"lax.{_n}", getattr(lax, _n), _ref, S_UNARY, _d, rtol=1e-12)
+row("lax.lgamma-gt1", lax.lgamma, _sp.gammaln, [((4,),)], "gt1", rtol=1e-12)
+row("lax.digamma-reflection", lambda x: lax.digamma(x * 0.2 - 0.5),
+    lambda x: _sp.digamma(x * 0.2 - 0.5), S_UNARY, "unit", rtol=1e-12)
+row("lax.clamp", lambda x: lax.clamp(-0.5, x, 0.7), lambda x: np.clip(x, -0.5, 0.7), S_UNARY)
+for _y in [0, 1, 2, 3, -2]:
+    row(f"lax.integer_pow-{_y}", lambda x, y=_y: lax.integer_pow(x, y),
+        lambda x, y=_y: x ** float(y), S_UNARY, "nz")
+row("lax.rem", lax.rem, np.fmod, S_BINARY, ("real", "gt1"))
+row("lax.sign", lax.sign, np.sign, S_UNARY, "nz")
+row("lax.round-away", lambda x: lax.round(x * 4), lambda x: np.sign(x * 4) * np.floor(
+    np.abs(x * 4) + 0.5), S_UNARY)
+row("lax.round-even", lambda x: lax.round(x * 4, lax.RoundingMethod.TO_NEAREST_EVEN),
+    lambda x: np.round(x * 4), S_UNARY)
+row("lax.pad", lambda x: lax.pad(x, 0.5, [(1, 2, 1), (-1, 1, 0)]),
+    lambda x: np.pad(np.insert(x, np.repeat(np.arange(1, x.shape[0]), 1), 0.5, axis=0),
+                     ((1, 2), (0, 1)), constant_values=0.5)[:, 1:], [((3, 4),)])
+row("lax.broadcast_in_dim", lambda x: lax.broadcast_in_dim(x, (2, 3, 4), (1,)),
+    lambda x: np.broadcast_to(x[None, :, None], (2, 3, 4)), [((3,),)])
+row("lax.reshape-dimensions", lambda x: lax.reshape(x, (3, 2), dimensions=(1, 0)),
+    lambda x: x.T.reshape(3, 2), [((2, 3),)])
+row("lax.dynamic_slice", lambda x, i: lax.dynamic_slice(x, (i, 1), (2, 2)),
+    lambda x, i: x[min(max(i, 0), 2):min(max(i, 0), 2) + 2, 1:3], [((4, 4), ())],
+    ("real", "int:-1:5"))
+row("lax.dynamic_update_slice", lambda x, u, i: lax.dynamic_update_slice(x, u, (1, i)),
+    lambda x, u, i: _np_at(x, (slice(1, 3), slice(min(max(i, 0), 2), min(max(i, 0), 2) + 2)),
+                           "set", u), [((4, 4), (2, 2), ())], ("real", "real", "int:-1:5"))
+row("lax.dynamic_index_in_dim", lambda x, i: lax.dynamic_index_in_dim(x, i, 1, False),
+    lambda x, i: x[:, min(max(i, 0), 3)], [((2, 4), ())], ("real", "int:-1:5"))
+row("lax.dynamic_update_index_in_dim", lambda x, u, i: lax.dynamic_update_index_in_dim(
+    x, u, i, 0), lambda x, u, i: _np_at(x, min(max(i, 0), 2), "set", u),
+    [((3, 4), (4,), ())], ("real", "real", "int:-1:4"))
+row("lax.dot_general", lambda a, b: lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,)))),
+    lambda a, b: np.einsum("bij,bjk->bik", a, b), [((2, 3, 4), (2, 4, 2))])
+row("lax.dot_general-multi", lambda a, b: lax.dot_general(a, b, (((0, 2), (2, 0)), ((), ()))),
+    lambda a, b: np.einsum("icj,jdi->cd", a, b), [((2, 3, 4), (4, 2, 2))])
+row("lax.dot", lax.dot, np.dot, [((3,), (3, 2)), ((2, 3), (3,))])
+for _n, _nref in [("cumsum", np.cumsum), ("cumprod", np.cumprod),
+                  ("cummax", np.maximum.accumulate), ("cummin", np.minimum.accumulate),
+                  ("cumlogsumexp", np.logaddexp.accumulate)]:
+    for _rev in [False, True]:
+        row(f"lax.{_n}-reverse{_rev}", lambda x, n=_n, r=_rev: getattr(lax, n)(x, 1, r),
+            lambda x, f=_nref, r=_rev: np.flip(f(np.flip(x, 1), axis=1), 1) if r else f(
+                x, axis=1), [((2, 5),)], "distinct" if _n in ("cummax", "cummin") else "nz")
+row("lax.associative_scan-pytree", lambda x, y: lax.associative_scan(
+    lambda a, b: {"s": a["s"] + b["s"], "m": fnp.maximum(a["m"], b["m"])}, {"s": x, "m": y}),
+    lambda x, y: {"s": np.cumsum(x, 0), "m": np.maximum.accumulate(y, 0)},
+    [((5,), (5,)), ((6, 2), (6, 2))], "distinct")
+
+
+def _np_rev_matmul_scan(x):
+    """out[:, i] = x[:, n-1] @ ... @ x[:, i] (JAX: the scan of the reversed sequence)."""
+    n = x.shape[1]
+    out = np.empty_like(x)
+    acc = x[:, n - 1]
+    out[:, n - 1] = acc
+    for i in range(n - 2, -1, -1):
+        acc = acc @ x[:, i]
+        out[:, i] = acc
+    return out
+
+
+row("lax.associative_scan-reverse-axis", lambda x: lax.associative_scan(
+    fnp.matmul, x, reverse=True, axis=1), _np_rev_matmul_scan, [((2, 5, 2, 2),)])
+row("lax.sort", lambda x: lax.sort(x, 0), lambda x: np.sort(x, 0), [((4, 3),)], "distinct")
+row("lax.sort-multi", lambda k, v: lax.sort((fnp.floor(k), v), num_keys=1),
+    lambda k, v: (np.sort(np.floor(k)), np.take_along_axis(
+        v, np.argsort(np.floor(k), kind="stable"), -1)), [((6,), (6,)), ((2, 6), (2, 6))],
+    "distinct")
+row("lax.sort-two-keys", lambda a, b: lax.sort((a, b), num_keys=2),
+    lambda a, b: (a[np.lexsort((b, a))], b[np.lexsort((b, a))]), [((8,), (8,))], "int:0:3",
+    grad=False)
+row("lax.top_k", lambda x: lax.top_k(x, 2)[0], lambda x: -np.sort(-x, -1)[..., :2],
+    [((5,),), ((2, 4),)], "distinct")
+row("lax.top_k-indices", lambda x: lax.top_k(x, 3)[1],
+    lambda x: np.argsort(-x, -1, kind="stable")[..., :3].astype(np.int32),
+    [((5,),), ((2, 4),)], "int:0:3", grad=False)
+
+
+def _np_reduce_window(x, init, op, win, strides, pads, base=None, wdil=None):
+    nd = x.ndim
+    base, wdil = base or (1,) * nd, wdil or (1,) * nd
+    shp = [(n - 1) * b + 1 for n, b in zip(x.shape, base)]
+    xd = np.full(shp, init, x.dtype)
+    xd[tuple(slice(None, None, b) for b in base)] = x
+    xd = np.pad(xd, pads, constant_values=init)
+    eff = [(w - 1) * d + 1 for w, d in zip(win, wdil)]
+    outs = [(n - e) // s + 1 for n, e, s in zip(xd.shape, eff, strides)]
+    out = np.empty(outs, x.dtype)
+    for pos in itertools.product(*[range(o) for o in outs]):
+        sl = tuple(slice(p * s, p * s + e, d) for p, s, e, d in zip(pos, strides, eff, wdil))
+        out[pos] = op.reduce(xd[sl].ravel(), initial=init)
+    return out
+
+
+for _n, _args, _np_args, _sh in [
+    ("maxpool", (-np.inf, lax.max, (2, 2), (2, 2), "VALID"),
+     (-np.inf, np.maximum, (2, 2), (2, 2), ((0, 0), (0, 0))), [((4, 4),), ((4, 6),)]),
+    ("maxpool-3d-same", (-np.inf, lax.max, (1, 3, 3), (1, 2, 2), "SAME"),
+     (-np.inf, np.maximum, (1, 3, 3), (1, 2, 2), ((0, 0), (1, 1), (0, 1))), [((2, 5, 4),)]),
+    ("sum-same", (0.0, lax.add, (3,), (1,), "SAME"), (0.0, np.add, (3,), (1,), ((1, 1),)),
+     [((5,),)]),
+    ("sum-init-pads", (1.0, lax.add, (2, 2), (1, 2), [(1, 0), (0, 2)]),
+     (1.0, np.add, (2, 2), (1, 2), ((1, 0), (0, 2))), [((3, 4),)]),
+]:
+    row(f"lax.reduce_window-{_n}", lambda x, a=_args: lax.reduce_window(x, *a),
+        lambda x, a=_np_args: _np_reduce_window(x, *a), _sh, "distinct")
+row("lax.reduce_window-dilations", lambda x: lax.reduce_window(
+    x, 0.0, lax.add, (2,), (2,), "VALID", base_dilation=(2,), window_dilation=(2,)),
+    lambda x: _np_reduce_window(x, 0.0, np.add, (2,), (2,), ((0, 0),), (2,), (2,)), [((6,),)])
+
+
+def _np_conv(lhs, rhs, strides, pads, lhs_dil=None, rhs_dil=None, groups=1):
+    """Brute-force NC... / OI... convolution (cross-correlation)."""
+    nsp = lhs.ndim - 2
+    lhs_dil, rhs_dil = lhs_dil or (1,) * nsp, rhs_dil or (1,) * nsp
+    shp = [(n - 1) * d + 1 for n, d in zip(lhs.shape[2:], lhs_dil)]
+    x = np.zeros(lhs.shape[:2] + tuple(shp), lhs.dtype)
+    x[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dil)] = lhs
+    x = np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
+    o, i = rhs.shape[:2]
+    eff = [(k - 1) * d + 1 for k, d in zip(rhs.shape[2:], rhs_dil)]
+    outs = [(n - e) // s + 1 for n, e, s in zip(x.shape[2:], eff, strides)]
+    out = np.zeros((lhs.shape[0], o, *outs), lhs.dtype)
+    og = o // groups
+    for oc in range(o):
+        g = oc // og
+        for pos in itertools.product(*[range(m) for m in outs]):
+            sl = tuple(slice(p * s, p * s + e, d) for p, s, e, d in zip(pos, strides, eff,
+                                                                          rhs_dil))
+            patch = x[(slice(None), slice(g * i, (g + 1) * i)) + sl]
+            out[(slice(None), oc) + pos] = np.sum(patch * rhs[oc], axis=tuple(
+                range(1, nsp + 2)))
+    return out
+
+
+for _n, _kw, _ref_kw, _sh in [
+    ("valid", {"window_strides": (1, 1), "padding": "VALID"},
+     {"strides": (1, 1), "pads": ((0, 0), (0, 0))}, ((2, 3, 5, 4), (2, 3, 3, 2))),
+    ("same-stride2", {"window_strides": (2, 2), "padding": "SAME"},
+     {"strides": (2, 2), "pads": ((1, 1), (0, 1))}, ((1, 2, 5, 6), (3, 2, 3, 3))),
+    ("dilated-padded", {"window_strides": (1, 2), "padding": [(1, 0), (2, 1)],
+                        "lhs_dilation": (2, 1), "rhs_dilation": (1, 2)},
+     {"strides": (1, 2), "pads": ((1, 0), (2, 1)), "lhs_dil": (2, 1), "rhs_dil": (1, 2)},
+     ((1, 2, 3, 5), (2, 2, 2, 2))),
+    ("groups", {"window_strides": (1, 1), "padding": "VALID", "feature_group_count": 2},
+     {"strides": (1, 1), "pads": ((0, 0), (0, 0)), "groups": 2}, ((1, 4, 4, 3), (4, 2, 2, 2))),
+    ("1d", {"window_strides": (2,), "padding": [(1, 1)]}, {"strides": (2,), "pads": ((1, 1),)},
+     ((2, 2, 7), (3, 2, 3))),
+]:
+    row(f"lax.conv_general_dilated-{_n}",
+        lambda x, w, kw=_kw: lax.conv_general_dilated(x, w, **kw),
+        lambda x, w, kw=_ref_kw: _np_conv(x, w, **kw), [_sh], rtol=1e-9)
+row("lax.conv_general_dilated-NHWC-HWIO",
+    lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                          dimension_numbers=("NHWC", "HWIO", "NHWC")),
+    lambda x, w: np.transpose(_np_conv(np.transpose(x, (0, 3, 1, 2)), np.transpose(
+        w, (3, 2, 0, 1)), (1, 1), ((1, 1), (0, 1))), (0, 2, 3, 1)),
+    [((2, 4, 3, 2), (3, 2, 2, 3))], rtol=1e-9)
+row("lax.conv", lambda x, w: lax.conv(x, w, (1, 1), "VALID"),
+    lambda x, w: _np_conv(x, w, (1, 1), ((0, 0), (0, 0))), [((1, 2, 4, 4), (2, 2, 2, 2))],
+    rtol=1e-9)
+
+
+# -- issue 10: more of dir(jax.numpy) ----------------------------------------------------------
+
+for _n, _f, _g, _sh, _d in [
+    ("atleast_3d", fnp.atleast_3d, np.atleast_3d, [((),), ((3,),), ((2, 3),)], "real"),
+    ("rot90", fnp.rot90, np.rot90, [((2, 3),), ((2, 3, 2),)], "real"),
+    ("rot90-k", lambda x: (fnp.rot90(x, 2), fnp.rot90(x, -1, axes=(1, 0))),
+     lambda x: (np.rot90(x, 2), np.rot90(x, -1, axes=(1, 0))), [((2, 3),)], "real"),
+    ("append", lambda x: fnp.append(x, x[:1], axis=0), lambda x: np.append(x, x[:1], axis=0),
+     [((2, 3),)], "real"),
+    # (NumPy promotes float32 with a Python float, int ranges or float64 weights in
+    # append, vander, poly*, geomspace and bincount; funcad keeps float32, as JAX)
+    ("append-flat", lambda x: fnp.append(x, 2.0), lambda x: np.append(x, 2.0).astype(x.dtype),
+     [((2, 3),)], "real"),
+    ("delete", lambda x: fnp.delete(x, [0, 2], axis=1), lambda x: np.delete(x, [0, 2], axis=1),
+     [((2, 4),)], "real"),
+    ("delete-flat-slice", lambda x: fnp.delete(x, slice(1, 4)),
+     lambda x: np.delete(x, slice(1, 4)), [((2, 3),)], "real"),
+    ("insert-scalar", lambda x: fnp.insert(x, 1, 9.0, axis=1),
+     lambda x: np.insert(x, 1, 9.0, axis=1), [((2, 3),)], "real"),
+    ("insert-many", lambda x, v: fnp.insert(x, [1, 3, 1], v),
+     lambda x, v: np.insert(x, [1, 3, 1], v), [((4,), (3,))], "real"),
+    ("insert-array-at-scalar", lambda x, v: fnp.insert(x, -1, v, axis=0),
+     lambda x, v: np.insert(x, -1, v, axis=0), [((3, 2), (2,))], "real"),
+    ("ptp", lambda x: fnp.ptp(x, axis=-1), lambda x: np.ptp(x, axis=-1), [((4,),), ((2, 3),)],
+     "distinct"),
+    ("modf", fnp.modf, np.modf, S_UNARY, "real"),
+    ("divmod", lambda x, y: fnp.divmod(x, y), lambda x, y: np.divmod(x, y), S_BINARY,
+     ("real", "gt1")),
+    ("angle", fnp.angle, np.angle, S_UNARY, "nz"),
+    ("fabs", fnp.fabs, np.fabs, S_UNARY, "nz"),
+    ("logspace", lambda x, y: fnp.logspace(x, y, 4), lambda x, y: np.logspace(x, y, 4),
+     [((), ())], "real"),
+    ("geomspace", lambda x, y: fnp.geomspace(x, y, 5),
+     lambda x, y: np.geomspace(x, y, 5).astype(x.dtype), [((), ())], "pos"),
+    ("vander", lambda x: fnp.vander(x, 4), lambda x: np.vander(x, 4).astype(x.dtype),
+     [((3,),)], "real"),
+    ("vander-increasing", lambda x: fnp.vander(x, increasing=True),
+     lambda x: np.vander(x, increasing=True).astype(x.dtype), [((3,),)], "real"),
+    ("tri-indices", lambda x: x * fnp.tri(3, 4, 1) + fnp.indices((3, 4))[1],
+     lambda x: x * np.tri(3, 4, 1) + np.indices((3, 4))[1], [((3, 4),)], "real"),
+    ("ix_", lambda x: x[fnp.ix_(np.array([0, 2]), np.array([1, 0, 3]))],
+     lambda x: x[np.ix_(np.array([0, 2]), np.array([1, 0, 3]))], [((3, 4),)], "real"),
+    ("rollaxis", lambda x: fnp.rollaxis(x, 2, 0), lambda x: np.rollaxis(x, 2, 0),
+     [((2, 3, 4),)], "real"),
+    ("unwrap", lambda x: fnp.unwrap(x * 3), lambda x: np.unwrap(x * 3), [((6,),), ((2, 5),)],
+     "real"),
+    ("gradient", fnp.gradient, lambda x: np.gradient(x), [((5,),)], "real"),
+    ("gradient-2d", lambda x: fnp.gradient(x, 0.5), lambda x: tuple(np.gradient(x, 0.5)),
+     [((3, 4),)], "real"),
+    ("polyder-polyint", lambda p: (fnp.polyder(p, 2), fnp.polyint(p, 2, k=[1.0, 2.0])),
+     lambda p: (np.polyder(p, 2).astype(p.dtype), np.polyint(p, 2, k=[1.0, 2.0]).astype(
+         p.dtype)), [((4,),)], "real"),
+    ("polyadd-sub-mul", lambda a, b: (fnp.polyadd(a, b), fnp.polysub(a, b), fnp.polymul(a, b)),
+     lambda a, b: (np.polyadd(a, b), np.polysub(a, b), np.polymul(a, b)), [((3,), (2,))],
+     "real"),
+    ("polyfit", lambda x, y: fnp.polyfit(x, y, 2),
+     lambda x, y: np.polyfit(x, y, 2).astype(x.dtype), [((6,), (6,))], ("distinct", "real")),
+    ("vectorize", lambda x, y: fnp.vectorize(lambda a, b: fnp.sin(a) * b + 1)(x, y),
+     lambda x, y: np.sin(x) * y + 1, S_BINARY, "real"),
+    ("apply_along_axis", lambda x: fnp.apply_along_axis(lambda v: v[:2] * fnp.sum(v), 1, x),
+     lambda x: np.apply_along_axis(lambda v: v[:2] * np.sum(v), 1, x), [((3, 4),)], "real"),
+    ("apply_along_axis-scalar", lambda x: fnp.apply_along_axis(fnp.max, 0, x),
+     lambda x: np.apply_along_axis(np.max, 0, x), [((3, 4),)], "distinct"),
+    ("choose", lambda i, x, y: fnp.choose(i, [x, y]), lambda i, x, y: np.choose(i, [x, y]),
+     [((4,), (4,), (4,))], ("int:0:2", "real", "real")),
+    ("compress", lambda x: fnp.compress([True, False, True], x, axis=1),
+     lambda x: np.compress([True, False, True], x, axis=1), [((2, 3),)], "real"),
+]:
+    row(_n, _f, _g, _sh, _d)
+row("count_nonzero", lambda x: fnp.count_nonzero(x, axis=0),
+    lambda x: np.count_nonzero(x, axis=0), [((3, 4),)], "int:-1:2", grad=False)
+row("digitize", lambda x: (fnp.digitize(x, np.array([-1.0, 0.0, 1.5])),
+                           fnp.digitize(x, np.array([1.5, 0.0, -1.0]), right=True)),
+    lambda x: (np.digitize(x, np.array([-1.0, 0.0, 1.5])),
+               np.digitize(x, np.array([1.5, 0.0, -1.0]), right=True)), S_UNARY, grad=False)
+row("isin", lambda x: (fnp.isin(x, [0, 2]), fnp.isin(x, np.array([[1]]), invert=True)),
+    lambda x: (np.isin(x, [0, 2]), np.isin(x, np.array([[1]]), invert=True)),
+    [((5,),), ((2, 3),)], "int:0:4", grad=False)
+row("bincount", lambda x: fnp.bincount(x, length=5), lambda x: np.bincount(x, minlength=5),
+    [((6,),)], "int:0:5", grad=False)
+row("bincount-weights", lambda w: fnp.bincount(np.array([0, 2, 2, 1]), w, length=4),
+    lambda w: np.bincount(np.array([0, 2, 2, 1]), w, minlength=4).astype(w.dtype), [((4,),)])
+row("unravel-ravel-index", lambda i: (fnp.unravel_index(i, (3, 4)),
+                                      fnp.ravel_multi_index(fnp.unravel_index(i, (3, 4)), (3, 4))),
+    lambda i: (np.unravel_index(i, (3, 4)), i), [((), ), ((5,),)], "int:0:12", grad=False)
+row("linalg.cond", fnp.linalg.cond, np.linalg.cond, [((3, 3),), ((2, 3, 3),)], "mat",
+    rtol=1e-9)
+row("linalg.cond-1", lambda a: fnp.linalg.cond(a, 1), lambda a: np.linalg.cond(a, 1),
+    [((3, 3),)], "mat", rtol=1e-9)
+for _o in ["fro", "nuc", 2, -2, 1, np.inf]:
+    row(f"linalg.matrix_norm-{_o}", lambda a, o=_o: fnp.linalg.matrix_norm(a, ord=o),
+        lambda a, o=_o: np.linalg.matrix_norm(a, ord=o), [((3, 3),), ((2, 3, 4),)], "nz",
+        rtol=1e-9)
+row("linalg.vector_norm", lambda x: fnp.linalg.vector_norm(x, axis=-1, ord=3),
+    lambda x: np.linalg.vector_norm(x, axis=-1, ord=3), [((2, 3),)], "nz")
+row("linalg.vector_norm-all", lambda x: fnp.linalg.vector_norm(x, keepdims=True),
+    lambda x: np.linalg.vector_norm(x, keepdims=True), [((2, 3),)], "nz")
+row("linalg.array-api", lambda a, b: (fnp.linalg.vecdot(a, b), fnp.linalg.cross(a, b),
+                                      fnp.linalg.outer(a[0], b[1]), fnp.linalg.diagonal(a),
+                                      fnp.linalg.trace(a), fnp.linalg.matmul(a, b.T),
+                                      fnp.linalg.matrix_transpose(a),
+                                      fnp.linalg.tensordot(a, b, axes=2)),
+    lambda a, b: (np.linalg.vecdot(a, b), np.linalg.cross(a, b), np.linalg.outer(a[0], b[1]),
+                  np.linalg.diagonal(a), np.linalg.trace(a), np.linalg.matmul(a, b.T),
+                  np.linalg.matrix_transpose(a), np.linalg.tensordot(a, b, axes=2)),
+    [((3, 3), (3, 3))])
+row("linalg.tensorinv", lambda a: fnp.linalg.tensorinv(a.reshape(4, 2, 2), ind=1),
+    lambda a: np.linalg.tensorinv(a.reshape(4, 2, 2), ind=1), [((4, 4),)], "mat", rtol=1e-9)
+row("linalg.tensorsolve", lambda a, b: fnp.linalg.tensorsolve(a.reshape(2, 3, 2, 3) + 0, b),
+    lambda a, b: np.linalg.tensorsolve(a.reshape(2, 3, 2, 3), b), [((6, 6), (2, 3))],
+    ("mat", "real"), rtol=1e-9)
+
+
+# -- issue 10: lax.reduce and lax.linalg -------------------------------------------------------
+
+row("lax.reduce-add", lambda x: lax.reduce(x, 0.0, lax.add, (0,)),
+    lambda x: np.sum(x, axis=0), [((3, 4),)])
+row("lax.reduce-max-init", lambda x: lax.reduce(x, 0.5, lax.max, (1,)),
+    lambda x: np.maximum(np.max(x, axis=1), 0.5), [((3, 4),)], "distinct")
+row("lax.reduce-pytree-custom", lambda x, y: lax.reduce(
+    (x, y), (0.0, 1.0), lambda a, b: (a[0] + b[0] * a[1], a[1] * b[1]), (1,)),
+    lambda x, y: (lambda ps: ((x * np.concatenate([np.ones((2, 1), x.dtype), ps[:, :-1]],
+                                                  1)).sum(1), ps[:, -1]))(np.cumprod(y, 1)),
+    [((2, 3), (2, 3))])
+row("lax.linalg.triangular_solve", lambda a, b: (
+    lax.linalg.triangular_solve(a, b, left_side=True, lower=True),
+    lax.linalg.triangular_solve(a, b.T, left_side=False, lower=False, transpose_a=True),
+    lax.linalg.triangular_solve(a, b, left_side=True, lower=True, unit_diagonal=True)),
+    lambda a, b: (np.linalg.solve(np.tril(a), b), b.T @ np.linalg.inv(np.triu(a).T),
+                  np.linalg.solve(np.tril(a, -1) + np.eye(3, dtype=a.dtype), b)),
+    [((3, 3), (3, 2))], ("mat", "real"), rtol=1e-9)
+row("lax.linalg.eigh-cholesky", lambda a: (lax.linalg.eigh(a)[1], lax.linalg.cholesky(a)),
+    lambda a: (np.linalg.eigh(a)[0], np.linalg.cholesky(a)), [((3, 3),)], "spd", rtol=1e-9)
+row("lax.linalg.svd-qr", lambda a: (lax.linalg.svd(a, compute_uv=False),
+                                    lax.linalg.qr(a, full_matrices=False)),
+    lambda a: (np.linalg.svd(a, compute_uv=False), tuple(np.linalg.qr(a))), [((4, 3),)],
+    rtol=1e-9, atol=1e-12)
+
 
 # ----------------------------------------------------------------------------------
 # Checks

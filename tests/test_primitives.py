@@ -266,15 +266,6 @@ row("cholesky", "cholesky", bind("cholesky"), np.linalg.cholesky, [((3, 3),), ((
     "spd", rtol=1e-9)
 
 
-def _sym(a):
-    return (a + fnp.swapaxes(a, -1, -2)) / 2  # eigh's tangent rule assumes symmetric input
-
-
-row("eigh", "eigh", lambda a: tuple(P["eigh"].bind(_sym(a))),
-    lambda a: tuple(np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)),
-    [((3, 3),), ((2, 3, 3),)], "real", rtol=1e-9)
-
-
 def _lu_ref(a):
     from funcad.primitives.decompositions import lu_factor_numpy
     outs = [lu_factor_numpy(m) for m in a.reshape((-1,) + a.shape[-2:])]
@@ -313,10 +304,30 @@ row("threefry2x32", "threefry2x32",
     lambda *a: P["threefry2x32"].bind(*(v.astype(np.uint32) for v in a)), _threefry_ref,
     [((), (), (), ()), ((3,), (3,), (3,), (3,)), ((2, 3), (2, 3), (2, 3), (2, 3))],
     "int:0:4000000000", grad=False)
-row("argsort", "argsort", bind("argsort"), lambda x: np.argsort(x, axis=-1, kind="stable"),
-    [((5,),), ((2, 4),)], "distinct", grad=False)
-row("argsort", "argsort-ties", bind("argsort"), lambda x: np.argsort(x, axis=-1, kind="stable"),
-    [((6,),), ((3, 5),)], "int:0:3", grad=False)
+
+# (issue 10)
+import scipy.special as _sp  # noqa: E402
+
+for _p, _ref, _d in [("asinh", np.arcsinh, "real"), ("acosh", np.arccosh, "gt1"),
+                     ("atanh", np.arctanh, "unit"), ("erf", _sp.erf, "real"),
+                     ("erfc", _sp.erfc, "real"), ("lgamma", _sp.gammaln, "pos")]:
+    row(_p, _p, bind(_p), _ref, U, _d, rtol=1e-12)
+for _ax in [0, 1]:
+    row("argsort", f"argsort-axis{_ax}", bind("argsort", axis=_ax, index_dtype=np.dtype(np.int64)),
+        lambda x, a=_ax: np.argsort(x, axis=a, kind="stable"), [((3, 4),)], "int:0:3",
+        grad=False)
+row("eigh", "eigh", lambda a: (lambda w, v: (w, v ** 2))(*P["eigh"].bind(a)),
+    lambda a: (lambda w, v: (w, v ** 2))(*np.linalg.eigh(a)), [((3, 3),), ((2, 3, 3),)], "spd",
+    rtol=1e-8, atol=1e-10)
+row("svd", "svd", lambda a: (lambda u, s, vt: (u ** 2, s, vt ** 2))(
+    *P["svd"].bind(a, full_matrices=False)),
+    lambda a: (lambda u, s, vt: (u ** 2, s, vt ** 2))(*np.linalg.svd(a, full_matrices=False)),
+    [((3, 3),), ((4, 2),), ((2, 2, 3),)], rtol=1e-8, atol=1e-10)
+row("qr", "qr", lambda a: tuple(P["qr"].bind(a)), lambda a: tuple(np.linalg.qr(a)),
+    [((3, 3),), ((4, 2),), ((2, 3, 2),)], rtol=1e-8, atol=1e-10)
+row("name", "name", lambda x: P["name"].bind(x, name="n"), lambda x: x, U)
+row("callback", "pure_callback", lambda x: fa.pure_callback(
+    np.sin, fa.ShapeDtypeStruct(np.shape(x), np.result_type(x)), x), np.sin, U, grad=False)
 
 # -- higher-order primitives, through the functions that bind them -----------------------
 

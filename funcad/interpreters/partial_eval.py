@@ -136,7 +136,9 @@ def _prune(eqns: list[JaxprEqn], outvars) -> list[JaxprEqn]:
 
 
 def _has_effect(eqn: JaxprEqn) -> bool:
-    return False
+    # Debug callbacks (debug.print) have no outputs but must run: never drop them.
+    from funcad._callback import has_effect
+    return has_effect(eqn)
 
 
 class JaxprTrace(Trace):

@@ -99,6 +99,10 @@ sqrt = _unary("sqrt", ew.sqrt_p)
 floor = _unary("floor", ew.floor_p)
 ceil = _unary("ceil", ew.ceil_p)
 asin, acos, atan = arcsin, arccos, arctan
+arcsinh = _unary("arcsinh", ew.asinh_p)
+arccosh = _unary("arccosh", ew.acosh_p)
+arctanh = _unary("arctanh", ew.atanh_p)
+asinh, acosh, atanh = arcsinh, arccosh, arctanh
 
 
 def negative(x: Any, /) -> Any:

@@ -1,8 +1,8 @@
-"""funcad.numpy.linalg: norm, solve, inv, det, slogdet, cholesky."""
+"""funcad.numpy.linalg: norm, solve, inv, det, slogdet, cholesky, eigh, svd, qr, pinv, ..."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -137,3 +137,305 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
             y = reshape(y, tuple(n for i, n in enumerate(shape(y)) if i not in (r, c)))
         return y
     raise ValueError("norm: improper number of dimensions to norm")
+
+
+# -- decompositions (primitives eigh, svd, qr) and what is built on them ---------------------
+
+
+class EighResult(NamedTuple):
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix."""
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+class SVDResult(NamedTuple):
+    """a = U @ diag(S) @ Vh."""
+    U: Any
+    S: Any
+    Vh: Any
+
+
+class QRResult(NamedTuple):
+    """a = Q @ R with orthonormal Q and upper-triangular R."""
+    Q: Any
+    R: Any
+
+
+def _sym_input(a: Any, UPLO: str | None, symmetrize_input: bool) -> Any:
+    a = _square("eigh", a)
+    if symmetrize_input:
+        from funcad.numpy._ufuncs import add, multiply
+        return multiply(add(a, la._mT(a)), 0.5)
+    if UPLO not in (None, "L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    return la._mT(a) if UPLO == "U" else a  # the primitive reads the lower triangle
+
+
+def eigh(a: Any, UPLO: str | None = None, symmetrize_input: bool = True) -> EighResult:
+    """Eigen-decomposition of a symmetric matrix: (eigenvalues ascending, eigenvectors).
+
+    As in JAX, the input is symmetrized ((a + a.T) / 2) unless `symmetrize_input=False`,
+    which reads only the `UPLO` triangle as NumPy does. Derivatives of the eigenvectors
+    assume distinct eigenvalues.
+    """
+    w, v = la.eigh_p.bind(_sym_input(a, UPLO, symmetrize_input))
+    return EighResult(w, v)
+
+
+def eigvalsh(a: Any, UPLO: str | None = "L", *, symmetrize_input: bool = True) -> Any:
+    """Eigenvalues (ascending) of a symmetric matrix."""
+    return eigh(a, UPLO, symmetrize_input).eigenvalues
+
+
+def _matrix(name: str, a: Any) -> Any:
+    (a,) = promote_inexact(asarray(a))
+    if ndim(a) < 2:
+        raise ValueError(f"linalg.{name}: expected a matrix (or a stack of them), got shape "
+                         f"{shape(a)}")
+    return a
+
+
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
+        hermitian: bool = False) -> Any:
+    """Singular value decomposition a = U @ diag(S) @ Vh (S descending).
+
+    Derivatives assume distinct non-zero singular values; with full_matrices=True only
+    for square matrices (pass full_matrices=False otherwise).
+    """
+    a = _matrix("svd", a)
+    m, n = shape(a)[-2:]
+    full = bool(full_matrices) and compute_uv and m != n
+    u, s, vh = la.svd_p.bind(a, full_matrices=full)
+    return SVDResult(u, s, vh) if compute_uv else s
+
+
+def svdvals(x: Any, /) -> Any:
+    """Singular values, descending."""
+    return svd(x, compute_uv=False)
+
+
+def qr(a: Any, mode: str = "reduced") -> Any:
+    """QR decomposition (modes 'reduced', 'complete' for m <= n, and 'r')."""
+    a = _matrix("qr", a)
+    m, n = shape(a)[-2:]
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    if mode == "complete" and m > n:
+        raise NotImplementedError("qr: mode='complete' for a matrix with more rows than "
+                                  "columns is not supported; use mode='reduced'")
+    q, r = la.qr_p.bind(a)
+    return r if mode == "r" else QRResult(q, r)
+
+
+def pinv(a: Any, rtol: Any = None, hermitian: bool = False, *, rcond: Any = None) -> Any:
+    """Moore-Penrose pseudo-inverse (through the SVD; singular values below
+    rtol * max(S) count as zero, rtol defaulting to max(m, n) * eps as in JAX)."""
+    from funcad.numpy._reductions import max as _max
+    from funcad.numpy._ufuncs import greater, multiply, true_divide, where
+    a = _matrix("pinv", a)
+    m, n = shape(a)[-2:]
+    if rcond is not None:
+        rtol = rcond
+    if rtol is None:
+        rtol = max(m, n) * np.finfo(a.dtype).eps
+    u, s, vh = svd(a, full_matrices=False)
+    cutoff = multiply(_max(s, axis=-1, keepdims=True), rtol)
+    big = greater(s, cutoff)
+    s_inv = where(big, true_divide(1.0, where(big, s, 1.0)), 0.0)
+    from funcad.numpy._contract import matmul
+    return matmul(multiply(la._mT(vh), s_inv[..., None, :]), la._mT(u))
+
+
+def matrix_power(a: Any, n: int) -> Any:
+    """a raised to the integer power n (by repeated squaring; n < 0 inverts first)."""
+    from funcad.numpy._contract import matmul
+    a = _square("matrix_power", a)
+    n = _operator_index(n)
+    if n == 0:
+        return broadcast_to(np.eye(shape(a)[-1], dtype=a.dtype), shape(a))
+    if n < 0:
+        a = inv(a)
+        n = -n
+    result = None
+    z = a
+    while True:
+        if n & 1:
+            result = z if result is None else matmul(result, z)
+        n >>= 1
+        if not n:
+            return result
+        z = matmul(z, z)
+
+
+def _operator_index(n: Any) -> int:
+    import operator
+    try:
+        return operator.index(n)
+    except TypeError:
+        raise TypeError(f"matrix_power: the exponent must be an integer, got {n!r}") from None
+
+
+def multi_dot(arrays: Any, *, precision: Any = None) -> Any:
+    """Product of a chain of matrices (first may be 1-d, last may be 1-d)."""
+    from funcad.numpy._contract import matmul
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: expecting at least two arrays")
+    out = arrays[0]
+    for b in arrays[1:]:
+        out = matmul(out, b)
+    return out
+
+
+def matrix_rank(M: Any, rtol: Any = None, *, tol: Any = None) -> Any:
+    """Number of singular values above rtol * max(S) (default max(m, n) * eps)."""
+    from funcad.numpy._reductions import max as _max
+    from funcad.numpy._reductions import sum as _sum
+    from funcad.numpy._ufuncs import greater, multiply
+    M = asarray(M)
+    if ndim(M) < 2:
+        from funcad.numpy._reductions import any as _any
+        return _sum(_any(M != 0).astype(np.int64)) if ndim(M) else (M != 0).astype(np.int64)
+    s = svdvals(M)
+    if tol is not None:
+        cutoff = tol
+    else:
+        m, n = shape(M)[-2:]
+        r = max(m, n) * np.finfo(s.dtype).eps if rtol is None else rtol
+        cutoff = multiply(_max(s, axis=-1, keepdims=True), r)
+    return _sum(greater(s, cutoff), axis=-1)
+
+
+def lstsq(a: Any, b: Any, rcond: Any = None, *, numpy_resid: bool = False) -> tuple:
+    """Least-squares solution of a @ x = b: (x, residuals, rank, singular values)."""
+    from funcad.numpy._contract import matmul
+    from funcad.numpy._reductions import sum as _sum
+    from funcad.numpy._ufuncs import square, subtract
+    a = _matrix("lstsq", a)
+    (a, b) = promote_inexact(a, asarray(b))
+    m, n = shape(a)
+    x = matmul(pinv(a, rtol=rcond), b)
+    s = svdvals(a)
+    rank = matrix_rank(a, rtol=rcond)
+    if m > n and int(np.asarray(rank) if not hasattr(rank, "aval") else n) == n:
+        resid = _sum(square(subtract(matmul(a, x), b)), axis=0)
+        if ndim(b) == 1:
+            resid = reshape(resid, (1,))
+    else:
+        resid = np.zeros((0,), a.dtype)
+    return x, resid, rank, s
+
+
+# -- the array-API names of numpy.linalg ---------------------------------------------------------
+
+
+def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
+    """Vector norm over `axis` (all axes, flattened, when None)."""
+    from funcad.numpy._shapes import reshape as _reshape
+    x = asarray(x)
+    if axis is None:
+        y = norm(_reshape(x, (-1,)), ord=ord)
+        return reshape(y, (1,) * ndim(x)) if keepdims else y
+    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
+    """Matrix norm over the last two axes ('fro', 'nuc', 1, -1, 2, -2, inf, -inf)."""
+    from funcad.numpy._reductions import max as _max
+    from funcad.numpy._reductions import min as _min
+    from funcad.numpy._reductions import sum as _sum
+    x = _matrix("matrix_norm", x)
+    if ord in (2, -2, "nuc"):
+        s = svdvals(x)
+        y = _max(s, axis=-1) if ord == 2 else _min(s, axis=-1) if ord == -2 else _sum(s, -1)
+        return reshape(y, (*shape(y), 1, 1)) if keepdims else y
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def cond(x: Any, p: Any = None) -> Any:
+    """Condition number (2-norm by default: largest / smallest singular value)."""
+    x = _matrix("cond", x)
+    if p is None or p in (2, -2):
+        from funcad.numpy._reductions import max as _max
+        from funcad.numpy._reductions import min as _min
+        from funcad.numpy._ufuncs import true_divide
+        s = svdvals(x)
+        r = true_divide(_max(s, axis=-1), _min(s, axis=-1))
+        return true_divide(1.0, r) if p == -2 else r
+    from funcad.numpy._ufuncs import multiply
+    return multiply(matrix_norm(x, ord=p), matrix_norm(inv(x), ord=p))
+
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Dot product of vectors along `axis`."""
+    from funcad.numpy._extra import vecdot as _vecdot
+    return _vecdot(x1, x2, axis=axis)
+
+
+def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Cross product of 3-vectors along `axis`."""
+    from funcad.numpy._extra import cross as _cross
+    if shape(x1)[axis] != 3 or shape(x2)[axis] != 3:
+        raise ValueError("linalg.cross: both inputs need size 3 along axis")
+    return _cross(x1, x2, axis=axis)
+
+
+def outer(x1: Any, x2: Any, /) -> Any:
+    """Outer product of two vectors."""
+    from funcad.numpy._contract import outer as _outer
+    if ndim(x1) != 1 or ndim(x2) != 1:
+        raise ValueError("linalg.outer: both inputs must be 1-d")
+    return _outer(x1, x2)
+
+
+def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+    """Diagonals of the last two axes."""
+    from funcad.numpy._shapes import diagonal as _diagonal
+    return _diagonal(x, offset, -2, -1)
+
+
+def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+    """Sums of the diagonals of the last two axes."""
+    from funcad.numpy._contract import trace as _trace
+    return _trace(x, offset, -2, -1, dtype)
+
+
+def matmul(x1: Any, x2: Any, /) -> Any:
+    """Matrix product."""
+    from funcad.numpy._contract import matmul as _matmul
+    return _matmul(x1, x2)
+
+
+def matrix_transpose(x: Any, /) -> Any:
+    """Swap the last two axes."""
+    return la._mT(_matrix("matrix_transpose", x))
+
+
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    """Tensor contraction (as numpy.tensordot)."""
+    from funcad.numpy._contract import tensordot as _tensordot
+    return _tensordot(x1, x2, axes)
+
+
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    """The inverse of a with respect to tensordot over its first `ind` axes."""
+    a = asarray(a)
+    s = shape(a)
+    lead, trail = s[:ind], s[ind:]
+    n = int(np.prod(lead, dtype=np.int64))
+    if n != int(np.prod(trail, dtype=np.int64)):
+        raise ValueError("tensorinv: the leading and trailing dimensions differ in size")
+    return reshape(inv(reshape(a, (n, n))), (*trail, *lead))
+
+
+def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
+    """Solve tensordot(a, x, axes=x.ndim) = b for x."""
+    from funcad.numpy._shapes import moveaxis
+    a, b = asarray(a), asarray(b)
+    if axes is not None:
+        for k in sorted(int(ax) % ndim(a) for ax in axes)[::-1]:
+            a = moveaxis(a, k, -1)
+    xs = shape(a)[ndim(b):]
+    n = int(np.prod(xs, dtype=np.int64))
+    x = solve(reshape(a, (n, n)), reshape(b, (n,)))
+    return reshape(x, xs)

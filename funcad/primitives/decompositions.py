@@ -1,6 +1,6 @@
-"""Matrix decompositions for funcad.scipy.linalg: eigh (symmetric eigensolver) and lu
-(LU with partial pivoting). One block of rules per primitive; their Numba lowering rules
-are in funcad/lowering/numba/special_rules.py.
+"""The LU decomposition for funcad.scipy.linalg (partial pivoting, as LAPACK's getrf); its
+Numba lowering rule is in funcad/lowering/numba/special_rules.py. (eigh, svd and qr are
+in funcad/primitives/linalg.py.)
 """
 
 from __future__ import annotations
@@ -11,45 +11,6 @@ from funcad._core import ShapedArray, abstract_eval_rules, get_aval, impl_rules,
 from funcad.interpreters.ad import Zero
 from funcad.primitives._util import new_primitive, nondiff_primitives
 from funcad.primitives.linalg import _batch_leading, _square_aval
-
-# -- eigh: a [..., n, n] symmetric -> (w [..., n] ascending, v [..., n, n]) -----------------
-# The impl reads the lower triangle (LAPACK's convention); funcad.scipy.linalg.eigh
-# symmetrises its input first, so the tangent rule may assume a symmetric tangent.
-
-eigh_p = new_primitive("eigh", multiple_results=True)
-
-
-def _eigh_impl(a):
-    w, v = np.linalg.eigh(a, UPLO="L")
-    return [w, v]
-
-
-def _eigh_aval(a):
-    _square_aval("eigh")(a)
-    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
-
-
-def _eigh_jvp(primals, tangents):
-    import funcad.numpy as fnp
-    (a,), (t,) = primals, tangents
-    w, v = eigh_p.bind(a)
-    if type(t) is Zero:
-        return [w, v], [Zero(get_aval(w)), Zero(get_aval(v))]
-    n = get_aval(a).shape[-1]
-    vt = fnp.swapaxes(v, -1, -2)
-    m = fnp.matmul(vt, fnp.matmul(t, v))  # V^T dA V
-    w_dot = fnp.diagonal(m, axis1=-2, axis2=-1)
-    eye = np.eye(n, dtype=bool)
-    gap = w[..., None, :] - w[..., :, None]  # gap[i, j] = w_j - w_i
-    f = fnp.where(eye, 0.0, 1.0 / fnp.where(eye, 1.0, gap))
-    v_dot = fnp.matmul(v, f * m)
-    return [w, v], [w_dot, v_dot]
-
-
-impl_rules[eigh_p] = _eigh_impl
-abstract_eval_rules[eigh_p] = _eigh_aval
-jvp_rules[eigh_p] = _eigh_jvp
-_batch_leading(eigh_p, n_out=2)
 
 # -- lu: a [..., n, n] -> (lu [..., n, n], pivots [..., n], perm [..., n]) -------------------
 # a[perm] = L @ U; pivots are LAPACK's (step k swapped rows k and pivots[k]); both int64.
@@ -121,5 +82,5 @@ abstract_eval_rules[lu_p] = _lu_aval
 jvp_rules[lu_p] = _lu_jvp
 _batch_leading(lu_p, n_out=3)
 
-__all__ = ["eigh_p", "lu_p"]
+__all__ = ["lu_p"]
 del nondiff_primitives

@@ -129,6 +129,51 @@ defjvp(sqrt_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_full_like(ans, 0.5), ans
 defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
 
 
+# Inverse hyperbolic functions: primitives (libm's asinh/acosh/atanh) because the
+# log-based composites lose precision near 0 and for large |x|.
+asinh_p = unary("asinh", np.arcsinh, "np.arcsinh({0})")
+acosh_p = unary("acosh", np.arccosh, "np.arccosh({0})")
+atanh_p = unary("atanh", np.arctanh, "np.arctanh({0})")
+defjvp(asinh_p, lambda t, ans, x: div(t, sqrt_p.bind(add(mul(x, x), _one(x)))))
+# d acosh = 1 / (sqrt(x - 1) sqrt(x + 1)): no cancellation in x*x - 1 near 1.
+defjvp(acosh_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_one(x), mul(
+    sqrt_p.bind(sub(x, _one(x))), sqrt_p.bind(add(x, _one(x)))))))
+defjvp(atanh_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_one(x), sub(_one(x), mul(x, x)))))
+
+
+# Special functions (libm's erf, erfc, lgamma; SciPy for the NumPy impl). digamma, the
+# derivative of lgamma, is a composite (funcad.lax.digamma), so every order differentiates.
+
+
+def _scipy_special(name):
+    def impl(x):
+        import scipy.special
+        return getattr(scipy.special, name)(x).astype(x.dtype, copy=False)
+    return impl
+
+
+erf_p = unary("erf", _scipy_special("erf"), "math.erf({0})")
+erfc_p = unary("erfc", _scipy_special("erfc"), "math.erfc({0})")
+lgamma_p = unary("lgamma", _scipy_special("gammaln"), "math.lgamma({0})")
+
+
+def _erf_coef(x):
+    # 2 / sqrt(pi) * exp(-x^2)
+    return mul(_full_like(x, 2.0 / np.sqrt(np.pi)), exp_p.bind(neg_p.bind(mul(x, x))))
+
+
+defjvp(erf_p, lambda t, ans, x: mul(t, _erf_coef(x)))
+defjvp(erfc_p, lambda t, ans, x: mul(t, neg_p.bind(_erf_coef(x))))
+
+
+def _lgamma_jvp(t, ans, x):
+    from funcad.lax import digamma
+    return mul(t, digamma(x))
+
+
+defjvp(lgamma_p, _lgamma_jvp)
+
+
 def _log1p_jvp(t, x):
     one = _one(x)
     return _mul_sz_or_mul(t, div(one, add(x, one)))

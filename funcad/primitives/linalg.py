@@ -1,4 +1,4 @@
-"""Linear algebra primitives: dot_general, solve, det, slogdet, cholesky."""
+"""Linear algebra primitives: dot_general, solve, det, slogdet, cholesky, eigh, svd, qr."""
 
 from __future__ import annotations
 
@@ -313,5 +313,172 @@ abstract_eval_rules[cholesky_p] = _cholesky_aval
 jvp_rules[cholesky_p] = _cholesky_jvp
 _batch_leading(cholesky_p)
 lowering_rules[cholesky_p] = "cholesky"
+
+# -- eigh, svd, qr: LAPACK decompositions --------------------------------------------------
+# Their jvp rules are written with funcad.numpy (imported when a rule runs: funcad.numpy
+# imports this module), so the tangent programs are ordinary composites that transpose,
+# batch and lower like any other.
+
+
+def _fnp():
+    import funcad.numpy as fnp
+    return fnp
+
+
+def _is_zero(t):
+    return type(t) is Zero
+
+
+def _eye_mask(n):
+    return np.eye(n, dtype=bool)
+
+
+def _lower_read(t):
+    """The symmetric matrix the impl sees when it reads only the lower triangle of t."""
+    fnp = _fnp()
+    n = get_aval(t).shape[-1]
+    strict = fnp.tril(t, -1)
+    return fnp.add(fnp.add(strict, fnp.swapaxes(strict, -1, -2)),
+                   fnp.where(_eye_mask(n), t, 0.0))
+
+
+# eigh: a [..., n, n] (lower triangle read) -> (w [..., n] ascending, v [..., n, n])
+
+eigh_p = new_primitive("eigh", multiple_results=True)
+
+
+def _eigh_aval(a):
+    _square_aval("eigh")(a)
+    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
+
+
+def _eigh_jvp(primals, tangents):
+    (a,), (t,) = primals, tangents
+    w, v = eigh_p.bind(a)
+    if _is_zero(t):
+        return [w, v], [Zero(get_aval(w)), Zero(get_aval(v))]
+    fnp = _fnp()
+    n = get_aval(a).shape[-1]
+    eye = _eye_mask(n)
+    vt = fnp.swapaxes(v, -1, -2)
+    m = fnp.matmul(fnp.matmul(vt, _lower_read(t)), v)  # V^T dA V
+    dw = fnp.sum(fnp.where(eye, m, 0.0), axis=-1)
+    gap = fnp.subtract(w[..., None, :], w[..., :, None])  # w_j - w_i
+    f = fnp.where(eye, 0.0, fnp.true_divide(1.0, fnp.where(eye, 1.0, gap)))
+    dv = fnp.matmul(v, fnp.multiply(f, m))
+    return [w, v], [dw, dv]
+
+
+impl_rules[eigh_p] = lambda a: list(np.linalg.eigh(a))
+abstract_eval_rules[eigh_p] = _eigh_aval
+jvp_rules[eigh_p] = _eigh_jvp
+_batch_leading(eigh_p, n_out=2)
+lowering_rules[eigh_p] = "eigh"
+
+# svd: a [..., m, n] -> (u [..., m, k], s [..., k] descending, vt [..., k, n]), k = min(m, n)
+# (full_matrices=True: u [..., m, m], vt [..., n, n]; differentiable for square a only).
+
+svd_p = new_primitive("svd", multiple_results=True)
+
+
+def _svd_aval(a, *, full_matrices):
+    if a.ndim < 2:
+        raise ValueError(f"svd: expected a matrix (or a stack of them), got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.inexact):
+        raise TypeError(f"svd: expected a floating-point matrix, got {a.dtype.name}")
+    *lead, m, n = a.shape
+    k = min(m, n)
+    lead = tuple(lead)
+    if full_matrices:
+        return [ShapedArray((*lead, m, m), a.dtype), ShapedArray((*lead, k), a.dtype),
+                ShapedArray((*lead, n, n), a.dtype)]
+    return [ShapedArray((*lead, m, k), a.dtype), ShapedArray((*lead, k), a.dtype),
+            ShapedArray((*lead, k, n), a.dtype)]
+
+
+def _svd_jvp(primals, tangents, *, full_matrices):
+    (a,), (t,) = primals, tangents
+    u, s, vt = svd_p.bind(a, full_matrices=full_matrices)
+    outs = [u, s, vt]
+    if _is_zero(t):
+        return outs, [Zero(get_aval(o)) for o in outs]
+    m, n = get_aval(a).shape[-2:]
+    if full_matrices and m != n:
+        raise NotImplementedError("svd: derivatives with full_matrices=True need a square "
+                                  "matrix; use full_matrices=False")
+    fnp = _fnp()
+    k = min(m, n)
+    eye = _eye_mask(k)
+    ut, v = fnp.swapaxes(u, -1, -2), fnp.swapaxes(vt, -1, -2)
+    ds_mat = fnp.matmul(fnp.matmul(ut, t), v)  # U^T dA V
+    ds = fnp.sum(fnp.where(eye, ds_mat, 0.0), axis=-1)
+    s_row, s_col = s[..., None, :], s[..., :, None]
+    diffs = fnp.multiply(s_row + s_col, s_row - s_col)  # s_j^2 - s_i^2
+    f = fnp.where(eye, 0.0, fnp.true_divide(1.0, fnp.where(eye, 1.0, diffs)))
+    dss = fnp.multiply(ds_mat, s_row)  # dS diag(s)
+    sds = fnp.multiply(s_col, ds_mat)  # diag(s) dS
+    s_inv = fnp.where(s == 0, 0.0, fnp.true_divide(1.0, fnp.where(s == 0, 1.0, s)))
+    sym = fnp.subtract(ds_mat, fnp.swapaxes(ds_mat, -1, -2))
+    dudv_diag = fnp.where(eye, fnp.multiply(fnp.multiply(sym, 0.5), s_inv[..., None, :]), 0.0)
+    du = fnp.matmul(u, fnp.multiply(f, dss + fnp.swapaxes(dss, -1, -2)) + dudv_diag)
+    dv = fnp.matmul(v, fnp.multiply(f, sds + fnp.swapaxes(sds, -1, -2)))
+    if m > n:
+        dav = fnp.matmul(t, v)
+        du = du + fnp.multiply(dav - fnp.matmul(u, fnp.matmul(ut, dav)), s_inv[..., None, :])
+    if n > m:
+        dahu = fnp.matmul(fnp.swapaxes(t, -1, -2), u)
+        dv = dv + fnp.multiply(dahu - fnp.matmul(v, fnp.matmul(vt, dahu)),
+                               s_inv[..., None, :])
+    return outs, [du, ds, fnp.swapaxes(dv, -1, -2)]
+
+
+impl_rules[svd_p] = lambda a, *, full_matrices: list(np.linalg.svd(
+    a, full_matrices=full_matrices))
+abstract_eval_rules[svd_p] = _svd_aval
+jvp_rules[svd_p] = _svd_jvp
+_batch_leading(svd_p, n_out=3)
+lowering_rules[svd_p] = "svd"
+
+# qr (reduced): a [..., m, n] -> (q [..., m, k], r [..., k, n]), k = min(m, n);
+# differentiable for m >= n.
+
+qr_p = new_primitive("qr", multiple_results=True)
+
+
+def _qr_aval(a):
+    if a.ndim < 2:
+        raise ValueError(f"qr: expected a matrix (or a stack of them), got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.inexact):
+        raise TypeError(f"qr: expected a floating-point matrix, got {a.dtype.name}")
+    *lead, m, n = a.shape
+    k = min(m, n)
+    return [ShapedArray((*lead, m, k), a.dtype), ShapedArray((*lead, k, n), a.dtype)]
+
+
+def _qr_jvp(primals, tangents):
+    (a,), (t,) = primals, tangents
+    q, r = qr_p.bind(a)
+    if _is_zero(t):
+        return [q, r], [Zero(get_aval(q)), Zero(get_aval(r))]
+    m, n = get_aval(a).shape[-2:]
+    if m < n:
+        raise NotImplementedError("qr: derivatives need a matrix with at least as many rows "
+                                  "as columns")
+    fnp = _fnp()
+    # dA R^{-1} = (R^{-T} dA^T)^T
+    dx_rinv = fnp.swapaxes(solve_p.bind(_mT(r), _mT(t)), -1, -2)
+    qt_dx_rinv = fnp.matmul(fnp.swapaxes(q, -1, -2), dx_rinv)
+    low = fnp.tril(qt_dx_rinv, -1)
+    do = low - fnp.swapaxes(low, -1, -2)  # skew-symmetric
+    dq = fnp.matmul(q, do - qt_dx_rinv) + dx_rinv
+    dr = fnp.matmul(qt_dx_rinv - do, r)
+    return [q, r], [dq, dr]
+
+
+impl_rules[qr_p] = lambda a: list(np.linalg.qr(a))
+abstract_eval_rules[qr_p] = _qr_aval
+jvp_rules[qr_p] = _qr_jvp
+_batch_leading(qr_p, n_out=2)
+lowering_rules[qr_p] = "qr"
 
 __all__ = ["dot_general", "reshape", "sub_p"]

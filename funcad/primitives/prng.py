@@ -70,35 +70,14 @@ def threefry2x32(k1, k2, x1, x2):
     return threefry2x32_p.bind(k1, k2, x1, x2)
 
 
-# -- argsort: stable sort permutation along the last axis (int64 indices) -------------------
-
-argsort_p = new_primitive("argsort")
-
-
-def _argsort_impl(x):
-    return np.argsort(x, axis=-1, kind="stable").astype(np.int64)
-
-
-def _argsort_aval(x):
-    if x.ndim == 0:
-        raise ValueError("argsort needs an operand of rank >= 1")
-    return ShapedArray(x.shape, np.dtype(np.int64))
-
-
-def _argsort_batch(size, vals, dims):
-    (x,), (d,) = vals, dims
-    return argsort_p.bind(moveaxis(x, d, 0, size)), 0
-
-
-impl_rules[argsort_p] = _argsort_impl
-abstract_eval_rules[argsort_p] = _argsort_aval
-batch_rules[argsort_p] = _argsort_batch
-nondiff_primitives.add(argsort_p)
+# -- argsort: the stable sort permutation of funcad.primitives.reductions, last axis ------
 
 
 def argsort(x):
     """Indices that sort `x` along its last axis (stable: ties keep their order)."""
-    return argsort_p.bind(x)
+    from funcad._core import get_aval
+    from funcad.primitives.reductions import argsort_p
+    return argsort_p.bind(x, axis=len(get_aval(x).shape) - 1, index_dtype=np.dtype(np.int64))
 
 
-__all__ = ["argsort", "argsort_p", "threefry2x32", "threefry2x32_p"]
+__all__ = ["argsort", "threefry2x32", "threefry2x32_p"]

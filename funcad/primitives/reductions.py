@@ -207,4 +207,29 @@ transpose_rules[cumsum_p] = lambda ct, x, *, axis, reverse: [
 batch_rules[cumsum_p] = _cumsum_batch
 lowering_rules[cumsum_p] = "cumsum"
 
+# -- argsort along one axis (stable; NaNs last, as in NumPy) ----------------------------------
+# sort, median, quantile, top_k are composites: argsort, then take_along_axis (a gather),
+# so their derivatives are the gather's. argsort itself has no derivative.
+
+argsort_p = new_primitive("argsort")
+
+
+def _argsort_aval(x, *, axis, index_dtype):
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"argsort: axis {axis} is out of bounds for an array of rank {x.ndim}")
+    return ShapedArray(x.shape, np.dtype(index_dtype))
+
+
+def _argsort_batch(size, vals, dims, *, axis, index_dtype):
+    x = moveaxis(vals[0], dims[0], 0, size)
+    return argsort_p.bind(x, axis=axis + 1, index_dtype=index_dtype), 0
+
+
+impl_rules[argsort_p] = lambda x, *, axis, index_dtype: np.argsort(
+    x, axis=axis, kind="stable").astype(index_dtype)
+abstract_eval_rules[argsort_p] = _argsort_aval
+batch_rules[argsort_p] = _argsort_batch
+nondiff_primitives.add(argsort_p)
+lowering_rules[argsort_p] = "argsort"  # a statement rule in lowering/numba/rules.py
+
 del Zero, jvp_rules

@@ -160,7 +160,7 @@ def eigh(a: Any, b: None = None, lower: bool = True, eigvals_only: bool = False,
     >>> np.round(w, 12).tolist()
     [1.0, 3.0]
     """
-    from funcad.primitives.decompositions import eigh_p
+    from funcad.primitives.linalg import eigh_p
     del overwrite_a, overwrite_b, check_finite, driver
     if b is not None or type != 1 or subset_by_index is not None or \
             subset_by_value is not None:

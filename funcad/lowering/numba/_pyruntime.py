@@ -105,3 +105,33 @@ def slogdet(a):
 def cholesky(a):
     """np.linalg.cholesky of one matrix."""
     return np.linalg.cholesky(a)
+
+
+def eigh(a):
+    """np.linalg.eigh of one matrix (lower triangle)."""
+    w, v = np.linalg.eigh(a)
+    return w, v
+
+
+def svd(a):
+    """np.linalg.svd of one matrix (reduced)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    return u, s, vt
+
+
+def svd_full(a):
+    """np.linalg.svd of one matrix (full_matrices=True)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=True)
+    return u, s, vt
+
+
+def qr(a):
+    """np.linalg.qr of one matrix (reduced)."""
+    q, r = np.linalg.qr(a)
+    return q, r
+
+
+def call_callback(token, *args):
+    """Run a host callback (debug.print, pure_callback) from the driver."""
+    from funcad._callback import call_callback as run
+    return run(token, *args)

@@ -134,3 +134,31 @@ def slogdet(a):
 def cholesky(a):
     """np.linalg.cholesky of one matrix."""
     return np.linalg.cholesky(a)
+
+
+@_jit
+def eigh(a):
+    """np.linalg.eigh of one matrix (lower triangle)."""
+    w, v = np.linalg.eigh(a)
+    return w, v
+
+
+@_jit
+def svd(a):
+    """np.linalg.svd of one matrix (reduced)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    return u, s, vt
+
+
+@_jit
+def svd_full(a):
+    """np.linalg.svd of one matrix (full_matrices=True)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=True)
+    return u, s, vt
+
+
+@_jit
+def qr(a):
+    """np.linalg.qr of one matrix (reduced)."""
+    q, r = np.linalg.qr(a)
+    return q, r

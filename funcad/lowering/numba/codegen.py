@@ -325,7 +325,11 @@ class Emitter:
             self.current = None
             return
         head, more = pp_eqn_head(eqn, self.namer)   # inner programs are not printed
-        self.current = head.strip()
+        # Params that hold programs (custom_jvp_call's fun_jaxpr) print on several lines:
+        # keep the first, or the rest would land in the source as code.
+        lines = head.strip().splitlines()
+        more = more or len(lines) > 1
+        self.current = lines[0] if lines else ""
         if self.captured is not None:
             self.captured.eqns.append(self.current)
         self.line("# " + self.current + (" ..." if more else ""))
@@ -731,6 +735,11 @@ class _JaxprLowering:
             out = ctx.var_name(eqn.out_binders[0])
             ctx.line(f"{out} = {rule.fn(ctx, eqn, [])}")
             self.env[eqn.out_binders[0]] = out
+        elif ctx.driver_level and getattr(rule, "driver_only", False):
+            # Host callbacks: Python calls written straight into the driver.
+            outs = _call_stmt_rule(ctx, rule, eqn, args)
+            for v, o in zip(eqn.out_binders, outs, strict=True):
+                self.env[v] = o
         elif ctx.driver_level and not getattr(rule, "emits_body_only", False):
             # Statements run in the driver unless their code loops: then they are a kernel.
             # (Rules that only emit an inner program in place run at the driver's level,
@@ -1087,12 +1096,14 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict, fun_name: str = "FUNCAD_
         header = [
             f"# funcad generated driver for jit({name}) (Python, calls compiled kernels); "
             f"options: {flags}",
+            "import math",
             "import numpy as np",
             "from funcad.lowering.numba import _pyruntime as _rt",
         ]
     else:
         header = [
             f"# funcad generated program for jit({name}); options: {flags}",
+            "import math",
             "import numpy as np",
             "from numba import prange",
             "from funcad.lowering.numba import _runtime as _rt",

@@ -175,7 +175,10 @@ def lower_program(jaxpr: Jaxpr, name: str, opts: dict, comments: bool = False
     size = len(split.source.splitlines()) + sum(
         len(c.kernel.canonical.splitlines()) for c in split.calls)
     calls_lib = "_rt.dot" in split.source or any(
-        f"_rt.{f}(" in split.source for f in ("solve", "det", "slogdet", "cholesky"))
+        f"_rt.{f}(" in split.source
+        for f in ("solve", "det", "slogdet", "cholesky", "eigh", "svd", "qr"))
+    # Host callbacks run from the Python driver only.
+    calls_lib = calls_lib or "_rt.call_callback(" in split.source
     if size <= _WHOLE_MAX_LINES and not calls_lib:
         return lower_jaxpr(jaxpr, name, opts)
     return split

@@ -144,6 +144,17 @@ def _tanh(ctx, eqn, args):
 
 
 register("tanh", ScalarRule(_tanh))
+
+
+def _libm(fn):
+    # math.<fn> returns a Python float at the driver level: cast to the exact dtype.
+    def rule(ctx, eqn, args):
+        return f"{ctx.dtype(eqn.out_binders[0].aval.dtype)}(math.{fn}({args[0]}))"
+    return rule
+
+
+for _fn in ("erf", "erfc", "lgamma"):
+    register(_fn, ScalarRule(_libm(_fn)))
 register("integer_pow", ScalarRule(_integer_pow))
 register("max", ScalarRule(_minmax(">")))
 register("min", ScalarRule(_minmax("<")))
@@ -437,6 +448,73 @@ def _cumsum(ctx, eqn, args):
     return [name]
 
 
+def _argsort(ctx, eqn, args):
+    """A stable bottom-up merge sort of each line along `axis` (NaNs last, as NumPy)."""
+    (x,), aval = args, eqn.inputs[0].aval
+    axis = eqn.params["axis"]
+    out = eqn.out_binders[0].aval
+    n = aval.shape[axis]
+    name, perm, tmp = ctx.fresh("as"), ctx.fresh("perm"), ctx.fresh("tmp")
+    ctx.line(f"{name} = {ctx.empty(out.shape, out.dtype)}")
+    ctx.line(f"{perm} = {ctx.empty((n,), np.int64)}")
+    ctx.line(f"{tmp} = {ctx.empty((n,), np.int64)}")
+    outer = [m for d, m in enumerate(aval.shape) if d != axis]
+    k, w, lo, mid, hi = (ctx.fresh(h) for h in ("k", "w", "lo", "mid", "hi"))
+    i, j, o, vi, vj = (ctx.fresh(h) for h in ("i", "j", "o", "vi", "vj"))
+    with ctx.loop(outer) as idx:
+        def at(e):
+            full = list(idx)
+            full.insert(axis, e)
+            return _idx(full)
+        ctx.line(f"for {k} in range({n}):")
+        with ctx.block():
+            ctx.line(f"{perm}[{k}] = {k}")
+        ctx.line(f"{w} = 1")
+        ctx.line(f"while {w} < {n}:")
+        with ctx.block():
+            ctx.line(f"{lo} = 0")
+            ctx.line(f"while {lo} < {n}:")
+            with ctx.block():
+                ctx.line(f"{mid} = min({lo} + {w}, {n})")
+                ctx.line(f"{hi} = min({lo} + 2 * {w}, {n})")
+                ctx.line(f"{i} = {lo}")
+                ctx.line(f"{j} = {mid}")
+                ctx.line(f"for {o} in range({lo}, {hi}):")
+                with ctx.block():
+                    # Take from the left run unless the right value is strictly smaller
+                    # (stability); NaN is larger than everything.
+                    ctx.line(f"if {i} < {mid} and {j} < {hi}:")
+                    with ctx.block():
+                        ctx.line(f"{vi} = {x}[{at(f'{perm}[{i}]')}]")
+                        ctx.line(f"{vj} = {x}[{at(f'{perm}[{j}]')}]")
+                        ctx.line(f"if {vj} < {vi} or ({vi} != {vi} and {vj} == {vj}):")
+                        with ctx.block():
+                            ctx.line(f"{tmp}[{o}] = {perm}[{j}]")
+                            ctx.line(f"{j} += 1")
+                        ctx.line("else:")
+                        with ctx.block():
+                            ctx.line(f"{tmp}[{o}] = {perm}[{i}]")
+                            ctx.line(f"{i} += 1")
+                    ctx.line(f"elif {i} < {mid}:")
+                    with ctx.block():
+                        ctx.line(f"{tmp}[{o}] = {perm}[{i}]")
+                        ctx.line(f"{i} += 1")
+                    ctx.line("else:")
+                    with ctx.block():
+                        ctx.line(f"{tmp}[{o}] = {perm}[{j}]")
+                        ctx.line(f"{j} += 1")
+                ctx.line(f"{lo} += 2 * {w}")
+            ctx.line(f"for {k} in range({n}):")
+            with ctx.block():
+                ctx.line(f"{perm}[{k}] = {tmp}[{k}]")
+            ctx.line(f"{w} *= 2")
+        ctx.line(f"for {k} in range({n}):")
+        with ctx.block():
+            ctx.line(f"{name}[{at(k)}] = {perm}[{k}]")
+    return [name]
+
+
+register("argsort", _argsort)
 register("argmax", _arg(">"))
 register("argmin", _arg("<"))
 register("cumsum", _cumsum)
@@ -582,6 +660,11 @@ register("solve", _batched("solve"))
 register("det", _batched("det"))
 register("slogdet", _batched("slogdet", n_out=2))
 register("cholesky", _batched("cholesky"))
+register("eigh", _batched("eigh", n_out=2))
+register("qr", _batched("qr", n_out=2))
+_svd_reduced, _svd_full = _batched("svd", n_out=3), _batched("svd_full", n_out=3)
+register("svd", lambda ctx, eqn, args: (_svd_full if eqn.params["full_matrices"]
+                                        else _svd_reduced)(ctx, eqn, args))
 
 # -- calls: emit the body in place (normally they are inlined before planning) --------------
 

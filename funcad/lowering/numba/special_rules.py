@@ -4,8 +4,8 @@
   integer statements inside the fused loop body. Numba widens uint32 arithmetic to uint64,
   so every word is kept in a uint64 and masked back to 32 bits after each addition and
   rotation; the two output words are packed as `(y1 << 32) | y2`.
-- `argsort` is a statement rule: a loop over the leading axes calling Numba's stable
-  `np.argsort(..., kind="mergesort")` on each row.
+(argsort and eigh, which funcad.random and funcad.scipy use, have their rules with the
+core primitives in rules.py.)
 """
 
 from __future__ import annotations
@@ -37,23 +37,7 @@ def _threefry2x32(ctx, eqn, args):
     return f"(({x[0]} << {u}(32)) | {x[1]})"
 
 
-def _argsort(ctx, eqn, args):
-    (x,), aval = args, eqn.inputs[0].aval
-    n = aval.shape[-1]
-    rows = int(np.prod(aval.shape[:-1], dtype=np.int64))
-    flat, out, r = ctx.fresh("m"), ctx.fresh("srt"), ctx.fresh("r")
-    ctx.line(f"{flat} = {ctx.reshape(x, (rows, n))}")
-    ctx.line(f"{out} = {ctx.empty((rows, n), np.int64)}")
-    ctx.line(f"for {r} in range({rows}):")
-    with ctx.block():
-        ctx.line(f'{out}[{r}] = np.argsort({flat}[{r}], kind="mergesort")')
-    res = ctx.fresh("r")
-    ctx.line(f"{res} = {ctx.reshape(out, aval.shape)}")
-    return [res]
-
-
 register("threefry2x32", ScalarRule(_threefry2x32))
-register("argsort", _argsort)
 
 
 def _batched_matrices(ctx, eqn, x):
@@ -64,27 +48,6 @@ def _batched_matrices(ctx, eqn, x):
     flat = ctx.fresh("m")
     ctx.line(f"{flat} = {ctx.reshape(x, (batch, n, n))}")
     return flat, batch, n
-
-
-def _eigh(ctx, eqn, args):
-    # Numba's np.linalg.eigh (LAPACK, lower triangle) on each matrix of the stack.
-    flat, batch, n = _batched_matrices(ctx, eqn, args[0])
-    w_aval, v_aval = (v.aval for v in eqn.out_binders)
-    w, v, b = ctx.fresh("eigw"), ctx.fresh("eigv"), ctx.fresh("b")
-    ctx.line(f"{w} = {ctx.empty((batch, n), w_aval.dtype)}")
-    ctx.line(f"{v} = {ctx.empty((batch, n, n), v_aval.dtype)}")
-    ctx.line(f"for {b} in range({batch}):")
-    with ctx.block():
-        tw, tv = ctx.fresh("tw"), ctx.fresh("tv")
-        ctx.line(f"{tw}, {tv} = np.linalg.eigh(np.ascontiguousarray({flat}[{b}]))")
-        ctx.line(f"{w}[{b}] = {tw}")
-        ctx.line(f"{v}[{b}] = {tv}")
-    outs = []
-    for name, aval in ((w, w_aval), (v, v_aval)):
-        r = ctx.fresh("r")
-        ctx.line(f"{r} = {ctx.reshape(name, aval.shape) if aval.shape else name}")
-        outs.append(r)
-    return outs
 
 
 def _lu(ctx, eqn, args):
@@ -143,5 +106,4 @@ def _lu(ctx, eqn, args):
     return outs
 
 
-register("eigh", _eigh)
 register("lu", _lu)

@@ -1,0 +1,1 @@
+"""funcad.example_libraries: JAX's small example libraries (optimizers)."""

@@ -1,0 +1,333 @@
+"""funcad.example_libraries.optimizers: JAX's minimal optimizer library.
+
+An optimizer is a triple `(init_fun, update_fun, get_params)`: `init_fun(params)` makes
+the state, `update_fun(step, grads, opt_state)` returns the next state and
+`get_params(opt_state)` the parameters. Step sizes are floats or schedules (callables of
+the step number). States are pytrees, so an update can be jitted.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import funcad.numpy as fnp
+from funcad._tree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
+
+__all__ = ["OptimizerState", "Optimizer", "adagrad", "adam", "adamax", "clip_grads",
+           "constant", "exponential_decay", "inverse_time_decay", "l2_norm", "make_schedule",
+           "momentum", "nesterov", "optimizer", "pack_optimizer_state", "piecewise_constant",
+           "polynomial_decay", "rmsprop", "rmsprop_momentum", "sgd",
+           "unpack_optimizer_state"]
+
+
+class OptimizerState:
+    """The per-leaf states of an optimizer (a pytree: its leaves are the arrays)."""
+
+    def __init__(self, packed_state: list, tree_def: Any, subtree_defs: list):
+        self.packed_state, self.tree_def, self.subtree_defs = packed_state, tree_def, \
+            subtree_defs
+
+    def __repr__(self) -> str:
+        return f"OptimizerState({self.packed_state!r})"
+
+
+register_pytree_node(
+    OptimizerState,
+    lambda s: (s.packed_state, (s.tree_def, s.subtree_defs)),
+    lambda aux, children: OptimizerState(list(children), aux[0], aux[1]))
+
+
+class Optimizer(NamedTuple):
+    """(init_fn, update_fn, params_fn)."""
+
+    init_fn: Callable
+    update_fn: Callable
+    params_fn: Callable
+
+
+def optimizer(opt_maker: Callable) -> Callable:
+    """Turn a maker of per-array (init, update, get_params) into one over pytrees."""
+    @functools.wraps(opt_maker)
+    def tree_opt_maker(*args, **kwargs):
+        init, update, get_params = opt_maker(*args, **kwargs)
+
+        @functools.wraps(init)
+        def tree_init(x0_tree):
+            x0_flat, tree = tree_flatten(x0_tree)
+            initial_states = [init(x0) for x0 in x0_flat]
+            states_flat, subtrees = zip(*map(tree_flatten, initial_states)) if x0_flat \
+                else ((), ())
+            return OptimizerState(list(states_flat), tree, list(subtrees))
+
+        @functools.wraps(update)
+        def tree_update(i, grad_tree, opt_state):
+            states_flat, tree, subtrees = (opt_state.packed_state, opt_state.tree_def,
+                                           opt_state.subtree_defs)
+            grad_flat, tree2 = tree_flatten(grad_tree)
+            if tree2 != tree:
+                raise TypeError(f"optimizer update: gradient tree {tree2} does not match "
+                                f"the parameter tree {tree}")
+            states = [tree_unflatten(s, list(f)) for s, f in zip(subtrees, states_flat)]
+            new_states = [update(i, g, s) for g, s in zip(grad_flat, states)]
+            new_flat = [tree_flatten(s)[0] for s in new_states]
+            return OptimizerState([list(f) for f in new_flat], tree, subtrees)
+
+        @functools.wraps(get_params)
+        def tree_get_params(opt_state):
+            states = [tree_unflatten(s, list(f)) for s, f in
+                      zip(opt_state.subtree_defs, opt_state.packed_state)]
+            return tree_unflatten(opt_state.tree_def, [get_params(s) for s in states])
+        return Optimizer(tree_init, tree_update, tree_get_params)
+    return tree_opt_maker
+
+
+# -- schedules ------------------------------------------------------------------------------
+
+
+def constant(step_size: float) -> Callable:
+    """The schedule that is always step_size."""
+    return lambda i: step_size
+
+
+def exponential_decay(step_size: float, decay_steps: int, decay_rate: float) -> Callable:
+    """step_size * decay_rate ** (i / decay_steps)."""
+    return lambda i: step_size * decay_rate ** (i / decay_steps)
+
+
+def inverse_time_decay(step_size: float, decay_steps: int, decay_rate: float,
+                       staircase: bool = False) -> Callable:
+    """step_size / (1 + decay_rate * i / decay_steps) (floored ratio if staircase)."""
+    if staircase:
+        return lambda i: step_size / (1 + decay_rate * fnp.floor(i / decay_steps))
+    return lambda i: step_size / (1 + decay_rate * i / decay_steps)
+
+
+def polynomial_decay(step_size: float, decay_steps: int, final_step_size: float,
+                     power: float = 1.0) -> Callable:
+    """From step_size to final_step_size along (1 - i / decay_steps) ** power."""
+    def schedule(i):
+        i = fnp.minimum(i, decay_steps)
+        return (step_size - final_step_size) * (1 - i / decay_steps) ** power + \
+            final_step_size
+    return schedule
+
+
+def piecewise_constant(boundaries: Any, values: Any) -> Callable:
+    """values[k] for boundaries[k - 1] <= i < boundaries[k]."""
+    boundaries, values = np.asarray(boundaries), np.asarray(values)
+    if values.shape[0] != boundaries.shape[0] + 1:
+        raise ValueError("piecewise_constant: len(values) must be len(boundaries) + 1")
+
+    def schedule(i):
+        return fnp.asarray(values)[fnp.sum(fnp.asarray(i) >= boundaries)]
+    return schedule
+
+
+def make_schedule(scalar_or_schedule: Any) -> Callable:
+    """A schedule from a float (constant) or a callable."""
+    if callable(scalar_or_schedule):
+        return scalar_or_schedule
+    if np.ndim(scalar_or_schedule) == 0:
+        return constant(scalar_or_schedule)
+    raise TypeError(type(scalar_or_schedule))
+
+
+# -- optimizers -------------------------------------------------------------------------------
+
+
+@optimizer
+def sgd(step_size: Any):
+    """Gradient descent: x - step_size(i) * g."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0
+
+    def update(i, g, x):
+        return x - step_size(i) * g
+
+    def get_params(x):
+        return x
+    return init, update, get_params
+
+
+@optimizer
+def momentum(step_size: Any, mass: float):
+    """Heavy-ball momentum: v = mass * v + g; x - step_size(i) * v."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, velocity = state
+        velocity = mass * velocity + g
+        return x - step_size(i) * velocity, velocity
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+@optimizer
+def nesterov(step_size: Any, mass: float):
+    """Nesterov momentum: v = mass * v + g; x - step_size(i) * (mass * v + g)."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, velocity = state
+        velocity = mass * velocity + g
+        return x - step_size(i) * (mass * velocity + g), velocity
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+@optimizer
+def adagrad(step_size: Any, momentum: float = 0.9):
+    """Adagrad with momentum, as in jax.example_libraries."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, g_sq, m = state
+        g_sq = g_sq + fnp.square(g)
+        g_sq_inv_sqrt = fnp.where(g_sq > 0, 1.0 / fnp.sqrt(fnp.where(g_sq > 0, g_sq, 1.0)),
+                                  0.0)
+        m = (1.0 - momentum) * (g * g_sq_inv_sqrt) + momentum * m
+        return x - step_size(i) * m, g_sq, m
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+@optimizer
+def rmsprop(step_size: Any, gamma: float = 0.9, eps: float = 1e-8):
+    """RMSProp: x - step_size(i) * g / sqrt(avg_sq_grad + eps)."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, avg_sq_grad = state
+        avg_sq_grad = avg_sq_grad * gamma + fnp.square(g) * (1.0 - gamma)
+        return x - step_size(i) * g / fnp.sqrt(avg_sq_grad + eps), avg_sq_grad
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+@optimizer
+def rmsprop_momentum(step_size: Any, gamma: float = 0.9, eps: float = 1e-8,
+                     momentum: float = 0.9):
+    """RMSProp with momentum."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, avg_sq_grad, mom = state
+        avg_sq_grad = avg_sq_grad * gamma + fnp.square(g) * (1.0 - gamma)
+        mom = momentum * mom + step_size(i) * g / fnp.sqrt(avg_sq_grad + eps)
+        return x - mom, avg_sq_grad, mom
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+@optimizer
+def adam(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    """Adam with bias correction."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, m, v = state
+        m = (1 - b1) * g + b1 * m
+        v = (1 - b2) * fnp.square(g) + b2 * v
+        t = fnp.asarray(i + 1, dtype=m.dtype)
+        mhat = m / (1 - fnp.power(b1, t))
+        vhat = v / (1 - fnp.power(b2, t))
+        return x - step_size(i) * mhat / (fnp.sqrt(vhat) + eps), m, v
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+@optimizer
+def adamax(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    """Adamax (Adam with the infinity norm)."""
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
+
+    def update(i, g, state):
+        x, m, u = state
+        m = (1 - b1) * g + b1 * m
+        u = fnp.maximum(b2 * u, fnp.abs(g))
+        t = fnp.asarray(i + 1, dtype=m.dtype)
+        return x - (step_size(i) / (1 - fnp.power(b1, t))) * m / (u + eps), m, u
+
+    def get_params(state):
+        return state[0]
+    return init, update, get_params
+
+
+# -- utilities ----------------------------------------------------------------------------------
+
+
+def l2_norm(tree: Any) -> Any:
+    """The L2 norm of all leaves together."""
+    leaves, _ = tree_flatten(tree)
+    return fnp.sqrt(sum(fnp.vdot(x, x) for x in leaves))
+
+
+def clip_grads(grad_tree: Any, max_norm: float) -> Any:
+    """Scale the gradients down to a global norm of at most max_norm."""
+    norm = l2_norm(grad_tree)
+    factor = fnp.where(norm < max_norm, 1.0, max_norm / fnp.where(norm < max_norm, 1.0, norm))
+    return tree_map(lambda g: g * factor, grad_tree)
+
+
+def unpack_optimizer_state(opt_state: OptimizerState) -> Any:
+    """The state as a pytree of tuples of arrays (to save it)."""
+    states = [tree_unflatten(s, list(f)) for s, f in
+              zip(opt_state.subtree_defs, opt_state.packed_state)]
+    return tree_unflatten(opt_state.tree_def, [_Packed(s) for s in states])
+
+
+class _Packed(tuple):
+    """One leaf's state inside an unpacked optimizer state."""
+
+    def __new__(cls, s):
+        return super().__new__(cls, (s,))
+
+
+register_pytree_node(_Packed, lambda p: ((), p[0]), lambda aux, _: _Packed(aux))
+
+
+def pack_optimizer_state(marked_pytree: Any) -> OptimizerState:
+    """Inverse of unpack_optimizer_state."""
+    packed, tree = tree_flatten(marked_pytree, is_leaf=lambda x: isinstance(x, _Packed))
+    states = [p[0] for p in packed]
+    flat, subtrees = zip(*map(tree_flatten, states)) if states else ((), ())
+    return OptimizerState([list(f) for f in flat], tree, list(subtrees))

@@ -1,0 +1,1 @@
+"""funcad.experimental: APIs that mirror jax.experimental (ode)."""

@@ -1,0 +1,91 @@
+"""funcad.tree: JAX's `jax.tree` namespace (map, leaves, structure, flatten, unflatten, ...)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from funcad._tree import (
+    PyTreeDef,
+    tree_flatten,
+    tree_leaves,
+    tree_map,
+    tree_structure,
+    tree_unflatten,
+)
+
+__all__ = ["all", "flatten", "leaves", "map", "reduce", "structure", "transpose", "unflatten"]
+
+_NO_INIT = object()
+
+
+def map(f: Callable, tree: Any, *rest: Any, is_leaf: Callable | None = None) -> Any:  # noqa: A001
+    """Apply `f` to the leaves of `tree` (and the matching leaves of `rest`)."""
+    return tree_map(f, tree, *rest, is_leaf=is_leaf)
+
+
+def leaves(tree: Any, is_leaf: Callable | None = None) -> list:
+    """The leaves of a pytree, in order."""
+    return tree_leaves(tree, is_leaf=is_leaf)
+
+
+def structure(tree: Any, is_leaf: Callable | None = None) -> PyTreeDef:
+    """The treedef of a pytree."""
+    return tree_structure(tree, is_leaf=is_leaf)
+
+
+def flatten(tree: Any, is_leaf: Callable | None = None) -> tuple[list, PyTreeDef]:
+    """(leaves, treedef) of a pytree."""
+    return tree_flatten(tree, is_leaf=is_leaf)
+
+
+def unflatten(treedef: PyTreeDef, leaves: Any) -> Any:
+    """Rebuild a pytree from its treedef and leaves."""
+    return tree_unflatten(treedef, list(leaves))
+
+
+def reduce(function: Callable, tree: Any, initializer: Any = _NO_INIT,
+           is_leaf: Callable | None = None) -> Any:
+    """functools.reduce over the leaves of a pytree."""
+    ls = tree_leaves(tree, is_leaf=is_leaf)
+    if initializer is _NO_INIT:
+        return functools.reduce(function, ls)
+    return functools.reduce(function, ls, initializer)
+
+
+def all(tree: Any, *, is_leaf: Callable | None = None) -> bool:  # noqa: A001
+    """Whether every leaf is truthy."""
+    import builtins
+    return builtins.all(tree_leaves(tree, is_leaf=is_leaf))
+
+
+def transpose(outer_treedef: PyTreeDef, inner_treedef: PyTreeDef | None,
+              pytree_to_transpose: Any) -> Any:
+    """Turn an outer tree of inner trees into an inner tree of outer trees (inner_treedef
+    None: the structure of the first inner tree)."""
+    subtrees = _flatten_up_to(outer_treedef, pytree_to_transpose)
+    if inner_treedef is None:
+        inner_treedef = tree_structure(subtrees[0])
+    n_inner = inner_treedef.num_leaves
+    cols: list[list] = [[] for _ in range(n_inner)]
+    for sub in subtrees:
+        ls, td = tree_flatten(sub)
+        if td != inner_treedef:
+            raise TypeError(f"tree.transpose: inner structure {td} differs from {inner_treedef}")
+        for i, leaf in enumerate(ls):
+            cols[i].append(leaf)
+    return tree_unflatten(inner_treedef, [tree_unflatten(outer_treedef, c) for c in cols])
+
+
+def _flatten_up_to(td: PyTreeDef, tree: Any) -> list:
+    """The subtrees of `tree` at the leaves of `td`."""
+    if td.kind is None:
+        return [tree]
+    from funcad._tree import _children
+    kids = _children(tree)
+    if len(kids) != len(td.children):
+        raise TypeError(f"tree.transpose: the tree does not match the outer structure {td}")
+    out = []
+    for k, c in zip(kids, td.children, strict=True):
+        out.extend(_flatten_up_to(c, k))
+    return out
