@@ -68,9 +68,34 @@ def _is_scalar(a: Any) -> bool:
 
 
 def _fast_key(args: tuple) -> tuple:
-    """Signature of positional arguments: (type, shape, dtype) of arrays, type of scalars."""
-    return tuple([(np.ndarray, a.shape, a.dtype) if type(a) is np.ndarray else type(a)
+    """Signature of positional arguments: (type, shape, dtype) of arrays, type of scalars,
+    and the same inside tuples and lists (parameters often come as tuples of arrays)."""
+    return tuple([(np.ndarray, a.shape, a.dtype) if type(a) is np.ndarray else
+                  (type(a), _fast_key(a)) if type(a) is tuple or type(a) is list else type(a)
                   for a in args])
+
+
+def _array_tree(a: Any) -> bool:
+    """True for an ndarray, or tuples and lists nesting only ndarrays."""
+    t = type(a)
+    if t is np.ndarray:
+        return True
+    return (t is tuple or t is list) and all(_array_tree(x) for x in a)
+
+
+def _flat_arrays(args, out: list) -> list:
+    """The leaves of nested tuples and lists of arrays, in tree_flatten's order."""
+    for a in args:
+        if type(a) is np.ndarray:
+            out.append(a)
+        else:
+            _flat_arrays(a, out)
+    return out
+
+
+def _flattening(call: Callable) -> Callable:
+    """Wrap a fast call so that tuples and lists of arrays arrive as their leaves."""
+    return lambda args: call(_flat_arrays(args, []))
 
 
 def _converting(call: Callable) -> Callable:
@@ -291,12 +316,14 @@ class Jitted:
             # A tiered executor (interpreting while a worker compiles) is asked again on
             # the next call; the fast path is registered once native code runs.
             if (not kwargs and not self.static_argnums and not self.static_argnames
-                    and not getattr(run, "tiered", False)
-                    and all(type(a) is np.ndarray or _is_scalar(a) for a in args)):
+                    and not getattr(run, "tiered", False)):
                 call = _fast_call(run, consts, out_tree)
-                if not all(type(a) is np.ndarray for a in args):
-                    call = _converting(call)
-                self._fast[_fast_key(args)] = call
+                if all(type(a) is np.ndarray for a in args):
+                    self._fast[_fast_key(args)] = call
+                elif all(type(a) is np.ndarray or _is_scalar(a) for a in args):
+                    self._fast[_fast_key(args)] = _converting(call)
+                elif all(_array_tree(a) for a in args):
+                    self._fast[_fast_key(args)] = _flattening(call)
         outs = [o if isinstance(o, Tracer) or type(o) is np.ndarray else np.asarray(o)
                 for o in outs]
         return tree_unflatten(out_tree, outs)
