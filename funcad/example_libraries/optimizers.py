@@ -139,6 +139,16 @@ def make_schedule(scalar_or_schedule: Any) -> Callable:
 # -- optimizers -------------------------------------------------------------------------------
 
 
+def _first(state):
+    """The parameters of an optimizer state whose first entry they are."""
+    return state[0]
+
+
+def _state_of_x_and_two_zeros(x0):
+    """The initial state (x0, zeros, zeros) of optimizers with two moment estimates."""
+    return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
+
+
 @optimizer
 def sgd(step_size: Any):
     """Gradient descent: x - step_size(i) * g."""
@@ -168,9 +178,7 @@ def momentum(step_size: Any, mass: float):
         velocity = mass * velocity + g
         return x - step_size(i) * velocity, velocity
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _first
 
 
 @optimizer
@@ -186,18 +194,13 @@ def nesterov(step_size: Any, mass: float):
         velocity = mass * velocity + g
         return x - step_size(i) * (mass * velocity + g), velocity
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _first
 
 
 @optimizer
 def adagrad(step_size: Any, momentum: float = 0.9):
     """Adagrad with momentum, as in jax.example_libraries."""
     step_size = make_schedule(step_size)
-
-    def init(x0):
-        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
 
     def update(i, g, state):
         x, g_sq, m = state
@@ -207,9 +210,7 @@ def adagrad(step_size: Any, momentum: float = 0.9):
         m = (1.0 - momentum) * (g * g_sq_inv_sqrt) + momentum * m
         return x - step_size(i) * m, g_sq, m
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return _state_of_x_and_two_zeros, update, _first
 
 
 @optimizer
@@ -225,9 +226,7 @@ def rmsprop(step_size: Any, gamma: float = 0.9, eps: float = 1e-8):
         avg_sq_grad = avg_sq_grad * gamma + fnp.square(g) * (1.0 - gamma)
         return x - step_size(i) * g / fnp.sqrt(avg_sq_grad + eps), avg_sq_grad
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return init, update, _first
 
 
 @optimizer
@@ -236,27 +235,19 @@ def rmsprop_momentum(step_size: Any, gamma: float = 0.9, eps: float = 1e-8,
     """RMSProp with momentum."""
     step_size = make_schedule(step_size)
 
-    def init(x0):
-        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
-
     def update(i, g, state):
         x, avg_sq_grad, mom = state
         avg_sq_grad = avg_sq_grad * gamma + fnp.square(g) * (1.0 - gamma)
         mom = momentum * mom + step_size(i) * g / fnp.sqrt(avg_sq_grad + eps)
         return x - mom, avg_sq_grad, mom
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return _state_of_x_and_two_zeros, update, _first
 
 
 @optimizer
 def adam(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
     """Adam with bias correction."""
     step_size = make_schedule(step_size)
-
-    def init(x0):
-        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
 
     def update(i, g, state):
         x, m, v = state
@@ -267,18 +258,13 @@ def adam(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
         vhat = v / (1 - fnp.power(b2, t))
         return x - step_size(i) * mhat / (fnp.sqrt(vhat) + eps), m, v
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return _state_of_x_and_two_zeros, update, _first
 
 
 @optimizer
 def adamax(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
     """Adamax (Adam with the infinity norm)."""
     step_size = make_schedule(step_size)
-
-    def init(x0):
-        return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
 
     def update(i, g, state):
         x, m, u = state
@@ -287,9 +273,7 @@ def adamax(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
         t = fnp.asarray(i + 1, dtype=m.dtype)
         return x - (step_size(i) / (1 - fnp.power(b1, t))) * m / (u + eps), m, u
 
-    def get_params(state):
-        return state[0]
-    return init, update, get_params
+    return _state_of_x_and_two_zeros, update, _first
 
 
 # -- utilities ----------------------------------------------------------------------------------
