@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from funcad._core import partial_eval_jaxpr_rules, partial_eval_rules
-from funcad._ir import Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr
+from funcad._ir import Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr, intern_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
 from funcad.interpreters.partial_eval import _prune, partial_eval_jaxpr, trace_to_jaxpr_closed
 from funcad.primitives._util import new_primitive
@@ -177,6 +177,9 @@ def checkpoint(fun: Callable, policy: Any = None, static_argnums: tuple = ()) ->
         from funcad._core import get_aval
         jaxpr, consts = trace_to_jaxpr_closed(flat, [get_aval(x).strip_weak()
                                                      for x in leaves])
+        # The layers of a network call one checkpointed function many times: one program
+        # for all of them, so that its jvp and remat split are computed once.
+        jaxpr = intern_jaxpr(jaxpr)
         outs = checkpoint_p.bind(*consts, *leaves, jaxpr=jaxpr, policy=pol)
         return tree_unflatten(box["tree"], [o if hasattr(o, "shape") else np.asarray(o)
                                             for o in outs])

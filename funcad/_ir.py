@@ -208,3 +208,84 @@ def typecheck_jaxpr(jaxpr: Jaxpr) -> None:
             bind(v)
     for a in jaxpr.outvars:
         check_atom(a)
+
+
+# ----------------------------------------------------------------------------------
+# Structural identity: two programs that differ only in their Var objects are one.
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+def _param_key(val: Any):
+    if isinstance(val, Jaxpr):
+        return ("jaxpr", structural_key(val, _strict=True))
+    if isinstance(val, ClosedJaxpr):
+        return ("closed", structural_key(val.jaxpr, _strict=True),
+                tuple(_param_key(c) for c in val.consts))
+    if isinstance(val, (tuple, list)):
+        return (type(val).__name__, tuple(_param_key(v) for v in val))
+    if isinstance(val, dict):
+        return ("dict", tuple((k, _param_key(v)) for k, v in val.items()))
+    if isinstance(val, np.ndarray):
+        return ("array", val.dtype.str, val.shape, val.tobytes())
+    if val is None or isinstance(val, (bool, int, float, complex, str, np.generic, np.dtype,
+                                       ShapedArray)):
+        return (type(val).__name__, val)
+    raise _Unkeyable(type(val).__name__)   # callables and other objects: no identity
+
+
+def structural_key(jaxpr: Jaxpr, _strict: bool = False):
+    """A hashable key equal for programs that differ only in their variables (else None).
+
+    Variables are numbered in order of appearance; params that hold callables or other
+    objects without a value identity make the program unkeyable (None).
+    """
+    names: dict[Var, int] = {}
+
+    def atom(a):
+        if type(a) is Literal:
+            return ("lit", a.aval.dtype.str, repr(a.val.item()), bool(np.signbit(a.val))
+                    if a.aval.dtype.kind == "f" else False)
+        n = names.get(a)
+        if n is None:
+            n = names[a] = len(names)
+            return (n, a.aval)
+        return n
+
+    try:
+        key = (tuple(atom(v) for v in jaxpr.constvars), tuple(atom(v) for v in jaxpr.invars),
+               tuple((e.primitive.name, id(e.primitive), tuple(atom(a) for a in e.inputs),
+                      tuple(_param_key(v) for v in e.params.items()),
+                      tuple(atom(v) for v in e.out_binders)) for e in jaxpr.eqns),
+               tuple(atom(a) for a in jaxpr.outvars))
+    except _Unkeyable:
+        if _strict:
+            raise
+        return None
+    return key
+
+
+_interned: dict = {}
+
+
+def intern_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
+    """The first traced program structurally equal to `jaxpr` (itself if new or unkeyable).
+
+    Transformations memoised by program identity (jvp, partial evaluation, remat) then
+    run once for a function traced many times at the same shapes (checkpointed layers).
+    """
+    key = structural_key(jaxpr)
+    if key is None:
+        return jaxpr
+    try:
+        hit = _interned.get(key)
+    except TypeError:       # an unhashable param value slipped through
+        return jaxpr
+    if hit is not None:
+        return hit
+    if len(_interned) > 1024:
+        _interned.clear()
+    _interned[key] = jaxpr
+    return jaxpr

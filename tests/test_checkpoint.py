@@ -125,3 +125,38 @@ def test_checkpointing_uses_several_times_less_memory():
     # 200 steps x 100k floats: the plain gradient keeps every step's residuals.
     assert plain["delta_kb"] > 4 * sqrt["delta_kb"], (plain, sqrt)
     assert plain["delta_kb"] > 4 * rec["delta_kb"], (plain, rec)
+
+
+def test_repeated_checkpoint_calls_share_one_program_and_keep_their_constants():
+    # Each call traces again; structurally equal programs are interned, so their jvp and
+    # remat split are computed once. Closed-over constants are inputs, not part of the
+    # program: each call still sees its own.
+    from funcad._ir import structural_key
+    consts = [np.full(4, c) for c in (0.5, 2.0, -1.0)]
+
+    def loss(x):
+        h = x
+        for c in consts:
+            h = fa.checkpoint(lambda h: fnp.sin(h * c))(h)
+        return fnp.sum(h)
+
+    x = np.linspace(-1.0, 1.0, 4)
+    jaxpr = fa.make_jaxpr(fa.grad(loss))(x).jaxpr
+    inner = {id(e.params["jaxpr"]) for e in jaxpr.eqns if e.primitive.name == "checkpoint"}
+    assert len(inner) <= 2       # the forward program, and the backward one
+    g = fa.grad(loss)(x)
+    h, dh = x, np.ones(4)
+    for c in consts:
+        dh = dh * np.cos(h * c) * c
+        h = np.sin(h * c)
+    ref = fa.grad(lambda x: fnp.sum(fnp.sin(fnp.sin(fnp.sin(x * consts[0]) * consts[1])
+                                            * consts[2])))(x)
+    np.testing.assert_allclose(g, ref, rtol=1e-14)
+    np.testing.assert_allclose(fa.jit(fa.grad(loss))(x), ref, rtol=1e-14)
+    # Literals and params are part of the key; variables are not.
+    k1 = structural_key(fa.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(x).jaxpr)
+    k2 = structural_key(fa.make_jaxpr(lambda y: fnp.sin(y) * 2.0)(x).jaxpr)
+    k3 = structural_key(fa.make_jaxpr(lambda x: fnp.sin(x) * 3.0)(x).jaxpr)
+    k4 = structural_key(fa.make_jaxpr(lambda x: fnp.sum(x, axis=0))(np.ones((2, 2))).jaxpr)
+    k5 = structural_key(fa.make_jaxpr(lambda x: fnp.sum(x, axis=1))(np.ones((2, 2))).jaxpr)
+    assert k1 == k2 and k1 != k3 and k4 != k5

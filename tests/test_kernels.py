@@ -202,6 +202,50 @@ print(json.dumps({"first": first, "err": err, "native": native,
     assert r["in_caller"] == 0
 
 
+def test_tiered_large_program_is_lowered_by_the_worker(tmp_path):
+    # A large program's second call starts a worker that lowers it too: no call of the
+    # caller lowers, and the switch loads the worker's lowered program.
+    prog = r"""
+import json, sys, time
+import numpy as np
+import funcad as fa, funcad.numpy as fnp
+from funcad.lowering.numba import compile as comp, background
+
+def loss(ws, x):
+    h = x
+    for i in range(ws.shape[0]):
+        h = h + fnp.tanh(ws[i] * h)
+    return fnp.mean(h * h)
+
+lowered_here = []
+real = comp.lower_program
+comp.lower_program = lambda *a, **k: lowered_here.append(1) or real(*a, **k)
+g = fa.jit(fa.grad(loss, argnums=(0, 1)))
+ws, x = np.linspace(0.1, 0.9, 40), np.linspace(-1, 1, 300)
+outs = [g(ws, x) for _ in range(3)]
+in_calls = len(lowered_here)
+size = background.program_size(fa.jit(fa.grad(loss, argnums=(0, 1))).lower(ws, x)._flat)
+lowered_here.clear()
+fa.wait_compiled()
+out = g(ws, x)
+(t,) = [t for _, t in comp._tiered.values()]
+ref = fa.grad(loss, argnums=(0, 1))(ws, x)
+err = max(float(np.max(np.abs(a - b))) for o in outs + [out] for a, b in zip(o, ref))
+print(json.dumps({"size": size, "lowered_here": len(lowered_here) + in_calls, "err": err,
+                  "native": t.native is not None}))
+"""
+    env = dict(os.environ, FUNCAD_CACHE_DIR=str(tmp_path), FUNCAD_DISABLE_JIT="0",
+               FUNCAD_COMPILE="background", NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    from funcad.lowering.numba.background import LOWER_HERE_MAX
+    assert r["size"] > LOWER_HERE_MAX, r
+    assert r["lowered_here"] == 0 and r["native"] and r["err"] < 1e-10, r
+    assert not [p for p in os.listdir(tmp_path / "jobs") if p.endswith(".pkl")]
+
+
 def test_corrupt_kernel_files_are_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("FUNCAD_DRIVER", "python")
     monkeypatch.setenv("FUNCAD_CACHE_DIR", str(tmp_path))

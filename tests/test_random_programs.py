@@ -242,3 +242,28 @@ def test_each_binary_building_block(name):
     f = lambda u, v: BINARY[name](fnp, u, v)  # noqa: E731
     np.testing.assert_allclose(f(a, b), BINARY[name](np, a, b), rtol=1e-12)
     check_grads(f, (a, b), order=2)
+
+
+@JIT_SETTINGS
+@given(programs(), st.sampled_from(["checkpoint", "jit"]))
+def test_random_program_repeated_as_layers(spec, wrap):
+    # One function called as several layers: its programs are shared (interned
+    # checkpoints, jit's cache), and every layer must still read its own inputs.
+    prog, xs, ys, seed = spec
+    x, y = inputs(xs, ys, seed)
+
+    def layer(h, y):
+        return h + 0.1 * fnp.sin(fnp.sum(run(prog, fnp, h, y)))
+
+    def loss(layer_fn, x, y):
+        h = x
+        for c in (1.0, -0.5, 2.0):
+            h = layer_fn(h * c, y)
+        return fnp.sum(h ** 2)
+
+    wrapped = fa.checkpoint(layer) if wrap == "checkpoint" else fa.jit(layer)
+    ref = fa.grad(lambda x, y: loss(layer, x, y), argnums=(0, 1))(x, y)
+    g = fa.grad(lambda x, y: loss(wrapped, x, y), argnums=(0, 1))
+    for out in (g(x, y), fa.jit(g)(x, y)):
+        for a, b in zip(out, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

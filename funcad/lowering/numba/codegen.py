@@ -252,6 +252,7 @@ class Emitter:
         self.used_names: set[str] = set()
         self.extra_args: list[tuple[str, np.ndarray]] = []
         self.current: str | None = None
+        self._emitted: dict[int, Jaxpr] = {}    # inner programs lowered so far, by id
 
     # -- writing -------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -417,6 +418,11 @@ class Emitter:
         """Lower an inner (constvar-free) jaxpr here; returns its output expressions."""
         if jaxpr.constvars:
             raise LoweringError("emit_jaxpr needs a jaxpr without constvars")
+        if id(jaxpr) in self._emitted:
+            # One program object called in several places (interned checkpointed layers):
+            # names are given per variable, so each place needs variables of its own.
+            jaxpr = fresh_variables(jaxpr)
+        self._emitted[id(jaxpr)] = jaxpr
         jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
         return _JaxprLowering(self, jaxpr).run(args)
 
@@ -425,6 +431,23 @@ class Emitter:
 # Inlining of call primitives (so that fusion crosses jit boundaries)
 
 _CALL_NAMES = ("jit", "closed_call")
+
+
+def fresh_variables(jaxpr: Jaxpr) -> Jaxpr:
+    """A copy of `jaxpr` with new variables (inner programs keep theirs)."""
+    m: dict[Var, Var] = {}
+
+    def new(v):
+        m[v] = Var(v.aval)
+        return m[v]
+
+    def sub(a):
+        return m.get(a, a) if type(a) is Var else a
+    constvars = tuple(new(v) for v in jaxpr.constvars)
+    invars = tuple(new(v) for v in jaxpr.invars)
+    eqns = tuple(JaxprEqn(e.primitive, tuple(sub(a) for a in e.inputs), e.params,
+                          tuple(new(v) for v in e.out_binders)) for e in jaxpr.eqns)
+    return Jaxpr(constvars, invars, eqns, tuple(sub(a) for a in jaxpr.outvars))
 
 
 def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
