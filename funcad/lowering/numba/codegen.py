@@ -80,6 +80,7 @@ from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
 from funcad._pretty import _Namer, pp_eqn, pp_eqn_head
 from funcad.lowering.numba.kernels import KernelCall, make_kernel
 from funcad.lowering.numba.remat import remat_cheap
+from funcad.lowering.numba import unroll
 
 
 class LoweringError(FuncadError, NotImplementedError):
@@ -253,6 +254,7 @@ class Emitter:
         self.extra_args: list[tuple[str, np.ndarray]] = []
         self.current: str | None = None
         self._emitted: dict[int, Jaxpr] = {}    # inner programs lowered so far, by id
+        self.loop_depth = 0     # > 0 inside a loop body: small values unroll (unroll.py)
 
     # -- writing -------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -414,8 +416,12 @@ class Emitter:
         return name
 
     # -- jaxprs ---------------------------------------------------------------------------
-    def emit_jaxpr(self, jaxpr: Jaxpr, args: list[str]) -> list[str]:
-        """Lower an inner (constvar-free) jaxpr here; returns its output expressions."""
+    def emit_jaxpr(self, jaxpr: Jaxpr, args: list[str], elements: bool = False) -> list:
+        """Lower an inner (constvar-free) jaxpr here; returns its output expressions.
+
+        `elements`: small outputs come back as `unroll.Elements` (their element
+        expressions) instead of arrays, for loop rules that store them element-wise.
+        """
         if jaxpr.constvars:
             raise LoweringError("emit_jaxpr needs a jaxpr without constvars")
         if id(jaxpr) in self._emitted:
@@ -424,7 +430,16 @@ class Emitter:
             jaxpr = fresh_variables(jaxpr)
         self._emitted[id(jaxpr)] = jaxpr
         jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
-        return _JaxprLowering(self, jaxpr).run(args)
+        return _JaxprLowering(self, jaxpr).run(args, elements)
+
+    @contextlib.contextmanager
+    def loop_body(self):
+        """Statements written inside are a loop body (small values unroll there)."""
+        self.loop_depth += 1
+        try:
+            yield
+        finally:
+            self.loop_depth -= 1
 
 
 # ----------------------------------------------------------------------------------
@@ -627,6 +642,9 @@ class _JaxprLowering:
         # Arrays that are one scalar broadcast ("splats"): kept as that scalar, and
         # materialized only if a statement rule or an output needs the array.
         self.splat: dict[Var, str] = {}
+        # Small values in loop bodies, kept as their elements (unroll.py).
+        self.small: dict[Var, list] = {}
+        self.small_reads: dict[Var, dict] = {}
         for e in jaxpr.eqns:
             for a in e.inputs:
                 if type(a) is Var:
@@ -635,6 +653,8 @@ class _JaxprLowering:
     def read(self, a) -> str:
         if type(a) is Literal:
             return self.ctx.literal(a.val, a.aval.dtype)
+        if a not in self.env and a in self.small:
+            self.env[a] = unroll.materialize(self, a)
         if a not in self.env and a in self.splat:
             name = self.ctx.var_name(a)
             self.ctx.line(f"{name} = {self.ctx.full(a.aval.shape, self.splat[a], a.aval.dtype)}")
@@ -701,13 +721,17 @@ class _JaxprLowering:
         self.bind_scalar(eqn, _scalar_expr(self.ctx, rule, eqn, scalars))
         return True
 
-    def run(self, args: list[str]) -> list[str]:
+    def run(self, args: list[str], elements: bool = False) -> list:
         for v, a in zip(self.jaxpr.invars, args, strict=True):
             self.env[v] = a
         for eqn in self.jaxpr.eqns:
             self.visit(eqn)
         for g in list(self.open.values()):
             self.close(g)
+        if elements:
+            return [unroll.Elements(self.small[a], a.aval.shape)
+                    if type(a) is Var and a in self.small and a not in self.env
+                    else self.read(a) for a in self.jaxpr.outvars]
         return [self.read(a) for a in self.jaxpr.outvars]
 
     def rule_of(self, eqn: JaxprEqn):
@@ -734,9 +758,13 @@ class _JaxprLowering:
             domain = out_aval.shape
             if not domain:
                 kind = "scalar-" + kind
-        if self.try_splat(eqn, rule, kind) or self.single_element(eqn, rule, kind):
+        if (self.try_splat(eqn, rule, kind) or unroll.try_unroll(self, eqn, rule, kind)
+                or self.single_element(eqn, rule, kind)):
             return
         if kind in ("elementwise", "index", "nullary", "reduce"):
+            for a in eqn.inputs:    # a small value read by a loop nest: an array
+                if type(a) is Var and a in self.small and a not in self.env:
+                    self.read(a)
             self.add_to_group(eqn, rule, kind, tuple(domain))
             return
         # Statement rules and rank-0 scalar equations consume materialized values.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from funcad._core import lowering_rules
+from funcad.lowering.numba.unroll import Elements, is_small, store
 from funcad.primitives.control import cond_p, scan_p, while_p, while_rev_p
 
 
@@ -26,11 +27,14 @@ def _assign(ctx, names: list[str], exprs: list[str]) -> None:
         ctx.line(f"{', '.join(names)} = {', '.join(exprs)}")
 
 
-def _store_at(ctx, buf: str, i: str, value: str, shape) -> None:
+def _store_at(ctx, buf: str, i: str, value, shape) -> None:
     """`buf[i] = value` for a value of `shape`, as explicit loops for arrays.
 
     A slice assignment from an array makes Numba compile its shape-error path (1-2 s).
     """
+    if isinstance(value, Elements):
+        store(ctx, buf, [i], value)
+        return
     if not shape:
         ctx.line(f"{buf}[{i}] = {value}")
         return
@@ -39,13 +43,37 @@ def _store_at(ctx, buf: str, i: str, value: str, shape) -> None:
         ctx.line(f"{buf}[{i}, {at}] = {value}[{at}]")
 
 
+def _carries(ctx, avals, init: list[str]) -> list[str]:
+    """Bind the loop's carries. A small one gets a buffer of its own, written element by
+    element at the end of each iteration (no allocation per iteration)."""
+    carry = [ctx.fresh("carry") for _ in avals]
+    _assign(ctx, carry, init)
+    for c, a in zip(carry, avals):
+        if is_small(a):
+            buf = ctx.fresh("buf")
+            ctx.line(f"{buf} = {ctx.empty(a.shape, a.dtype)}")
+            with ctx.loop(a.shape) as idx:
+                at = ", ".join(idx)
+                ctx.line(f"{buf}[{at}] = {c}[{at}]")
+            ctx.line(f"{c} = {buf}")
+    return carry
+
+
+def _next_carries(ctx, carry: list[str], outs: list) -> None:
+    """`carry = outs`, element-wise into the buffers of small carries."""
+    whole = [(c, o) for c, o in zip(carry, outs) if not isinstance(o, Elements)]
+    for c, o in zip(carry, outs):
+        if isinstance(o, Elements):
+            store(ctx, c, [], o)
+    _assign(ctx, [c for c, _ in whole], [o for _, o in whole])
+
+
 def _scan_numba(ctx, eqn, args):
     p = eqn.params
     nc, nk, length, reverse = p["num_consts"], p["num_carry"], p["length"], p["reverse"]
     jaxpr = p["jaxpr"]
     consts, carry_in, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
-    carry = [ctx.fresh("carry") for _ in range(nk)]
-    _assign(ctx, carry, carry_in)
+    carry = _carries(ctx, [v.aval for v in eqn.out_binders[:nk]], carry_in)
     ys = []
     for a in eqn.out_binders[nk:]:
         name = ctx.fresh("ys")
@@ -57,10 +85,11 @@ def _scan_numba(ctx, eqn, args):
     with ctx.block():
         ctx.line(f"{i} = {length - 1} - {k}" if reverse else f"{i} = {k}")
         x_at = [f"{x}[{i}]" for x in xs]
-        outs = ctx.emit_jaxpr(jaxpr, [*consts, *carry, *x_at])
+        with ctx.loop_body():
+            outs = ctx.emit_jaxpr(jaxpr, [*consts, *carry, *x_at], elements=True)
         for buf, o, v in zip(ys, outs[nk:], eqn.out_binders[nk:]):
             _store_at(ctx, buf, i, o, v.aval.shape[1:])
-        _assign(ctx, carry, outs[:nk])
+        _next_carries(ctx, carry, outs[:nk])
     return [*carry, *ys]
 
 
@@ -80,11 +109,11 @@ def _while_numba(ctx, eqn, args):
     p = eqn.params
     ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
     cc, bc, init = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
-    carry = [ctx.fresh("carry") for _ in init]
-    _assign(ctx, carry, init)
+    carry = _carries(ctx, [v.aval for v in eqn.out_binders], init)
     with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
-        outs = ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry])
-        _assign(ctx, carry, outs)
+        with ctx.loop_body():
+            outs = ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry], elements=True)
+        _next_carries(ctx, carry, outs)
     return carry
 
 
