@@ -172,10 +172,14 @@ def _np_pad(x, pv, config):
     shape = [n + (n - 1) * it if n else 0 for n, (_, _, it) in zip(x.shape, config)]
     inner = np.full(shape, pv)
     inner[tuple(slice(None, None, it + 1) for _, _, it in config)] = x
-    return np.pad(inner, lo_hi, constant_values=pv)
+    out = np.pad(inner, lo_hi, constant_values=pv)
+    # negative padding crops
+    return out[tuple(slice(max(-lo, 0), n - max(-hi, 0))
+                     for (lo, hi, _), n in zip(config, out.shape))]
 
 
-for _cfg in [((1, 2, 0),), ((0, 1, 1), (2, 0, 2)), ((0, 0, 0), (1, 1, 0))]:
+for _cfg in [((1, 2, 0),), ((0, 1, 1), (2, 0, 2)), ((0, 0, 0), (1, 1, 0)),
+             ((-1, 2, 0),), ((1, -1, 1), (-1, 1, 0))]:
     row("pad", f"pad-{_cfg}", lambda x, pv, c=_cfg: P["pad"].bind(x, pv, padding_config=c),
         lambda x, pv, c=_cfg: _np_pad(x, pv, c), [(tuple(3 - i for i in range(len(_cfg))), ())])
 row("concatenate", "concatenate", bind("concatenate", dimension=1),

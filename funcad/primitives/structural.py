@@ -256,18 +256,27 @@ def _pad_aval(x, pv, *, padding_config):
 
 
 def _pad_impl(x, pv, *, padding_config):
+    # Negative padding crops: pad by the positive amounts, then cut the negative ones.
     x = np.asarray(x)
-    shape = _pad_aval(get_aval(x), get_aval(pv), padding_config=padding_config).shape
+    grow = tuple((max(lo, 0), max(hi, 0), it) for lo, hi, it in padding_config)
+    shape = _pad_aval(get_aval(x), get_aval(pv), padding_config=grow).shape
     out = np.full(shape, pv, dtype=x.dtype)
     idx = tuple(slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)
-                for n, (lo, hi, it) in zip(x.shape, padding_config))
+                for n, (lo, hi, it) in zip(x.shape, grow))
     out[idx] = x
-    return out
+    return out[tuple(slice(max(-lo, 0), m - max(-hi, 0))
+                     for (lo, hi, _), m in zip(padding_config, shape))]
 
 
 def _pad_transpose(ct, x, pv, *, padding_config):
     from funcad.primitives.reductions import reduce_sum
     in_shape = x.aval.shape
+    if any(lo < 0 or hi < 0 for lo, hi, _ in padding_config):
+        # Cropped positions get no cotangent: un-crop with zeros first.
+        zero = np.zeros((), get_aval(ct).dtype)
+        ct = pad_p.bind(ct, zero, padding_config=tuple(
+            (max(-lo, 0), max(-hi, 0), 0) for lo, hi, _ in padding_config))
+        padding_config = tuple((max(lo, 0), max(hi, 0), it) for lo, hi, it in padding_config)
     starts = tuple(lo for lo, _, _ in padding_config)
     limits = tuple(lo + (n - 1) * (it + 1) + 1 if n else lo
                    for n, (lo, _, it) in zip(in_shape, padding_config))

@@ -97,12 +97,17 @@ class ScalarRule:
 
 
 class IndexRule:
-    """A fusible remapping rule: `fn(eqn, out_idx) -> operand index expressions`."""
+    """A fusible remapping rule: `fn(eqn, out_idx) -> operand index expressions`.
 
-    __slots__ = ("fn",)
+    `guard(eqn, out_idx) -> condition or None`: where the condition is false the element
+    is the equation's second operand (a scalar) instead of a read (pad).
+    """
 
-    def __init__(self, fn: Callable):
+    __slots__ = ("fn", "guard")
+
+    def __init__(self, fn: Callable, guard: Callable | None = None):
         self.fn = fn
+        self.guard = guard
 
 
 class NullaryRule:
@@ -183,6 +188,9 @@ class _Group:
     reduce_outs: set = field(default_factory=set)
     final_only: set = field(default_factory=set)   # reductions over the outer loop
     size: int = 0                                    # equations in it
+    # value -> (var, permutation): also stored transposed, as `var` (a transpose that
+    # is the value's only use costs no pass of its own)
+    stores: dict = field(default_factory=dict)
 
 
 _LITERALS: dict = {}
@@ -645,6 +653,8 @@ class _JaxprLowering:
         # Small values in loop bodies, kept as their elements (unroll.py).
         self.small: dict[Var, list] = {}
         self.small_reads: dict[Var, dict] = {}
+        # Values kept as one row of the outer loop (a buffer reused by every iteration).
+        self.rowbufs: set[Var] = set()
         for e in jaxpr.eqns:
             for a in e.inputs:
                 if type(a) is Var:
@@ -678,7 +688,8 @@ class _JaxprLowering:
         broadcast into a loop, costs no array and no loop nest.
         """
         v = eqn.out_binders[0] if len(eqn.out_binders) == 1 else None
-        if kind != "index" or v is None or v.aval.size != 1 or v.aval.ndim == 0:
+        if (kind != "index" or v is None or v.aval.size != 1 or v.aval.ndim == 0
+                or rule.guard is not None):
             return False
         src = eqn.inputs[0]
         if type(src) is not Var or src.aval.ndim == 0 or src in self.splat:
@@ -706,7 +717,8 @@ class _JaxprLowering:
                 and eqn.inputs[0] not in self.env):
             self.env[eqn.out_binders[0]] = self.splat[eqn.inputs[0]]   # x.reshape(())
             return True
-        if kind not in ("index", "elementwise") or not eqn.inputs:
+        if kind not in ("index", "elementwise") or not eqn.inputs or (
+                kind == "index" and rule.guard is not None):
             return False
         if not any(type(a) is Var and a in self.splat for a in eqn.inputs) and not (
                 kind == "index" and (type(eqn.inputs[0]) is Literal
@@ -765,7 +777,8 @@ class _JaxprLowering:
             for a in eqn.inputs:    # a small value read by a loop nest: an array
                 if type(a) is Var and a in self.small and a not in self.env:
                     self.read(a)
-            self.add_to_group(eqn, rule, kind, tuple(domain))
+            if not self.transpose_on_store(eqn):
+                self.add_to_group(eqn, rule, kind, tuple(domain))
             return
         # Statement rules and rank-0 scalar equations consume materialized values.
         for a in eqn.inputs:
@@ -821,6 +834,23 @@ class _JaxprLowering:
                 and _squeeze(src.aval.shape) == _squeeze(out.shape)
                 and (src in self.owner or (src in self.splat and src not in self.env)))
 
+    def transpose_on_store(self, eqn) -> bool:
+        """A transpose of a value being fused, its only use: stored transposed as well."""
+        if eqn.primitive.name != "transpose" or type(eqn.inputs[0]) is not Var:
+            return False
+        a, out = eqn.inputs[0], eqn.out_binders[0]
+        g = self.owner.get(a)
+        if (g is None or a not in g.phase_of or a in g.reduce_outs or a in self.outset
+                or a in g.stores or len(self.users.get(a, ())) != 1):
+            return False
+        inner = g.phases[g.phase_of[a]].inner
+        if len(_squeeze(a.aval.shape)) != len(inner) + (g.outer is not None):
+            return False      # computed once per outer iteration, not per element
+        g.stores[a] = (out, eqn)
+        g.final_only.add(out)
+        self.owner[out] = g
+        return True
+
     # -- fusion ------------------------------------------------------------------------
     def add_to_group(self, eqn, rule, kind, domain) -> None:
         sq = _squeeze(domain)
@@ -874,15 +904,23 @@ class _JaxprLowering:
             del self.open[g.outer]
         for v in g.phase_of:
             self.owner.pop(v, None)
+        for out, _ in g.stores.values():
+            self.owner.pop(out, None)
         where = {id(e): k for k, ph in enumerate(g.phases) for e, _, _ in ph.eqns}
         materialize = set()
         for v, k in g.phase_of.items():
             users = self.users.get(v, ())
+            if v in g.stores:       # its one use is the transpose stored with it
+                users = ()
             outside = v in self.outset or any(u not in where for u in users)
             # Values of a phase without inner loop are scalars for the whole iteration.
             rowwise = g.outer is not None and (not g.phases[k].inner or v in g.reduce_outs)
             if outside or (not rowwise and any(where[u] != k for u in users if u in where)):
                 materialize.add(v)
+                if not outside and g.outer is not None and not self.ctx.options.get(
+                        "parallel"):
+                    # Read only by later phases at the same outer index: one row will do.
+                    self.rowbufs.add(v)
         _write_group(self, g, materialize)
 
 
@@ -956,12 +994,13 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
     with ctx.capture(plain_literals=True) as cap:
         _write_group_code(low, g, materialize)
     outs = [(low.env[v], v.aval.ndim, ctx.dtype(v.aval.dtype))
-            for v in g.phase_of if v in low.env]
+            for v in g.phase_of if v in low.env and v not in low.rowbufs]
     ctx.kernel(cap.lines, outs, cap.eqns)
 
 
 def _write_group_code(low: _JaxprLowering, g: _Group, materialize: set) -> None:
     ctx = low.ctx
+    low.owner_at_write = g
     n = sum(len(ph.eqns) for ph in g.phases)
     ctx.current = None
     loops = " then ".join(str(ph.inner) for ph in g.phases)
@@ -975,7 +1014,9 @@ def _write_group_code(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                 rows.add(v)
             if v in materialize or (kind == "reduce" and v not in rows):
                 name = ctx.var_name(v)
-                if kind != "reduce" or v in rows:
+                if v in low.rowbufs:
+                    alloc = ctx.empty(_row_shape(v.aval.shape), v.aval.dtype)
+                elif kind != "reduce" or v in rows:
                     alloc = ctx.empty(v.aval.shape, v.aval.dtype)
                 elif v.aval.ndim == 0:
                     alloc = rule.init(ctx, v.aval.dtype)
@@ -983,6 +1024,10 @@ def _write_group_code(low: _JaxprLowering, g: _Group, materialize: set) -> None:
                     alloc = ctx.full(v.aval.shape, rule.init(ctx, v.aval.dtype), v.aval.dtype)
                 ctx.line(f"{name} = {alloc}")
                 low.env[v] = name
+    for out, _ in g.stores.values():
+        name = ctx.var_name(out)
+        ctx.line(f"{name} = {ctx.empty(out.aval.shape, out.aval.dtype)}")
+        low.env[out] = name
     parallel = bool(ctx.options.get("parallel")) and _parallel_ok(g)
     outer = () if g.outer is None else (g.outer,)
     with ctx.loop(outer, parallel) as oidx:
@@ -1013,7 +1058,8 @@ def _write_phase(low, ph: _Phase, oidx, rows, row_local, materialize) -> None:
                 return low.splat[a]
             # Load each input element once per iteration (fewer getitems to compile).
             name = ctx.var_name(a) + "_"
-            ctx.line(f"{name} = {low.env[a]}[{', '.join(_expand(a.aval.shape, names))}]")
+            at = _row_index(low, a, _expand(a.aval.shape, names))
+            ctx.line(f"{name} = {low.env[a]}[{', '.join(at)}]")
             local[a] = name
             return name
 
@@ -1038,8 +1084,13 @@ def _write_phase(low, ph: _Phase, oidx, rows, row_local, materialize) -> None:
                 src = eqn.inputs[0]
                 scalar = type(src) is Literal or src.aval.ndim == 0 or src in row_local or (
                     src in low.splat and src not in low.env)
-                at = None if scalar else list(rule.fn(eqn, idx))
-                if scalar or (len(_squeeze(src.aval.shape)) == len(names)
+                at = None if scalar else _row_index(low, src, list(rule.fn(eqn, idx)))
+                cond = rule.guard(eqn, idx) if rule.guard is not None else None
+                if cond is not None:
+                    # A padded read: the element, or the padding value outside it.
+                    read = operand(src) if scalar else f"{low.env[src]}[{', '.join(at)}]"
+                    expr = f"({read} if {cond} else {operand(eqn.inputs[1])})"
+                elif scalar or (len(_squeeze(src.aval.shape)) == len(names)
                                and at == _expand(src.aval.shape, names)):
                     # A broadcast scalar, a value computed once per outer iteration, or
                     # a read at the operand's own index (a reshape that drops 1-dims).
@@ -1048,6 +1099,7 @@ def _write_phase(low, ph: _Phase, oidx, rows, row_local, materialize) -> None:
                         local[v] = expr
                         if not ph.inner:
                             row_local[v] = expr
+                        _store_transposed(low, v, expr, names)
                         continue
                 else:
                     expr = f"{low.env[src]}[{', '.join(at)}]"
@@ -1056,13 +1108,42 @@ def _write_phase(low, ph: _Phase, oidx, rows, row_local, materialize) -> None:
             if not ph.inner:
                 row_local[v] = name
             if v in materialize:
-                ctx.line(f"{low.env[v]}[{', '.join(_expand(v.aval.shape, names))}] = {name}")
+                at = _row_index(low, v, _expand(v.aval.shape, names))
+                ctx.line(f"{low.env[v]}[{', '.join(at)}] = {name}")
+            _store_transposed(low, v, name, names)
     for eqn, rule, kind in ph.eqns:
         v = eqn.out_binders[0]
         if v in rows:
             row_local[v] = acc = ctx.var_name(v) + "_"
             if v in materialize:
                 ctx.line(f"{low.env[v]}[{', '.join(_expand(v.aval.shape, oidx))}] = {acc}")
+
+
+def _row_shape(shape) -> tuple:
+    d = _outer_axis(shape)
+    return tuple(1 if k == d else n for k, n in enumerate(shape))
+
+
+def _row_index(low, a, at: list) -> list:
+    """Index expressions into `a`'s array: at row 0 for a one-row buffer."""
+    if a not in low.rowbufs:
+        return at
+    at = list(at)
+    at[_outer_axis(a.aval.shape)] = "0"
+    return at
+
+
+def _store_transposed(low, v, value: str, names) -> None:
+    """`out[perm(idx)] = value` for a value whose only use is a transpose (see
+    `transpose_on_store`)."""
+    g = low.owner_at_write
+    if v not in g.stores:
+        return
+    out, eqn = g.stores[v]
+    low.ctx.comment(eqn)
+    at = _expand(v.aval.shape, names)
+    perm = eqn.params["permutation"]
+    low.ctx.line(f"{low.env[out]}[{', '.join(at[p] for p in perm)}] = {value}")
 
 
 def _parallel_ok(g: _Group) -> bool:

@@ -121,9 +121,11 @@ _STRING = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 # `f(x, kind=...)`: generated code writes keywords without spaces and assignments with.
 _KEYWORD_ARG = re.compile(r"([(,]\s*)([A-Za-z_]\w*=)(?!=)")
 _INT = re.compile(r"(?<!e-)(?<!e\+)(?<![\w.])\d+(?![\w.])")
-# Innermost subscripts, and the argument lists of range(...) and _rt.f(...): where
-# integers are sizes and offsets.
-_SIZED = re.compile(r"\[[^\[\]]*\]|(?<![\w.])p?range\([^()]*\)|_rt\.\w+\([^()]*\)")
+# Innermost subscripts, the argument lists of range(...) and _rt.f(...), and the bounds
+# checks of padded reads: where integers are sizes and offsets.
+_SIZED = re.compile(r"\[[^\[\]]*\]|(?<![\w.])p?range\([^()]*\)|_rt\.\w+\([^()]*\)"
+                    # the bounds checks of a padded read (rules.py, _pad_guard)
+                    r"|\([A-Za-z_]\w* [<>]= \d+\)|\(\([A-Za-z_]\w* - -?\d+\) % \d+ == 0\)")
 
 
 def _canonicalize(code: str, bound: set) -> tuple[str, list, list]:

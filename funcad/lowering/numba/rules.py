@@ -191,6 +191,33 @@ def _slice_index(eqn, idx):
     return out
 
 
+def _pad_index(eqn, idx):
+    out = []
+    for i, (lo, _, interior) in zip(idx, eqn.params["padding_config"]):
+        shifted = i if lo == 0 else (f"{i} - {lo}" if lo > 0 else f"{i} + {-lo}")
+        out.append(shifted if interior == 0 else f"({shifted}) // {interior + 1}")
+    return out
+
+
+def _pad_guard(eqn, idx):
+    # Where the output element is read from the operand; None: everywhere.
+    terms = []
+    x, out = eqn.inputs[0].aval, eqn.out_binders[0].aval
+    for i, n, m, (lo, _, interior) in zip(idx, x.shape, out.shape,
+                                          eqn.params["padding_config"]):
+        step = interior + 1
+        first, last = lo, lo + (n - 1) * step      # output positions of x's first and last
+        if n == 0:
+            return "False"
+        if first > 0:
+            terms.append(f"{i} >= {first}")
+        if last < m - 1:
+            terms.append(f"{i} <= {last}")
+        if interior:
+            terms.append(f"({i} - {lo}) % {step} == 0")
+    return " and ".join(f"({t})" for t in terms) if terms else None
+
+
 def _rev_index(eqn, idx):
     shape = eqn.inputs[0].aval.shape
     dims = eqn.params["dimensions"]
@@ -207,6 +234,7 @@ register("broadcast_in_dim", IndexRule(_broadcast_index))
 register("transpose", IndexRule(_transpose_index))
 register("slice", IndexRule(_slice_index))
 register("rev", IndexRule(_rev_index))
+register("pad", IndexRule(_pad_index, _pad_guard))
 register("iota", NullaryRule(_iota))
 
 # -- fusible reductions ------------------------------------------------------------------
@@ -246,25 +274,6 @@ def _reshape(ctx, eqn, args):
     return [name]
 
 
-def _pad(ctx, eqn, args):
-    x, pv = args
-    out = eqn.out_binders[0].aval
-    if out.ndim == 0:
-        return [x]
-    name = ctx.fresh("pad")
-    ctx.line(f"{name} = {ctx.full(out.shape, pv, out.dtype)}")
-    # Explicit loops, not a slice assignment (Numba compiles its shape-error path for those).
-    shape = eqn.inputs[0].aval.shape
-    if eqn.inputs[0].aval.size:
-        with ctx.loop(shape) as idx:
-            at = []
-            for i, (lo, hi, it) in zip(idx, eqn.params["padding_config"]):
-                term = i if it == 0 else f"{it + 1} * {i}"
-                at.append(term if lo == 0 else f"{lo} + {term}")
-            ctx.line(f"{name}[{', '.join(at)}] = {x}[{_idx(idx)}]")
-    return [name]
-
-
 def _concatenate(ctx, eqn, args):
     out = eqn.out_binders[0].aval
     dim = eqn.params["dimension"]
@@ -287,7 +296,6 @@ def _const(ctx, eqn, args):
 
 
 register("reshape", _reshape)
-register("pad", _pad)
 register("concatenate", _concatenate)
 register("const", _const)
 
