@@ -81,6 +81,7 @@ from funcad._pretty import _Namer, pp_eqn, pp_eqn_head
 from funcad.lowering.numba.kernels import KernelCall, make_kernel
 from funcad.lowering.numba.remat import remat_cheap
 from funcad.lowering.numba import unroll
+from funcad.lowering.numba.outer_products import outer_products
 
 
 class LoweringError(FuncadError, NotImplementedError):
@@ -437,7 +438,7 @@ class Emitter:
             # names are given per variable, so each place needs variables of its own.
             jaxpr = fresh_variables(jaxpr)
         self._emitted[id(jaxpr)] = jaxpr
-        jaxpr = simplify(fold_transposed_dots(inline_calls(jaxpr)))
+        jaxpr = simplify(fold_transposed_dots(outer_products(inline_calls(jaxpr))))
         return _JaxprLowering(self, jaxpr).run(args, elements)
 
     @contextlib.contextmanager
@@ -1198,7 +1199,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict, fun_name: str = "FUNCAD_
     function for Numba.
     """
     ctx = Emitter(name, options, fun_name, split, comments)
-    jaxpr = remat_cheap(simplify(fold_transposed_dots(inline_calls(jaxpr))))
+    jaxpr = remat_cheap(simplify(fold_transposed_dots(outer_products(inline_calls(jaxpr)))))
     params = []
     args = []
     for v in jaxpr.invars:
