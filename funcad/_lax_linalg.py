@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import funcad.numpy as fnp
 from funcad.primitives import linalg as la
 
@@ -38,8 +40,6 @@ def lu(x: Any) -> tuple:
     >>> piv.tolist(), perm.tolist()
     ([1, 1], [1, 0])
     """
-    import numpy as np
-
     from funcad.primitives.decompositions import lu_p
     (x,) = fnp._base.promote_inexact(x)
     shape = fnp.shape(x)
@@ -58,7 +58,6 @@ def lu_pivots_to_permutation(pivots: Any, permutation_size: int) -> Any:
     >>> lu_pivots_to_permutation(np.array([1, 1]), 3).tolist()
     [1, 0, 2]
     """
-    import numpy as np
     pivots = fnp.asarray(pivots)
     k = fnp.shape(pivots)[-1]
     if k > permutation_size:
@@ -95,7 +94,6 @@ def triangular_solve(a: Any, b: Any, *, left_side: bool = False, lower: bool = F
     n = fnp.shape(a)[-1]
     tri = fnp.tril(a) if lower else fnp.triu(a)
     if unit_diagonal:
-        import numpy as np
         eye = np.eye(n, dtype=bool)
         tri = fnp.where(eye, 1.0, tri)
     if transpose_a:

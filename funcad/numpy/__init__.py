@@ -117,7 +117,6 @@ from funcad.numpy._extra import (  # noqa: F401
     extract,
     fabs,
     fix,
-    flatnonzero,
     fmax,
     fmin,
     geomspace,
@@ -199,13 +198,27 @@ from funcad.numpy._sorting import (  # noqa: F401
     sort,
 )
 from funcad.numpy._indexing import (  # noqa: F401
-    argwhere,
     at,
-    nonzero,
     take,
     take_along_axis,
 )
 from funcad.numpy._methods import install as _install
+from funcad.numpy._setops import (  # noqa: F401
+    argwhere,
+    flatnonzero,
+    histogram,
+    histogram_bin_edges,
+    intersect1d,
+    nonzero,
+    setdiff1d,
+    setxor1d,
+    union1d,
+    unique,
+    unique_all,
+    unique_counts,
+    unique_inverse,
+    unique_values,
+)
 from funcad.numpy._reductions import (  # noqa: F401
     all,
     amax,
