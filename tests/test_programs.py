@@ -5,6 +5,7 @@ show, since JAX's own numbers cannot be recorded here."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import pathlib
 
 import numpy as np
@@ -29,7 +30,7 @@ def test_mnist_classifier_trains():
     with fa.disable_jit():
         h = m.main(num_epochs=3, step_size=0.01, data=data, verbose=False)
     losses, train_acc, test_acc = h["train_loss"], h["train_acc"], h["test_acc"]
-    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
     assert losses[-1] < losses[0] - 0.1, losses
     assert train_acc[0] < 0.2 and train_acc[-1] > 0.4, train_acc  # chance is 0.1
     assert test_acc[-1] > 0.3 and test_acc[-1] > test_acc[0] + 0.15, test_acc

@@ -168,14 +168,14 @@ def test_unique_errors_and_edges():
 
 DATA = RNG.normal(size=50)
 HIST = {
-    "default": dict(),
-    "bins_int": dict(bins=7),
-    "range": dict(bins=5, range=(-1.0, 1.0)),
-    "edges": dict(bins=np.array([-2.0, -0.5, 0.0, 0.3, 2.5])),
-    "density": dict(bins=6, density=True),
-    "weights": dict(bins=4, weights=RNG.uniform(size=50)),
-    "weights_density": dict(bins=4, range=(-1.5, 1.5), weights=RNG.uniform(size=50),
-                            density=True),
+    "default": {},
+    "bins_int": {"bins": 7},
+    "range": {"bins": 5, "range": (-1.0, 1.0)},
+    "edges": {"bins": np.array([-2.0, -0.5, 0.0, 0.3, 2.5])},
+    "density": {"bins": 6, "density": True},
+    "weights": {"bins": 4, "weights": RNG.uniform(size=50)},
+    "weights_density": {"bins": 4, "range": (-1.5, 1.5), "weights": RNG.uniform(size=50),
+                        "density": True},
 }
 
 
@@ -234,7 +234,7 @@ def test_bincount_and_digitize():
     for right in (False, True):
         np.testing.assert_array_equal(fnp.digitize(DATA, bins, right=right),
                                       np.digitize(DATA, bins, right=right))
-        np.testing.assert_array_equal(fa.jit(lambda d: fnp.digitize(d, bins, right=right))(DATA),
+        np.testing.assert_array_equal(fa.jit(lambda d, r=right: fnp.digitize(d, bins, right=r))(DATA),
                                       np.digitize(DATA, bins, right=right))
     np.testing.assert_array_equal(fnp.digitize(DATA, bins[::-1]), np.digitize(DATA, bins[::-1]))
     got = fa.vmap(lambda b: fnp.digitize(DATA[:5], b))(np.stack([bins, bins + 0.1]))

@@ -197,7 +197,7 @@ def test_serial_init_follows_jax_key_schedule():
     assert shape == (2, 1, 1, 3)
     # serial: rng, layer_rng = split(rng) for each layer in turn
     rng, k_dense = random.split(KEY)
-    rng, k_relu = random.split(rng)
+    rng, _k_relu = random.split(rng)
     rng, k_conv = random.split(rng)
     rng, k_dense2 = random.split(rng)
     k1, k2 = random.split(k_dense)
@@ -215,10 +215,10 @@ def test_serial_init_follows_jax_key_schedule():
 
 
 def test_parallel_and_dropout_follow_jax():
-    init_fun, apply_fun = stax.parallel(stax.Dense(2), stax.Dense(3))
+    init_fun, _ = stax.parallel(stax.Dense(2), stax.Dense(3))
     shapes, params = init_fun(KEY, [(1, 4), (1, 5)])
     assert shapes == ((1, 2), (1, 3))
-    ka, kb = random.split(KEY, 2)
+    _, kb = random.split(KEY, 2)
     np.testing.assert_array_equal(params[1][0],
                                   _jax_glorot_normal(random.split(kb)[0], (5, 3)))
     x = np.ones((3, 4))

@@ -27,18 +27,69 @@ import numpy as np
 
 import funcad.numpy as fnp
 from funcad import lax, random
-from funcad.nn import (elu, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, softmax,
-                       softplus, standardize)
+from funcad.nn import (
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    selu,
+    sigmoid,
+    softmax,
+    softplus,
+    standardize,
+)
 from funcad.nn.initializers import glorot_normal, normal, ones, zeros
 
 __all__ = [
-    "AvgPool", "BatchNorm", "Conv", "Conv1DTranspose", "ConvTranspose", "Dense", "Dropout",
-    "Elu", "Exp", "FanInConcat", "FanInSum", "FanOut", "Flatten", "Gelu", "GeneralConv",
-    "GeneralConvTranspose", "Identity", "LeakyRelu", "LogSoftmax", "MaxPool", "Relu",
-    "Selu", "Sigmoid", "Softmax", "Softplus", "SumPool", "Tanh", "elementwise", "glorot",
-    "logsoftmax", "parallel", "randn", "serial", "shape_dependent",
-    "elu", "gelu", "glorot_normal", "leaky_relu", "log_softmax", "normal", "ones", "relu",
-    "selu", "sigmoid", "softmax", "softplus", "standardize", "zeros",
+    "AvgPool",
+    "BatchNorm",
+    "Conv",
+    "Conv1DTranspose",
+    "ConvTranspose",
+    "Dense",
+    "Dropout",
+    "Elu",
+    "Exp",
+    "FanInConcat",
+    "FanInSum",
+    "FanOut",
+    "Flatten",
+    "Gelu",
+    "GeneralConv",
+    "GeneralConvTranspose",
+    "Identity",
+    "LeakyRelu",
+    "LogSoftmax",
+    "MaxPool",
+    "Relu",
+    "Selu",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "SumPool",
+    "Tanh",
+    "elementwise",
+    "elu",
+    "gelu",
+    "glorot",
+    "glorot_normal",
+    "leaky_relu",
+    "log_softmax",
+    "logsoftmax",
+    "normal",
+    "ones",
+    "parallel",
+    "randn",
+    "relu",
+    "selu",
+    "serial",
+    "shape_dependent",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "standardize",
+    "zeros",
 ]
 
 # JAX's aliases, kept for programs that use them
@@ -47,8 +98,8 @@ randn = normal
 logsoftmax = log_softmax
 
 
-def Dense(out_dim: int, W_init: Callable = glorot_normal(), b_init: Callable = normal()
-          ) -> tuple:
+def Dense(out_dim: int, W_init: Callable = glorot_normal(),  # noqa: B008  (JAX's defaults)
+          b_init: Callable = normal()) -> tuple:  # noqa: B008
     """A dense layer: inputs @ W + b, with W of shape (in, out_dim).
 
     >>> init_fun, apply_fun = Dense(3)
@@ -76,7 +127,8 @@ def _kernel_shape(lhs_spec, rhs_spec, out_chan, filter_shape, input_shape):
 
 def GeneralConv(dimension_numbers: tuple, out_chan: int, filter_shape: tuple,
                 strides: tuple | None = None, padding: Any = "VALID",
-                W_init: Callable | None = None, b_init: Callable = normal(1e-6)) -> tuple:
+                W_init: Callable | None = None,
+                b_init: Callable = normal(1e-6)) -> tuple:  # noqa: B008
     """A convolution layer in the layouts `dimension_numbers` (e.g. ('NHWC', 'HWIO',
     'NHWC')), with a bias broadcast over all but the channel axis."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
@@ -105,8 +157,8 @@ Conv = functools.partial(GeneralConv, ("NHWC", "HWIO", "NHWC"))
 
 def GeneralConvTranspose(dimension_numbers: tuple, out_chan: int, filter_shape: tuple,
                          strides: tuple | None = None, padding: Any = "VALID",
-                         W_init: Callable | None = None, b_init: Callable = normal(1e-6)
-                         ) -> tuple:
+                         W_init: Callable | None = None,
+                         b_init: Callable = normal(1e-6)) -> tuple:  # noqa: B008
     """A transposed-convolution layer (lax.conv_transpose) in the given layouts."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
     one = (1,) * len(filter_shape)

@@ -36,8 +36,8 @@ __all__ = [
     "selu",
     "sigmoid",
     "silu",
-    "softmax",
     "soft_sign",
+    "softmax",
     "softplus",
     "standardize",
     "swish",
@@ -447,4 +447,4 @@ def standardize(x: Any, axis: Any = -1, mean: Any = None, variance: Any = None,
     return (x - mean) / fnp.sqrt(variance + epsilon)
 
 
-from funcad.nn import initializers  # noqa: E402  (funcad.nn.initializers)
+from funcad.nn import initializers  # funcad.nn.initializers, as jax.nn.initializers

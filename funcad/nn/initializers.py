@@ -9,8 +9,8 @@ float64, funcad's default float, as JAX's `default_float_dtype()` is under x64).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -34,7 +34,7 @@ def concat(arrays: Sequence, /, *, axis: int | None = 0) -> Any:
     return _fnp().concatenate(arrays, axis=axis)
 
 
-def pow(x1: Any, x2: Any, /) -> Any:  # noqa: A001 - the array API's name
+def pow(x1: Any, x2: Any, /) -> Any:
     """The array API's name for power.
 
     >>> pow(2.0, 3).item()
@@ -605,7 +605,7 @@ def polydiv(u: Any, v: Any, *, trim_leading_zeros: bool = False) -> tuple:
     scale = 1.0 / v[0]
     q = []
     r = u
-    for k in range(0, m - n + 1):
+    for k in range(m - n + 1):
         d = scale * r[k]
         q.append(d)
         r = fnp.concatenate([r[:k], r[k:k + n + 1] - d * v, r[k + n + 1:]])
@@ -623,7 +623,7 @@ def polydiv(u: Any, v: Any, *, trim_leading_zeros: bool = False) -> tuple:
 # -- multi-dimensional histograms -------------------------------------------------------------
 
 
-def histogramdd(sample: Any, bins: Any = 10, range: Any = None,  # noqa: A002
+def histogramdd(sample: Any, bins: Any = 10, range: Any = None,
                 weights: Any = None, density: Any = None) -> tuple:
     """(counts, [edges per dimension]) of N points in D dimensions (sample [N, D]), as
     numpy.histogramdd: `bins` an int, D ints or D edge arrays; `range` None or D pairs.
@@ -675,7 +675,7 @@ def histogramdd(sample: Any, bins: Any = 10, range: Any = None,  # noqa: A002
     return counts, edges
 
 
-def histogram2d(x: Any, y: Any, bins: Any = 10, range: Any = None,  # noqa: A002
+def histogram2d(x: Any, y: Any, bins: Any = 10, range: Any = None,
                 weights: Any = None, density: Any = None) -> tuple:
     """(counts, xedges, yedges) of the points (x[i], y[i]), as numpy.histogram2d.
 

@@ -390,7 +390,7 @@ def setxor1d(ar1: Any, ar2: Any, assume_unique: bool = False, *, size: int | Non
 # -- histograms -------------------------------------------------------------------------------
 
 
-def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None,  # noqa: A002
+def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None,
                         weights: Any = None) -> Any:
     """The bin edges `histogram` uses: `bins` edges as given, or `bins` (an int) equal bins
     over `range` (default: a's min and max; widened by 0.5 each way when they are equal).
@@ -431,7 +431,7 @@ def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None,  # noqa: A002
     return fnp.linspace(lo, hi, n + 1, dtype=dtype)
 
 
-def histogram(a: Any, bins: Any = 10, range: Any = None, weights: Any = None,  # noqa: A002
+def histogram(a: Any, bins: Any = 10, range: Any = None, weights: Any = None,
               density: Any = None) -> tuple:
     """(counts, bin_edges) of the values of `a`, as numpy.histogram: the last bin includes
     its right edge, values outside the edges are not counted. Works under jit and vmap
