@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import funcad.numpy as fnp
 from funcad.primitives import linalg as la
 
-__all__ = ["cholesky", "eigh", "qr", "svd", "triangular_solve"]
+__all__ = ["cholesky", "eigh", "lu", "lu_pivots_to_permutation", "qr", "svd",
+           "triangular_solve"]
 
 
 def cholesky(x: Any, *, symmetrize_input: bool = True) -> Any:
@@ -20,6 +23,55 @@ def eigh(x: Any, *, lower: bool = True, symmetrize_input: bool = True,
     """(eigenvectors, eigenvalues) of a symmetric matrix (JAX's lax order: vectors first)."""
     w, v = fnp.linalg.eigh(x, UPLO="L" if lower else "U", symmetrize_input=symmetrize_input)
     return v, w
+
+
+def lu(x: Any) -> tuple:
+    """LU decomposition with partial pivoting (LAPACK's getrf), as jax.lax.linalg.lu.
+
+    Args:
+      x: a square matrix [..., n, n] (non-square matrices are not supported here).
+    Returns: (lu, pivots, permutation): `lu` holds the unit lower triangular L below its
+      diagonal and the upper triangular U on and above it; `pivots` (int32) are LAPACK's
+      row swaps (row k was swapped with row pivots[k]); `permutation` (int32) is their
+      effect, so that x[..., permutation, :] == L @ U. Differentiable in x (forward and
+      reverse, any order), batched under vmap and lowered under jit.
+
+    >>> lu_, piv, perm = lu(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> piv.tolist(), perm.tolist()
+    ([1, 1], [1, 0])
+    """
+    from funcad.primitives.decompositions import lu_p
+    (x,) = fnp._base.promote_inexact(x)
+    shape = fnp.shape(x)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"lax.linalg.lu: expected a square matrix (or a stack of them), got "
+                         f"shape {tuple(shape)}; non-square LU is not supported")
+    lu_, piv, perm = lu_p.bind(x)
+    # JAX's pivots and permutation are int32 (with x64 enabled too)
+    return lu_, piv.astype(np.int32), perm.astype(np.int32)
+
+
+def lu_pivots_to_permutation(pivots: Any, permutation_size: int) -> Any:
+    """The permutation (int32) that LAPACK-style row swaps `pivots` [..., k] produce on
+    range(permutation_size).
+
+    >>> lu_pivots_to_permutation(np.array([1, 1]), 3).tolist()
+    [1, 0, 2]
+    """
+    pivots = fnp.asarray(pivots)
+    k = fnp.shape(pivots)[-1]
+    if k > permutation_size:
+        raise ValueError(f"lu_pivots_to_permutation: {k} pivots for a permutation of size "
+                         f"{permutation_size}")
+    perm = fnp.broadcast_to(fnp.arange(permutation_size, dtype=np.int32),
+                            fnp.shape(pivots)[:-1] + (permutation_size,))
+    cols = fnp.arange(permutation_size)
+    for i in range(k):
+        pk = pivots[..., i:i + 1].astype(np.int32)
+        a_k = perm[..., i:i + 1]
+        a_p = fnp.take_along_axis(perm, pk, axis=-1)
+        perm = fnp.where(cols == i, a_p, fnp.where(cols == pk, a_k, perm))
+    return perm
 
 
 def qr(x: Any, *, full_matrices: bool = True) -> tuple:
@@ -42,7 +94,6 @@ def triangular_solve(a: Any, b: Any, *, left_side: bool = False, lower: bool = F
     n = fnp.shape(a)[-1]
     tri = fnp.tril(a) if lower else fnp.triu(a)
     if unit_diagonal:
-        import numpy as np
         eye = np.eye(n, dtype=bool)
         tri = fnp.where(eye, 1.0, tri)
     if transpose_a:

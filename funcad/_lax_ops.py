@@ -721,6 +721,131 @@ def conv_dimension_numbers(lhs_shape: Sequence[int], rhs_shape: Sequence[int],
     return _conv_specs(dimension_numbers, len(lhs_shape))
 
 
+def conv_general_permutations(dimension_numbers: Any) -> tuple:
+    """The (lhs, rhs, out) dimension permutations of a string spec such as
+    ('NHWC', 'HWIO', 'NHWC'), each in (N|O, C|I, spatial...) order."""
+    for spec, (a, b) in zip(dimension_numbers, (("N", "C"), ("O", "I"), ("N", "C")),
+                            strict=True):
+        if not spec.count(a) == spec.count(b) == 1 or len(spec) != len(set(spec)):
+            raise TypeError(f"conv: dimension_numbers entry {spec!r} must contain {a!r} and "
+                            f"{b!r} exactly once and no repeated characters")
+    return _conv_specs(tuple(dimension_numbers), len(dimension_numbers[0]))
+
+
+def conv_shape_tuple(lhs_shape: Sequence[int], rhs_shape: Sequence[int],
+                     strides: Sequence[int], pads: Any, batch_group_count: int = 1) -> tuple:
+    """The output shape of a conv with lhs (N, C, spatial...) and rhs (O, I, spatial...)."""
+    pads = _pads(pads, tuple(lhs_shape[2:]), tuple(rhs_shape[2:]), strides)
+    padded = [n + lo + hi for n, (lo, hi) in zip(lhs_shape[2:], pads, strict=True)]
+    if any(p < 0 for p in padded):
+        raise ValueError(f"conv: negative padding {pads} is larger than the dimensions "
+                         f"{tuple(lhs_shape[2:])}")
+    space = tuple(builtins_max(0, (p - k) // s + 1) if p >= k else 0
+                  for p, k, s in zip(padded, rhs_shape[2:], strides, strict=True))
+    return (lhs_shape[0] // batch_group_count, rhs_shape[0]) + space
+
+
+def conv_general_shape_tuple(lhs_shape: Sequence[int], rhs_shape: Sequence[int],
+                             window_strides: Sequence[int], padding: Any,
+                             dimension_numbers: Any) -> tuple:
+    """The output shape of conv_general_dilated (no dilation) in the given layouts."""
+    lhs_perm, rhs_perm, out_perm = conv_general_permutations(dimension_numbers)
+    out = conv_shape_tuple([lhs_shape[i] for i in lhs_perm], [rhs_shape[i] for i in rhs_perm],
+                           window_strides, padding)
+    return tuple(int(out[i]) for i in np.argsort(out_perm))
+
+
+def _conv_transpose_padding(k: int, s: int, padding: Any) -> tuple[int, int]:
+    # the (low, high) pads of the fractionally strided conv that a 'SAME' or 'VALID'
+    # forward conv (or explicit forward pads) corresponds to, as JAX's
+    if padding == "SAME":
+        pad_len = k + s - 2
+        pad_a = k - 1 if s > k - 1 else int(np.ceil(pad_len / 2))
+    elif padding == "VALID":
+        pad_len = k + s - 2 + builtins_max(k - s, 0)
+        pad_a = k - 1
+    elif isinstance(padding, tuple):
+        pads = tuple(k - p - 1 for p in padding)
+        pad_a, pad_len = pads[0], sum(pads)
+    else:
+        raise ValueError(f"conv_transpose: invalid padding {padding!r} (use 'SAME', 'VALID' "
+                         "or (low, high) pairs)")
+    return pad_a, pad_len - pad_a
+
+
+def conv_transpose_shape_tuple(lhs_shape: Sequence[int], rhs_shape: Sequence[int],
+                               window_strides: Sequence[int], padding: Any,
+                               dimension_numbers: Any) -> tuple:
+    """The output shape of conv_transpose in the given layouts."""
+    lhs_perm, rhs_perm, out_perm = conv_general_permutations(dimension_numbers)
+    lhs_t = [lhs_shape[i] for i in lhs_perm]
+    rhs_t = [rhs_shape[i] for i in rhs_perm]
+    if isinstance(padding, str):
+        padding = [_conv_transpose_padding(k, s, padding)
+                   for k, s in zip(rhs_t[2:], window_strides, strict=True)]
+    padding = [sum(p) for p in padding]
+    space = [(i - 1) * s - k + 2 + p
+             for i, k, s, p in zip(lhs_t[2:], rhs_t[2:], window_strides, padding, strict=True)]
+    out = (lhs_t[0], rhs_t[0], *space)
+    return tuple(int(out[i]) for i in np.argsort(out_perm))
+
+
+def conv_transpose(lhs: Any, rhs: Any, strides: Sequence[int], padding: Any,
+                   rhs_dilation: Sequence[int] | None = None, dimension_numbers: Any = None,
+                   transpose_kernel: bool = False, precision: Any = None,
+                   preferred_element_type: Any = None,
+                   use_consistent_padding: bool = False) -> Any:
+    """The N-d "transposed" convolution (a fractionally strided conv), as jax.lax's:
+    'SAME' and 'VALID' (and, with use_consistent_padding, explicit pairs) name the padding
+    of the forward conv; explicit pairs otherwise pad the transposed conv itself. The
+    default layouts are TensorFlow's (NHC/HIO/NHC, NHWC/HWIO/NHWC, NHWDC/HWDIO/NHWDC);
+    transpose_kernel flips the spatial axes and swaps I and O, as Keras's Conv2DTranspose.
+    """
+    nd = fnp.ndim(lhs)
+    if fnp.ndim(rhs) != nd or nd < 3:
+        raise ValueError(f"conv_transpose: lhs and rhs need the same rank >= 3, got shapes "
+                         f"{fnp.shape(lhs)} and {fnp.shape(rhs)}")
+    if dimension_numbers is None:
+        dimension_numbers = {3: ("NHC", "HIO", "NHC"), 4: ("NHWC", "HWIO", "NHWC"),
+                             5: ("NHWDC", "HWDIO", "NHWDC")}.get(nd)
+        if dimension_numbers is None:
+            raise ValueError("conv_transpose: no default dimension_numbers for rank "
+                             f"{nd}; pass dimension_numbers")
+    _, rhs_perm, _ = _conv_specs(dimension_numbers, nd)
+    k_sdims = [fnp.shape(rhs)[i] for i in rhs_perm[2:]]
+    rhs_dilation = tuple(rhs_dilation or (1,) * (nd - 2))
+    if use_consistent_padding or (isinstance(padding, str) and padding in ("SAME", "VALID")):
+        eff = [(k - 1) * r + 1 for k, r in zip(k_sdims, rhs_dilation, strict=True)]
+        rep = [padding] * len(strides) if isinstance(padding, str) else [tuple(p) for p in
+                                                                         padding]
+        pads = [_conv_transpose_padding(k, s, p) for k, s, p in zip(eff, strides, rep,
+                                                                    strict=True)]
+    else:
+        pads = padding
+    if transpose_kernel:
+        rhs = fnp.flip(rhs, tuple(rhs_perm[2:]))
+        rhs = fnp.swapaxes(rhs, rhs_perm[0], rhs_perm[1])
+    return conv_general_dilated(lhs, rhs, (1,) * (nd - 2), pads, tuple(strides), rhs_dilation,
+                                dimension_numbers, precision=precision,
+                                preferred_element_type=preferred_element_type)
+
+
+def reduce_window_shape_tuple(operand_shape: Sequence[int], window_dimensions: Sequence[int],
+                              window_strides: Sequence[int], padding: Sequence,
+                              base_dilation: Sequence[int] | None = None,
+                              window_dilation: Sequence[int] | None = None) -> tuple:
+    """The output shape of reduce_window with explicit (low, high) padding pairs."""
+    shape = list(operand_shape)
+    if base_dilation is not None:
+        shape = [0 if n == 0 else (n - 1) * b + 1 for n, b in zip(shape, base_dilation)]
+    window = list(window_dimensions)
+    if window_dilation is not None:
+        window = [0 if w == 0 else (w - 1) * d + 1 for w, d in zip(window, window_dilation)]
+    padded = [n + lo + hi for n, (lo, hi) in zip(shape, padding, strict=True)]
+    return tuple(0 if p < w else (p - w) // s + 1
+                 for p, w, s in zip(padded, window, window_strides, strict=True))
+
+
 
 # -- lax.reduce: a reduction with any binary computation -------------------------------------
 

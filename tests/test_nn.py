@@ -28,6 +28,19 @@ UNARY = {
     "gelu": (nn.gelu, _gelu_tanh),
     "gelu_exact": (lambda x: nn.gelu(x, approximate=False),
                    lambda x: x * special.ndtr(x)),
+    "elu": (nn.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
+    "elu_alpha": (lambda x: nn.elu(x, 0.5), lambda x: np.where(x > 0, x,
+                                                               0.5 * np.expm1(np.minimum(x, 0)))),
+    "celu": (lambda x: nn.celu(x, 2.0),
+             lambda x: np.maximum(x, 0) + 2.0 * np.expm1(np.minimum(x, 0) / 2.0)),
+    "selu": (nn.selu, lambda x: 1.0507009873554804934193349852946 * np.where(
+        x > 0, x, 1.6732632423543772848170429916717 * np.expm1(np.minimum(x, 0)))),
+    "leaky_relu": (nn.leaky_relu, lambda x: np.where(x >= 0, x, 0.01 * x)),
+    "relu6": (nn.relu6, lambda x: np.clip(x, 0, 6)),
+    "hard_tanh": (nn.hard_tanh, lambda x: np.clip(x, -1, 1)),
+    "hard_sigmoid": (nn.hard_sigmoid, lambda x: np.clip(x + 3, 0, 6) / 6),
+    "hard_silu": (nn.hard_silu, lambda x: x * np.clip(x + 3, 0, 6) / 6),
+    "soft_sign": (nn.soft_sign, lambda x: x / (np.abs(x) + 1)),
 }
 # Exact first derivatives, for the stability tests at extreme inputs.
 DERIV = {
@@ -51,7 +64,8 @@ def test_unary_values(name):
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_grads_order2(name):
     f, _ = UNARY[name]
-    check_grads(lambda x: f(x), (X,), order=2, modes=("fwd", "rev"))
+    # shifted off the kinks of the piecewise activations (hard_sigmoid's at -3)
+    check_grads(lambda x: f(x), (X + 0.013,), order=2, modes=("fwd", "rev"))
 
 
 @pytest.mark.parametrize("name", UNARY)
@@ -217,3 +231,27 @@ def test_numba_compiled_matches_eager(monkeypatch):
     for a, b in zip(tree_leaves(got), tree_leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-300)
         assert np.all(np.isfinite(a))
+
+
+def test_glu_and_standardize():
+    x = np.arange(12.0).reshape(3, 4) / 5 - 1
+    np.testing.assert_allclose(nn.glu(x), x[:, :2] * special.expit(x[:, 2:]), rtol=1e-14)
+    np.testing.assert_allclose(nn.glu(x, axis=0 if x.shape[0] % 2 == 0 else 1),
+                               x[:, :2] * special.expit(x[:, 2:]), rtol=1e-14)
+    with pytest.raises(ValueError, match="even"):
+        nn.glu(x, axis=0)
+    for axis in (-1, 0, (0, 1), None):
+        m = x.mean(axis=axis, keepdims=True)
+        v = x.var(axis=axis, keepdims=True)
+        ref = (x - m) / np.sqrt(v + 1e-5)
+        np.testing.assert_allclose(nn.standardize(x, axis), ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(nn.standardize(x, axis, algorithm="stable"), ref,
+                                   rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(nn.standardize(x, mean=0.0, variance=1.0, epsilon=0.0), x)
+    with pytest.raises(ValueError, match="algorithm"):
+        nn.standardize(x, algorithm="slow")
+    check_grads(lambda a: nn.standardize(a, 0), (x,), order=2)
+    check_grads(lambda a: nn.glu(a), (x,), order=2)
+    np.testing.assert_allclose(fa.jit(lambda a: nn.standardize(a, (0, 1)))(x),
+                               nn.standardize(x, (0, 1)), rtol=1e-13)
+    np.testing.assert_allclose(fa.vmap(nn.standardize)(x), nn.standardize(x), rtol=1e-13)

@@ -19,6 +19,7 @@ import scipy.special as ss
 import scipy.stats as st
 
 import funcad as fa
+from funcad import lax
 from funcad.scipy import linalg as L
 from funcad.scipy import special as sp
 from funcad.scipy import stats as S
@@ -200,6 +201,10 @@ ROWS = [
       lambda a, b: sl.lu_solve(sl.lu_factor(a), b, trans=1), ("gen", "vec4"), rtol=1e-10),
     R("lu_l", lambda a: L.lu(a)[1], lambda a: sl.lu(a)[1], ("gen",), rtol=1e-11),
     R("lu_u", lambda a: L.lu(a)[2], lambda a: sl.lu(a)[2], ("gen",), rtol=1e-11),
+    R("lu_permute_l", lambda a: L.lu(a, permute_l=True)[0],
+      lambda a: sl.lu(a, permute_l=True)[0], ("gen",), rtol=1e-11),
+    R("lax.linalg.lu", lambda a: lax.linalg.lu(a)[0], lambda a: sl.lu_factor(a)[0], ("gen",),
+      rtol=1e-11),
 ]
 IDS = [r.name for r in ROWS]
 
@@ -353,3 +358,46 @@ def test_numba_lowers_eigh_and_lu(monkeypatch):
     np.testing.assert_allclose(lu_, np.stack([sl.lu_factor(m)[0] for m in a]), rtol=1e-12)
     np.testing.assert_array_equal(piv, np.stack([sl.lu_factor(m)[1] for m in a]))
     np.testing.assert_allclose(w, np.linalg.eigvalsh(s), rtol=1e-12)
+
+
+def test_lax_linalg_lu_matches_jax_contract():
+    a = np.random.default_rng(3).normal(size=(3, 5, 5))
+    lu, piv, perm = lax.linalg.lu(a)
+    assert piv.dtype == np.int32 and perm.dtype == np.int32  # JAX's dtypes
+    for m, f, p, q in zip(a, lu, piv, perm, strict=True):
+        ref_lu, ref_piv = sl.lu_factor(m)
+        np.testing.assert_allclose(f, ref_lu, rtol=1e-11)
+        np.testing.assert_array_equal(p, ref_piv)
+        lower, upper = np.tril(f, -1) + np.eye(5), np.triu(f)
+        np.testing.assert_allclose(m[q], lower @ upper, rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(lax.linalg.lu_pivots_to_permutation(p, 5), q)
+    for out, ref in zip(fa.jit(lax.linalg.lu)(a), (lu, piv, perm), strict=True):
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+        assert out.dtype == ref.dtype
+    for out, ref in zip(fa.vmap(lax.linalg.lu)(a), (lu, piv, perm), strict=True):
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        lax.linalg.lu(np.ones((2, 3)))
+
+
+def test_lu_derivatives_under_jit_and_vmap():
+    a = np.random.default_rng(4).normal(size=(3, 4, 4))
+
+    def f(m):  # both factors, through the packed lu output
+        return lax.linalg.lu(m)[0]
+
+    def g(m):  # scipy's (p, l, u), all three used
+        p, low, up = L.lu(m)
+        return p @ low @ up + low * up.T
+
+    for fun in (f, g):
+        check_grads(fa.jit(fun), (a[0],), order=2, modes=("fwd", "rev"))
+        check_grads(fa.vmap(fun), (a,), order=2, modes=("fwd", "rev"))
+        check_grads(fa.jit(fa.vmap(fun)), (a,), order=1, modes=("fwd", "rev"))
+        # grad of vmap == vmap of grad, jit or not
+        per = fa.vmap(fa.grad(lambda m: fa.numpy.sum(fa.numpy.sin(fun(m)))))(a)
+        loop = np.stack([fa.grad(lambda m: fa.numpy.sum(fa.numpy.sin(fun(m))))(m) for m in a])
+        np.testing.assert_allclose(per, loop, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(
+            fa.jit(fa.vmap(fa.grad(lambda m: fa.numpy.sum(fa.numpy.sin(fun(m))))))(a), loop,
+            rtol=1e-10, atol=1e-12)

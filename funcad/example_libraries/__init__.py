@@ -1,1 +1,1 @@
-"""funcad.example_libraries: JAX's small example libraries (optimizers)."""
+"""funcad.example_libraries: JAX's small example libraries (optimizers, stax)."""

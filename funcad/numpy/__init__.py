@@ -18,6 +18,36 @@ Where funcad has to choose (tested in tests/test_numpy_functions.py):
 """
 
 from numpy import (  # noqa: F401  dtypes and constants, as in numpy
+    array_repr,
+    array_str,
+    cdouble,
+    character,
+    complexfloating,
+    csingle,
+    double,
+    einsum_path,
+    flexible,
+    frombuffer,
+    fromfile,
+    fromiter,
+    fromstring,
+    generic,
+    get_printoptions,
+    index_exp,
+    isdtype,
+    load,
+    mgrid,
+    object_,
+    ogrid,
+    printoptions,
+    s_,
+    save,
+    savez,
+    set_printoptions,
+    signedinteger,
+    single,
+    uint16,
+    unsignedinteger,
     bool_,
     complex64,
     complex128,
@@ -47,6 +77,13 @@ from numpy import (  # noqa: F401  dtypes and constants, as in numpy
     uint32,
     uint64,
 )
+
+from numpy import bool_ as bool  # noqa: F401,A004  (the array API's name)
+from numpy import complex128 as complex_  # noqa: F401
+from numpy import float64 as float_  # noqa: F401
+from numpy import int64 as int_  # noqa: F401
+from numpy import uint64 as uint  # noqa: F401
+from numpy.exceptions import ComplexWarning  # noqa: F401
 
 from funcad.numpy import linalg  # noqa: F401
 from funcad.numpy._base import (  # noqa: F401
@@ -117,7 +154,6 @@ from funcad.numpy._extra import (  # noqa: F401
     extract,
     fabs,
     fix,
-    flatnonzero,
     fmax,
     fmin,
     geomspace,
@@ -199,13 +235,65 @@ from funcad.numpy._sorting import (  # noqa: F401
     sort,
 )
 from funcad.numpy._indexing import (  # noqa: F401
-    argwhere,
     at,
-    nonzero,
     take,
     take_along_axis,
 )
 from funcad.numpy._methods import install as _install
+from funcad.numpy._more import (  # noqa: F401
+    apply_over_axes,
+    bartlett,
+    bitwise_invert,
+    blackman,
+    block,
+    c_,
+    concat,
+    diag_indices_from,
+    diagflat,
+    fill_diagonal,
+    frexp,
+    fromfunction,
+    gcd,
+    hamming,
+    hanning,
+    histogram2d,
+    histogramdd,
+    i0,
+    iscomplexobj,
+    isrealobj,
+    iterable,
+    kaiser,
+    lcm,
+    mask_indices,
+    nextafter,
+    place,
+    poly,
+    polydiv,
+    pow,
+    put,
+    put_along_axis,
+    r_,
+    resize,
+    spacing,
+    top_k,
+    trim_zeros,
+)
+from funcad.numpy._setops import (  # noqa: F401
+    argwhere,
+    flatnonzero,
+    histogram,
+    histogram_bin_edges,
+    intersect1d,
+    nonzero,
+    setdiff1d,
+    setxor1d,
+    union1d,
+    unique,
+    unique_all,
+    unique_counts,
+    unique_inverse,
+    unique_values,
+)
 from funcad.numpy._reductions import (  # noqa: F401
     all,
     amax,
@@ -345,3 +433,5 @@ from funcad.numpy._ufuncs import (  # noqa: F401
 
 _install()
 del _install
+
+__array_api_version__ = "2023.12"  # as jax.numpy's

@@ -1078,12 +1078,6 @@ def choose(a: Any, choices: Sequence, out: None = None, mode: str = "raise") -> 
     return out
 
 
-def flatnonzero(a: Any) -> Any:
-    """Indices of the non-zero entries of the flattened array (concrete input)."""
-    from funcad.numpy._indexing import nonzero
-    return nonzero(reshape(asarray(a), (-1,)))[0]
-
-
 def compress(condition: Any, a: Any, axis: int | None = None, out: None = None) -> Any:
     """The slices of a where the (concrete) condition holds."""
     cond = _static_positions(condition, 0, "compress").astype(bool)

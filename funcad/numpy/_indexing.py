@@ -254,21 +254,6 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
     return getitem(arr, tuple(idx))
 
 
-def nonzero(a: Any) -> tuple:
-    """Indices of non-zero elements (needs a concrete input)."""
-    if isinstance(a, Tracer):
-        raise ConcretizationTypeError(concretization_message(a, "passed to nonzero") +
-                                      " nonzero's output shape depends on the values.")
-    return np.nonzero(a)
-
-
-def argwhere(a: Any) -> Any:
-    """Indices of non-zero elements, one row each (concrete input only)."""
-    if isinstance(a, Tracer):
-        raise ConcretizationTypeError(concretization_message(a, "passed to argwhere"))
-    return np.argwhere(a)
-
-
 # -- functional updates -----------------------------------------------------------------
 
 
@@ -455,4 +440,4 @@ def at(x: Any) -> _AtIndexer:
     return _AtIndexer(x)
 
 
-__all__ = ["astype", "at", "getitem", "nonzero", "take", "take_along_axis"]
+__all__ = ["astype", "at", "getitem", "take", "take_along_axis"]

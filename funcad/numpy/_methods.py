@@ -8,7 +8,7 @@ import numpy as np
 
 from funcad import _core
 from funcad._core import UnsupportedNumPyFunctionError
-from funcad.numpy import _base, _contract, _indexing, _reductions, _shapes, _ufuncs
+from funcad.numpy import _base, _contract, _indexing, _reductions, _setops, _shapes, _ufuncs
 from funcad.numpy import linalg as _linalg
 
 
@@ -66,7 +66,7 @@ METHODS = {
     "round": _ufuncs.round, "conj": _ufuncs.conj, "swapaxes": _shapes.swapaxes,
     "repeat": _shapes.repeat, "take": _indexing.take, "item": _item,
     "tolist": lambda self: np.asarray(self).tolist(), "copy": lambda self: self,
-    "nonzero": _indexing.nonzero, "trace": _contract.trace, "diagonal": _shapes.diagonal,
+    "nonzero": _setops.nonzero, "trace": _contract.trace, "diagonal": _shapes.diagonal,
     "T": lambda self: _shapes.transpose(self), "at": _indexing._AtIndexer,
     "real": _ufuncs.real, "imag": _ufuncs.imag,
 }

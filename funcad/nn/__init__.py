@@ -17,16 +17,29 @@ from funcad._custom_derivatives import custom_jvp
 from funcad.api import stop_gradient
 
 __all__ = [
+    "celu",
+    "elu",
     "gelu",
+    "glu",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
+    "initializers",
+    "leaky_relu",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
     "one_hot",
     "relu",
+    "relu6",
+    "selu",
     "sigmoid",
     "silu",
+    "soft_sign",
     "softmax",
     "softplus",
+    "standardize",
     "swish",
 ]
 
@@ -286,3 +299,152 @@ def one_hot(x: Any, num_classes: int, *, dtype: Any = np.float64, axis: int = -1
     if axis != -1 and axis != fnp.ndim(x):
         out = fnp.moveaxis(out, -1, axis)
     return out
+
+
+# -- the rest of jax.nn's activations: composites, so their derivatives follow ------------
+
+
+def elu(x: Any, alpha: Any = 1.0) -> Any:
+    """Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.
+
+    >>> elu(np.array([-1.0, 2.0])).round(6).tolist()
+    [-0.632121, 2.0]
+    """
+    x = fnp.asarray(x)
+    # expm1 of the clamped input so that large positive x neither overflows nor gives a NaN
+    # derivative through the branch that is not taken
+    return fnp.where(x > 0, x, alpha * fnp.expm1(fnp.where(x > 0, 0.0, x)))
+
+
+def celu(x: Any, alpha: Any = 1.0) -> Any:
+    """Continuously differentiable ELU: max(x, 0) + alpha * expm1(min(x, 0) / alpha).
+
+    >>> celu(np.array([-1.0, 2.0])).round(6).tolist()
+    [-0.632121, 2.0]
+    """
+    x = fnp.asarray(x)
+    return fnp.maximum(x, 0.0) + alpha * fnp.expm1(fnp.minimum(x, 0.0) / alpha)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: Any) -> Any:
+    """Scaled ELU (self-normalising networks): scale * elu(x, alpha) with JAX's constants.
+
+    >>> selu(np.array([0.0, 1.0])).round(6).tolist()
+    [0.0, 1.050701]
+    """
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def leaky_relu(x: Any, negative_slope: Any = 1e-2) -> Any:
+    """x for x >= 0, negative_slope * x otherwise.
+
+    >>> leaky_relu(np.array([-2.0, 3.0])).tolist()
+    [-0.02, 3.0]
+    """
+    x = fnp.asarray(x)
+    return fnp.where(x >= 0, x, negative_slope * x)
+
+
+def relu6(x: Any) -> Any:
+    """min(max(x, 0), 6).
+
+    >>> relu6(np.array([-1.0, 3.0, 7.0])).tolist()
+    [0.0, 3.0, 6.0]
+    """
+    return fnp.minimum(fnp.maximum(x, 0), 6.0)
+
+
+def hard_tanh(x: Any) -> Any:
+    """x clipped to [-1, 1].
+
+    >>> hard_tanh(np.array([-2.0, 0.5, 2.0])).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    x = fnp.asarray(x)
+    return fnp.where(x > 1, 1.0, fnp.where(x < -1, -1.0, x)).astype(x.dtype)
+
+
+def hard_sigmoid(x: Any) -> Any:
+    """relu6(x + 3) / 6.
+
+    >>> hard_sigmoid(np.array([-4.0, 0.0, 4.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    return relu6(fnp.asarray(x) + 3.0) / 6.0
+
+
+def hard_silu(x: Any) -> Any:
+    """x * hard_sigmoid(x) (also `hard_swish`).
+
+    >>> hard_silu(np.array([-4.0, 1.0])).tolist()
+    [-0.0, 0.6666666666666666]
+    """
+    x = fnp.asarray(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def soft_sign(x: Any) -> Any:
+    """x / (|x| + 1).
+
+    >>> soft_sign(np.array([-1.0, 3.0])).tolist()
+    [-0.5, 0.75]
+    """
+    x = fnp.asarray(x)
+    return x / (fnp.abs(x) + 1)
+
+
+def glu(x: Any, axis: int = -1) -> Any:
+    """Gated linear unit: the first half of `axis` times the sigmoid of the second half.
+
+    >>> glu(np.array([2.0, 0.0])).tolist()
+    [1.0]
+    """
+    x = fnp.asarray(x)
+    size = x.shape[axis]
+    if size % 2:
+        raise ValueError(f"glu: axis {axis} must have an even size, got {size}")
+    x1, x2 = fnp.split(x, 2, axis)
+    return x1 * sigmoid(x2)
+
+
+def standardize(x: Any, axis: Any = -1, mean: Any = None, variance: Any = None,
+                epsilon: Any = 1e-5, where: Any = None, *, algorithm: str = "fast") -> Any:
+    """(x - mean) / sqrt(variance + epsilon) along `axis`, as jax.nn.standardize.
+
+    Args:
+      x: the input.
+      axis: an int, a tuple of ints or None (all axes).
+      mean, variance: given statistics (else x's, over `axis`, keeping dims).
+      epsilon: added to the variance.
+      where: a boolean mask of the entries that enter the statistics.
+      algorithm: "fast" (JAX's default: mean(x^2) - mean^2, clipped at 0) or "stable"
+        (mean((x - mean)^2)).
+    Returns: an array of x's shape.
+
+    >>> standardize(np.array([1.0, 3.0]), epsilon=0.0).tolist()
+    [-1.0, 1.0]
+    """
+    x = fnp.asarray(x)
+    if mean is None:
+        mean = fnp.mean(x, axis, keepdims=True, where=where)
+    if variance is None:
+        if algorithm == "stable":
+            variance = fnp.mean(fnp.square(x - mean), axis, keepdims=True, where=where)
+        elif algorithm == "fast":
+            variance = fnp.mean(fnp.square(x), axis, keepdims=True, where=where) \
+                - fnp.square(mean)
+            variance = fnp.clip(variance, 0)
+        else:
+            raise ValueError(f"standardize: unknown algorithm {algorithm!r}; expected "
+                             "'fast' or 'stable'")
+    return (x - mean) / fnp.sqrt(variance + epsilon)
+
+
+from funcad.nn import initializers  # funcad.nn.initializers, as jax.nn.initializers
