@@ -71,6 +71,23 @@ sinh, cosh, asinh, acosh, atanh = fnp.sinh, fnp.cosh, fnp.arcsinh, fnp.arccosh, 
 sqrt, cbrt, log1p, expm1, exp2 = fnp.sqrt, fnp.cbrt, fnp.log1p, fnp.expm1, fnp.exp2
 floor, ceil, square, pow = fnp.floor, fnp.ceil, fnp.square, fnp.power
 max, min, is_finite = fnp.maximum, fnp.minimum, fnp.isfinite
+real, imag, conj = fnp.real, fnp.imag, fnp.conj
+
+
+def complex(x: Any, y: Any) -> Any:
+    """x + i y elementwise, from real arrays of one floating dtype (float32 -> complex64).
+
+    >>> import funcad.lax as lax
+    >>> print(lax.complex(1.0, 2.0))
+    (1+2j)
+    """
+    from funcad.primitives.elementwise import complex_p
+    a, b = fnp._base.prepare("complex", x, y, inexact=True)
+    if np.dtype(a.dtype).kind == "c":
+        raise TypeError(f"lax.complex needs real operands, got {np.dtype(a.dtype).name}")
+    return complex_p.bind(a, b)
+
+
 eq, ne, lt, le, gt, ge = (fnp.equal, fnp.not_equal, fnp.less, fnp.less_equal, fnp.greater,
                           fnp.greater_equal)
 bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (fnp.bitwise_and, fnp.bitwise_or,

@@ -84,15 +84,42 @@ def _normalize_argnums(argnums, nargs: int, fname: str, what: str = "argnums"):
     return single, tuple(out)
 
 
-def _check_float_leaves(leaves, fname: str, argnums) -> None:
+def _check_float_leaves(leaves, fname: str, argnums, holomorphic: bool = False,
+                        transform: str = "grad") -> None:
     for x in leaves:
         aval = get_aval(x)
+        if holomorphic and aval.dtype.kind != "c":
+            raise TypeError(f"{transform} with holomorphic=True requires inputs with complex "
+                            f"dtype, but got {aval.dtype.name} (differentiating {fname}, "
+                            f"argnums={argnums}). Pass complex inputs (e.g. "
+                            f"`x.astype(complex)`) or drop holomorphic=True.")
         if not is_float_dtype(aval.dtype):
             raise TypeError(
                 f"cannot differentiate {fname} with respect to an input of dtype "
-                f"{aval.dtype.name} (argnums={argnums}): only floating-point inputs are "
-                f"differentiable. Pass a float array (e.g. `x.astype(float)`) or leave "
-                f"that argument out of argnums.")
+                f"{aval.dtype.name} (argnums={argnums}): only floating-point or complex "
+                f"inputs are differentiable. Pass a float array (e.g. `x.astype(float)`) or "
+                f"leave that argument out of argnums.")
+
+
+def _check_rev_output(y_dtype: np.dtype, fname: str, transform: str,
+                      holomorphic: bool) -> None:
+    """JAX's rules for the output dtype of grad and jacrev (the cotangents seeded)."""
+    if holomorphic:
+        if y_dtype.kind != "c":
+            raise TypeError(f"{transform} with holomorphic=True requires outputs with "
+                            f"complex dtype, but got {y_dtype.name} (from {fname}).")
+        return
+    if y_dtype.kind == "c":
+        raise TypeError(
+            f"{transform} requires real-valued outputs (output dtype that is a sub-dtype "
+            f"of np.floating), but {fname} returned {y_dtype.name}. For holomorphic "
+            f"differentiation, pass holomorphic=True. For differentiation of "
+            f"non-holomorphic functions involving complex outputs, use funcad.vjp directly.")
+    if y_dtype.kind != "f":
+        raise TypeError(
+            f"{transform} requires {fname} to return a floating-point scalar, but it "
+            f"returned dtype {y_dtype.name}. For differentiation of functions with "
+            f"integer outputs, use funcad.vjp directly.")
 
 
 def _flat_fun_of_args(fun, args, kwargs, argnums, in_tree, has_aux, box):
@@ -123,14 +150,17 @@ def _flat_fun_of_args(fun, args, kwargs, argnums, in_tree, has_aux, box):
 # reverse mode
 
 
-def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
-                   ) -> Callable:
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   holomorphic: bool = False) -> Callable:
     """Return a function computing both `fun` and its gradient.
 
     Args:
       fun: function with a scalar float output.
       argnums: which positional argument(s) to differentiate.
       has_aux: `fun` returns `(output, aux)`; aux is returned but not differentiated.
+      holomorphic: `fun` is a holomorphic function of complex inputs with a complex output;
+        the gradient is then its complex derivative f'(z). Without it, complex inputs
+        are allowed (for a real output) and get JAX's convention df/dx - i df/dy.
     Returns:
       A function returning `(value, grad)` or `((value, aux), grad)`.
 
@@ -146,7 +176,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         single, nums = _normalize_argnums(argnums, len(args), fname)
         leaves, in_tree = tree_flatten(tuple([args[i] for i in nums]))
         leaves = [_in(x) for x in leaves]
-        _check_float_leaves(leaves, fname, argnums)
+        _check_float_leaves(leaves, fname, argnums, holomorphic, "grad")
         box: dict = {}
         flat_fun = _flat_fun_of_args(fun, args, kwargs, nums, in_tree, has_aux, box)
         outs, lin = _linearize_aux(flat_fun, leaves, box, prune=False)  # transposed once
@@ -162,9 +192,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                 f"non-scalar outputs.")
         y = out_leaves[0]
         y_dtype = get_aval(y).dtype
-        if y_dtype.kind != "f":  # complex too, as in JAX
-            raise TypeError(f"grad requires {fname} to return a floating-point scalar, but "
-                            f"it returned dtype {y_dtype.name}.")
+        _check_rev_output(y_dtype, fname, "grad", holomorphic)
         # full() without its argument checks when nothing is staged (every eager call)
         ct = (np.ones((), y_dtype) if current_dynamic_main().level == 0
               else full((), 1, y_dtype))
@@ -185,13 +213,17 @@ def _linearize_aux(flat_fun, leaves, box, prune=True):
     return linearize_flat(flat_fun, leaves, num_aux=lambda: box["num_aux"], prune=prune)
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable:
     """Return a function computing the gradient of a scalar function.
 
     Args:
       fun: function with a scalar float output.
       argnums: which positional argument(s) to differentiate (int or tuple).
       has_aux: `fun` returns `(output, aux)`; then `(grad, aux)` is returned.
+      holomorphic: differentiate a holomorphic complex function (complex inputs and
+        output): the result is f'(z). For a real-valued f of complex z (the default),
+        the result is df/dx - i df/dy (JAX's convention: grad(abs(z)**2) = 2 conj(z)).
     Returns:
       A function with the same arguments returning the gradient, shaped like the args.
 
@@ -199,7 +231,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     >>> fa.grad(lambda x: fnp.sin(x) * x)(0.0)
     array(0.)
     """
-    vg = value_and_grad(fun, argnums, has_aux)
+    vg = value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun, updated=())
     def grad_fun(*args, **kwargs):
@@ -514,7 +546,8 @@ def _split_axis(x, axis_len_shapes, axis: int):
     return pieces
 
 
-def _differentiable_leaves(fun, fname, argnums, args, kwargs):
+def _differentiable_leaves(fun, fname, argnums, args, kwargs, holomorphic=False,
+                           transform="jacrev"):
     """The float leaves selected by argnums, and `fun` as a function of those leaves.
 
     Returns (single, leaves, in_tree, f_of_leaves); `single` is True for an int argnums.
@@ -522,7 +555,17 @@ def _differentiable_leaves(fun, fname, argnums, args, kwargs):
     single, nums = _normalize_argnums(argnums, len(args), fname)
     leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
     leaves = [_in(x) for x in leaves]
-    _check_float_leaves(leaves, fname, argnums)
+    _check_float_leaves(leaves, fname, argnums, holomorphic, transform)
+    if transform == "jacfwd" and not holomorphic:
+        for x in leaves:
+            dt = get_aval(x).dtype
+            if dt.kind == "c":
+                raise TypeError(
+                    f"jacfwd requires real-valued inputs (input dtype that is a sub-dtype "
+                    f"of np.floating), but got {dt.name} (differentiating {fname}). For "
+                    f"holomorphic differentiation, pass holomorphic=True. For "
+                    f"differentiation of non-holomorphic functions involving complex "
+                    f"inputs, use funcad.jvp directly.")
 
     def f_of_leaves(*ls):
         new = list(args)
@@ -532,8 +575,8 @@ def _differentiable_leaves(fun, fname, argnums, args, kwargs):
     return single, leaves, in_tree, f_of_leaves
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
-           ) -> Callable:
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """Jacobian by forward mode (one jvp per input element, vectorised with vmap).
 
     The result has shape `out.shape + in.shape` for each (output leaf, input leaf).
@@ -547,7 +590,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     def jac_fun(*args, **kwargs):
         single, leaves, in_tree, f_of_leaves = _differentiable_leaves(
-            fun, fname, argnums, args, kwargs)
+            fun, fname, argnums, args, kwargs, holomorphic, "jacfwd")
         total, basis = _std_basis(leaves)
 
         def push(*ts):
@@ -557,6 +600,12 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         res = vmap(push, in_axes=tuple(0 for _ in basis), out_axes=(None, -1, None)
                    if has_aux else (None, -1))(*basis)
         t_leaves, out_tree = tree_flatten(res[1])
+        if holomorphic:
+            for t in t_leaves:
+                if get_aval(t).dtype.kind != "c":
+                    raise TypeError(f"jacfwd with holomorphic=True requires outputs with "
+                                    f"complex dtype, but got {get_aval(t).dtype.name} "
+                                    f"(from {fname}).")
         in_shapes = [get_aval(x).shape for x in leaves]
         jac_leaves = []
         for t in t_leaves:
@@ -569,8 +618,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac_fun
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
-           ) -> Callable:
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """Jacobian by reverse mode (one vjp per output element, vectorised with vmap).
 
     >>> import funcad as fa, funcad.numpy as fnp
@@ -582,10 +631,12 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     def jac_fun(*args, **kwargs):
         single, leaves, in_tree, f_of_leaves = _differentiable_leaves(
-            fun, fname, argnums, args, kwargs)
+            fun, fname, argnums, args, kwargs, holomorphic, "jacrev")
         res = vjp(f_of_leaves, *leaves, has_aux=has_aux)
         y, f_vjp = res[0], res[1]
         y_leaves, out_tree = tree_flatten(y)
+        for o in y_leaves:
+            _check_rev_output(get_aval(o).dtype, fname, "jacrev", holomorphic)
         total, basis = _std_basis(y_leaves)
 
         def pull(*cts):
@@ -605,7 +656,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac_fun
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False
+            ) -> Callable:
     """Hessian of a scalar function: `jacfwd(jacrev(fun))`.
 
     >>> import funcad as fa, funcad.numpy as fnp
@@ -613,7 +665,8 @@ def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacfwd(jacrev(fun, argnums), argnums)
+    return jacfwd(jacrev(fun, argnums, holomorphic=holomorphic), argnums,
+                  holomorphic=holomorphic)
 
 
 # ----------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Testing helpers: check derivatives against central finite differences."""
+"""Testing helpers: check derivatives against central finite differences.
+
+Complex inputs and outputs are checked as JAX checks them: a complex value is a pair of
+reals, random directions have random real and imaginary parts, and reverse mode is
+checked against the bilinear pairing <u, v> = Re(sum(u * v)) (no conjugation), for which
+funcad's (and JAX's) vjp is the transpose of the jvp.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,21 @@ _DEFAULT_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 3e-3}
 _DEFAULT_TOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 3e-2}
 
 
+def _wide(a) -> np.ndarray:
+    a = np.asarray(a)
+    return a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
+
+
 def _vdot(a_leaves, b_leaves) -> float:
-    return float(sum(np.vdot(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    return float(sum(np.real(np.sum(_wide(a) * _wide(b)))
                      for a, b in zip(a_leaves, b_leaves, strict=True)))
 
 
 def _random_like(rng: np.random.Generator, x: Any) -> np.ndarray:
     x = np.asarray(x)
+    if x.dtype.kind == "c":
+        return (rng.standard_normal(x.shape) + 1j * rng.standard_normal(x.shape)
+                ).astype(x.dtype)
     return rng.standard_normal(x.shape).astype(x.dtype)
 
 
@@ -34,8 +48,7 @@ def _numerical_jvp(f: Callable, args: Sequence, tangents: Sequence, eps: float):
     plus = tree_unflatten(tree, _axpy(eps, t_leaves, a_leaves))
     minus = tree_unflatten(tree, _axpy(-eps, t_leaves, a_leaves))
     fp, fm = f(*plus), f(*minus)
-    return tree_map(lambda p, m: (np.asarray(p, np.float64) - np.asarray(m, np.float64))
-                    / (2 * eps), fp, fm)
+    return tree_map(lambda p, m: (_wide(p) - _wide(m)) / (2 * eps), fp, fm)
 
 
 def _assert_close(what: str, expected, actual, atol: float, rtol: float, fname: str) -> None:
@@ -45,8 +58,7 @@ def _assert_close(what: str, expected, actual, atol: float, rtol: float, fname: 
         raise AssertionError(f"check_grads({fname}): {what}: structures differ: {e_tree} vs "
                              f"{a_tree}")
     for i, (e, a) in enumerate(zip(e_leaves, a_leaves)):
-        e = np.asarray(e, np.float64)
-        a = np.asarray(a, np.float64)
+        e, a = _wide(e), _wide(a)
         if e.shape != a.shape:
             raise AssertionError(f"check_grads({fname}): {what}: output {i} has shape "
                                  f"{a.shape}, finite differences give {e.shape}")
@@ -142,7 +154,7 @@ def check_grads(f: Callable, args: Sequence, order: int = 2,
 
 def _common_dtype(leaves) -> np.dtype:
     dts = {np.asarray(x).dtype for x in leaves}
-    if np.dtype(np.float32) in dts:
+    if np.dtype(np.float32) in dts or np.dtype(np.complex64) in dts:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 

@@ -144,18 +144,10 @@ def _to_array_operand(x: Any) -> Any:
     return _asarray(x)
 
 
-def _check_not_complex(dt: np.dtype, args: Sequence) -> None:
-    if dt.kind == "c" and any(isinstance(a, Tracer) for a in args):
-        raise TypeError(f"funcad traces and differentiates real floating-point arrays only, "
-                        f"but a traced value met a {dt.name} one; keep complex numbers out "
-                        f"of transformed functions")
-
-
 def promote(*args: Any, dtype: Any = None) -> list:
     """Convert arguments to a common dtype (NumPy 2 promotion rules)."""
     args = [_to_array_operand(a) for a in args]
     dt = np.dtype(dtype) if dtype is not None else result_type(*args)
-    _check_not_complex(dt, args)
     return [astype(a, dt) for a in args]
 
 
@@ -165,7 +157,6 @@ def promote_inexact(*args: Any) -> list:
     dt = result_type(*args)
     if not np.issubdtype(dt, np.inexact):
         dt = np.dtype(np.float64)
-    _check_not_complex(dt, args)
     return [astype(a, dt) for a in args]
 
 

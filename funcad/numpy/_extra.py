@@ -774,10 +774,15 @@ def modf(x: Any, /) -> tuple:
 
 
 def angle(z: Any, deg: bool = False) -> Any:
-    """The argument of (real) z: 0 or pi (degrees if deg)."""
-    from funcad.numpy._ufuncs import arctan2
+    """The argument of z, arctan2(imag(z), real(z)) (degrees if deg).
+
+    >>> import funcad.numpy as fnp
+    >>> float(fnp.angle(1j))
+    1.5707963267948966
+    """
+    from funcad.numpy._ufuncs import arctan2, imag, real
     (z,) = promote_inexact(z)
-    a = arctan2(zeros_like(z), z)
+    a = arctan2(imag(z), real(z))
     return multiply(a, 180.0 / np.pi) if deg else a
 
 
@@ -1095,14 +1100,22 @@ def extract(condition: Any, arr: Any) -> Any:
 
 
 def isreal(x: Any) -> Any:
-    """True for every element of a real array."""
+    """True where the imaginary part is zero (everywhere for a real array)."""
     from funcad.numpy._base import ones_like
-    return ones_like(asarray(x), dtype=bool)
+    from funcad.numpy._ufuncs import equal, imag
+    x = asarray(x)
+    if np.dtype(x.dtype).kind != "c":
+        return ones_like(x, dtype=bool)
+    return equal(imag(x), 0)
 
 
 def iscomplex(x: Any) -> Any:
-    """False for every element of a real array."""
-    return zeros_like(asarray(x), dtype=bool)
+    """True where the imaginary part is nonzero (nowhere for a real array)."""
+    from funcad.numpy._ufuncs import imag, not_equal
+    x = asarray(x)
+    if np.dtype(x.dtype).kind != "c":
+        return zeros_like(x, dtype=bool)
+    return not_equal(imag(x), 0)
 
 
 def isscalar(element: Any) -> bool:

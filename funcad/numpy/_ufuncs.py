@@ -17,6 +17,7 @@ from funcad.numpy._base import (
     scalar_operand,
 )
 from funcad.primitives import elementwise as ew
+from funcad.primitives.elementwise import conj_p, imag_p, real_p
 
 
 def _fast_aval(x: Any):
@@ -432,37 +433,45 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: None = None, *, min:
     return result
 
 
-def _real_only(name: str, x: Any, np_fn) -> tuple[Any, bool]:
-    """(x, True) for real x; NumPy's answer for concrete complex x; an error when traced."""
-    (x,) = prepare(name, x)
-    if not np.issubdtype(result_type(x), np.complexfloating):
-        return x, True
-    if isinstance(x, Tracer):
-        raise TypeError(f"{name} of a traced complex array: funcad traces and "
-                        f"differentiates real floating-point arrays only")
-    return np_fn(x), False
+def _is_complex(x: Any) -> bool:
+    return result_type(x).kind == "c"
 
 
 def real(x: Any, /) -> Any:
-    """Real part (real inputs are returned unchanged)."""
-    out, _ = _real_only("real", x, np.real)
-    return out
+    """Real part (real inputs are returned unchanged).
 
-
-def conj(x: Any, /) -> Any:
-    """Complex conjugate (real inputs are returned unchanged)."""
-    out, _ = _real_only("conj", x, np.conj)
-    return out
-
-
-conjugate = conj
+    >>> import funcad.numpy as fnp
+    >>> fnp.real(fnp.array([1 + 2j])).tolist()
+    [1.0]
+    """
+    (x,) = prepare("real", x)
+    return real_p.bind(x) if _is_complex(x) else x
 
 
 def imag(x: Any, /) -> Any:
-    """Imaginary part (zero for real inputs)."""
+    """Imaginary part (zero for real inputs).
+
+    >>> import funcad.numpy as fnp
+    >>> fnp.imag(fnp.array([1 + 2j])).tolist()
+    [2.0]
+    """
     from funcad.numpy._base import zeros_like
-    out, is_real = _real_only("imag", x, np.imag)
-    return zeros_like(out) if is_real else out
+    (x,) = prepare("imag", x)
+    return imag_p.bind(x) if _is_complex(x) else zeros_like(x)
+
+
+def conj(x: Any, /) -> Any:
+    """Complex conjugate (real inputs are returned unchanged).
+
+    >>> import funcad.numpy as fnp
+    >>> complex(fnp.conj(1 + 2j))
+    (1-2j)
+    """
+    (x,) = prepare("conj", x)
+    return conj_p.bind(x) if _is_complex(x) else x
+
+
+conjugate = conj
 
 
 def heaviside(x1: Any, x2: Any, /) -> Any:

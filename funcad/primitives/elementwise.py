@@ -126,7 +126,6 @@ defjvp(expm1_p, lambda t, ans, x: mul(t, add(ans, _one(ans))))
 defjvp(log_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_one(x), x)))
 defjvp(log1p_p, lambda t, ans, x: _log1p_jvp(t, x))
 defjvp(sqrt_p, lambda t, ans, x: _mul_sz_or_mul(t, div(_full_like(ans, 0.5), ans)))
-defjvp(abs_p, lambda t, ans, x: mul(t, sign_p.bind(x)))
 
 
 # Inverse hyperbolic functions: primitives (libm's asinh/acosh/atanh) because the
@@ -499,6 +498,8 @@ convert_element_type_p = new_primitive("convert_element_type")
 
 
 def _convert_impl(x, *, new_dtype):
+    if np.iscomplexobj(x) and np.dtype(new_dtype).kind != "c":
+        x = np.real(x)  # as NumPy's astype, without its ComplexWarning (JAX's rule too)
     return np.asarray(x).astype(new_dtype) if np.ndim(x) else new_dtype.type(x)
 
 
@@ -511,6 +512,9 @@ def _convert_jvp(primals, tangents, *, new_dtype):
 
 
 def _convert_transpose(ct, x, *, new_dtype):
+    # real -> complex transposes to the real part of the cotangent (<ct, t> = Re(ct t)).
+    if get_aval(ct).dtype.kind == "c" and x.aval.dtype.kind != "c":
+        ct = real_p.bind(ct)
     return [convert_element_type_p.bind(ct, new_dtype=x.aval.dtype)]
 
 
@@ -522,6 +526,125 @@ transpose_rules[convert_element_type_p] = _convert_transpose
 vectorized_batch(convert_element_type_p)
 linear_primitives.add(convert_element_type_p)
 lowering_rules[convert_element_type_p] = "convert"  # handled specially by the code generator
+
+# -- complex numbers --------------------------------------------------------------------------
+# Transposes are JAX's: the transpose of a linear map L is taken for the bilinear pairing
+# <c, t> = Re(c * t) (no conjugation), so mul by a constant transposes to mul by the same
+# constant and conj to conj; real(t) transposes to ct + 0j and imag(t) to -1j * ct. With
+# that, grad of a real-valued f of z = x + iy is df/dx - i df/dy, as jax.grad returns.
+
+
+def _real_dtype(dtype):
+    return np.finfo(dtype).dtype  # complex64 -> float32, complex128 -> float64
+
+
+def _complex_dtype(dtype):
+    return np.result_type(dtype, np.complex64)
+
+
+def _complex_only_aval(name, out):
+    def rule(x):
+        if np.dtype(x.dtype).kind != "c":
+            raise TypeError(f"{name} needs a complex operand, got {x.dtype.name}")
+        return ShapedArray(x.shape, out(x.dtype))
+    return rule
+
+
+real_p = new_primitive("real")
+impl_rules[real_p] = lambda x: np.real(x).copy() if np.ndim(x) else np.real(x)[()]
+abstract_eval_rules[real_p] = _complex_only_aval("real", _real_dtype)
+vectorized_batch(real_p)
+linear_primitives.add(real_p)
+defjvp(real_p, lambda t, ans, x: real_p.bind(t))
+lowering_rules[real_p] = "{0}.real"
+
+imag_p = new_primitive("imag")
+impl_rules[imag_p] = lambda x: np.imag(x).copy() if np.ndim(x) else np.imag(x)[()]
+abstract_eval_rules[imag_p] = _complex_only_aval("imag", _real_dtype)
+vectorized_batch(imag_p)
+linear_primitives.add(imag_p)
+defjvp(imag_p, lambda t, ans, x: imag_p.bind(t))
+lowering_rules[imag_p] = "{0}.imag"
+
+conj_p = new_primitive("conj")
+impl_rules[conj_p] = np.conjugate
+abstract_eval_rules[conj_p] = _complex_only_aval("conj", lambda d: d)
+vectorized_batch(conj_p)
+linear_primitives.add(conj_p)
+defjvp(conj_p, lambda t, ans, x: conj_p.bind(t))
+transpose_rules[conj_p] = lambda ct, x: [conj_p.bind(ct)]
+lowering_rules[conj_p] = "{0}.conjugate()"
+
+complex_p = new_primitive("complex")
+
+
+def _complex_impl(x, y):
+    out = np.empty(np.shape(x), _complex_dtype(np.result_type(x)))
+    out.real = x
+    out.imag = y
+    return out if out.ndim else out[()]
+
+
+def _complex_aval(x, y):
+    a = same_shape_dtype("complex", x, y)
+    if a.dtype.kind != "f":
+        raise TypeError(f"complex needs floating-point operands, got {a.dtype.name}")
+    return ShapedArray(a.shape, _complex_dtype(a.dtype))
+
+
+def _complex_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    ans = complex_p.bind(x, y)
+    if type(tx) is Zero and type(ty) is Zero:
+        return ans, Zero(tangent_aval(get_aval(ans)))
+    return ans, complex_p.bind(instantiate(tx), instantiate(ty))
+
+
+def _complex_transpose(ct, x, y):
+    # <ct, tx + i ty> = Re(ct) tx - Im(ct) ty
+    return [real_p.bind(ct) if is_undefined(x) else None,
+            neg_p.bind(imag_p.bind(ct)) if is_undefined(y) else None]
+
+
+def _zeros_of(x, dtype):
+    global _full
+    if _full is None:
+        from funcad.primitives.structural import full as _full
+    return _full(get_aval(x).shape, 0, dtype)
+
+
+impl_rules[complex_p] = _complex_impl
+abstract_eval_rules[complex_p] = _complex_aval
+jvp_rules[complex_p] = _complex_jvp
+transpose_rules[complex_p] = _complex_transpose
+elementwise_batch(complex_p)
+linear_primitives.add(complex_p)
+lowering_rules[complex_p] = "complex"  # a ScalarRule in lowering/numba/rules.py (dtype)
+transpose_rules[real_p] = lambda ct, x: [complex_p.bind(ct, _zeros_of(ct, get_aval(ct).dtype))]
+transpose_rules[imag_p] = lambda ct, x: [complex_p.bind(_zeros_of(ct, get_aval(ct).dtype),
+                                                        neg_p.bind(ct))]
+
+
+def _abs_jvp(t, ans, x):
+    if np.dtype(get_aval(x).dtype).kind != "c":
+        return mul(t, sign_p.bind(x))
+    # d|z| = Re(conj(z) dz) / |z|; 0 at z = 0 (sign(0) = 0, as for real abs).
+    safe = select_n_p.bind(eq(ans, _full_like(ans, 0)), ans, _one(ans))
+    coef = div(conj_p.bind(x), complex_p.bind(safe, _full_like(safe, 0)))
+    return real_p.bind(mul(t, coef))
+
+
+jvp_rules.pop(abs_p, None)
+defjvp(abs_p, _abs_jvp)
+
+
+def _abs_aval(x):
+    dt = _real_dtype(x.dtype) if np.dtype(x.dtype).kind == "c" else x.dtype
+    return ShapedArray(x.shape, dt)
+
+
+abstract_eval_rules[abs_p] = _abs_aval
 
 # -- stop_gradient ----------------------------------------------------------------------------
 

@@ -101,7 +101,17 @@ def _convert(ctx, eqn, args):
     new = np.dtype(eqn.params["new_dtype"])
     if new == np.bool_:
         return f"({args[0]} != 0)"
+    if eqn.inputs[0].aval.dtype.kind == "c" and new.kind != "c":
+        return f"np.{new.name}({args[0]}.real)"
     return f"np.{new.name}({args[0]})"
+
+
+def _complex(ctx, eqn, args):
+    # complex(x, y) is complex128 (exact for float32 parts, and keeps infinities that
+    # x + 1j * y would turn into nan): cast to complex64 where that is the dtype.
+    dt = eqn.out_binders[0].aval.dtype
+    expr = f"complex({args[0]}, {args[1]})"
+    return expr if dt == np.complex128 else f"{ctx.dtype(dt)}({expr})"
 
 
 # Cephes' tanh for |x| <= 0.625: x + x**3 P(x**2) / Q(x**2) (relative error 2.5e-16).
@@ -164,6 +174,7 @@ register("pow", ScalarRule(_pow))
 register("round", "np.rint({0})")
 register("select_n", ScalarRule(_select_n))
 register("convert_element_type", ScalarRule(_convert))
+register("complex", ScalarRule(_complex))
 
 # -- fusible index remappings --------------------------------------------------------------
 
