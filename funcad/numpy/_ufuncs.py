@@ -187,8 +187,41 @@ def _full_bool(x, v):
 add = _binary("add", ew.add_p)
 subtract = _binary("subtract", ew.sub_p)
 multiply = _binary("multiply", ew.mul_p)
-maximum = _binary("maximum", ew.max_p)
-minimum = _binary("minimum", ew.min_p)
+_maximum = _binary("maximum", ew.max_p)
+_minimum = _binary("minimum", ew.min_p)
+
+
+def _lexicographic(x1, x2, strict_op, name):
+    """x1 `op` x2 for complex operands: NumPy's (and JAX's) order on (real, imag)."""
+    a, b = prepare(name, x1, x2)
+    ra, rb = real_p.bind(a), real_p.bind(b)
+    ia, ib = imag_p.bind(a), imag_p.bind(b)
+    return ew.select_n_p.bind(ew.eq_p.bind(ra, rb), strict_op.bind(ra, rb),
+                              strict_op.bind(ia, ib))
+
+
+def _complex_operands(x1, x2) -> bool:
+    return result_type(x1, x2).kind == "c"
+
+
+def maximum(x1: Any, x2: Any, /) -> Any:
+    """Elementwise maximum, NaN-propagating (complex: lexicographic on (real, imag))."""
+    if not _complex_operands(x1, x2):
+        return _maximum(x1, x2)
+    a, b = prepare("maximum", x1, x2)
+    nan = logical_or(isnan(a), isnan(b))
+    pick_a = logical_or(isnan(a), logical_and(logical_not(nan), greater_equal(a, b)))
+    return ew.select_n_p.bind(pick_a, b, a)
+
+
+def minimum(x1: Any, x2: Any, /) -> Any:
+    """Elementwise minimum, NaN-propagating (complex: lexicographic on (real, imag))."""
+    if not _complex_operands(x1, x2):
+        return _minimum(x1, x2)
+    a, b = prepare("minimum", x1, x2)
+    nan = logical_or(isnan(a), isnan(b))
+    pick_a = logical_or(isnan(a), logical_and(logical_not(nan), less_equal(a, b)))
+    return ew.select_n_p.bind(pick_a, b, a)
 arctan2 = _binary("arctan2", ew.atan2_p, inexact=True)
 atan2 = arctan2
 
@@ -337,10 +370,27 @@ def sinc(x: Any, /) -> Any:
 
 equal = _binary("equal", ew.eq_p)
 not_equal = _binary("not_equal", ew.ne_p)
-less = _binary("less", ew.lt_p)
-less_equal = _binary("less_equal", ew.le_p)
-greater = _binary("greater", ew.gt_p)
-greater_equal = _binary("greater_equal", ew.ge_p)
+_less = _binary("less", ew.lt_p)
+_less_equal = _binary("less_equal", ew.le_p)
+_greater = _binary("greater", ew.gt_p)
+_greater_equal = _binary("greater_equal", ew.ge_p)
+
+
+def _ordering(name, real_fn, prim):
+    def fn(x1: Any, x2: Any, /) -> Any:
+        if _complex_operands(x1, x2):
+            return _lexicographic(x1, x2, prim, name)
+        return real_fn(x1, x2)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"Elementwise {name}, as numpy.{name}, with broadcasting (complex "
+                  f"numbers are ordered lexicographically on (real, imag), as in NumPy).")
+    return fn
+
+
+less = _ordering("less", _less, ew.lt_p)
+less_equal = _ordering("less_equal", _less_equal, ew.le_p)
+greater = _ordering("greater", _greater, ew.gt_p)
+greater_equal = _ordering("greater_equal", _greater_equal, ew.ge_p)
 
 
 def _as_bool(x):

@@ -439,6 +439,26 @@ not_p = unary("not", lambda x: np.logical_not(x) if x.dtype == bool else np.inve
               "(not {0})", float_only=False)
 nondiff_primitives.update({eq_p, ne_p, lt_p, le_p, gt_p, ge_p, and_p, or_p, xor_p, not_p})
 
+
+def _ordered_aval(p):
+    # Like lax's: ordering primitives take real operands (funcad.numpy's comparisons,
+    # maximum and minimum order complex numbers lexicographically on top of them).
+    base = abstract_eval_rules[p]
+
+    def rule(x, y):
+        if x.dtype.kind == "c":
+            hint = ("; compare real parts, or use funcad.numpy's comparisons, maximum and "
+                    "minimum, which order complex numbers lexicographically as NumPy does"
+                    if p in (lt_p, le_p, gt_p, ge_p, max_p, min_p) else "")
+            raise TypeError(f"{p.name} does not accept complex operands ({x.dtype.name})"
+                            + hint)
+        return base(x, y)
+    abstract_eval_rules[p] = rule
+
+
+for _p in (lt_p, le_p, gt_p, ge_p, max_p, min_p, atan2_p, rem_p, floor_divide_p, nextafter_p):
+    _ordered_aval(_p)
+
 # -- select_n: out = cases[pred] elementwise (pred bool or int32) ----------------------------
 
 select_n_p = new_primitive("select_n")

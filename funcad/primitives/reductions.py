@@ -34,6 +34,29 @@ def _reduce_aval(x, *, axes):
     return ShapedArray(tuple(n for i, n in enumerate(x.shape) if i not in axes), x.dtype)
 
 
+def _no_complex(name, dtype):
+    if np.dtype(dtype).kind == "c":
+        raise TypeError(
+            f"{name} of a complex array ({np.dtype(dtype).name}): funcad does not order "
+            f"complex numbers in max/min/argmax/argmin/sort (NumPy and JAX order them "
+            f"lexicographically by (real, imag)); apply it to fnp.real(x), fnp.abs(x) or "
+            f"another real key instead.")
+
+
+def _ordered_reducer(p, impl):
+    base = abstract_eval_rules[p]
+
+    def aval(x, **params):
+        _no_complex(p.name, x.dtype)
+        return base(x, **params)
+
+    def checked_impl(x, **params):
+        _no_complex(p.name, np.result_type(x))
+        return impl(x, **params)
+    abstract_eval_rules[p] = aval
+    impl_rules[p] = checked_impl
+
+
 def _reduce_batch(prim):
     def rule(size, vals, dims, *, axes):
         x = moveaxis(vals[0], dims[0], 0, size)
@@ -91,6 +114,8 @@ def _extremum_jvp(t, ans, x, *, axes):
     return div_p.bind(reduce_sum_p.bind(mul_p.bind(t, mask), axes=axes), counts)
 
 
+_ordered_reducer(reduce_max_p, impl_rules[reduce_max_p])
+_ordered_reducer(reduce_min_p, impl_rules[reduce_min_p])
 defjvp(reduce_max_p, _extremum_jvp)
 defjvp(reduce_min_p, _extremum_jvp)
 
@@ -178,6 +203,7 @@ impl_rules[argmin_p] = lambda x, *, axis, index_dtype: np.argmin(x, axis=axis).a
     index_dtype)
 for _p in (argmax_p, argmin_p):
     abstract_eval_rules[_p] = _arg_aval
+    _ordered_reducer(_p, impl_rules[_p])
     _arg_batch(_p)
     nondiff_primitives.add(_p)
     lowering_rules[_p] = _p.name
@@ -228,6 +254,7 @@ def _argsort_batch(size, vals, dims, *, axis, index_dtype):
 impl_rules[argsort_p] = lambda x, *, axis, index_dtype: np.argsort(
     x, axis=axis, kind="stable").astype(index_dtype)
 abstract_eval_rules[argsort_p] = _argsort_aval
+_ordered_reducer(argsort_p, impl_rules[argsort_p])
 batch_rules[argsort_p] = _argsort_batch
 nondiff_primitives.add(argsort_p)
 lowering_rules[argsort_p] = "argsort"  # a statement rule in lowering/numba/rules.py
