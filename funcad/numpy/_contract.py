@@ -82,9 +82,15 @@ def matmul(a: Any, b: Any) -> Any:
 
 
 def vdot(a: Any, b: Any) -> Any:
-    """Dot product of the flattened inputs."""
+    """Dot product of the flattened inputs, conjugating the first one (as numpy.vdot).
+
+    >>> import funcad.numpy as fnp
+    >>> complex(fnp.vdot(fnp.array([1j]), fnp.array([1j])))
+    (1+0j)
+    """
     from funcad.numpy._shapes import ravel
-    return dot(ravel(a), ravel(b))
+    from funcad.numpy._ufuncs import conj
+    return dot(conj(ravel(a)), ravel(b))
 
 
 def inner(a: Any, b: Any) -> Any:

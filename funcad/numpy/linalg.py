@@ -95,6 +95,12 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     from funcad.numpy._ufuncs import absolute, power, sqrt, square
     (x,) = promote_inexact(asarray(x))
     nd = ndim(x)
+    if np.dtype(x.dtype).kind == "c":
+        # |x|^2 = Re(x conj(x)); the other norms below go through absolute(x), real too.
+        from funcad.numpy._ufuncs import conj, multiply, real
+
+        def square(v):
+            return real(multiply(v, conj(v)))
     if axis is None:
         if ord is None or (ord in ("fro", "f") and nd == 2) or (ord == 2 and nd == 1):
             axes = tuple(range(nd))
@@ -113,7 +119,8 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         if ord == 0:
             from funcad.numpy._base import astype
             from funcad.numpy._ufuncs import not_equal
-            return _sum(astype(not_equal(x, 0), x.dtype), axis=axes, keepdims=keepdims)
+            return _sum(astype(not_equal(x, 0), absolute(x).dtype), axis=axes,
+                        keepdims=keepdims)
         if ord == 1:
             return _sum(absolute(x), axis=axes, keepdims=keepdims)
         p = float(ord)
