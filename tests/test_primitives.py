@@ -108,6 +108,27 @@ row("select_n", "select_n", lambda c, x, y: P["select_n"].bind(c, x, y),
 row("select_n", "select_n-3way", lambda c, x, y, z: P["select_n"].bind(c, x, y, z),
     lambda c, x, y, z: np.choose(c, [x, y, z]), [((4,), (4,), (4,), (4,))],
     ("int:0:3", "real", "real", "real"))
+# Complex numbers (tests/test_complex.py has complex inputs and outputs): built from real
+# operands and projected back to reals (jacrev, like JAX's, refuses complex outputs), so
+# that every generic oracle here applies.
+
+
+def _re_im(w):
+    return P["real"].bind(w) * 1.5 - P["imag"].bind(w) * 0.5
+
+
+def _ref_re_im(w):
+    return np.real(w) * 1.5 - np.imag(w) * 0.5
+
+
+row(["complex", "real", "imag"], "complex", lambda x, y: _re_im(P["complex"].bind(x, y)),
+    lambda x, y: _ref_re_im(x + 1j * y), B)
+row(["complex", "conj"], "conj",
+    lambda x, y: _re_im(P["conj"].bind(P["complex"].bind(x, y)) * (2 - 1j)),
+    lambda x, y: _ref_re_im((x - 1j * y) * (2 - 1j)), B)
+row(["complex", "abs"], "abs-complex",
+    lambda x, y: P["abs"].bind(P["complex"].bind(x, y)), lambda x, y: np.abs(x + 1j * y),
+    B, "nz")
 row("convert_element_type", "convert-f32-f64",
     lambda x: P["convert_element_type"].bind(x.astype(np.float32), new_dtype=np.dtype(np.float64)),
     lambda x: x.astype(np.float32).astype(np.float64), U, grad=False)
