@@ -79,6 +79,14 @@ OPS = {
                lambda z: np.concatenate([z, np.conj(z)])),
     "astype": (lambda z: fnp.real(z).astype(z.dtype) * z, lambda z: np.real(z).astype(z.dtype) * z),
     "norm": (fnp.linalg.norm, np.linalg.norm),
+    "var": (fnp.var, np.var),
+    "std": (fnp.std, np.std),
+    "cumprod": (fnp.cumprod, np.cumprod),
+    "arcsin": (fnp.arcsin, np.arcsin),
+    "arctan": (fnp.arctan, np.arctan),
+    "arcsinh": (fnp.arcsinh, np.arcsinh),
+    "log10": (fnp.log10, np.log10),
+    "reciprocal": (fnp.reciprocal, np.reciprocal),
     "norm1": (lambda z: fnp.linalg.norm(z, 1), lambda z: np.linalg.norm(z, 1)),
     "to_real": (lambda z: fnp.abs(z).astype(np.float64) + 1,
                 lambda z: np.abs(z).astype(np.float64) + 1),
@@ -87,7 +95,8 @@ OPS = {
 # Holomorphic entries of OPS (for grad/jacfwd/jacrev with holomorphic=True).
 HOLOMORPHIC = ["add", "sub", "mul", "div", "neg", "pow3", "powc", "square", "exp", "log",
                "sin", "cos", "tan", "sinh", "cosh", "tanh", "sqrt", "expm1", "log1p", "sum",
-               "mean", "prod", "cumsum", "einsum", "index"]
+               "mean", "prod", "cumsum", "einsum", "index", "cumprod", "arcsin", "arctan",
+               "arcsinh", "log10", "reciprocal"]
 
 
 def _tol(dtype):
@@ -351,6 +360,59 @@ def test_numpy_protocols_and_predicates():
     np.testing.assert_array_equal(fnp.isreal(np.array([1 + 0j, 1j])), [True, False])
     assert fnp.array([1, 2], dtype=fnp.complex64).dtype == np.complex64
     assert fnp.zeros(2, fnp.complex128).dtype == np.complex128
+
+
+# -- complex matrices -----------------------------------------------------------------------
+
+
+def _cmat(seed=12):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)) + 3 * np.eye(3)
+
+
+MATRIX_OPS = {
+    "solve": (lambda a: fnp.linalg.solve(a, a[:, 0] * 1j), lambda a: np.linalg.solve(a, a[:, 0] * 1j)),
+    "inv": (fnp.linalg.inv, np.linalg.inv),
+    "det": (fnp.linalg.det, np.linalg.det),
+    "slogdet_sign": (lambda a: fnp.linalg.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0]),
+    "slogdet_log": (lambda a: fnp.linalg.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1]),
+    "matrix_power": (lambda a: fnp.linalg.matrix_power(a, 3), lambda a: np.linalg.matrix_power(a, 3)),
+    "matmul_conjT": (lambda a: a @ a.conj().T, lambda a: a @ a.conj().T),
+    "trace": (fnp.trace, np.trace),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX_OPS))
+def test_complex_matrices(name):
+    f, ref = MATRIX_OPS[name]
+    a = _cmat()
+    want = ref(a)
+    for g in (f, fa.jit(f)):
+        got = g(a)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    check_grads(f, (a,), order=2)
+    np.testing.assert_allclose(fa.vmap(f)(np.stack([a, _cmat(13)])),
+                               np.stack([want, ref(_cmat(13))]), rtol=1e-10, atol=1e-12)
+
+
+def test_complex_matrices_under_numba(numba_on):
+    a = np.stack([_cmat(), _cmat(13)])
+    outs = fa.jit(lambda a: [fa.vmap(MATRIX_OPS[n][0])(a) for n in sorted(MATRIX_OPS)])(a)
+    for n, got in zip(sorted(MATRIX_OPS), outs):
+        np.testing.assert_allclose(got, np.stack([MATRIX_OPS[n][1](m) for m in a]),
+                                   rtol=1e-10, atol=1e-12, err_msg=n)
+
+
+@pytest.mark.parametrize("f", [fnp.linalg.cholesky, fnp.linalg.eigh, fnp.linalg.svd,
+                               fnp.linalg.qr, fnp.linalg.pinv, fnp.linalg.eigvalsh])
+def test_unsupported_complex_decompositions_raise(f):
+    a = _cmat()
+    a = a @ a.conj().T
+    with pytest.raises(TypeError, match="complex matrix"):
+        f(a)
+    with pytest.raises(TypeError, match="complex matrix"):
+        fa.jit(f)(a)
 
 
 # -- a small port: a unitary propagation and phase retrieval ---------------------------------

@@ -147,7 +147,12 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int
     axes = _axes(axis, ndim(a))
     n = _count(shape(a), axes)
     centered = subtract(a, mean(a, axes, keepdims=True))
-    return true_divide(sum(square(centered), axes, keepdims=keepdims), n - ddof)
+    if np.dtype(a.dtype).kind == "c":  # |a - mean|^2: a real variance, as NumPy's
+        from funcad.numpy._ufuncs import conj, multiply, real
+        sq = real(multiply(centered, conj(centered)))
+    else:
+        sq = square(centered)
+    return true_divide(sum(sq, axes, keepdims=keepdims), n - ddof)
 
 
 def std(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int = 0,

@@ -261,14 +261,22 @@ slogdet_p = new_primitive("slogdet", multiple_results=True)
 
 def _slogdet_aval(a):
     _square_aval("slogdet")(a)
-    s = ShapedArray(a.shape[:-2], a.dtype)
-    return [s, s]
+    # Complex: a complex sign of modulus 1 and a real log|det| (as NumPy and JAX).
+    real = np.finfo(a.dtype).dtype if a.dtype.kind == "c" else a.dtype
+    return [ShapedArray(a.shape[:-2], a.dtype), ShapedArray(a.shape[:-2], real)]
 
 
 def _slogdet_jvp(primals, tangents):
     (a,), (t,) = primals, tangents
     sign, logdet = slogdet_p.bind(a)
-    return [sign, logdet], [Zero(get_aval(sign)), _trace_last2(solve_p.bind(a, t))]
+    d = _trace_last2(solve_p.bind(a, t))  # d log det = tr(a^-1 da)
+    if get_aval(a).dtype.kind != "c":
+        return [sign, logdet], [Zero(get_aval(sign)), d]
+    # d log|det| = Re(tr(a^-1 da)); d sign = i Im(tr(a^-1 da)) sign (JAX's rule).
+    from funcad.primitives.elementwise import complex_p, imag_p, mul_p, real_p
+    d_re, d_im = real_p.bind(d), imag_p.bind(d)
+    zero = full(get_aval(d_re).shape, 0, get_aval(d_re).dtype)
+    return [sign, logdet], [mul_p.bind(complex_p.bind(zero, d_im), sign), d_re]
 
 
 impl_rules[slogdet_p] = lambda a: list(np.linalg.slogdet(a))
@@ -482,3 +490,33 @@ _batch_leading(qr_p, n_out=2)
 lowering_rules[qr_p] = "qr"
 
 __all__ = ["dot_general", "reshape", "sub_p"]
+
+
+# -- complex matrices ---------------------------------------------------------------------
+# The derivative rules of these decompositions are written for real matrices (transposes
+# where complex ones need conjugate transposes): refuse complex operands rather than
+# return wrong derivatives.
+
+
+def _real_matrices_only(p):
+    aval_rule, impl = abstract_eval_rules[p], impl_rules[p]
+
+    def check(dtype):
+        if np.dtype(dtype).kind == "c":
+            raise TypeError(f"{p.name} of a complex matrix ({np.dtype(dtype).name}) is not "
+                            f"supported by funcad yet (only real matrices); solve, inv, det, "
+                            f"slogdet, matmul and expm do take complex matrices")
+
+    def aval(a, **params):
+        check(a.dtype)
+        return aval_rule(a, **params)
+
+    def checked_impl(a, **params):
+        check(np.result_type(a))
+        return impl(a, **params)
+    abstract_eval_rules[p] = aval
+    impl_rules[p] = checked_impl
+
+
+for _p in (cholesky_p, eigh_p, svd_p, qr_p):
+    _real_matrices_only(_p)
