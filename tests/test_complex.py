@@ -10,6 +10,8 @@ central finite differences in the real and imaginary directions for derivatives:
   bilinear pairing Re(sum(u * v)), for which vjp is the transpose of jvp), orders 1 and 2.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -88,6 +90,14 @@ OPS = {
     "log10": (fnp.log10, np.log10),
     "reciprocal": (fnp.reciprocal, np.reciprocal),
     "norm1": (lambda z: fnp.linalg.norm(z, 1), lambda z: np.linalg.norm(z, 1)),
+    "at_set": (fa.jit(lambda z: z.at[1].set(2j) * z),
+               lambda z: np.where(np.arange(z.size) == 1, 2j, z) * z),
+    "at_add": (fa.jit(lambda z: z.at[1].add(z[0])),
+               lambda z: z + np.where(np.arange(z.size) == 1, z[0], 0)),
+    "scan": (lambda z: lax.scan(lambda c, x: (c * x + 1j, c), 1 + 0j * z[0], z)[0],
+             lambda z: functools.reduce(lambda c, x: c * x + 1j, z, 1 + 0j * z[0])),
+    "cond": (lambda z: lax.cond(fnp.real(z[0]) > 0, lambda z: z * 1j, lambda z: fnp.conj(z), z),
+             lambda z: z * 1j if np.real(z[0]) > 0 else np.conj(z)),
     "to_real": (lambda z: fnp.abs(z).astype(np.float64) + 1,
                 lambda z: np.abs(z).astype(np.float64) + 1),
 }
@@ -116,6 +126,26 @@ def test_values_eager_and_jit_vs_numpy(name, dtype):
     got_jit = fa.jit(f)(z)
     assert np.asarray(got_jit).dtype == np.asarray(want).dtype, name
     np.testing.assert_allclose(got_jit, want, **_tol(dtype))
+
+
+# Not differentiable (or piecewise constant): values only.
+VALUE_ONLY = {
+    "sign": (fnp.sign, np.sign),
+    "round": (fnp.round, np.round),
+    "isfinite": (fnp.isfinite, np.isfinite),
+    "isnan": (fnp.isnan, np.isnan),
+    "equal": (lambda z: z == z[::-1], lambda z: z == z[::-1]),
+}
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("name", sorted(VALUE_ONLY))
+def test_nondifferentiable_values(name, dtype):
+    f, ref = VALUE_ONLY[name]
+    z = _z((4,), dtype)
+    for g in (f, fa.jit(f)):
+        np.testing.assert_array_equal(g(z), ref(z))
+    np.testing.assert_allclose(fa.grad(lambda z: fnp.sum(fnp.real(f(z) * 1.0)))(z), 0 * z)
 
 
 @pytest.mark.parametrize("dtype", CDTYPES)
@@ -371,12 +401,14 @@ def _cmat(seed=12):
 
 
 MATRIX_OPS = {
-    "solve": (lambda a: fnp.linalg.solve(a, a[:, 0] * 1j), lambda a: np.linalg.solve(a, a[:, 0] * 1j)),
+    "solve": (lambda a: fnp.linalg.solve(a, a[:, 0] * 1j),
+              lambda a: np.linalg.solve(a, a[:, 0] * 1j)),
     "inv": (fnp.linalg.inv, np.linalg.inv),
     "det": (fnp.linalg.det, np.linalg.det),
     "slogdet_sign": (lambda a: fnp.linalg.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0]),
     "slogdet_log": (lambda a: fnp.linalg.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1]),
-    "matrix_power": (lambda a: fnp.linalg.matrix_power(a, 3), lambda a: np.linalg.matrix_power(a, 3)),
+    "matrix_power": (lambda a: fnp.linalg.matrix_power(a, 3),
+                     lambda a: np.linalg.matrix_power(a, 3)),
     "matmul_conjT": (lambda a: a @ a.conj().T, lambda a: a @ a.conj().T),
     "trace": (fnp.trace, np.trace),
 }

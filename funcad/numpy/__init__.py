@@ -6,7 +6,10 @@ names, broadcasting and dtype rules apply (float64 by default).
 Where funcad has to choose (tested in tests/test_numpy_functions.py):
 - dtypes follow NumPy 2 (Python numbers are weak; float32 stays float32), except that
   functions NumPy computes in float16 for booleans and small integers give float64 here
-  (Numba has no float16); complex values cannot meet traced ones (a TypeError).
+  (Numba has no float16). complex64/complex128 trace through every transform with
+  JAX's conventions (docs/coverage.md, "Complex numbers"); comparisons, maximum and
+  minimum order them lexicographically as NumPy does, while max/min/argmax/argmin/sort
+  of complex arrays and cholesky/eigh/svd/qr of complex matrices raise a TypeError.
 - Inside a transform, creation functions (zeros, ones, full, arange, eye, array, ...)
   return traced values, so `fnp.zeros(n).at[i].set(v)` works; outside, plain ndarrays.
 - Concrete out-of-range indices raise IndexError. Traced ones cannot be checked: as in

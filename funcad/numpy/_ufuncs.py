@@ -201,7 +201,20 @@ def _lexicographic(x1, x2, strict_op, name):
 
 
 def _complex_operands(x1, x2) -> bool:
-    return result_type(x1, x2).kind == "c"
+    # On the path of every eager comparison and maximum (relu): no np.result_type call
+    # for arrays, tracers and Python numbers.
+    for x in (x1, x2):
+        t = type(x)
+        if t is float or t is int or t is bool:
+            continue
+        if t is complex:
+            return True
+        dt = getattr(x, "dtype", None)
+        if dt is None:
+            return result_type(x1, x2).kind == "c"
+        if dt.kind == "c":
+            return True
+    return False
 
 
 def maximum(x1: Any, x2: Any, /) -> Any:
