@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad._array import Array, to_array
 from funcad._core import (
     ShapedArray,
     Tracer,
@@ -38,18 +39,21 @@ from funcad.primitives.structural import full
 
 
 def _out(x: Any) -> Any:
-    """Outputs leave funcad as ndarrays (0-d arrays for scalars), tracers stay tracers."""
+    """Outputs leave funcad as Arrays (0-d arrays for scalars), tracers stay tracers."""
     if isinstance(x, Tracer):
         return x
     if type(x) is Zero:
-        return np.zeros(x.aval.shape, x.aval.dtype)
-    return x if type(x) is np.ndarray else np.asarray(x)
+        return to_array(np.zeros(x.aval.shape, x.aval.dtype))
+    return to_array(x if type(x) is np.ndarray or type(x) is Array else np.asarray(x))
 
 
 def _in(x: Any) -> Any:
-    """Check and normalise one input leaf."""
+    """Check and normalise one input leaf (Arrays: as plain ndarrays, which NumPy runs
+    without the Array type's protocol overhead)."""
     if isinstance(x, Tracer) or type(x) is np.ndarray:
         return x
+    if type(x) is Array:
+        return x.view(np.ndarray)
     if isinstance(x, (bool, int, float, complex, np.generic)):
         return np.asarray(x)
     if isinstance(x, np.ndarray):
@@ -266,8 +270,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
 
 def _zero_ct(r, aval: ShapedArray):
     if type(r) is Zero:
-        return np.zeros(aval.shape, aval.dtype) if is_float_dtype(aval.dtype) else \
-            np.zeros(aval.shape, aval.dtype)
+        return to_array(np.zeros(aval.shape, aval.dtype))
     return _out(r)
 
 
@@ -670,5 +673,5 @@ def stop_gradient(x: Any) -> Any:
     out = []
     for leaf in leaves:
         leaf = _in(leaf)
-        out.append(stop_gradient_p.bind(leaf) if isinstance(leaf, Tracer) else leaf)
+        out.append(stop_gradient_p.bind(leaf) if isinstance(leaf, Tracer) else _out(leaf))
     return tree_unflatten(tree, out)

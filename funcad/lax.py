@@ -583,3 +583,9 @@ def _register_lowering() -> None:
 
 
 _register_lowering()
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

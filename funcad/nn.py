@@ -286,3 +286,9 @@ def one_hot(x: Any, num_classes: int, *, dtype: Any = np.float64, axis: int = -1
     if axis != -1 and axis != fnp.ndim(x):
         out = fnp.moveaxis(out, -1, axis)
     return out
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -345,3 +345,9 @@ from funcad.numpy._ufuncs import (  # noqa: F401
 
 _install()
 del _install
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

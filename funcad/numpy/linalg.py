@@ -439,3 +439,9 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
     n = int(np.prod(xs, dtype=np.int64))
     x = solve(reshape(a, (n, n)), reshape(b, (n,)))
     return reshape(x, xs)
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())
