@@ -420,7 +420,7 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jit(lambda x: fnp.sin(x) ** 2 + fnp.cos(x) ** 2)(1.0)
-    array(1.)
+    Array(1., dtype=float64)
     """
     def as_tuple(x):
         return (x,) if isinstance(x, (int, str)) else tuple(x)

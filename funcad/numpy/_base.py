@@ -260,7 +260,7 @@ def zeros(shape: Any, dtype: Any = None) -> Any:
 
     >>> import funcad.numpy as fnp
     >>> fnp.zeros(2)
-    array([0., 0.])
+    Array([0., 0.], dtype=float64)
     """
     return lift(_full(_shape_arg(shape), 0, np.dtype(dtype or np.float64)))
 
@@ -315,7 +315,7 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) ->
 
     >>> import funcad.numpy as fnp
     >>> fnp.arange(3)
-    array([0, 1, 2])
+    Array([0, 1, 2], dtype=int64)
     """
     start = _static(start, "arange")
     stop = _static(stop, "arange")
@@ -335,7 +335,7 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
 
     >>> import funcad.numpy as fnp
     >>> fnp.linspace(0.0, 1.0, 3)
-    array([0. , 0.5, 1. ])
+    Array([0. , 0.5, 1. ], dtype=float64)
     """
     if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
         out = np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep,

@@ -450,7 +450,7 @@ def at(x: Any) -> _AtIndexer:
 
     >>> import numpy as np, funcad.numpy as fnp
     >>> fnp.at(np.zeros(3))[1].set(5.0)
-    array([0., 5., 0.])
+    Array([0., 5., 0.], dtype=float64)
     """
     return _AtIndexer(x)
 

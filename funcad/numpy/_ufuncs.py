@@ -402,7 +402,7 @@ def where(condition: Any, x: Any = None, y: Any = None, /) -> Any:
 
     >>> import funcad.numpy as fnp
     >>> fnp.where(fnp.array([True, False]), 1.0, 0.0)
-    array([1., 0.])
+    Array([1., 0.], dtype=float64)
     """
     if x is None and y is None:
         from funcad.numpy._indexing import nonzero

@@ -26,7 +26,7 @@ def solve(a: Any, b: Any) -> Any:
 
     >>> import numpy as np, funcad.numpy as fnp
     >>> fnp.linalg.solve(np.eye(2) * 2, np.ones(2))
-    array([0.5, 0.5])
+    Array([0.5, 0.5], dtype=float64)
     """
     a = _square("solve", a)
     (a, b) = promote_inexact(a, asarray(b))
