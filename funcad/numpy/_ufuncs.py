@@ -16,6 +16,7 @@ from funcad.numpy._base import (
     result_type,
     scalar_operand,
 )
+from funcad._array import Array
 from funcad.primitives import elementwise as ew
 
 
@@ -23,7 +24,7 @@ def _fast_aval(x: Any):
     """The aval of a tracer or ndarray (None for anything that needs conversion)."""
     if isinstance(x, Tracer):
         return x.aval
-    if type(x) is np.ndarray:
+    if type(x) is np.ndarray or type(x) is Array:
         return get_aval(x)
     return None
 
@@ -40,6 +41,8 @@ def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
 
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
+        if type(x) is Array:    # NumPy runs the impl on a plain view without protocol calls
+            x = x.view(np.ndarray)
         # Fast path (inlined: a call per operation is measurable in eager AD) for tracers
         # and arrays, whose .dtype is all that is needed.
         a = x.aval if isinstance(x, Tracer) else x if type(x) is np.ndarray else None
@@ -62,6 +65,10 @@ _FLOAT_SCALARS = (float, int)
 
 def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
     def fn(x1: Any, x2: Any, /) -> Any:
+        if type(x1) is Array:   # NumPy runs the impl on plain views without protocol calls
+            x1 = x1.view(np.ndarray)
+        if type(x2) is Array:
+            x2 = x2.view(np.ndarray)
         # Fast paths: same-typed arrays, and an array with a Python number. An ndarray
         # stands for its own aval (shape and dtype); _fast_aval inlined.
         a1 = x1.aval if isinstance(x1, Tracer) else x1 if type(x1) is np.ndarray else None
