@@ -472,6 +472,14 @@ def writeable_view(x: Array) -> np.ndarray:
     return v
 
 
+def writeable_const(c: Any) -> Any:
+    """A constant of a compiled program as compiled code takes it: Arrays and read-only
+    arrays as writeable plain views of their memory (copied once if nobody may write it)."""
+    if isinstance(c, np.ndarray) and (type(c) is not np.ndarray or not c.flags.writeable):
+        return writeable_view(c.view(Array))
+    return c
+
+
 def asarray_leaf(x: Any, copy: bool = False) -> Array:
     """A concrete leaf as an Array: Arrays as they are, other values converted (copied when
     `copy` and the memory is writeable, so that the Array cannot change under the caller)."""

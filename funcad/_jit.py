@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from funcad import _core
-from funcad._array import Array, to_array, writeable_view
+from funcad._array import Array, to_array, writeable_const, writeable_view
 from funcad._core import ShapedArray, Tracer, eval_context, get_aval
 from funcad._ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
@@ -306,7 +306,9 @@ class Jitted:
         traced_vars = [v for v, t in zip(jaxpr.constvars, traced, strict=True) if t]
         flat = Jaxpr((), (*const_vars, *traced_vars, *jaxpr.invars), jaxpr.eqns,
                      jaxpr.outvars)
-        concrete = tuple(c for c, t in zip(consts, traced, strict=True) if not t)
+        # Array constants run as writeable views of their memory, as Array arguments do.
+        concrete = tuple(writeable_const(c) for c, t in zip(consts, traced, strict=True)
+                         if not t)
         closed_over = [c for c, t in zip(consts, traced, strict=True) if t]
         return (flat, concrete, box["out_tree"], closed), closed_over
 

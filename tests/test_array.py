@@ -425,3 +425,24 @@ def test_arrays_as_inputs_everywhere():
     np.testing.assert_allclose(fa.grad(f)(a), fa.grad(f)(n))
     np.testing.assert_allclose(fa.vmap(f)(fnp.stack([a, a])), [f(n), f(n)])
     np.testing.assert_array_equal(fa.jit(lambda x: x[::-1] * 1.0)(a[::2]), [1.0, 0.5, 0.0])
+
+
+def test_closed_over_arrays_run_as_writeable_constants():
+    """Array (and read-only) constants reach compiled code as writeable views, which Numba
+    takes without a conversion per call (read-only arrays are another Numba type)."""
+    c = fnp.linspace(0.0, 1.0, 5)
+    ro = np.linspace(0.0, 1.0, 5)
+    ro.flags.writeable = False
+    for const in (c, ro):
+        g = fa.jit(lambda x, const=const: fnp.sum(fnp.sin(x) * const))
+        x = np.ones(5)
+        np.testing.assert_allclose(g(x), np.sum(np.sin(x) * np.asarray(const)))
+        (_, consts, _, _), _ = g.trace(x)
+        assert consts and all(type(k) is np.ndarray and k.flags.writeable for k in consts)
+        assert np.shares_memory(consts[0], const) or const is ro
+    assert not c.flags.writeable
+
+
+def test_numpy_ndarray_name_is_array():
+    assert fnp.ndarray is fa.Array      # jax.numpy.ndarray is jax.Array
+    assert isinstance(fnp.ones(2), fnp.ndarray)

@@ -44,7 +44,6 @@ from numpy import (  # noqa: F401  dtypes and constants, as in numpy
     integer,
     issubdtype,
     nan,
-    ndarray,
     newaxis,
     number,
     pi,
@@ -353,6 +352,7 @@ del _install
 
 
 # Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import Array as ndarray  # noqa: E402,F401  (jax.numpy.ndarray is jax.Array)
 from funcad._array import export_arrays as _export_arrays  # noqa: E402
 
 _export_arrays(globals())

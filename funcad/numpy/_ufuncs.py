@@ -16,7 +16,8 @@ from funcad.numpy._base import (
     result_type,
     scalar_operand,
 )
-from funcad._array import Array
+from funcad import _core
+from funcad._array import Array, to_array
 from funcad.primitives import elementwise as ew
 
 
@@ -39,6 +40,11 @@ def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
         not np.issubdtype(dtype, np.inexact)) else dt
 
 
+def _leave(x: Any) -> Any:
+    """A result made without bind: an Array when it leaves funcad (outside transforms)."""
+    return to_array(x) if _core._outside else x
+
+
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
         if type(x) is Array:    # NumPy runs the impl on a plain view without protocol calls
@@ -52,11 +58,13 @@ def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
         if inexact:
             dt = _ufunc_dtype(name, np.dtype(result_type(x)))
             if not np.issubdtype(dt, np.inexact):
-                return astype(x, dt)  # floor/ceil of integers: the integers themselves
+                # floor/ceil of integers: the integers themselves
+                return _leave(astype(x, dt))
             x = astype(x, dt)
         return prim.bind(x)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}."
+    fn._returns_arrays = True   # every result comes from bind (or _leave): no wrapper needed
     return fn
 
 
@@ -86,6 +94,7 @@ def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
         return prim.bind(a, b)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}, with broadcasting."
+    fn._returns_arrays = True   # every result comes from bind: no wrapper needed
     return fn
 
 
