@@ -15,7 +15,8 @@ it behaves like a JAX array:
   JAX; rank-0 results of operators and reductions stay NumPy scalars, as they are on
   ndarrays. NumPy's own functions on Arrays (`np.sin(x)`, `np.concatenate([x, y])`)
   give plain, writeable ndarrays, as they do on JAX arrays, so NumPy code that writes
-  into its results keeps working.
+  into its results keeps working (an operator whose left operand is a NumPy scalar,
+  `np.float64(2) * x`, is NumPy's ufunc too: a plain ndarray).
 - `block_until_ready()` returns the array, `devices()` is `{CpuDevice(id=0)}`, and the
   repr is JAX's: `Array([1., 2.], dtype=float64)`.
 

@@ -285,6 +285,13 @@ def test_at_methods(jit):
     np.testing.assert_array_equal(x, [0, 1, 2, 3])
 
 
+def test_at_on_0d_and_empty_indices():
+    x = fnp.array(2.0)
+    for out in [x.at[()].set(3.0), x.at[()].get(), x.at[...].add(1.0),
+                fnp.arange(3.0).at[:].get(), fnp.at(np.ones(2))[0].set(5.0)]:
+        _assert_arrays(out)
+
+
 def test_at_on_a_closed_over_array_with_traced_index_and_value():
     table = fnp.zeros(4)
     f = fa.jit(lambda i, v: table.at[i].set(v))
