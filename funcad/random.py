@@ -1182,3 +1182,9 @@ def triangular(key: Any, left: Any, mode: Any, right: Any,
     out1 = left + fnp.sqrt(u * (right - left) * (mode - left))
     out2 = right - fnp.sqrt((1 - u) * (right - left) * (right - mode))
     return fnp.where(u < fc, out1, out2)
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -145,9 +145,16 @@ def test_layouts_and_scalars_are_normalised(numba_on):
 def test_outputs_do_not_alias_inputs(numba_on):
     x = np.arange(6.0)
     out = fa.jit(lambda x: (x, x.reshape(2, 3)))(x)
-    out[0][0] = 100.0
-    out[1][0, 1] = 100.0
-    assert x[0] == 0.0 and x[1] == 1.0
+    # Outputs are immutable Arrays: nothing can write through them, and writing into the
+    # input afterwards must not change them either.
+    assert not any(np.shares_memory(o, x) for o in out)
+    x[0] = 100.0
+    x[1] = 100.0
+    assert out[0][0] == 0.0 and out[1][0, 1] == 1.0
+    # The same for Array inputs (which reach compiled code as views of their memory).
+    a = fa.device_put(np.arange(6.0))
+    out = fa.jit(lambda x: (x, x.reshape(2, 3)))(a)
+    assert not any(np.shares_memory(o, a) for o in out)
 
 
 def test_options_parallel_and_fastmath(numba_on):

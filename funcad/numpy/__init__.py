@@ -7,8 +7,13 @@ Where funcad has to choose (tested in tests/test_numpy_functions.py):
 - dtypes follow NumPy 2 (Python numbers are weak; float32 stays float32), except that
   functions NumPy computes in float16 for booleans and small integers give float64 here
   (Numba has no float16); complex values cannot meet traced ones (a TypeError).
+- Outside transforms, results are `funcad.Array`s: immutable (read-only) subclasses of
+  numpy.ndarray with JAX's array API (`x.at[i].set(v)`, traced indices `x[i]` inside
+  transforms, `block_until_ready()`, `devices()`); NumPy functions accept them. Plain
+  ndarrays and Python numbers are accepted everywhere as inputs; `asarray` copies a
+  writeable ndarray (as JAX does), `array` always copies.
 - Inside a transform, creation functions (zeros, ones, full, arange, eye, array, ...)
-  return traced values, so `fnp.zeros(n).at[i].set(v)` works; outside, plain ndarrays.
+  return traced values, so `fnp.zeros(n).at[i].set(v)` works.
 - Concrete out-of-range indices raise IndexError. Traced ones cannot be checked: as in
   JAX, reads clamp them into range and `.at[]` updates at them are dropped.
 - `x.at[idx].set` with repeated indices: the last update wins, and only it gets a
@@ -69,7 +74,6 @@ from numpy import (  # noqa: F401  dtypes and constants, as in numpy
     integer,
     issubdtype,
     nan,
-    ndarray,
     newaxis,
     number,
     pi,
@@ -435,3 +439,10 @@ _install()
 del _install
 
 __array_api_version__ = "2023.12"  # as jax.numpy's
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import Array as ndarray  # noqa: E402,F401  (jax.numpy.ndarray is jax.Array)
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -75,6 +75,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from funcad._array import Array, writeable_view
 from funcad._core import FuncadError, lowering_rules
 from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
 from funcad._pretty import _Namer, pp_eqn, pp_eqn_head
@@ -413,6 +414,12 @@ class Emitter:
 
     def const(self, array) -> str:
         """The expression of a constant: rank 0 inline, arrays as extra arguments."""
+        if type(array) is Array:     # a writeable view: Numba types read-only arrays apart
+            seen = self.__dict__.setdefault("_array_consts", {})   # id -> (Array, view)
+            hit = seen.get(id(array))
+            if hit is None or hit[0] is not array:
+                hit = seen[id(array)] = (array, writeable_view(array))
+            array = hit[1]
         array = np.asarray(array)
         if array.ndim == 0:
             return self.literal(array[()], array.dtype)
