@@ -1698,7 +1698,7 @@ class _Jit:
         new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
         self.new_cfunc = new
 
-    def optimise_and_emit(self, ir_text):
+    def optimise(self, ir_text):
         ll = self.ll
         try:
             mod = ll.parse_assembly(ir_text)
@@ -1710,7 +1710,10 @@ class _Jit:
         pto.slp_vectorization = True
         pb = ll.create_pass_builder(self.tm, pto)
         pb.getModulePassManager().run(mod, pb)
-        return self.tm.emit_object(mod)
+        return mod
+
+    def optimise_and_emit(self, ir_text):
+        return self.tm.emit_object(self.optimise(ir_text))
 
     def load(self, obj, symbol, info):
         ll = self.ll
@@ -1793,6 +1796,12 @@ def generate_ir(source, fun_name, arg_types, fastmath=False, symbol=None):
     parts.append(impl)
     parts.append(wrapper)
     return "\n".join(parts) + "\n"
+
+
+def optimised_ir(source, fun_name, arg_types, fastmath=False):
+    """The LLVM IR of a kernel after the O2 pipeline (to check what it vectorised)."""
+    jit = _get_jit()
+    return str(jit.optimise(generate_ir(source, fun_name, arg_types, fastmath)))
 
 
 def compile_kernel(source, fun_name, arg_types, fastmath=False, cache_dir=None):
