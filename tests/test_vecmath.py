@@ -1,6 +1,7 @@
-"""The libm-free transcendental functions of funcad/lowering/numba/vecmath.py: accuracy
-sweeps against long double NumPy (float64) and float64 NumPy (float32), exact special
-values, and that the loops over them vectorise (no libm call left in the kernel)."""
+"""The libm-free transcendental functions of funcad/lowering/numba/vecmath.py (exp,
+expm1, log, log1p, sin, cos, tanh, pow): accuracy sweeps against long double NumPy
+(float64) and float64 NumPy (float32), exact special values, and that the loops over
+them vectorise (no libm call left in the kernel)."""
 
 from __future__ import annotations
 
@@ -198,6 +199,72 @@ def test_integer_and_complex_inputs_keep_their_lowering():
                                rtol=1e-6)
 
 
+# -- pow (float ** float) -------------------------------------------------------------------
+
+def _pow_sweep(dt, n, seed=0):
+    rng = np.random.default_rng(seed)
+    fi = np.finfo(dt)
+    big = 1 if dt == np.float64 else 8
+    x = np.concatenate([np.exp(rng.uniform(np.log(float(fi.smallest_subnormal)),
+                                           np.log(float(fi.max)), n)),
+                        rng.uniform(0, 3, n), 1 + rng.uniform(-1e-3, 1e-3, n)])
+    y = np.concatenate([rng.uniform(-5, 5, n), rng.uniform(-800, 800, n) / big,
+                        rng.uniform(-1e5, 1e5, n)])
+    neg = np.round(rng.uniform(-60, 60, n // 10))                 # negative x, integer y
+    x = np.concatenate([x, -x[:n // 10]]).astype(dt)
+    y = np.concatenate([y, neg]).astype(dt)
+    sp = _pow_specials(dt)
+    gx, gy = np.meshgrid(sp, sp)
+    return np.concatenate([x, gx.ravel()]), np.concatenate([y, gy.ravel()])
+
+
+def _pow_specials(dt):
+    v = [0.0, 1.0, 2.0, 0.5, 3.0, 2.5, np.inf, np.nan, 1e-300, 1e300, 5e-324, 1 - 2 ** -53,
+         1 + 2 ** -52, 1024.0, 1075.0]
+    x = np.array(v)
+    x = x[np.abs(x) <= np.finfo(dt).max]
+    return np.concatenate([x, -x]).astype(dt)
+
+
+def _pow_reference(x, y):
+    with np.errstate(all="ignore"):
+        if x.dtype == np.float64:
+            t = np.longdouble if EXTENDED else np.float64
+            return np.power(x.astype(t), y.astype(t))
+        return np.power(x.astype(np.float64), y.astype(np.float64))
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_pow_accuracy_and_specials(compiled, dt):
+    x, y = _pow_sweep(dt, 100_000)
+    z = np.asarray(fa.jit(lambda a, b: a ** b)(x, y))
+    assert z.dtype == dt
+    err = _ulps(z, _pow_reference(x, y), dt)
+    i = int(np.argmax(err))
+    assert err[i] <= MAX_ULP, f"pow({x[i]!r}, {y[i]!r}) = {z[i]!r}: {err[i]:.3f} ulp"
+    with np.errstate(all="ignore"):
+        want = np.power(x, y)
+    special = np.isnan(want) | np.isinf(want) | (want == 0)
+    same = (np.isnan(z) & np.isnan(want)) | ((z == want) & (np.signbit(z) == np.signbit(want)))
+    bad = np.flatnonzero(special & ~same)
+    assert not bad.size, [(x[k], y[k], z[k], want[k]) for k in bad[:5]]
+    print(f"pow max ulp ({np.dtype(dt).name}, {compiled}): {err[i]:.3f}")
+
+
+def test_pow_interpreted():
+    for dt in (np.float64, np.float32):
+        sp = _pow_specials(dt)
+        gx, gy = np.meshgrid(sp, sp)
+        x, y = gx.ravel(), gy.ravel()
+        z = np.asarray(fa.jit(lambda a, b: a ** b)(x, y))
+        with np.errstate(all="ignore"):
+            want = np.power(x, y)
+        same = (np.isnan(z) & np.isnan(want)) | ((z == want) & (np.signbit(z) == np.signbit(want)))
+        err = _ulps(z, _pow_reference(x, y), dt)
+        assert np.all(same | (err <= MAX_ULP)), [(a, b, c, d) for a, b, c, d, ok in
+                                                 zip(x, y, z, want, same) if not ok][:5]
+
+
 # -- vectorisation -------------------------------------------------------------------------
 
 _LIBM = re.compile(r"@(llvm\.)?(exp|expm1|log|log1p|sin|cos|tanh|pow)f?(\.[fv]\w*)?\(")
@@ -208,7 +275,8 @@ def _kernel_irs(f, x, monkeypatch):
     from funcad.lowering.llvm.kernel_compiler import optimised_ir
     from funcad.lowering.numba.compile import _options_dict, lower_program
     monkeypatch.setenv("FUNCAD_DRIVER", "python")
-    lowered = lower_program(fa.jit(f).lower(x)._flat, "f", _options_dict(()))
+    args = x if isinstance(x, tuple) else (x,)
+    lowered = lower_program(fa.jit(f).lower(*args)._flat, "f", _options_dict(()))
     irs = []
     for call in lowered.calls:
         types = [ArrayArg(np.dtype(t[1]), t[2]) if t[0] == "a" else ScalarArg(np.dtype(t[1]))
@@ -225,13 +293,22 @@ def test_llvm_kernel_vectorises(monkeypatch, name, dt):
     assert re.search(r"<(4|8|16) x (double|float)>", ir), f"{name} {dt}: no vector loop"
 
 
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_llvm_pow_kernel_vectorises(monkeypatch, dt):
+    x = np.ones(1000, dt)
+    (ir,) = _kernel_irs(lambda a, b: a ** b, (x, x), monkeypatch)
+    assert not _LIBM.search(ir), _LIBM.search(ir).group()
+    assert re.search(r"<(4|8|16) x (double|float)>", ir)
+
+
 def test_numba_program_vectorises(monkeypatch):
     import numba
 
     from funcad.lowering.numba.compile import _numba_flags, _options_dict
     monkeypatch.setenv("FUNCAD_DRIVER", "numba")
     f = fa.grad(lambda x: fnp.sum(fnp.exp(fnp.sin(x) * x) + fnp.cos(x) ** 2 + fnp.log1p(x * x)
-                                  + fnp.expm1(-x * x) + fnp.log(2 + x) + fnp.tanh(x)))
+                                  + fnp.expm1(-x * x) + fnp.log(2 + x) + fnp.tanh(x)
+                                  + (2 + x) ** x))
     src = fa.jit(f).lower(np.ones(1000)).source
     ns: dict = {}
     exec(compile(src, "<vecmath test>", "exec"), ns)

@@ -78,7 +78,10 @@ def _not(ctx, eqn, args):
 
 
 def _pow(ctx, eqn, args):
-    return _float_cast(ctx, eqn.out_binders[0].aval.dtype, f"({args[0]} ** {args[1]})")
+    dt = eqn.out_binders[0].aval.dtype
+    if vecmath.is_vectorisable_dtype(dt) and all(v.aval.dtype == dt for v in eqn.inputs):
+        return vecmath.pow(ctx, args[0], args[1], dt)       # libm-free (see vecmath.py)
+    return _float_cast(ctx, dt, f"({args[0]} ** {args[1]})")
 
 
 def _select_n(ctx, eqn, args):

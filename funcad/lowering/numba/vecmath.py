@@ -53,6 +53,12 @@ _CW_MAX = 1.6e6
 _LOG_R64 = (0.666666666666667, 0.39999999999897684, 0.2857142862677037, 0.2222221100883431,
             0.18182898079840507, 0.15331430055741951, 0.1461998992141016)
 _LOG_R32 = (0.6666666655280459, 0.4000012307507459, 0.2855069087450146, 0.23333817064780973)
+# pow's log in double-double: log(1 + f) = 2s + (2/3) s**3 + s**5 R2(s**2), R2 fitted on
+# [0, 0.0295] with 2/3 exact (relative error 3e-20).
+_LOG_R2 = (0.4, 0.28571428571428564, 0.22222222222228546, 0.18181818179622503,
+           0.15384615766089366, 0.13333296154417928, 0.11766829319294177, 0.10455969006446252,
+           0.10765633399243271)
+_TWO_THIRDS = (0.6666666666666666, 3.700743415417188e-17)
 _SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 # Cephes' tanh for |x| <= 0.625: x + x**3 P(x**2) / Q(x**2) (relative error 2.5e-16).
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
@@ -134,6 +140,20 @@ class _Writer:
     def from_bits(i: str) -> str:
         return f"np.int64({i}).view(np.float64)"
 
+    def split(self, a: str):
+        """Veltkamp: a = hi + lo, 26 and 27 significant bits (|a| < 2**996)."""
+        t = self.let("v", f"{a} * {self.c(134217729)}")
+        hi = self.let("v", f"{t} - ({t} - {a})")
+        return hi, self.let("v", f"{a} - {hi}")
+
+    def two_prod(self, a: str, b: str, b_split=None):
+        """(p, e) with p + e == a * b exactly (Dekker; b_split: b's split if known)."""
+        ah, al = self.split(a)
+        bh, bl = b_split if b_split is not None else self.split(b)
+        p = self.let("p", f"{a} * {b}")
+        e = self.let("e", f"(({ah} * {bh} - {p}) + {ah} * {bl} + {al} * {bh}) + {al} * {bl}")
+        return p, e
+
     def pow2(self, k: str) -> str:
         """2.0**k for an int64 k in [-1022, 1023]."""
         return self.from_bits(f"({k} + 1023) << 52")
@@ -186,13 +206,16 @@ def expm1(ctx, x: str, dt) -> str:
     return w.result(f"({y} if abs({xd}) >= {c(2.0 ** -54)} else {xd})", dt)
 
 
-def _log_core(w: _Writer, u: str, f32: bool):
-    """(e, log(m)) for u = 2**e m, m in [sqrt(1/2), sqrt(2)), u positive and normal."""
+def _log_core(w: _Writer, u: str, f32: bool, poly: bool = True):
+    """(e, m - 1, log(m)) for u = 2**e m, m in [sqrt(1/2), sqrt(2)), u positive and normal
+    (log(m) None without `poly`)."""
     c = w.c
     ib = w.let("b", w.bits(u))
     e = w.let("e", f"({ib} - {_SQRT_HALF_BITS}) >> 52")
     m = w.let("m", w.from_bits(f"{ib} - ({e} << 52)"))
     f = w.let("f", f"{m} - {c(1)}")
+    if not poly:
+        return e, f, None
     s = w.let("s", f"{f} / ({c(2)} + {f})")
     z = w.let("z", f"{s} * {s}")
     poly = w.horner(z, _LOG_R32 if f32 else _LOG_R64)
@@ -241,6 +264,90 @@ def log1p(ctx, x: str, dt) -> str:
                    f"{c(2.0 ** -20)} else {xd} - {xd} * {xd} * ({c(0.5)} - {xd} * {c(1 / 3)})")
     return w.result(f"({y} if {xd} > {c(-1)} else "
                     f"({c(-np.inf)} if {xd} == {c(-1)} else {c(np.nan)}))", dt)
+
+
+def _log_dd(w: _Writer, x: str, e_off: str):
+    """log(x) - e_off ln2 as a double-double (hi, lo), relative error about 2**-70; x
+    positive and normal."""
+    c = w.c
+    e, f, _ = _log_core(w, x, False, poly=False)
+    ef = w.let("k", f"np.float64({e}) - {e_off}")
+    # s = f / (2 + f) as s_h + s_l: 2 + f = d_h + d_l exactly, then one Newton step.
+    dh = w.let("d", f"{c(2)} + {f}")
+    dl = w.let("d", f"({c(2)} - {dh}) + {f}")
+    sh = w.let("s", f"{f} / {dh}")
+    p, pe = w.two_prod(sh, dh)
+    sl = w.let("s", f"(({f} - {p}) - {pe} - {sh} * {dl}) / {dh}")
+    # (2/3) s**3 in double-double.
+    zh, zl = w.two_prod(sh, sh)
+    th, tl = w.two_prod(zh, sh)
+    t3 = w.let("t", f"{tl} + {zl} * {sh} + {c(3)} * {zh} * {sl}")      # s**3 = th + t3
+    uh, ul = w.two_prod(th, c(_TWO_THIRDS[0]),
+                        b_split=w.split(c(_TWO_THIRDS[0])))
+    ul = w.let("u", f"{ul} + {th} * {c(_TWO_THIRDS[1])} + {t3} * {c(_TWO_THIRDS[0])}")
+    rest = w.let("q", f"{th} * {zh} * {w.horner(zh, _LOG_R2)}")       # s**5 R2(s**2)
+    # e ln2 + 2 s + (2/3) s**3 + s**5 R2, the big terms with exact two-sums.
+    h, l1 = _two_sum(w, f"{ef} * {c(_LN2_HI)}", f"{c(2)} * {sh}")
+    h, l2 = _two_sum(w, h, uh)
+    lo = w.let("g", f"{l1} + {l2} + ({c(2)} * {sl} + {ul} + {rest} + {ef} * {c(_LN2_LO)})")
+    hi = w.let("h", f"{h} + {lo}")
+    return hi, w.let("g", f"{lo} - ({hi} - {h})")
+
+
+def pow(ctx, x: str, y: str, dt) -> str:
+    """x ** y = exp(y log|x|) with log|x| and the product in double-double; C99's specials."""
+    w = _Writer(ctx, "pw")
+    c = w.c
+    f32 = np.dtype(dt) != F64
+    xd, yd = w.arg(x, dt), w.let("y", f"np.float64({y})")
+    ax = w.let("a", f"abs({xd})")
+    # The core sees a positive finite x and a finite y (others are replaced; selected below).
+    yf = w.let("f", f"{yd} if abs({yd}) < {c(np.inf)} else {c(1)}")     # NaN -> 1
+    if f32:
+        xs = w.let("v", f"{ax} if ({ax} > {c(0)}) & ({ax} < {c(np.inf)}) else {c(1)}")
+        e, _, lg = _log_core(w, xs, False)
+        ef = w.let("k", f"np.float64({e})")
+        ph = w.let("p", f"{yf} * ({ef} * {c(_LN2_HI)} + ({lg} + {ef} * {c(_LN2_LO)}))")
+        pl = c(0)
+    else:
+        sub = f"{ax} < {c(2.2250738585072014e-308)}"
+        xs = w.let("v", f"({ax} * {c(2.0 ** 54)} if {sub} else {ax}) if "
+                        f"({ax} > {c(0)}) & ({ax} < {c(np.inf)}) else {c(1)}")
+        lh, ll = _log_dd(w, xs, f"({c(54)} if {sub} else {c(0)})")
+        ph, pe = w.two_prod(yf, lh)
+        # |y log x| > 750 overflows or underflows anyway (and y's split may overflow there).
+        pl = w.let("g", f"({pe} + {yf} * {ll}) if abs({ph}) < {c(750)} else {c(0)}")
+    # exp(ph + pl) as in exp, pl joining the reduced argument.
+    pc = w.let("c", f"{ph} if {ph} < {c(710)} else {c(710)}")
+    pc = w.let("c", f"{pc} if {pc} > {c(-746)} else {c(-746)}")
+    k = w.let("k", f"np.rint({pc} * {c(_LOG2E)})")
+    rh = w.let("r", f"{pc} - {k} * {c(_LN2_HI)}")                  # exact
+    t = w.let("t", f"{pl} - {k} * {c(_LN2_LO)}")
+    r = w.let("r", f"{rh} + {t}")
+    rc = w.let("r", f"({rh} - {r}) + {t}")                           # r's rounding error
+    n = 8 if f32 else 13
+    poly = w.horner(r, [1.0 / math.factorial(j) for j in range(2, n + 1)])
+    ki = w.let("i", f"np.int64({k})")
+    pp = w.let("p", f"{c(1)} + ({r} + ({rc} + {r} * {r} * {poly}))")
+    h = w.let("i", f"{ki} >> 1")
+    mag = w.let("m", f"{pp} * {w.from_bits(f'({h} + 1023) << 52')} * "
+                     f"{w.from_bits(f'({ki} - {h} + 1023) << 52')}")
+    # Signs and C99's special cases, in order.
+    yint = w.let("n", f"np.floor({yd}) == {yd}")
+    odd = w.let("o", f"{yint} & (np.floor({yd} * {c(0.5)}) != {yd} * {c(0.5)})")
+    gen = f"((-{mag} if {odd} else {mag}) if {yint} else {c(np.nan)}) if {xd} < {c(0)} else {mag}"
+    zero = (f"(np.copysign({c(np.inf)}, {xd}) if {odd} else {c(np.inf)}) if "
+            f"{yd} < {c(0)} else ({xd} if {odd} else {c(0)})")
+    xinf = (f"({c(0)} if {yd} < {c(0)} else {c(np.inf)}) if {xd} > {c(0)} else "
+            f"((({c(-0.0)} if {odd} else {c(0)}) if {yd} < {c(0)} else "
+            f"({c(-np.inf)} if {odd} else {c(np.inf)})))")
+    yinf = (f"{c(1)} if {ax} == {c(1)} else (({c(np.inf)} if {yd} > {c(0)} else {c(0)}) "
+            f"if {ax} > {c(1)} else ({c(0)} if {yd} > {c(0)} else {c(np.inf)}))")
+    v = w.let("z", f"({xinf}) if {ax} == {c(np.inf)} else ({gen})")
+    v = w.let("z", f"({zero}) if {ax} == {c(0)} else {v}")
+    v = w.let("z", f"({yinf}) if abs({yd}) == {c(np.inf)} else {v}")
+    v = w.let("z", f"{c(np.nan)} if ({xd} != {xd}) | ({yd} != {yd}) else {v}")
+    return w.result(f"({c(1)} if ({yd} == {c(0)}) | ({xd} == {c(1)}) else {v})", dt)
 
 
 def _two_sum(w: _Writer, a: str, b: str):
@@ -443,6 +550,7 @@ def tanh(ctx, x: str, dt) -> str:
 
 BUILDERS = {"exp": exp, "expm1": expm1, "log": log, "log1p": log1p, "sin": sin, "cos": cos,
             "tanh": tanh}
+BINARY_BUILDERS = {"pow": pow}
 
-__all__ = ["BUILDERS", "cos", "exp", "expm1", "is_vectorisable_dtype", "log", "log1p", "sin",
-           "tanh"]
+__all__ = ["BINARY_BUILDERS", "BUILDERS", "cos", "exp", "expm1", "is_vectorisable_dtype", "log",
+           "log1p", "pow", "sin", "tanh"]
