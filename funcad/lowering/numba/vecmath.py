@@ -403,6 +403,36 @@ def _payne_hanek(w: _Writer, ax: str):
     return fh, fl, w.let("n", f"{n1} + {n2}")
 
 
+def _payne_hanek32(w: _Writer, ax: str):
+    """(f, n): ax * 2/pi = n + f (mod 4), |f| <= 1/2 (about), for ax a float32 value.
+
+    ax has 24 significant bits, so its products with the 24-bit pieces are exact without
+    splitting it, and 5 pieces give f to about 2**-60 (float32 needs far less).
+    """
+    c = w.c
+    tab = "_rt.TWO_OVER_PI"
+    ib = w.let("b", w.bits(ax))
+    # j - 4: the first piece whose product with ax is not a multiple of 4; the scaled ax
+    # lies in [2**25, 2**49).
+    j = w.let("j", f"(((({ib} >> 52) & 2047) - 952) * 2731) >> 16")     # (e + 71) // 24
+    xs = w.let("y", f"{ax} * {w.from_bits(f'(1119 - 24 * {j}) << 52')}")
+    t = []
+    for i in range(0, 6, 2):
+        v = w.let("t", f"{tab}[{j}]" if i == 0 else f"{tab}[{j} + {i}]")
+        u = w.let("t", f"np.floor({v} * {c(2.0 ** 24)})")
+        t.append(w.let("t", f"{u} * {c(2.0 ** (-24 - 24 * i))}"))
+        t.append(w.let("t", f"({v} * {c(2.0 ** 24)} - {u}) * {c(2.0 ** (-24 - 24 * i))}"))
+
+    def mod4(p):
+        return f"({p} - np.floor({p} * {c(0.25)}) * {c(4)})"
+    a = w.let("a", f"{mod4(f'{xs} * {t[0]}')} + {mod4(f'{xs} * {t[1]}')}")   # exact
+    n1 = w.let("n", f"np.rint({a})")
+    hi, e = _two_sum(w, f"({a} - {n1})", mod4(f"{xs} * {t[2]}"))
+    n2 = w.let("n", f"np.rint({hi})")
+    f = w.let("f", f"({hi} - {n2}) + ({e} + {xs} * {t[3]} + {xs} * {t[4]})")
+    return f, w.let("n", f"{n1} + {n2}")
+
+
 # The shared part of sin and cos (reduction and both polynomials) per emitter: sin(x)
 # and cos(x) of the same x in one loop body (common in derivatives) reuse it.
 _SINCOS_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -432,17 +462,9 @@ def _memo_hit(ctx, key):
     return names
 
 
-def _sincos_core(ctx, x: str, dt):
-    """(x as float64, |x|, sin r, cos r, quadrant) with x = r + quadrant pi/2 (mod 2 pi)."""
-    key = (x, np.dtype(dt).name)
-    hit = _memo_hit(ctx, key)
-    if hit is not None:
-        return hit
-    w = _Writer(ctx, "sc")
+def _reduce64(w: _Writer, xd: str, ax: str):
+    """(rh, rl, k mod 4) with x = rh + rl + k pi/2, |rh + rl| <= pi/4 (about)."""
     c = w.c
-    f32 = np.dtype(dt) != F64
-    xd = w.arg(x, dt)
-    ax = w.let("a", f"abs({xd})")
     # Cody-Waite: x - k pi/2 in double-double, exact products k * piece (k < 2**20).
     xv = w.let("v", f"{xd} if {ax} < {c(_CW_MAX)} else {c(0)}")   # NaN, inf, huge -> 0
     k = w.let("k", f"np.rint({xv} * {c(2 / np.pi)})")
@@ -472,16 +494,44 @@ def _sincos_core(ctx, x: str, dt):
     rh = w.let("r", f"{r0} + {r1}")
     rl = w.let("r", f"{r1} - ({rh} - {r0})")
     q = w.let("n", f"np.int64((-{n} if {neg} else {n}) if {big} else {k}) & 3")
+    return rh, rl, q
+
+
+def _sincos_core(ctx, x: str, dt):
+    """(x as float64, |x|, sin r, cos r, quadrant) with x = r + quadrant pi/2 (mod 2 pi)."""
+    key = (x, np.dtype(dt).name)
+    hit = _memo_hit(ctx, key)
+    if hit is not None:
+        return hit
+    w = _Writer(ctx, "sc")
+    c = w.c
+    f32 = np.dtype(dt) != F64
+    xd = w.arg(x, dt)
+    ax = w.let("a", f"abs({xd})")
+    if f32:
+        # float32: one Payne-Hanek reduction for every |x| (tiny, inf and NaN take 1.0).
+        xp = w.let("p", f"({ax} if {ax} < {c(np.inf)} else {c(1)}) if {ax} >= "
+                        f"{c(2.0 ** -27)} else {c(1)}")
+        f, n = _payne_hanek32(w, xp)
+        rh = w.let("r", f"{f} * {c(-_PIO2_DD[0])} if {xd} < {c(0)} else {f} * {c(_PIO2_DD[0])}")
+        rl = None
+        q = w.let("n", f"np.int64(-{n} if {xd} < {c(0)} else {n}) & 3")
+    else:
+        rh, rl, q = _reduce64(w, xd, ax)
     z = w.let("z", f"{rh} * {rh}")
     ns, nc = (4, 5) if f32 else (7, 8)
     # sin r = r + r**3 S(r**2), cos r = 1 - r**2/2 + r**4 C(r**2): Taylor, |r| <= pi/4.
     spoly = w.horner(z, [(-1) ** j / math.factorial(2 * j + 1) for j in range(1, ns + 1)])
     cpoly = w.horner(z, [(-1) ** j / math.factorial(2 * j) for j in range(2, nc + 1)])
-    s = w.let("s", f"{rh} + ({rl} + {rh} * {z} * {spoly})")
-    hz = w.let("h", f"{c(0.5)} * {z}")
-    one_m = w.let("o", f"{c(1)} - {hz}")
-    co = w.let("c", f"{one_m} + ((({c(1)} - {one_m}) - {hz}) + ({z} * {z} * {cpoly} - "
-                    f"{rh} * {rl}))")
+    if rl is None:
+        s = w.let("s", f"{rh} + {rh} * {z} * {spoly}")
+        co = w.let("c", f"({c(1)} - {c(0.5)} * {z}) + {z} * {z} * {cpoly}")
+    else:
+        s = w.let("s", f"{rh} + ({rl} + {rh} * {z} * {spoly})")
+        hz = w.let("h", f"{c(0.5)} * {z}")
+        one_m = w.let("o", f"{c(1)} - {hz}")
+        co = w.let("c", f"{one_m} + ((({c(1)} - {one_m}) - {hz}) + ({z} * {z} * {cpoly} - "
+                        f"{rh} * {rl}))")
     names = (xd, ax, s, co, q)
     indent = len(ctx.lines[-1]) - len(ctx.lines[-1].lstrip(" "))
     _SINCOS_MEMO.setdefault(ctx, {})[key] = (ctx.lines, len(ctx.lines), indent, names)
