@@ -14,9 +14,10 @@ the end (float32 programs stay float32): this is within 1 ulp, and subnormal flo
 arguments and results need no special path.
 
 Accuracy (tests/test_vecmath.py, in ulps of the result dtype against long double or,
-for float32, float64 NumPy): exp, expm1, log, log1p, sin, cos, tanh within 2 ulp over
-the whole domain, exact at signed zeros, infinities, NaN, subnormals and the
-overflow/underflow thresholds.
+for float32, float64 NumPy): exp, expm1, log, log1p, sin, cos, tanh and pow (float **
+float: log|x| and y log|x| in double-double) within 2 ulp over the whole domain, exact
+at signed zeros, infinities, NaN, subnormals and the overflow/underflow thresholds
+(pow: C99's special cases, as NumPy).
 
 sin/cos reduce |x| < 1.6e6 with a 4-piece Cody-Waite pi/2 (exact products k * piece, in
 double-double) and larger |x| with a branch-free Payne-Hanek reduction: x times 2/pi
@@ -153,10 +154,6 @@ class _Writer:
         p = self.let("p", f"{a} * {b}")
         e = self.let("e", f"(({ah} * {bh} - {p}) + {ah} * {bl} + {al} * {bh}) + {al} * {bl}")
         return p, e
-
-    def pow2(self, k: str) -> str:
-        """2.0**k for an int64 k in [-1022, 1023]."""
-        return self.from_bits(f"({k} + 1023) << 52")
 
 
 def _exp_reduce(w: _Writer, x: str, lo: float, hi: float, f32: bool):
