@@ -157,9 +157,25 @@ def test_within_two_ulp_of_numpy(compiled, dt):
         assert d[i] <= MAX_ULP, f"{name}: {d[i]} ulp from NumPy at {x[i]!r}"
 
 
-def test_specials_interpreted():
-    """The same source run as plain Python on NumPy scalars (FUNCAD_DISABLE_JIT=1, the
-    tests' default): special values exact, no Python exception (division by zero...)."""
+@pytest.fixture
+def vecmath_as_python(monkeypatch):
+    """Lower with vecmath's source although FUNCAD_DISABLE_JIT=1 runs it as Python (that
+    mode normally writes NumPy's functions instead, for speed)."""
+    from funcad.lowering.numba import codegen
+    monkeypatch.setattr(codegen, "interpreted", lambda: False)
+
+
+def test_interpreted_mode_calls_numpy():
+    x = np.linspace(-3.0, 3.0, 7)
+    src = fa.jit(_all).lower(x).source
+    assert "np.sin(" in src and "np.exp(" in src
+    for name, y in zip(NAMES, fa.jit(_all)(x)):
+        np.testing.assert_array_equal(np.asarray(y), getattr(np, name)(x))
+
+
+def test_specials_interpreted(vecmath_as_python):
+    """The same source run as plain Python on NumPy scalars (what a Python driver does
+    with rank-0 values): special values exact, no Python exception (division by zero...)."""
     for dt in (np.float64, np.float32):
         x = np.concatenate([_specials(dt), np.linspace(-30, 30, 61).astype(dt)])
         for name, y in zip(NAMES, fa.jit(_all)(x)):
@@ -184,7 +200,7 @@ def test_rank0_and_python_floats(monkeypatch, cache_dir, driver):
                                        atol=0, err_msg=f"{name}({v!r})")
 
 
-def test_sin_cos_share_their_reduction(monkeypatch):
+def test_sin_cos_share_their_reduction(monkeypatch, vecmath_as_python):
     monkeypatch.setenv("FUNCAD_DRIVER", "numba")
     src = fa.jit(lambda x: fnp.sin(x) * fnp.cos(x)).lower(np.ones(8)).source
     assert src.count("_rt.TWO_OVER_PI[") == 4      # one reduction: 4 table reads
@@ -251,7 +267,7 @@ def test_pow_accuracy_and_specials(compiled, dt):
     print(f"pow max ulp ({np.dtype(dt).name}, {compiled}): {err[i]:.3f}")
 
 
-def test_pow_interpreted():
+def test_pow_interpreted(vecmath_as_python):
     for dt in (np.float64, np.float32):
         sp = _pow_specials(dt)
         gx, gy = np.meshgrid(sp, sp)
@@ -273,8 +289,10 @@ _LIBM = re.compile(r"@(llvm\.)?(exp|expm1|log|log1p|sin|cos|tanh|pow)f?(\.[fv]\w
 def _kernel_irs(f, x, monkeypatch):
     from funcad.lowering.llvm import ArrayArg, ScalarArg
     from funcad.lowering.llvm.kernel_compiler import optimised_ir
+    from funcad.lowering.numba import codegen
     from funcad.lowering.numba.compile import _options_dict, lower_program
     monkeypatch.setenv("FUNCAD_DRIVER", "python")
+    monkeypatch.setattr(codegen, "interpreted", lambda: False)   # the compiled source
     args = x if isinstance(x, tuple) else (x,)
     lowered = lower_program(fa.jit(f).lower(*args)._flat, "f", _options_dict(()))
     irs = []
@@ -301,7 +319,7 @@ def test_llvm_pow_kernel_vectorises(monkeypatch, dt):
     assert re.search(r"<(4|8|16) x (double|float)>", ir)
 
 
-def test_numba_program_vectorises(monkeypatch):
+def test_numba_program_vectorises(monkeypatch, vecmath_as_python):
     import numba
 
     from funcad.lowering.numba.compile import _numba_flags, _options_dict

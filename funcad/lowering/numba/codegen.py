@@ -69,6 +69,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import keyword
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -239,6 +240,11 @@ class _Captured:
     eqns: list = field(default_factory=list)     # printed equations written inside
 
 
+def interpreted() -> bool:
+    """True when generated source runs as plain Python (FUNCAD_DISABLE_JIT=1)."""
+    return os.environ.get("FUNCAD_DISABLE_JIT", "") not in ("", "0")
+
+
 class Emitter:
     """Writes the source of one program; rules call its methods (see the module doc)."""
 
@@ -265,6 +271,10 @@ class Emitter:
         self.current: str | None = None
         self._emitted: dict[int, Jaxpr] = {}    # inner programs lowered so far, by id
         self.loop_depth = 0     # > 0 inside a loop body: small values unroll (unroll.py)
+        # FUNCAD_DISABLE_JIT=1 runs the source as Python, element by element: NumPy's
+        # math functions there, not vecmath's libm-free arithmetic (dozens of scalar
+        # operations an element, written for LLVM to vectorise).
+        self.interpreted = interpreted()
 
     # -- writing -------------------------------------------------------------------
     def line(self, text: str) -> None:

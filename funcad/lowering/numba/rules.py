@@ -79,7 +79,8 @@ def _not(ctx, eqn, args):
 
 def _pow(ctx, eqn, args):
     dt = eqn.out_binders[0].aval.dtype
-    if vecmath.is_vectorisable_dtype(dt) and all(v.aval.dtype == dt for v in eqn.inputs):
+    if (vecmath.is_vectorisable_dtype(dt) and all(v.aval.dtype == dt for v in eqn.inputs)
+            and not ctx.interpreted):
         return vecmath.pow(ctx, args[0], args[1], dt)       # libm-free (see vecmath.py)
     return _float_cast(ctx, dt, f"({args[0]} ** {args[1]})")
 
@@ -113,7 +114,8 @@ def _vecmath(name):
 
     def rule(ctx, eqn, args):
         dt = eqn.out_binders[0].aval.dtype
-        if vecmath.is_vectorisable_dtype(dt) and eqn.inputs[0].aval.dtype == dt:
+        if (vecmath.is_vectorisable_dtype(dt) and eqn.inputs[0].aval.dtype == dt
+                and not ctx.interpreted):
             return build(ctx, args[0], dt)
         return old.format(*args) if isinstance(old, str) else old.fn(ctx, eqn, args)
     return rule
