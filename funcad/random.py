@@ -36,10 +36,10 @@ from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "chisquare", "choice",
+    "PRNGKey", "bernoulli", "beta", "binomial", "bits", "categorical", "cauchy", "chisquare", "choice",
     "dirichlet", "double_sided_maxwell", "exponential", "f", "fold_in", "gamma",
     "generalized_normal", "geometric", "gumbel", "key", "key_data", "laplace", "loggamma",
-    "logistic", "lognormal", "maxwell", "multivariate_normal", "normal", "orthogonal",
+    "logistic", "lognormal", "maxwell", "multinomial", "multivariate_normal", "normal", "orthogonal",
     "pareto", "permutation", "poisson", "rademacher", "randint", "rayleigh", "split", "t",
     "triangular", "truncated_normal", "uniform", "wald", "weibull_min", "wrap_key_data",
 ]
@@ -366,21 +366,40 @@ def cauchy(key: Any, shape: Sequence[int] = (), dtype: Any = None) -> Any:
     return fnp.tan(dtype.type(np.pi) * (u - dtype.type(0.5)))
 
 
-def _gumbel(key, shape, dtype):
-    u = _uniform(key, shape, dtype, np.finfo(dtype).tiny, 1.0)
-    return -fnp.log(-fnp.log(u))
+def _gumbel(key, shape, dtype, mode="low"):
+    if mode == "low":
+        u = _uniform(key, shape, dtype, np.finfo(dtype).tiny, 1.0)
+        return -fnp.log(-fnp.log(u))
+    # JAX's mode="high": two uniforms, the second filling in the low-order bits of the
+    # first where it is below 1/2 (so that -log(-log1p(-x)) resolves the far tail).
+    info = np.finfo(dtype)
+    u = _uniform(key, (2, *shape), dtype, 0.0, 1.0)
+    high, low = u[0], u[1]
+    fill = dtype.type(max(2.0 ** -(2 * int(info.nmant) + 1), float(info.tiny)))
+    x = fnp.where(high >= 0.5, high, high + dtype.type(2.0 ** -int(info.nmant)) * low + fill)
+    return -fnp.log(-fnp.log1p(-x))
 
 
-def gumbel(key: Any, shape: Sequence[int] = (), dtype: Any = None, mode: str = "low") -> Any:
-    """Standard Gumbel floats, -log(-log(u)) (JAX's default mode 'low').
+def gumbel(key: Any, shape: Sequence[int] = (), dtype: Any = None,
+           mode: str | None = None) -> Any:
+    """Standard Gumbel floats, -log(-log(u)) (JAX's default mode 'low'; mode='high' uses
+    two uniforms per draw for twice the dynamic range, as JAX).
 
     >>> gumbel(PRNGKey(0), (2,)).shape
     (2,)
     """
     key = _check_key("gumbel", key)
-    if mode not in ("low", None):
-        raise NotImplementedError(f"gumbel: mode={mode!r} is not implemented (only 'low')")
-    return _gumbel(key, _shape(shape), _float_dtype("gumbel", dtype))
+    if mode is None:
+        mode = "low"
+    if mode not in ("highest", "high", "low"):
+        raise ValueError(f"Must provide valid mode for gumbel got: {mode}")
+    dtype = _float_dtype("gumbel", dtype)
+    if mode == "highest":
+        if dtype == np.float32:
+            raise NotImplementedError("gumbel: mode='highest' for float32 (JAX's bit-level "
+                                      "int-to-float conversion) is not implemented")
+        mode = "high"  # JAX: 'highest' is 'high' except for float32
+    return _gumbel(key, _shape(shape), dtype, mode)
 
 
 def rademacher(key: Any, shape: Sequence[int] = (), dtype: Any = np.int64) -> Any:
@@ -599,15 +618,18 @@ def _promote_inexact(*xs):
 
 
 def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | None = None,
-                replace: bool = True) -> Any:
+                replace: bool = True, mode: str | None = None) -> Any:
     """Samples from categorical distributions given by unnormalised log-probabilities
-    (the Gumbel-max trick, as JAX).
+    (the Gumbel-max trick, as JAX; `mode` is gumbel's).
 
     >>> categorical(PRNGKey(0), np.zeros((2, 3))).shape
     (2,)
     """
     key = _check_key("categorical", key)
     (logits,) = _promote_inexact(logits)
+    mode = "low" if mode is None else mode
+    if mode not in ("high", "low"):
+        raise ValueError(f"Must provide valid mode for gumbel got: {mode}")
     ndim = logits.ndim
     axis = axis % ndim
     batch_shape = tuple(d for i, d in enumerate(logits.shape) if i != axis)
@@ -620,7 +642,7 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
                              f"shape {batch_shape}")
     prefix = shape[:len(shape) - len(batch_shape)]
     if not replace:
-        logits = logits + _gumbel(key, logits.shape, logits.dtype)
+        logits = logits + _gumbel(key, logits.shape, logits.dtype, mode)
         k = math.prod(prefix)
         if k > logits.shape[axis]:
             raise ValueError(f"Number of samples without replacement ({k}) cannot exceed "
@@ -631,7 +653,7 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
         return fnp.reshape(idx, shape).astype(np.int32)  # lax.top_k's indices, as JAX
     logits_shape = list(shape[len(shape) - len(batch_shape):])
     logits_shape.insert(axis, logits.shape[axis])
-    g = _gumbel(key, (*prefix, *logits_shape), logits.dtype)
+    g = _gumbel(key, (*prefix, *logits_shape), logits.dtype, mode)
     expanded = fnp.reshape(logits, (1,) * len(prefix) + logits.shape)
     return fnp.argmax(g + expanded, axis=axis - ndim)
 
@@ -948,6 +970,168 @@ def poisson(key: Any, lam: Any, shape: Sequence[int] | None = None,
     result = fnp.where(use_knuth, _poisson_knuth(key, lam_knuth, shape, dtype),
                        _poisson_rejection(key, lam_rejection, shape, dtype))
     return fnp.where(lam == 0, fnp.zeros((), dtype), result)
+
+
+# -- binomial (JAX's, after TensorFlow: inversion for n * p <= 10, BTRS otherwise) ---------
+
+_STIRLING_TAIL = [0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                  0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                  0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                  0.00833056343336287]
+
+
+def _stirling_approx_tail(k):
+    table = fnp.asarray(np.array(_STIRLING_TAIL, k.dtype))
+    use_tail_values = k <= 9
+    k = fnp.clip(k, k.dtype.type(0.0), k.dtype.type(9.0))
+    kp1sq = (k + 1) * (k + 1)
+    approx = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+    k = fnp.floor(k)
+    return fnp.where(use_tail_values, fnp.take(table, k.astype(np.int32)), approx)
+
+
+def _binomial_inversion(key, count, prob, shape, dtype):
+    lax = _lax()
+    log1minusprob = fnp.log1p(-prob)
+
+    def body_fn(carry):
+        num_geom, geom_sum, key = carry
+        ks = split(key)
+        subkey, key = ks[0], ks[1]
+        num_geom_out = fnp.where(geom_sum <= count, num_geom + 1, num_geom)
+        u = _uniform(subkey, shape, prob.dtype, 0.0, 1.0)
+        geom = fnp.ceil(fnp.log(u) / log1minusprob)
+        return num_geom_out, geom_sum + geom, key
+
+    def cond_fn(carry):
+        return fnp.any(carry[1] <= count)
+
+    init = (fnp.zeros(shape, prob.dtype), fnp.zeros(shape, prob.dtype), key)
+    k = lax.while_loop(cond_fn, body_fn, init)[0]
+    return (k - 1).astype(dtype)
+
+
+def _btrs(key, count, prob, shape, dtype):
+    # Hormann's transformed rejection with squeeze (BTRS), as JAX and TensorFlow.
+    lax = _lax()
+    stddev = fnp.sqrt(count * prob * (1 - prob))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = count * prob + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = prob / (1 - prob)
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = fnp.floor((count + 1) * prob)
+
+    def body_fn(carry):
+        k_out, accepted, key = carry
+        ks = split(key, 3)
+        key, subkey_0, subkey_1 = ks[0], ks[1], ks[2]
+        u = _uniform(subkey_0, shape, prob.dtype, 0.0, 1.0)
+        v = _uniform(subkey_1, shape, prob.dtype, 0.0, 1.0)
+        u = u - 0.5
+        us = 0.5 - fnp.abs(u)
+        accept1 = (us >= 0.07) & (v <= v_r)
+        k = fnp.floor((2 * a / us + b) * u + c)
+        reject = (k < 0) | (k > count)
+        v = fnp.log(v * alpha / (a / (us * us) + b))
+        ub = ((m + 0.5) * fnp.log((m + 1) / (r * (count - m + 1)))
+              + (count + 1) * fnp.log((count - m + 1) / (count - k + 1))
+              + (k + 0.5) * fnp.log(r * (count - k + 1) / (k + 1))
+              + _stirling_approx_tail(m)
+              + _stirling_approx_tail(count - m)
+              - _stirling_approx_tail(k)
+              - _stirling_approx_tail(count - k))
+        accept2 = v <= ub
+        accept = accept1 | (~reject & accept2)
+        return fnp.where(accept, k, k_out), accepted | accept, key
+
+    def cond_fn(carry):
+        return fnp.any(~carry[1])
+
+    init = (fnp.full(shape, -1, prob.dtype), fnp.zeros(shape, bool), key)
+    return lax.while_loop(cond_fn, body_fn, init)[0].astype(dtype)
+
+
+def _binomial(key, count, prob, shape, dtype):
+    # Not differentiable (the draws are integers): no gradient flows to n or p.
+    count = stop_gradient(fnp.asarray(count))
+    (prob,) = _promote_inexact(stop_gradient(fnp.asarray(prob)))
+    if shape is None:
+        shape = tuple(np.broadcast_shapes(count.shape, prob.shape))
+    else:
+        shape = _shape(shape)
+        _check_shape("binomial", shape, count.shape, prob.shape)
+    count = fnp.broadcast_to(count.astype(prob.dtype), shape)
+    prob = fnp.broadcast_to(prob, shape)
+    one = prob.dtype.type(1.0)
+    p_lt_half = prob < 0.5
+    q = fnp.where(p_lt_half, prob, one - prob)
+    count_nan_or_neg = fnp.isnan(count) | (count < 0.0)
+    count_inf = fnp.isinf(count)
+    q_is_nan = fnp.isnan(q)
+    q_l_0 = q < 0.0
+    q = fnp.where(q_is_nan | q_l_0, prob.dtype.type(0.01), q)
+    use_inversion = count_nan_or_neg | (count * q <= 10.0)
+    count = fnp.floor(count)
+    count_inv = fnp.where(use_inversion, count, prob.dtype.type(0.0))
+    count_btrs = fnp.where(use_inversion, prob.dtype.type(1e4), count)
+    q_btrs = fnp.where(use_inversion, prob.dtype.type(0.5), q)
+    samples = fnp.where(use_inversion,
+                        _binomial_inversion(key, count_inv, q, shape, dtype),
+                        _btrs(key, count_btrs, q_btrs, shape, dtype))
+    invalid = q_l_0 | q_is_nan | count_nan_or_neg
+    samples = fnp.where(invalid, dtype.type(np.nan), samples)
+    samples = fnp.where(count_inf & ~invalid, dtype.type(np.inf), samples)
+    return fnp.where(p_lt_half | count_nan_or_neg | q_is_nan | count_inf, samples,
+                     count.astype(dtype) - samples)
+
+
+def binomial(key: Any, n: Any, p: Any, shape: Sequence[int] | None = None,
+             dtype: Any = None) -> Any:
+    """Binomial(n, p) counts as floats (JAX's algorithm: inversion by geometric jumps for
+    n * min(p, 1-p) <= 10, BTRS rejection otherwise; the same key gives JAX's draws).
+    Not differentiable (no gradient flows to n or p).
+
+    >>> float(binomial(PRNGKey(0), 10.0, 0.0))
+    0.0
+    """
+    key = _check_key("binomial", key)
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"dtype argument to `binomial` must be a float dtype, got {dtype}")
+    with np.errstate(all="ignore"):  # rejected proposals take logs of negatives, as JAX's
+        return _binomial(key, n, p, shape, dtype)
+
+
+def multinomial(key: Any, n: Any, p: Any, *, shape: Sequence[int] | None = None,
+                dtype: Any = None, unroll: int | bool = 1) -> Any:
+    """Multinomial(n, p) counts along the last axis of p (JAX's method: a scan of
+    conditional binomials, one key per category).
+
+    >>> multinomial(PRNGKey(0), 10.0, np.array([0.2, 0.3, 0.5])).sum().item()
+    10.0
+    """
+    key = _check_key("multinomial", key)
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    n, p = _promote_inexact(n, p)
+    shape = p.shape if shape is None else _shape(shape)
+    n = fnp.broadcast_to(n, shape[:-1])
+    p = fnp.broadcast_to(p, shape)
+
+    def f(remainder, ratio_key):
+        ratio, k = ratio_key
+        count = _binomial(k, remainder, fnp.clip(ratio, 0, 1), None, remainder.dtype)
+        return remainder - count, count
+
+    p = fnp.moveaxis(p, -1, 0)
+    # reversed cumulative sum (summed from the last category, as a reverse scan)
+    remaining_probs = fnp.flip(fnp.cumsum(fnp.flip(p, 0), axis=0), 0)
+    ratios = p / fnp.where(remaining_probs == 0, p.dtype.type(1), remaining_probs)
+    keys = split(key, ratios.shape[0])
+    with np.errstate(all="ignore"):
+        _, counts = _lax().scan(f, n, (ratios, keys), unroll=unroll)
+    return fnp.moveaxis(counts, 0, -1).astype(dtype)
 
 
 # -- orthogonal: Q of the QR decomposition of a normal matrix, R with a positive diagonal ----
