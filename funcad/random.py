@@ -1,8 +1,9 @@
 """funcad.random: JAX's key-based PRNG (threefry2x32), bit for bit.
 
-Keys are JAX's raw keys: uint32 arrays of shape (2,) (`key` returns the same raw key as
-`PRNGKey`; funcad has no typed key arrays, so `key_data` and `wrap_key_data` return their
-argument). The generator is JAX's default `threefry2x32` with `jax_threefry_partitionable`
+Keys are JAX's: `PRNGKey(seed)` gives a raw key (a uint32 array of shape (2,)), `key(seed)`
+a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree over its uint32
+data); `key_data` and `wrap_key_data` convert, and every function accepts both (`split` and
+`fold_in` return keys of the kind they were given). The generator is JAX's default `threefry2x32` with `jax_threefry_partitionable`
 on (JAX's default since 0.5): the same key gives the same bits as JAX, hence the same
 `split`, `fold_in`, `bits`, `uniform`, `randint`, `bernoulli`, `choice`, `permutation`,
 `categorical` and `rademacher` draws. Draws that go through a transcendental function
@@ -36,12 +37,13 @@ from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "bernoulli", "beta", "binomial", "bits", "categorical", "cauchy", "chisquare", "choice",
-    "dirichlet", "double_sided_maxwell", "exponential", "f", "fold_in", "gamma",
-    "generalized_normal", "geometric", "gumbel", "key", "key_data", "laplace", "loggamma",
-    "logistic", "lognormal", "maxwell", "multinomial", "multivariate_normal", "normal", "orthogonal",
-    "pareto", "permutation", "poisson", "rademacher", "randint", "rayleigh", "split", "t",
-    "triangular", "truncated_normal", "uniform", "wald", "weibull_min", "wrap_key_data",
+    "PRNGKey", "PRNGKeyArray", "bernoulli", "beta", "binomial", "bits", "categorical",
+    "cauchy", "chisquare", "choice", "clone", "dirichlet", "double_sided_maxwell",
+    "exponential", "f", "fold_in", "gamma", "generalized_normal", "geometric", "gumbel",
+    "key", "key_data", "key_impl", "laplace", "loggamma", "logistic", "lognormal", "maxwell",
+    "multinomial", "multivariate_normal", "normal", "orthogonal", "pareto", "permutation",
+    "poisson", "rademacher", "randint", "rayleigh", "shuffle", "split", "t", "triangular",
+    "truncated_normal", "uniform", "wald", "weibull_min", "wrap_key_data",
 ]
 
 _U32 = np.dtype(np.uint32)
@@ -52,15 +54,149 @@ _MASK32 = 0xFFFFFFFF
 # -- keys ---------------------------------------------------------------------------------
 
 
-def _check_key(name: str, key: Any) -> Any:
+class PRNGKeyArray:
+    """A typed key array, as `jax.random.key` returns: dtype `key<fry>`, shape `data.shape[:-1]`.
+
+    It wraps the keys' uint32 data (shape (*shape, 2)) and is a pytree whose one leaf is
+    that data, so typed keys pass through `jit`, `vmap` (their key axes lead the data's),
+    `grad`, `scan` and `while_loop` unchanged. (In JAX key arrays are pytree leaves; here
+    tree_util sees the uint32 data as the leaf.)
+
+    >>> k = key(0)
+    >>> k.shape, str(k.dtype)
+    ((), 'key<fry>')
+    >>> split(k, 3).shape
+    (3,)
+    """
+
+    __slots__ = ("_data",)
+    __array_priority__ = 1000
+    __hash__ = None  # as JAX's arrays: unhashable
+
+    def __init__(self, data: Any):
+        self._data = data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._data.shape[:-1])
+
+    @property
+    def dtype(self) -> "KeyDType":
+        return _KEY_DTYPE
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d key array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __getitem__(self, idx) -> "PRNGKeyArray":
+        if isinstance(idx, PRNGKeyArray):
+            raise TypeError("a key array cannot index")
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        # the trailing slice keeps each key's two words (after an Ellipsis too)
+        return PRNGKeyArray(self._data[(*idx, slice(None))])
+
+    def reshape(self, *shape) -> "PRNGKeyArray":
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        return PRNGKeyArray(fnp.reshape(self._data, (*shape, 2)))
+
+    def ravel(self) -> "PRNGKeyArray":
+        return self.reshape(-1)
+
+    def __eq__(self, other):
+        if not isinstance(other, PRNGKeyArray):
+            return NotImplemented
+        return fnp.all(fnp.equal(self._data, other._data), axis=-1)
+
+    def __ne__(self, other):
+        if not isinstance(other, PRNGKeyArray):
+            return NotImplemented
+        return fnp.logical_not(self == other)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a PRNG key array (dtype key<fry>) cannot be converted to a NumPy "
+                        "array. Use funcad.random.key_data(keys) for its uint32 data.")
+
+    def __repr__(self) -> str:
+        data = self._data
+        if _is_traced(data):
+            return f"PRNGKeyArray{list(self.shape)}(key<fry>, traced)"
+        return (f"Array({self.shape}, dtype=key<fry>) overlaying:\n"
+                f"{np.asarray(data).view(np.ndarray)}")
+
+    __str__ = __repr__
+
+
+class KeyDType:
+    """The dtype of typed key arrays (`key<fry>`: JAX's threefry2x32 implementation)."""
+
+    name = "key<fry>"
+    _impl = "threefry2x32"
+
+    def __repr__(self) -> str:
+        return "key<fry>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, KeyDType) or other == "key<fry>"
+
+    def __hash__(self) -> int:
+        return hash("key<fry>")
+
+
+_KEY_DTYPE = KeyDType()
+
+
+def _register_key_pytree():
+    from funcad._tree import register_pytree_node
+    register_pytree_node(PRNGKeyArray, lambda k: ((k._data,), None),
+                         lambda _, children: PRNGKeyArray(children[0]))
+
+
+_register_key_pytree()
+
+
+def _check_impl(name: str, impl: Any) -> None:
+    if impl is not None and str(impl) not in ("threefry2x32", "threefry", "fry"):
+        raise NotImplementedError(f"{name}: only JAX's default PRNG implementation "
+                                  f"'threefry2x32' is available in funcad, got impl={impl!r}")
+
+
+def _key_words(name: str, key: Any) -> tuple[Any, bool]:
+    """The uint32 data of keys (typed or raw) and whether they were typed."""
+    if isinstance(key, PRNGKeyArray):
+        return key._data, True
     key = fnp.asarray(key)
     if key.dtype != _U32 or key.shape[-1:] != (2,):
-        raise TypeError(f"{name}: expected a PRNG key (a uint32 array of shape (2,), from "
-                        f"funcad.random.PRNGKey or split), got {key.dtype.name}{list(key.shape)}")
-    if key.ndim != 1:
+        raise TypeError(f"{name}: expected a PRNG key (from funcad.random.key or PRNGKey: a "
+                        f"typed key array, or a uint32 array of shape (2,)), got "
+                        f"{key.dtype.name}{list(key.shape)}")
+    return key, False
+
+
+def _check_key(name: str, key: Any, with_typed: bool = False) -> Any:
+    data, typed = _key_words(name, key)
+    if data.ndim != 1:
+        shape = data.shape[:-1] if typed else data.shape
+        want = "()" if typed else "(2,)"
         raise TypeError(f"{name} accepts a single key, but was given a key array of shape "
-                        f"{key.shape} != (2,). Use funcad.vmap for batching.")
-    return key
+                        f"{shape} != {want}. Use funcad.vmap for batching.")
+    return (data, typed) if with_typed else data
 
 
 def _hi32(b):
@@ -85,40 +221,74 @@ def _seed_key(name: str, seed: Any) -> Any:
     return fnp.stack([_hi32(s), _lo32(s)])
 
 
-def PRNGKey(seed: Any) -> Any:
+def PRNGKey(seed: Any, *, impl: Any = None) -> Any:
     """A raw PRNG key (uint32[2]) from an integer seed, as jax.random.PRNGKey.
 
     >>> PRNGKey(42).tolist()
     [0, 42]
     """
+    _check_impl("PRNGKey", impl)
     return _seed_key("PRNGKey", seed)
 
 
-def key(seed: Any) -> Any:
-    """A PRNG key from an integer seed (the same raw uint32[2] key as PRNGKey).
+def key(seed: Any, *, impl: Any = None) -> PRNGKeyArray:
+    """A typed PRNG key (shape (), dtype key<fry>) from an integer seed, as jax.random.key;
+    its data is PRNGKey(seed).
 
-    >>> key(7).tolist()
-    [0, 7]
+    >>> key(7)
+    Array((), dtype=key<fry>) overlaying:
+    [0 7]
     """
-    return _seed_key("key", seed)
+    _check_impl("key", impl)
+    return PRNGKeyArray(_seed_key("key", seed))
 
 
 def key_data(keys: Any) -> Any:
-    """The uint32 data of keys (funcad's keys are raw, so: the keys themselves).
+    """The uint32 data of keys, shape (*keys.shape, 2) (raw keys are returned as they are).
 
-    >>> key_data(PRNGKey(1)).tolist()
+    >>> key_data(key(1)).tolist()
     [0, 1]
     """
-    return fnp.asarray(keys)
+    return _key_words("key_data", keys)[0]
 
 
-def wrap_key_data(key_bits_array: Any) -> Any:
-    """Keys from their uint32 data (funcad's keys are raw, so: the data itself).
+def wrap_key_data(key_bits_array: Any, *, impl: Any = None) -> PRNGKeyArray:
+    """Typed keys from their uint32 data (shape (..., 2)), as jax.random.wrap_key_data.
 
-    >>> wrap_key_data(np.array([0, 3], np.uint32)).tolist()
-    [0, 3]
+    >>> wrap_key_data(np.array([0, 3], np.uint32)).shape
+    ()
     """
-    return fnp.asarray(key_bits_array, dtype=_U32)
+    _check_impl("wrap_key_data", impl)
+    if isinstance(key_bits_array, PRNGKeyArray):
+        raise TypeError("wrap_key_data: the argument is already a typed key array")
+    data = fnp.asarray(key_bits_array)
+    if data.dtype != _U32 or data.shape[-1:] != (2,):
+        raise TypeError(f"wrap_key_data: expected uint32 data of shape (..., 2), got "
+                        f"{data.dtype.name}{list(data.shape)}")
+    return PRNGKeyArray(data)
+
+
+def key_impl(keys: Any) -> str:
+    """The name of the keys' PRNG implementation: always 'threefry2x32' in funcad.
+
+    >>> key_impl(key(0))
+    'threefry2x32'
+    """
+    _key_words("key_impl", keys)
+    return "threefry2x32"
+
+
+def clone(key: Any) -> Any:
+    """A copy of a key for reuse; outside key-reuse checking, the identity (as JAX).
+
+    >>> bool(uniform(clone(key(0))) == uniform(key(0)))
+    True
+    """
+    return key
+
+
+def _wrap_like(typed: bool, data: Any) -> Any:
+    return PRNGKeyArray(data) if typed else data
 
 
 def _hash_counters(key, shape):
@@ -149,10 +319,10 @@ def split(key: Any, num: int | Sequence[int] = 2) -> Any:
     >>> split(PRNGKey(0), 3).shape
     (3, 2)
     """
-    key = _check_key("split", key)
+    key, typed = _check_key("split", key, with_typed=True)
     shape = _shape(num)
     b = _hash_counters(key, shape)
-    return fnp.stack([_hi32(b), _lo32(b)], axis=-1)
+    return _wrap_like(typed, fnp.stack([_hi32(b), _lo32(b)], axis=-1))
 
 
 def _split2(key):
@@ -166,13 +336,13 @@ def fold_in(key: Any, data: Any) -> Any:
     >>> fold_in(PRNGKey(0), 1).shape
     (2,)
     """
-    key = _check_key("fold_in", key)
+    key, typed = _check_key("fold_in", key, with_typed=True)
     data = fnp.asarray(data)
     if data.ndim:
         raise TypeError(f"fold_in accepts a scalar, but was given an array of shape "
                         f"{data.shape} != (). Use funcad.vmap for batching.")
     b = _threefry2x32(key[0], key[1], fnp.zeros((), _U32), data.astype(_U32))
-    return fnp.stack([_hi32(b), _lo32(b)])
+    return _wrap_like(typed, fnp.stack([_hi32(b), _lo32(b)]))
 
 
 def _random_bits(key, bit_width: int, shape) -> Any:
@@ -541,6 +711,27 @@ def permutation(key: Any, x: Any, axis: int = 0, independent: bool = False) -> A
         return _shuffle(key, x, axis)
     ind = _shuffle(key, fnp.arange(x.shape[axis]), 0)
     return fnp.take(x, ind, axis=axis)
+
+
+def shuffle(key: Any, x: Any, axis: int = 0) -> Any:
+    """Shuffle x along `axis`, each slice independently (deprecated in JAX, and removed
+    from recent versions: it is `permutation(key, x, axis, independent=True)`).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     sorted(shuffle(PRNGKey(0), np.arange(4)).tolist())
+    [0, 1, 2, 3]
+    """
+    import warnings
+    warnings.warn("funcad.random.shuffle is deprecated (as jax.random.shuffle). Use "
+                  "funcad.random.permutation with independent=True.", FutureWarning,
+                  stacklevel=2)
+    key = _check_key("shuffle", key)
+    x = fnp.asarray(x)
+    if x.ndim == 0:
+        raise TypeError("shuffle: x must be at least 1-dimensional")
+    return _shuffle(key, x, axis % x.ndim)
 
 
 def _searchsorted_left(sorted_1d, v):
