@@ -3,13 +3,14 @@
 Keys are JAX's: `PRNGKey(seed)` gives a raw key (a uint32 array of shape (2,)), `key(seed)`
 a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree over its uint32
 data); `key_data` and `wrap_key_data` convert, and every function accepts both (`split` and
-`fold_in` return keys of the kind they were given). The generator is JAX's default `threefry2x32` with `jax_threefry_partitionable`
-on (JAX's default since 0.5): the same key gives the same bits as JAX, hence the same
-`split`, `fold_in`, `bits`, `uniform`, `randint`, `bernoulli`, `choice`, `permutation`,
-`categorical` and `rademacher` draws. Draws that go through a transcendental function
-(`normal` through erfinv, `exponential`, `gumbel`, ...) agree with JAX's to within an ulp
-or two of the function (XLA's log1p and erfinv round differently in a few cases).
-Defaults follow JAX with x64 enabled: float64 and int64 unless a dtype is given.
+`fold_in` return keys of the kind they were given). The generator is JAX's default
+`threefry2x32` with `jax_threefry_partitionable` on (JAX's default since 0.5): the same key
+gives the same bits as JAX, hence the same `split`, `fold_in`, `bits`, `uniform`, `randint`,
+`bernoulli`, `choice`, `permutation`, `categorical` and `rademacher` draws; `binomial` and
+`multinomial` follow JAX's algorithms and key schedule. Draws that go through a
+transcendental function (`normal` through erfinv, `exponential`, `gumbel`, ...) agree with
+JAX's to within an ulp or two of the function (XLA's log1p and erfinv round differently in
+a few cases). Defaults follow JAX with x64 enabled: float64 and int64 unless a dtype is given.
 
 Everything is built from funcad primitives (`threefry2x32` lowers to straight-line
 integer code in jit's fused loops), so every sampler works eagerly, under `jit`, under
