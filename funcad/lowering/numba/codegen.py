@@ -1013,6 +1013,8 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
         _write_group_code(low, g, materialize)
     outs = [(low.env[v], v.aval.ndim, ctx.dtype(v.aval.dtype))
             for v in g.phase_of if v in low.env and v not in low.rowbufs]
+    outs += [(low.env[out], out.aval.ndim, ctx.dtype(out.aval.dtype))
+             for out, _ in g.stores.values()]
     ctx.kernel(cap.lines, outs, cap.eqns)
 
 
