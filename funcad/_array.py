@@ -365,14 +365,6 @@ def wrap(x: np.ndarray) -> Array:
     return out
 
 
-def _result(r: Any) -> Any:
-    """A NumPy result as an Array (scalars stay scalars)."""
-    if type(r) is np.ndarray:
-        r = r.view(Array)
-        r.setflags(write=False)
-    return r
-
-
 def _results(r: Any) -> Any:
     t = type(r)
     if t is np.ndarray:
@@ -395,6 +387,9 @@ def to_array(x: Any) -> Any:
         x = x.view(Array)
         x.setflags(write=False)
     return x
+
+
+_result = to_array      # a NumPy result as an Array (scalars stay scalars)
 
 
 def to_arrays(out: Any) -> Any:
