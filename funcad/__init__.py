@@ -2,6 +2,17 @@
 
 __version__ = "0.1.0"
 
+from funcad._array import (  # noqa: E402  (first: primitives return Arrays outside transforms)
+    Array,
+    CpuDevice,
+    default_backend,
+    device_count,
+    device_get,
+    device_put,
+    devices,
+    local_device_count,
+    local_devices,
+)
 from funcad import primitives as _primitives  # noqa: F401  (registers all primitives)
 from funcad import numpy  # noqa: F401
 from funcad import tree_util  # noqa: F401
@@ -47,6 +58,8 @@ from funcad.ad_checkpoint import checkpoint_policies  # noqa: E402
 jacobian = jacrev  # JAX's alias
 
 __all__ = [
+    "Array", "CpuDevice", "default_backend", "device_count", "device_get", "device_put",
+    "devices", "local_device_count", "local_devices",
     "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "ShapeMismatchError",
     "UnexpectedTracerError", "UnsupportedNumPyFunctionError",
     "checkpoint", "custom_jvp", "custom_vjp", "remat",

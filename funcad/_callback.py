@@ -180,7 +180,7 @@ def debug_print(fmt: str, *args: Any, ordered: bool = False, **kwargs: Any) -> N
     >>> import funcad as fa
     >>> fa.jit(lambda x: fa.debug.print("x = {}", x) or x)(2.0)
     x = 2.0
-    array(2.)
+    Array(2., dtype=float64)
     """
     def show(*a, **kw):
         print(fmt.format(*a, **kw))

@@ -145,10 +145,14 @@ def get_aval(x: Any) -> ShapedArray:
         f"({x!r:.60}); pass a NumPy array, a Python number, or a pytree of them.")
 
 
+#: Concrete array types: np.ndarray and funcad.Array (added by funcad._array).
+ARRAY_TYPES: set = {np.ndarray}
+
+
 def is_scalar_literal(x: Any) -> bool:
     """True for concrete rank-0 values, which programs inline as literals."""
     return type(x) in _PY_SCALAR_DTYPES or isinstance(x, np.generic) or (
-        type(x) is np.ndarray and x.ndim == 0)
+        type(x) in ARRAY_TYPES and x.ndim == 0)
 
 
 # ----------------------------------------------------------------------------------
@@ -176,7 +180,10 @@ class Primitive:
                 if m.level > main.level:
                     main = m
         if main.level == 0:
-            return impl_rules[self](*args, **params) if params else impl_rules[self](*args)
+            out = impl_rules[self](*args, **params) if params else impl_rules[self](*args)
+            if _outside:    # outside every transform: the result leaves funcad as an Array
+                return [to_array(o) for o in out] if self.multiple_results else to_array(out)
+            return out
         if not main.alive:
             raise_leaked_tracer(self)
         trace = main.trace
@@ -294,6 +301,14 @@ class EvalTrace(Trace):
 
 trace_stack: list[MainTrace] = [MainTrace(0, EvalTrace)]
 _dynamic_main: MainTrace = trace_stack[0]
+#: True while no transform runs (len(trace_stack) == 1): what primitives compute then
+#: leaves funcad, so it is made a funcad.Array.
+_outside = True
+
+
+def to_array(x: Any) -> Any:
+    """Replaced by funcad._array.to_array (an ndarray leaving funcad becomes an Array)."""
+    return x
 
 
 class new_main:
@@ -303,26 +318,46 @@ class new_main:
     call, and this costs a fraction of contextlib's overhead.
     """
 
-    __slots__ = ("main", "prev_dynamic", "dynamic")
+    __slots__ = ("main", "prev_dynamic", "dynamic", "prev_outside")
 
     def __init__(self, trace_type: type, payload: Any = None, dynamic: bool = False):
         self.main = MainTrace(len(trace_stack), trace_type, payload)
         self.dynamic = dynamic
 
     def __enter__(self) -> MainTrace:
-        global _dynamic_main
+        global _dynamic_main, _outside
         main = self.main
         trace_stack.append(main)
+        self.prev_outside = _outside
+        _outside = False
         self.prev_dynamic = _dynamic_main
         if self.dynamic:
             _dynamic_main = main
         return main
 
     def __exit__(self, *exc) -> None:
-        global _dynamic_main
+        global _dynamic_main, _outside
         self.main.alive = False
         trace_stack.pop()
+        _outside = self.prev_outside
         _dynamic_main = self.prev_dynamic
+
+
+class inside:
+    """funcad's own evaluation outside transforms (a backward pass, the body of an eager
+    loop): the values that primitives compute in the block stay plain ndarrays (they do
+    not leave funcad, so they are not made Arrays)."""
+
+    __slots__ = ("prev",)
+
+    def __enter__(self) -> None:
+        global _outside
+        self.prev = _outside
+        _outside = False
+
+    def __exit__(self, *exc) -> None:
+        global _outside
+        _outside = self.prev
 
 
 def current_dynamic_main() -> MainTrace:

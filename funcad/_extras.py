@@ -94,7 +94,7 @@ def linear_transpose(fun: Callable, *primals: Any, reduce_axes: tuple = ()) -> C
     >>> import numpy as np, funcad as fa
     >>> t = fa.linear_transpose(lambda x: 2.0 * x[::-1], np.zeros(3))
     >>> t(np.array([1.0, 2.0, 3.0]))
-    (array([6., 4., 2.]),)
+    (Array([6., 4., 2.], dtype=float64),)
     """
     from funcad.api import vjp
     zeros = [np.zeros(_aval_of(p).shape, _aval_of(p).dtype) for p in

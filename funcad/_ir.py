@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import (
     ShapedArray,
     abstract_eval_rules,
@@ -146,7 +147,17 @@ class ClosedJaxpr:
 
 
 def eval_jaxpr(jaxpr: Jaxpr, consts: list | tuple, args: list | tuple) -> list:
-    """Evaluate a jaxpr by binding each equation's primitive (so it works under any trace)."""
+    """Evaluate a jaxpr by binding each equation's primitive (so it works under any trace).
+
+    Outside transforms the values made on the way stay plain ndarrays; the caller (a
+    primitive's bind, a transform) makes what leaves funcad an Array."""
+    if _core._outside:
+        with _core.inside():
+            return _eval_jaxpr(jaxpr, consts, args)
+    return _eval_jaxpr(jaxpr, consts, args)
+
+
+def _eval_jaxpr(jaxpr: Jaxpr, consts: list | tuple, args: list | tuple) -> list:
     env: dict[Var, Any] = {}
     for v, x in zip(jaxpr.constvars, consts, strict=True):
         env[v] = x

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from funcad import _core
+from funcad._array import Array, to_array, writeable_const, writeable_view
 from funcad._core import ShapedArray, Tracer, eval_context, get_aval
 from funcad._ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
@@ -51,12 +52,15 @@ def _fast_call(run: Callable, consts: tuple, out_tree) -> Callable:
     """The cached call of one signature: run the program, rebuild the output pytree."""
     single = out_tree.num_leaves == 1 and out_tree.kind is None
     if not consts and single:
-        return lambda args: run(*args)[0]
+        one = getattr(run, "single", None)     # the executor's own one-output path
+        if one is not None:
+            return one
+        return lambda args: to_array(run(*args)[0])
     if not consts:
-        return lambda args: tree_unflatten(out_tree, list(run(*args)))
+        return lambda args: tree_unflatten(out_tree, [to_array(o) for o in run(*args)])
 
     def call(args):
-        return tree_unflatten(out_tree, list(run(*consts, *args)))
+        return tree_unflatten(out_tree, [to_array(o) for o in run(*consts, *args)])
     return call
 
 
@@ -70,15 +74,22 @@ def _is_scalar(a: Any) -> bool:
 def _fast_key(args: tuple) -> tuple:
     """Signature of positional arguments: (type, shape, dtype) of arrays, type of scalars,
     and the same inside tuples and lists (parameters often come as tuples of arrays)."""
+    if len(args) == 1:      # the commonest call, without a comprehension's frame
+        a = args[0]
+        if type(a) is np.ndarray:
+            return ((np.ndarray, a.shape, a.dtype),)
+        if type(a) is Array:
+            return ((Array, a.shape, a.dtype),)
     return tuple([(np.ndarray, a.shape, a.dtype) if type(a) is np.ndarray else
-                  (type(a), _fast_key(a)) if type(a) is tuple or type(a) is list else type(a)
+                  (type(a), _fast_key(a)) if type(a) is tuple or type(a) is list else
+                  (Array, a.shape, a.dtype) if type(a) is Array else type(a)
                   for a in args])
 
 
 def _array_tree(a: Any) -> bool:
     """True for an ndarray, or tuples and lists nesting only ndarrays."""
     t = type(a)
-    if t is np.ndarray:
+    if t is np.ndarray or t is Array:
         return True
     return (t is tuple or t is list) and all(_array_tree(x) for x in a)
 
@@ -86,7 +97,7 @@ def _array_tree(a: Any) -> bool:
 def _flat_arrays(args, out: list) -> list:
     """The leaves of nested tuples and lists of arrays, in tree_flatten's order."""
     for a in args:
-        if type(a) is np.ndarray:
+        if type(a) is np.ndarray or type(a) is Array:
             out.append(a)
         else:
             _flat_arrays(a, out)
@@ -99,8 +110,23 @@ def _flattening(call: Callable) -> Callable:
 
 
 def _converting(call: Callable) -> Callable:
-    """Wrap a fast call so that scalar arguments arrive as 0-d arrays."""
-    return lambda args: call([a if type(a) is np.ndarray else np.asarray(a) for a in args])
+    """Wrap a fast call so that scalar arguments arrive as 0-d arrays and Arrays as plain
+    writeable views (what compiled code takes without a conversion of its own)."""
+    return lambda args: call([a if type(a) is np.ndarray else
+                              writeable_view(a) if type(a) is Array else np.asarray(a)
+                              for a in args])
+
+
+def _plain_flat(args, out: list) -> list:
+    """_flat_arrays, with Arrays as plain writeable views."""
+    for a in args:
+        if type(a) is np.ndarray:
+            out.append(a)
+        elif type(a) is Array:
+            out.append(writeable_view(a))
+        else:
+            _plain_flat(a, out)
+    return out
 
 
 class Lowered:
@@ -140,7 +166,7 @@ def _signature(leaves) -> tuple:
         if isinstance(x, Tracer):
             a = x.aval
             sig.append((a.shape, a.dtype, a.weak_type))
-        elif type(x) is np.ndarray:
+        elif type(x) is np.ndarray or type(x) is Array:
             sig.append((x.shape, x.dtype, False))
         else:
             a = get_aval(x)
@@ -280,7 +306,9 @@ class Jitted:
         traced_vars = [v for v, t in zip(jaxpr.constvars, traced, strict=True) if t]
         flat = Jaxpr((), (*const_vars, *traced_vars, *jaxpr.invars), jaxpr.eqns,
                      jaxpr.outvars)
-        concrete = tuple(c for c, t in zip(consts, traced, strict=True) if not t)
+        # Array constants run as writeable views of their memory, as Array arguments do.
+        concrete = tuple(writeable_const(c) for c, t in zip(consts, traced, strict=True)
+                         if not t)
         closed_over = [c for c, t in zip(consts, traced, strict=True) if t]
         return (flat, concrete, box["out_tree"], closed), closed_over
 
@@ -320,12 +348,15 @@ class Jitted:
                 call = _fast_call(run, consts, out_tree)
                 if all(type(a) is np.ndarray for a in args):
                     self._fast[_fast_key(args)] = call
-                elif all(type(a) is np.ndarray or _is_scalar(a) for a in args):
+                elif all(type(a) is np.ndarray or type(a) is Array or _is_scalar(a)
+                         for a in args):
                     self._fast[_fast_key(args)] = _converting(call)
                 elif all(_array_tree(a) for a in args):
-                    self._fast[_fast_key(args)] = _flattening(call)
-        outs = [o if isinstance(o, Tracer) or type(o) is np.ndarray else np.asarray(o)
-                for o in outs]
+                    plain = all(type(a) is np.ndarray for a in _flat_arrays(args, []))
+                    self._fast[_fast_key(args)] = (
+                        _flattening(call) if plain
+                        else lambda a, call=call: call(_plain_flat(a, [])))
+        outs = [o if isinstance(o, Tracer) else to_array(np.asarray(o)) for o in outs]
         return tree_unflatten(out_tree, outs)
 
     def lower(self, *args, **kwargs):
@@ -391,7 +422,7 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jit(lambda x: fnp.sin(x) ** 2 + fnp.cos(x) ** 2)(1.0)
-    array(1.)
+    Array(1., dtype=float64)
     """
     def as_tuple(x):
         return (x,) if isinstance(x, (int, str)) else tuple(x)

@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad._array import Array, to_array
 from funcad._core import (
     ShapedArray,
     Tracer,
@@ -38,18 +39,21 @@ from funcad.primitives.structural import full
 
 
 def _out(x: Any) -> Any:
-    """Outputs leave funcad as ndarrays (0-d arrays for scalars), tracers stay tracers."""
+    """Outputs leave funcad as Arrays (0-d arrays for scalars), tracers stay tracers."""
     if isinstance(x, Tracer):
         return x
     if type(x) is Zero:
-        return np.zeros(x.aval.shape, x.aval.dtype)
-    return x if type(x) is np.ndarray else np.asarray(x)
+        return to_array(np.zeros(x.aval.shape, x.aval.dtype))
+    return to_array(x if type(x) is np.ndarray or type(x) is Array else np.asarray(x))
 
 
 def _in(x: Any) -> Any:
-    """Check and normalise one input leaf."""
+    """Check and normalise one input leaf (Arrays: as plain ndarrays, which NumPy runs
+    without the Array type's protocol overhead)."""
     if isinstance(x, Tracer) or type(x) is np.ndarray:
         return x
+    if type(x) is Array:
+        return x.view(np.ndarray)
     if isinstance(x, (bool, int, float, complex, np.generic)):
         return np.asarray(x)
     if isinstance(x, np.ndarray):
@@ -229,7 +233,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.grad(lambda x: fnp.sin(x) * x)(0.0)
-    array(0.)
+    Array(0., dtype=float64)
     """
     vg = value_and_grad(fun, argnums, has_aux, holomorphic)
 
@@ -253,7 +257,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
     >>> import funcad as fa, funcad.numpy as fnp
     >>> y, f_vjp = fa.vjp(fnp.sin, 0.0)
     >>> f_vjp(1.0)
-    (array(1.),)
+    (Array(1., dtype=float64),)
     """
     fname = _fun_name(fun)
     leaves, in_tree = tree_flatten(primals)
@@ -298,8 +302,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
 
 def _zero_ct(r, aval: ShapedArray):
     if type(r) is Zero:
-        return np.zeros(aval.shape, aval.dtype) if is_float_dtype(aval.dtype) else \
-            np.zeros(aval.shape, aval.dtype)
+        return to_array(np.zeros(aval.shape, aval.dtype))
     return _out(r)
 
 
@@ -312,7 +315,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jvp(fnp.sin, (0.0,), (2.0,))
-    (array(0.), array(2.))
+    (Array(0., dtype=float64), Array(2., dtype=float64))
     """
     fname = _fun_name(fun)
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
@@ -364,7 +367,7 @@ def linearize(fun: Callable, *primals: Any):
     >>> import funcad as fa, funcad.numpy as fnp
     >>> y, f_jvp = fa.linearize(fnp.exp, 0.0)
     >>> f_jvp(3.0)
-    array(3.)
+    Array(3., dtype=float64)
     """
     leaves, in_tree = tree_flatten(primals)
     leaves = [_in(x) for x in leaves]
@@ -408,7 +411,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | No
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.vmap(lambda x, y: x * y, in_axes=(0, None))(fnp.arange(3.0), 2.0)
-    array([0., 2., 4.])
+    Array([0., 2., 4.], dtype=float64)
     """
     fname = _fun_name(fun)
     if isinstance(in_axes, list):
@@ -583,8 +586,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jacfwd(lambda x: x ** 2)(fnp.array([1.0, 2.0]))
-    array([[2., 0.],
-           [0., 4.]])
+    Array([[2., 0.],
+           [0., 4.]], dtype=float64)
     """
     fname = _fun_name(fun)
 
@@ -624,8 +627,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.jacrev(lambda x: x ** 2)(fnp.array([1.0, 2.0]))
-    array([[2., 0.],
-           [0., 4.]])
+    Array([[2., 0.],
+           [0., 4.]], dtype=float64)
     """
     fname = _fun_name(fun)
 
@@ -662,8 +665,8 @@ def hessian(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool =
 
     >>> import funcad as fa, funcad.numpy as fnp
     >>> fa.hessian(lambda x: fnp.sum(x ** 3))(fnp.array([1.0, 2.0]))
-    array([[ 6.,  0.],
-           [ 0., 12.]])
+    Array([[ 6.,  0.],
+           [ 0., 12.]], dtype=float64)
     """
     return jacfwd(jacrev(fun, argnums, holomorphic=holomorphic), argnums,
                   holomorphic=holomorphic)
@@ -716,12 +719,12 @@ def stop_gradient(x: Any) -> Any:
 
     >>> import funcad as fa
     >>> fa.grad(lambda x: x * fa.stop_gradient(x))(3.0)
-    array(3.)
+    Array(3., dtype=float64)
     """
     from funcad.primitives.elementwise import stop_gradient_p
     leaves, tree = tree_flatten(x)
     out = []
     for leaf in leaves:
         leaf = _in(leaf)
-        out.append(stop_gradient_p.bind(leaf) if isinstance(leaf, Tracer) else leaf)
+        out.append(stop_gradient_p.bind(leaf) if isinstance(leaf, Tracer) else _out(leaf))
     return tree_unflatten(tree, out)

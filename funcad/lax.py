@@ -48,7 +48,7 @@ def select(pred: Any, on_true: Any, on_false: Any) -> Any:
 
     >>> import numpy as np
     >>> select(np.array([True, False]), np.array([1.0, 2.0]), np.array([3.0, 4.0]))
-    array([1., 4.])
+    Array([1., 4.], dtype=float64)
     """
     on_true, on_false = prepare("select", on_true, on_false)
     return select_n_p.bind(pred, on_false, on_true)
@@ -172,7 +172,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
 
     >>> import funcad.numpy as fnp
     >>> scan(lambda c, x: (c + x, c * x), 0.0, fnp.arange(4.0))
-    (array(6.), array([0., 0., 2., 9.]))
+    (Array(6., dtype=float64), Array([0., 0., 2., 9.], dtype=float64))
     """
     if checkpoint in ("sqrt", "recursive", "binomial", "log"):
         from funcad._checkpoint import scan_checkpointed
@@ -235,7 +235,7 @@ def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - the name JAX uses
 
     >>> import numpy as np
     >>> map(lambda x: x * 2.0, np.arange(3.0))
-    array([0., 2., 4.])
+    Array([0., 2., 4.], dtype=float64)
     """
     return scan(lambda _, x: (None, f(x)), None, xs)[1]
 
@@ -266,7 +266,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
       The final carry.
 
     >>> while_loop(lambda x: x < 10, lambda x: x * 2, 1)
-    array(16)
+    Array(16, dtype=int64)
     """
     leaves, tree = tree_flatten(init_val)
     avals = [_carry_aval(x) for x in leaves]
@@ -314,7 +314,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
     bounds it is a `while_loop` (reverse mode records the trip count).
 
     >>> fori_loop(0, 4, lambda i, x: x + i, 0.0)
-    array(6.)
+    Array(6., dtype=float64)
     """
     lo, hi = _static_int(lower), _static_int(upper)
     v_tree = tree_flatten(init_val)[1]
@@ -418,7 +418,7 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any,
     of all branches).
 
     >>> switch(1, [lambda x: x + 1, lambda x: x * 10], 2.0)
-    array(20.)
+    Array(20., dtype=float64)
     """
     if not branches:
         raise ValueError("switch: give at least one branch")
@@ -448,7 +448,7 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
     taken is zero, not NaN).
 
     >>> cond(True, lambda x: x + 1.0, lambda x: x - 1.0, 1.0)
-    array(2.)
+    Array(2., dtype=float64)
     """
     pa = get_aval(_as_value(pred))
     if pa.shape != ():
@@ -595,3 +595,9 @@ def _register_lowering() -> None:
 
 
 _register_lowering()
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

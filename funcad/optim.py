@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import funcad.numpy as fnp
+from funcad._array import at_top_level, to_array
 from funcad._tree import tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = [
@@ -45,6 +46,24 @@ class GradientTransformation(NamedTuple):
 
     init: Callable
     update: Callable
+
+
+def _leave(tree: Any) -> Any:
+    """Outside transforms, the leaves of what an optimizer returns are funcad.Arrays."""
+    if at_top_level():
+        return tree_map(to_array, tree)
+    return tree
+
+
+def _transformation(init: Callable, update: Callable) -> GradientTransformation:
+    """funcad's transformations: their states and updates are made of Arrays."""
+    def init_fn(params):
+        return _leave(init(params))
+
+    def update_fn(updates, state, params=None, **extra):
+        return _leave(update(updates, state, params, **extra))
+
+    return GradientTransformation(init_fn, update_fn)
 
 
 class EmptyState(NamedTuple):
@@ -89,9 +108,9 @@ def identity() -> GradientTransformation:
     Returns: a GradientTransformation.
 
     >>> identity().update({"w": np.ones(2)}, EmptyState())[0]
-    {'w': array([1., 1.])}
+    {'w': Array([1., 1.], dtype=float64)}
     """
-    return GradientTransformation(lambda params: EmptyState(),
+    return _transformation(lambda params: EmptyState(),
                                   lambda updates, state, params=None: (updates, state))
 
 
@@ -101,11 +120,11 @@ def scale(step_size: float) -> GradientTransformation:
     Args: step_size: the factor. Returns: a GradientTransformation.
 
     >>> scale(-0.5).update(np.ones(2), EmptyState())[0]
-    array([-0.5, -0.5])
+    Array([-0.5, -0.5], dtype=float64)
     """
     def update(updates, state, params=None):
         return tree_map(lambda g: g * step_size, updates), state
-    return GradientTransformation(lambda params: EmptyState(), update)
+    return _transformation(lambda params: EmptyState(), update)
 
 
 def _scale_by_schedule(schedule: Callable) -> GradientTransformation:
@@ -116,7 +135,7 @@ def _scale_by_schedule(schedule: Callable) -> GradientTransformation:
         step_size = schedule(state.count)
         updates = tree_map(lambda g: (g * step_size).astype(_dtype(g)), updates)
         return updates, ScaleByScheduleState(state.count + np.int32(1))
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 def scale_by_learning_rate(learning_rate: float | Callable,
@@ -129,7 +148,7 @@ def scale_by_learning_rate(learning_rate: float | Callable,
     Returns: a GradientTransformation.
 
     >>> scale_by_learning_rate(0.1).update(np.ones(2), EmptyState())[0]
-    array([-0.1, -0.1])
+    Array([-0.1, -0.1], dtype=float64)
     """
     sign = -1 if flip_sign else 1
     if callable(learning_rate):
@@ -146,7 +165,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     >>> t = trace(0.9)
     >>> u, s = t.update(np.ones(1), t.init(np.zeros(1)))
     >>> t.update(np.ones(1), s)[0]
-    array([1.9])
+    Array([1.9], dtype=float64)
     """
     def init(params):
         return TraceState(_zeros_like_tree(params))
@@ -158,7 +177,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
         else:
             updates = new_trace
         return updates, TraceState(new_trace)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
@@ -170,7 +189,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
 
     >>> t = scale_by_adam()
     >>> t.update(np.array([2.0]), t.init(np.zeros(1)))[0]
-    array([1.])
+    Array([1.], dtype=float64)
     """
     def init(params):
         return ScaleByAdamState(_count0(), _zeros_like_tree(params), _zeros_like_tree(params))
@@ -186,7 +205,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
             lambda m, v: ((m / bc1) / (fnp.sqrt(v / bc2 + eps_root) + eps)).astype(
                 _dtype(m)), mu, nu)
         return updates, ScaleByAdamState(count, mu, nu)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 def add_decayed_weights(weight_decay: float = 0.0) -> GradientTransformation:
@@ -196,14 +215,14 @@ def add_decayed_weights(weight_decay: float = 0.0) -> GradientTransformation:
       needs `params`.
 
     >>> add_decayed_weights(0.1).update(np.ones(1), EmptyState(), np.full(1, 2.0))[0]
-    array([1.2])
+    Array([1.2], dtype=float64)
     """
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("add_decayed_weights (adamw) needs the parameters: call "
                              "update(grads, state, params)")
         return tree_map(lambda g, p: g + weight_decay * p, updates, params), state
-    return GradientTransformation(lambda params: EmptyState(), update)
+    return _transformation(lambda params: EmptyState(), update)
 
 
 def global_norm(updates: Any) -> Any:
@@ -224,7 +243,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     Returns: a stateless GradientTransformation.
 
     >>> clip_by_global_norm(1.0).update(np.array([3.0, 4.0]), EmptyState())[0]
-    array([0.6, 0.8])
+    Array([0.6, 0.8], dtype=float64)
     """
     def update(updates, state, params=None):
         g_norm = global_norm(updates)
@@ -233,7 +252,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         denom = fnp.where(fnp.logical_or(keep, g_norm == 0), 1.0, g_norm)
         factor = fnp.where(keep, 1.0, max_norm / denom)
         return tree_map(lambda g: (g * factor).astype(_dtype(g)), updates), state
-    return GradientTransformation(lambda params: EmptyState(), update)
+    return _transformation(lambda params: EmptyState(), update)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -244,7 +263,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
     >>> opt = chain(clip_by_global_norm(1.0), scale(-0.1))
     >>> opt.update(np.array([3.0, 4.0]), opt.init(np.zeros(2)))[0]
-    array([-0.06, -0.08])
+    Array([-0.06, -0.08], dtype=float64)
     """
     def init(params):
         return tuple(t.init(params) for t in transforms)
@@ -258,7 +277,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             updates, s = t.update(updates, s, params)
             new_state.append(s)
         return updates, tuple(new_state)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 def sgd(learning_rate: float | Callable, momentum: float | None = None,
@@ -273,7 +292,7 @@ def sgd(learning_rate: float | Callable, momentum: float | None = None,
 
     >>> opt = sgd(0.1)
     >>> apply_updates(np.ones(2), opt.update(np.ones(2), opt.init(np.ones(2)))[0])
-    array([0.9, 0.9])
+    Array([0.9, 0.9], dtype=float64)
     """
     first = trace(momentum, nesterov) if momentum is not None else identity()
     return chain(first, scale_by_learning_rate(learning_rate))
@@ -288,7 +307,7 @@ def momentum(learning_rate: float | Callable, beta: float = 0.9) -> GradientTran
     >>> opt = momentum(1.0, beta=0.5)
     >>> u, s = opt.update(np.ones(1), opt.init(np.zeros(1)))
     >>> opt.update(np.ones(1), s)[0]
-    array([-1.5])
+    Array([-1.5], dtype=float64)
     """
     return chain(trace(beta), scale_by_learning_rate(learning_rate))
 
@@ -305,7 +324,7 @@ def adam(learning_rate: float | Callable, b1: float = 0.9, b2: float = 0.999,
 
     >>> opt = adam(0.1)
     >>> opt.update(np.array([5.0]), opt.init(np.zeros(1)))[0]
-    array([-0.1])
+    Array([-0.1], dtype=float64)
     """
     return chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
@@ -323,7 +342,7 @@ def adamw(learning_rate: float | Callable, b1: float = 0.9, b2: float = 0.999,
     >>> opt = adamw(0.1, weight_decay=0.5)
     >>> p = np.array([2.0])
     >>> opt.update(np.array([5.0]), opt.init(p), p)[0]
-    array([-0.2])
+    Array([-0.2], dtype=float64)
     """
     return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay),
                  scale_by_learning_rate(learning_rate))
@@ -335,14 +354,14 @@ def apply_updates(params: Any, updates: Any) -> Any:
     Args: params, updates: pytrees of the same structure. Returns: the new params.
 
     >>> apply_updates({"w": np.ones(2)}, {"w": np.array([0.5, -1.0])})
-    {'w': array([1.5, 0. ])}
+    {'w': Array([1.5, 0. ], dtype=float64)}
     """
     if tree_structure(params) != tree_structure(updates):
         raise ValueError(f"apply_updates: params and updates have different structures: "
                          f"{tree_structure(params)} vs {tree_structure(updates)}")
     leaves = [(p + u).astype(_dtype(p)) if p is not None else None
               for p, u in zip(tree_leaves(params), tree_leaves(updates), strict=True)]
-    return tree_unflatten(tree_structure(params), leaves)
+    return _leave(tree_unflatten(tree_structure(params), leaves))
 
 
 # ----------------------------------------------------------------------------------------
@@ -541,7 +560,7 @@ def clip(max_delta: float) -> GradientTransformation:
     """Clip every update element to [-max_delta, max_delta]."""
     def update(updates, state, params=None):
         return tree_map(lambda g: fnp.clip(g, -max_delta, max_delta), updates), state
-    return GradientTransformation(lambda params: EmptyState(), update)
+    return _transformation(lambda params: EmptyState(), update)
 
 
 class ScaleByRmsState(NamedTuple):
@@ -573,7 +592,7 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0
             out = tree_map(lambda g, n: (g / (fnp.sqrt(n) + eps)).astype(_dtype(g)), updates,
                            nu_hat)
         return out, ScaleByRmsState(count, nu)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 class ScaleByRStdDevState(NamedTuple):
@@ -608,7 +627,7 @@ def scale_by_stddev(decay: float = 0.9, eps: float = 1e-8, initial_scale: float 
             out = tree_map(lambda g, m, n: (g / (fnp.sqrt(n - m * m) + eps)).astype(
                 _dtype(g)), updates, mu_hat, nu_hat)
         return out, ScaleByRStdDevState(count, mu, nu)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 class ScaleByRssState(NamedTuple):
@@ -633,7 +652,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7
             inv = fnp.where(pos, 1.0 / fnp.sqrt(fnp.where(pos, s, 1.0) + eps), 0.0)
             return (inv * g).astype(_dtype(g))
         return tree_map(one, updates, ss), ScaleByRssState(ss)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 class ScaleByLionState(NamedTuple):
@@ -658,7 +677,7 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
         mu = tree_map(lambda g, m: ((1 - b2) * g + b2 * m).astype(_dtype(m)), updates,
                       state.mu)
         return out, ScaleByLionState(state.count + np.int32(1), mu)
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 def _safe_norm(x, min_norm):
@@ -683,7 +702,7 @@ def scale_by_trust_ratio(min_norm: float = 0.0, trust_coefficient: float = 1.0,
             ratio = trust_coefficient * p_norm / fnp.where(zero, 1.0, u_norm + eps)
             return (u * fnp.where(zero, 1.0, ratio)).astype(_dtype(u))
         return tree_map(one, updates, params), state
-    return GradientTransformation(lambda params: EmptyState(), update)
+    return _transformation(lambda params: EmptyState(), update)
 
 
 def flatten(inner: GradientTransformation) -> GradientTransformation:
@@ -708,7 +727,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
         flat_params = None if params is None else ravel(params)
         new, state = inner.update(ravel(updates), state, flat_params)
         return unravel(new, updates), state
-    return GradientTransformation(init, update)
+    return _transformation(init, update)
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -756,7 +775,7 @@ def inject_hyperparams(inner_factory: Callable, static_args: Any = (),
             inner = inner_factory(**other, **hp)
             updates, inner_state = inner.update(updates, state.inner_state, params)
             return updates, InjectHyperparamsState(state.count + np.int32(1), hp, inner_state)
-        return GradientTransformation(init, update)
+        return _transformation(init, update)
     return wrapped
 
 

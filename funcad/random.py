@@ -1,14 +1,16 @@
 """funcad.random: JAX's key-based PRNG (threefry2x32), bit for bit.
 
-Keys are JAX's raw keys: uint32 arrays of shape (2,) (`key` returns the same raw key as
-`PRNGKey`; funcad has no typed key arrays, so `key_data` and `wrap_key_data` return their
-argument). The generator is JAX's default `threefry2x32` with `jax_threefry_partitionable`
-on (JAX's default since 0.5): the same key gives the same bits as JAX, hence the same
-`split`, `fold_in`, `bits`, `uniform`, `randint`, `bernoulli`, `choice`, `permutation`,
-`categorical` and `rademacher` draws. Draws that go through a transcendental function
-(`normal` through erfinv, `exponential`, `gumbel`, ...) agree with JAX's to within an ulp
-or two of the function (XLA's log1p and erfinv round differently in a few cases).
-Defaults follow JAX with x64 enabled: float64 and int64 unless a dtype is given.
+Keys are JAX's: `PRNGKey(seed)` gives a raw key (a uint32 array of shape (2,)), `key(seed)`
+a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree over its uint32
+data); `key_data` and `wrap_key_data` convert, and every function accepts both (`split` and
+`fold_in` return keys of the kind they were given). The generator is JAX's default
+`threefry2x32` with `jax_threefry_partitionable` on (JAX's default since 0.5): the same key
+gives the same bits as JAX, hence the same `split`, `fold_in`, `bits`, `uniform`, `randint`,
+`bernoulli`, `choice`, `permutation`, `categorical` and `rademacher` draws; `binomial` and
+`multinomial` follow JAX's algorithms and key schedule. Draws that go through a
+transcendental function (`normal` through erfinv, `exponential`, `gumbel`, ...) agree with
+JAX's to within an ulp or two of the function (XLA's log1p and erfinv round differently in
+a few cases). Defaults follow JAX with x64 enabled: float64 and int64 unless a dtype is given.
 
 Everything is built from funcad primitives (`threefry2x32` lowers to straight-line
 integer code in jit's fused loops), so every sampler works eagerly, under `jit`, under
@@ -36,12 +38,13 @@ from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "bernoulli", "beta", "bits", "categorical", "cauchy", "chisquare", "choice",
-    "dirichlet", "double_sided_maxwell", "exponential", "f", "fold_in", "gamma",
-    "generalized_normal", "geometric", "gumbel", "key", "key_data", "laplace", "loggamma",
-    "logistic", "lognormal", "maxwell", "multivariate_normal", "normal", "orthogonal",
-    "pareto", "permutation", "poisson", "rademacher", "randint", "rayleigh", "split", "t",
-    "triangular", "truncated_normal", "uniform", "wald", "weibull_min", "wrap_key_data",
+    "PRNGKey", "PRNGKeyArray", "bernoulli", "beta", "binomial", "bits", "categorical",
+    "cauchy", "chisquare", "choice", "clone", "dirichlet", "double_sided_maxwell",
+    "exponential", "f", "fold_in", "gamma", "generalized_normal", "geometric", "gumbel",
+    "key", "key_data", "key_impl", "laplace", "loggamma", "logistic", "lognormal", "maxwell",
+    "multinomial", "multivariate_normal", "normal", "orthogonal", "pareto", "permutation",
+    "poisson", "rademacher", "randint", "rayleigh", "shuffle", "split", "t", "triangular",
+    "truncated_normal", "uniform", "wald", "weibull_min", "wrap_key_data",
 ]
 
 _U32 = np.dtype(np.uint32)
@@ -52,15 +55,149 @@ _MASK32 = 0xFFFFFFFF
 # -- keys ---------------------------------------------------------------------------------
 
 
-def _check_key(name: str, key: Any) -> Any:
+class PRNGKeyArray:
+    """A typed key array, as `jax.random.key` returns: dtype `key<fry>`, shape `data.shape[:-1]`.
+
+    It wraps the keys' uint32 data (shape (*shape, 2)) and is a pytree whose one leaf is
+    that data, so typed keys pass through `jit`, `vmap` (their key axes lead the data's),
+    `grad`, `scan` and `while_loop` unchanged. (In JAX key arrays are pytree leaves; here
+    tree_util sees the uint32 data as the leaf.)
+
+    >>> k = key(0)
+    >>> k.shape, str(k.dtype)
+    ((), 'key<fry>')
+    >>> split(k, 3).shape
+    (3,)
+    """
+
+    __slots__ = ("_data",)
+    __array_priority__ = 1000
+    __hash__ = None  # as JAX's arrays: unhashable
+
+    def __init__(self, data: Any):
+        self._data = data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._data.shape[:-1])
+
+    @property
+    def dtype(self) -> "KeyDType":
+        return _KEY_DTYPE
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d key array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __getitem__(self, idx) -> "PRNGKeyArray":
+        if isinstance(idx, PRNGKeyArray):
+            raise TypeError("a key array cannot index")
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        # the trailing slice keeps each key's two words (after an Ellipsis too)
+        return PRNGKeyArray(self._data[(*idx, slice(None))])
+
+    def reshape(self, *shape) -> "PRNGKeyArray":
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        return PRNGKeyArray(fnp.reshape(self._data, (*shape, 2)))
+
+    def ravel(self) -> "PRNGKeyArray":
+        return self.reshape(-1)
+
+    def __eq__(self, other):
+        if not isinstance(other, PRNGKeyArray):
+            return NotImplemented
+        return fnp.all(fnp.equal(self._data, other._data), axis=-1)
+
+    def __ne__(self, other):
+        if not isinstance(other, PRNGKeyArray):
+            return NotImplemented
+        return fnp.logical_not(self == other)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a PRNG key array (dtype key<fry>) cannot be converted to a NumPy "
+                        "array. Use funcad.random.key_data(keys) for its uint32 data.")
+
+    def __repr__(self) -> str:
+        data = self._data
+        if _is_traced(data):
+            return f"PRNGKeyArray{list(self.shape)}(key<fry>, traced)"
+        return (f"Array({self.shape}, dtype=key<fry>) overlaying:\n"
+                f"{np.asarray(data).view(np.ndarray)}")
+
+    __str__ = __repr__
+
+
+class KeyDType:
+    """The dtype of typed key arrays (`key<fry>`: JAX's threefry2x32 implementation)."""
+
+    name = "key<fry>"
+    _impl = "threefry2x32"
+
+    def __repr__(self) -> str:
+        return "key<fry>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, KeyDType) or other == "key<fry>"
+
+    def __hash__(self) -> int:
+        return hash("key<fry>")
+
+
+_KEY_DTYPE = KeyDType()
+
+
+def _register_key_pytree():
+    from funcad._tree import register_pytree_node
+    register_pytree_node(PRNGKeyArray, lambda k: ((k._data,), None),
+                         lambda _, children: PRNGKeyArray(children[0]))
+
+
+_register_key_pytree()
+
+
+def _check_impl(name: str, impl: Any) -> None:
+    if impl is not None and str(impl) not in ("threefry2x32", "threefry", "fry"):
+        raise NotImplementedError(f"{name}: only JAX's default PRNG implementation "
+                                  f"'threefry2x32' is available in funcad, got impl={impl!r}")
+
+
+def _key_words(name: str, key: Any) -> tuple[Any, bool]:
+    """The uint32 data of keys (typed or raw) and whether they were typed."""
+    if isinstance(key, PRNGKeyArray):
+        return key._data, True
     key = fnp.asarray(key)
     if key.dtype != _U32 or key.shape[-1:] != (2,):
-        raise TypeError(f"{name}: expected a PRNG key (a uint32 array of shape (2,), from "
-                        f"funcad.random.PRNGKey or split), got {key.dtype.name}{list(key.shape)}")
-    if key.ndim != 1:
+        raise TypeError(f"{name}: expected a PRNG key (from funcad.random.key or PRNGKey: a "
+                        f"typed key array, or a uint32 array of shape (2,)), got "
+                        f"{key.dtype.name}{list(key.shape)}")
+    return key, False
+
+
+def _check_key(name: str, key: Any, with_typed: bool = False) -> Any:
+    data, typed = _key_words(name, key)
+    if data.ndim != 1:
+        shape = data.shape[:-1] if typed else data.shape
+        want = "()" if typed else "(2,)"
         raise TypeError(f"{name} accepts a single key, but was given a key array of shape "
-                        f"{key.shape} != (2,). Use funcad.vmap for batching.")
-    return key
+                        f"{shape} != {want}. Use funcad.vmap for batching.")
+    return (data, typed) if with_typed else data
 
 
 def _hi32(b):
@@ -85,40 +222,74 @@ def _seed_key(name: str, seed: Any) -> Any:
     return fnp.stack([_hi32(s), _lo32(s)])
 
 
-def PRNGKey(seed: Any) -> Any:
+def PRNGKey(seed: Any, *, impl: Any = None) -> Any:
     """A raw PRNG key (uint32[2]) from an integer seed, as jax.random.PRNGKey.
 
     >>> PRNGKey(42).tolist()
     [0, 42]
     """
+    _check_impl("PRNGKey", impl)
     return _seed_key("PRNGKey", seed)
 
 
-def key(seed: Any) -> Any:
-    """A PRNG key from an integer seed (the same raw uint32[2] key as PRNGKey).
+def key(seed: Any, *, impl: Any = None) -> PRNGKeyArray:
+    """A typed PRNG key (shape (), dtype key<fry>) from an integer seed, as jax.random.key;
+    its data is PRNGKey(seed).
 
-    >>> key(7).tolist()
-    [0, 7]
+    >>> key(7)
+    Array((), dtype=key<fry>) overlaying:
+    [0 7]
     """
-    return _seed_key("key", seed)
+    _check_impl("key", impl)
+    return PRNGKeyArray(_seed_key("key", seed))
 
 
 def key_data(keys: Any) -> Any:
-    """The uint32 data of keys (funcad's keys are raw, so: the keys themselves).
+    """The uint32 data of keys, shape (*keys.shape, 2) (raw keys are returned as they are).
 
-    >>> key_data(PRNGKey(1)).tolist()
+    >>> key_data(key(1)).tolist()
     [0, 1]
     """
-    return fnp.asarray(keys)
+    return _key_words("key_data", keys)[0]
 
 
-def wrap_key_data(key_bits_array: Any) -> Any:
-    """Keys from their uint32 data (funcad's keys are raw, so: the data itself).
+def wrap_key_data(key_bits_array: Any, *, impl: Any = None) -> PRNGKeyArray:
+    """Typed keys from their uint32 data (shape (..., 2)), as jax.random.wrap_key_data.
 
-    >>> wrap_key_data(np.array([0, 3], np.uint32)).tolist()
-    [0, 3]
+    >>> wrap_key_data(np.array([0, 3], np.uint32)).shape
+    ()
     """
-    return fnp.asarray(key_bits_array, dtype=_U32)
+    _check_impl("wrap_key_data", impl)
+    if isinstance(key_bits_array, PRNGKeyArray):
+        raise TypeError("wrap_key_data: the argument is already a typed key array")
+    data = fnp.asarray(key_bits_array)
+    if data.dtype != _U32 or data.shape[-1:] != (2,):
+        raise TypeError(f"wrap_key_data: expected uint32 data of shape (..., 2), got "
+                        f"{data.dtype.name}{list(data.shape)}")
+    return PRNGKeyArray(data)
+
+
+def key_impl(keys: Any) -> str:
+    """The name of the keys' PRNG implementation: always 'threefry2x32' in funcad.
+
+    >>> key_impl(key(0))
+    'threefry2x32'
+    """
+    _key_words("key_impl", keys)
+    return "threefry2x32"
+
+
+def clone(key: Any) -> Any:
+    """A copy of a key for reuse; outside key-reuse checking, the identity (as JAX).
+
+    >>> bool(uniform(clone(key(0))) == uniform(key(0)))
+    True
+    """
+    return key
+
+
+def _wrap_like(typed: bool, data: Any) -> Any:
+    return PRNGKeyArray(data) if typed else data
 
 
 def _hash_counters(key, shape):
@@ -149,10 +320,10 @@ def split(key: Any, num: int | Sequence[int] = 2) -> Any:
     >>> split(PRNGKey(0), 3).shape
     (3, 2)
     """
-    key = _check_key("split", key)
+    key, typed = _check_key("split", key, with_typed=True)
     shape = _shape(num)
     b = _hash_counters(key, shape)
-    return fnp.stack([_hi32(b), _lo32(b)], axis=-1)
+    return _wrap_like(typed, fnp.stack([_hi32(b), _lo32(b)], axis=-1))
 
 
 def _split2(key):
@@ -166,13 +337,13 @@ def fold_in(key: Any, data: Any) -> Any:
     >>> fold_in(PRNGKey(0), 1).shape
     (2,)
     """
-    key = _check_key("fold_in", key)
+    key, typed = _check_key("fold_in", key, with_typed=True)
     data = fnp.asarray(data)
     if data.ndim:
         raise TypeError(f"fold_in accepts a scalar, but was given an array of shape "
                         f"{data.shape} != (). Use funcad.vmap for batching.")
     b = _threefry2x32(key[0], key[1], fnp.zeros((), _U32), data.astype(_U32))
-    return fnp.stack([_hi32(b), _lo32(b)])
+    return _wrap_like(typed, fnp.stack([_hi32(b), _lo32(b)]))
 
 
 def _random_bits(key, bit_width: int, shape) -> Any:
@@ -366,21 +537,40 @@ def cauchy(key: Any, shape: Sequence[int] = (), dtype: Any = None) -> Any:
     return fnp.tan(dtype.type(np.pi) * (u - dtype.type(0.5)))
 
 
-def _gumbel(key, shape, dtype):
-    u = _uniform(key, shape, dtype, np.finfo(dtype).tiny, 1.0)
-    return -fnp.log(-fnp.log(u))
+def _gumbel(key, shape, dtype, mode="low"):
+    if mode == "low":
+        u = _uniform(key, shape, dtype, np.finfo(dtype).tiny, 1.0)
+        return -fnp.log(-fnp.log(u))
+    # JAX's mode="high": two uniforms, the second filling in the low-order bits of the
+    # first where it is below 1/2 (so that -log(-log1p(-x)) resolves the far tail).
+    info = np.finfo(dtype)
+    u = _uniform(key, (2, *shape), dtype, 0.0, 1.0)
+    high, low = u[0], u[1]
+    fill = dtype.type(max(2.0 ** -(2 * int(info.nmant) + 1), float(info.tiny)))
+    x = fnp.where(high >= 0.5, high, high + dtype.type(2.0 ** -int(info.nmant)) * low + fill)
+    return -fnp.log(-fnp.log1p(-x))
 
 
-def gumbel(key: Any, shape: Sequence[int] = (), dtype: Any = None, mode: str = "low") -> Any:
-    """Standard Gumbel floats, -log(-log(u)) (JAX's default mode 'low').
+def gumbel(key: Any, shape: Sequence[int] = (), dtype: Any = None,
+           mode: str | None = None) -> Any:
+    """Standard Gumbel floats, -log(-log(u)) (JAX's default mode 'low'; mode='high' uses
+    two uniforms per draw for twice the dynamic range, as JAX).
 
     >>> gumbel(PRNGKey(0), (2,)).shape
     (2,)
     """
     key = _check_key("gumbel", key)
-    if mode not in ("low", None):
-        raise NotImplementedError(f"gumbel: mode={mode!r} is not implemented (only 'low')")
-    return _gumbel(key, _shape(shape), _float_dtype("gumbel", dtype))
+    if mode is None:
+        mode = "low"
+    if mode not in ("highest", "high", "low"):
+        raise ValueError(f"Must provide valid mode for gumbel got: {mode}")
+    dtype = _float_dtype("gumbel", dtype)
+    if mode == "highest":
+        if dtype == np.float32:
+            raise NotImplementedError("gumbel: mode='highest' for float32 (JAX's bit-level "
+                                      "int-to-float conversion) is not implemented")
+        mode = "high"  # JAX: 'highest' is 'high' except for float32
+    return _gumbel(key, _shape(shape), dtype, mode)
 
 
 def rademacher(key: Any, shape: Sequence[int] = (), dtype: Any = np.int64) -> Any:
@@ -524,6 +714,27 @@ def permutation(key: Any, x: Any, axis: int = 0, independent: bool = False) -> A
     return fnp.take(x, ind, axis=axis)
 
 
+def shuffle(key: Any, x: Any, axis: int = 0) -> Any:
+    """Shuffle x along `axis`, each slice independently (deprecated in JAX, and removed
+    from recent versions: it is `permutation(key, x, axis, independent=True)`).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     sorted(shuffle(PRNGKey(0), np.arange(4)).tolist())
+    [0, 1, 2, 3]
+    """
+    import warnings
+    warnings.warn("funcad.random.shuffle is deprecated (as jax.random.shuffle). Use "
+                  "funcad.random.permutation with independent=True.", FutureWarning,
+                  stacklevel=2)
+    key = _check_key("shuffle", key)
+    x = fnp.asarray(x)
+    if x.ndim == 0:
+        raise TypeError("shuffle: x must be at least 1-dimensional")
+    return _shuffle(key, x, axis % x.ndim)
+
+
 def _searchsorted_left(sorted_1d, v):
     # Number of entries strictly less than v (jnp.searchsorted, side='left').
     return fnp.sum(sorted_1d < fnp.expand_dims(v, -1), axis=-1)
@@ -599,15 +810,18 @@ def _promote_inexact(*xs):
 
 
 def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | None = None,
-                replace: bool = True) -> Any:
+                replace: bool = True, mode: str | None = None) -> Any:
     """Samples from categorical distributions given by unnormalised log-probabilities
-    (the Gumbel-max trick, as JAX).
+    (the Gumbel-max trick, as JAX; `mode` is gumbel's).
 
     >>> categorical(PRNGKey(0), np.zeros((2, 3))).shape
     (2,)
     """
     key = _check_key("categorical", key)
     (logits,) = _promote_inexact(logits)
+    mode = "low" if mode is None else mode
+    if mode not in ("high", "low"):
+        raise ValueError(f"Must provide valid mode for gumbel got: {mode}")
     ndim = logits.ndim
     axis = axis % ndim
     batch_shape = tuple(d for i, d in enumerate(logits.shape) if i != axis)
@@ -620,7 +834,7 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
                              f"shape {batch_shape}")
     prefix = shape[:len(shape) - len(batch_shape)]
     if not replace:
-        logits = logits + _gumbel(key, logits.shape, logits.dtype)
+        logits = logits + _gumbel(key, logits.shape, logits.dtype, mode)
         k = math.prod(prefix)
         if k > logits.shape[axis]:
             raise ValueError(f"Number of samples without replacement ({k}) cannot exceed "
@@ -631,7 +845,7 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
         return fnp.reshape(idx, shape).astype(np.int32)  # lax.top_k's indices, as JAX
     logits_shape = list(shape[len(shape) - len(batch_shape):])
     logits_shape.insert(axis, logits.shape[axis])
-    g = _gumbel(key, (*prefix, *logits_shape), logits.dtype)
+    g = _gumbel(key, (*prefix, *logits_shape), logits.dtype, mode)
     expanded = fnp.reshape(logits, (1,) * len(prefix) + logits.shape)
     return fnp.argmax(g + expanded, axis=axis - ndim)
 
@@ -950,6 +1164,168 @@ def poisson(key: Any, lam: Any, shape: Sequence[int] | None = None,
     return fnp.where(lam == 0, fnp.zeros((), dtype), result)
 
 
+# -- binomial (JAX's, after TensorFlow: inversion for n * p <= 10, BTRS otherwise) ---------
+
+_STIRLING_TAIL = [0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                  0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                  0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                  0.00833056343336287]
+
+
+def _stirling_approx_tail(k):
+    table = fnp.asarray(np.array(_STIRLING_TAIL, k.dtype))
+    use_tail_values = k <= 9
+    k = fnp.clip(k, k.dtype.type(0.0), k.dtype.type(9.0))
+    kp1sq = (k + 1) * (k + 1)
+    approx = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+    k = fnp.floor(k)
+    return fnp.where(use_tail_values, fnp.take(table, k.astype(np.int32)), approx)
+
+
+def _binomial_inversion(key, count, prob, shape, dtype):
+    lax = _lax()
+    log1minusprob = fnp.log1p(-prob)
+
+    def body_fn(carry):
+        num_geom, geom_sum, key = carry
+        ks = split(key)
+        subkey, key = ks[0], ks[1]
+        num_geom_out = fnp.where(geom_sum <= count, num_geom + 1, num_geom)
+        u = _uniform(subkey, shape, prob.dtype, 0.0, 1.0)
+        geom = fnp.ceil(fnp.log(u) / log1minusprob)
+        return num_geom_out, geom_sum + geom, key
+
+    def cond_fn(carry):
+        return fnp.any(carry[1] <= count)
+
+    init = (fnp.zeros(shape, prob.dtype), fnp.zeros(shape, prob.dtype), key)
+    k = lax.while_loop(cond_fn, body_fn, init)[0]
+    return (k - 1).astype(dtype)
+
+
+def _btrs(key, count, prob, shape, dtype):
+    # Hormann's transformed rejection with squeeze (BTRS), as JAX and TensorFlow.
+    lax = _lax()
+    stddev = fnp.sqrt(count * prob * (1 - prob))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = count * prob + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = prob / (1 - prob)
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = fnp.floor((count + 1) * prob)
+
+    def body_fn(carry):
+        k_out, accepted, key = carry
+        ks = split(key, 3)
+        key, subkey_0, subkey_1 = ks[0], ks[1], ks[2]
+        u = _uniform(subkey_0, shape, prob.dtype, 0.0, 1.0)
+        v = _uniform(subkey_1, shape, prob.dtype, 0.0, 1.0)
+        u = u - 0.5
+        us = 0.5 - fnp.abs(u)
+        accept1 = (us >= 0.07) & (v <= v_r)
+        k = fnp.floor((2 * a / us + b) * u + c)
+        reject = (k < 0) | (k > count)
+        v = fnp.log(v * alpha / (a / (us * us) + b))
+        ub = ((m + 0.5) * fnp.log((m + 1) / (r * (count - m + 1)))
+              + (count + 1) * fnp.log((count - m + 1) / (count - k + 1))
+              + (k + 0.5) * fnp.log(r * (count - k + 1) / (k + 1))
+              + _stirling_approx_tail(m)
+              + _stirling_approx_tail(count - m)
+              - _stirling_approx_tail(k)
+              - _stirling_approx_tail(count - k))
+        accept2 = v <= ub
+        accept = accept1 | (~reject & accept2)
+        return fnp.where(accept, k, k_out), accepted | accept, key
+
+    def cond_fn(carry):
+        return fnp.any(~carry[1])
+
+    init = (fnp.full(shape, -1, prob.dtype), fnp.zeros(shape, bool), key)
+    return lax.while_loop(cond_fn, body_fn, init)[0].astype(dtype)
+
+
+def _binomial(key, count, prob, shape, dtype):
+    # Not differentiable (the draws are integers): no gradient flows to n or p.
+    count = stop_gradient(fnp.asarray(count))
+    (prob,) = _promote_inexact(stop_gradient(fnp.asarray(prob)))
+    if shape is None:
+        shape = tuple(np.broadcast_shapes(count.shape, prob.shape))
+    else:
+        shape = _shape(shape)
+        _check_shape("binomial", shape, count.shape, prob.shape)
+    count = fnp.broadcast_to(count.astype(prob.dtype), shape)
+    prob = fnp.broadcast_to(prob, shape)
+    one = prob.dtype.type(1.0)
+    p_lt_half = prob < 0.5
+    q = fnp.where(p_lt_half, prob, one - prob)
+    count_nan_or_neg = fnp.isnan(count) | (count < 0.0)
+    count_inf = fnp.isinf(count)
+    q_is_nan = fnp.isnan(q)
+    q_l_0 = q < 0.0
+    q = fnp.where(q_is_nan | q_l_0, prob.dtype.type(0.01), q)
+    use_inversion = count_nan_or_neg | (count * q <= 10.0)
+    count = fnp.floor(count)
+    count_inv = fnp.where(use_inversion, count, prob.dtype.type(0.0))
+    count_btrs = fnp.where(use_inversion, prob.dtype.type(1e4), count)
+    q_btrs = fnp.where(use_inversion, prob.dtype.type(0.5), q)
+    samples = fnp.where(use_inversion,
+                        _binomial_inversion(key, count_inv, q, shape, dtype),
+                        _btrs(key, count_btrs, q_btrs, shape, dtype))
+    invalid = q_l_0 | q_is_nan | count_nan_or_neg
+    samples = fnp.where(invalid, dtype.type(np.nan), samples)
+    samples = fnp.where(count_inf & ~invalid, dtype.type(np.inf), samples)
+    return fnp.where(p_lt_half | count_nan_or_neg | q_is_nan | count_inf, samples,
+                     count.astype(dtype) - samples)
+
+
+def binomial(key: Any, n: Any, p: Any, shape: Sequence[int] | None = None,
+             dtype: Any = None) -> Any:
+    """Binomial(n, p) counts as floats (JAX's algorithm: inversion by geometric jumps for
+    n * min(p, 1-p) <= 10, BTRS rejection otherwise; the same key gives JAX's draws).
+    Not differentiable (no gradient flows to n or p).
+
+    >>> float(binomial(PRNGKey(0), 10.0, 0.0))
+    0.0
+    """
+    key = _check_key("binomial", key)
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"dtype argument to `binomial` must be a float dtype, got {dtype}")
+    with np.errstate(all="ignore"):  # rejected proposals take logs of negatives, as JAX's
+        return _binomial(key, n, p, shape, dtype)
+
+
+def multinomial(key: Any, n: Any, p: Any, *, shape: Sequence[int] | None = None,
+                dtype: Any = None, unroll: int | bool = 1) -> Any:
+    """Multinomial(n, p) counts along the last axis of p (JAX's method: a scan of
+    conditional binomials, one key per category).
+
+    >>> multinomial(PRNGKey(0), 10.0, np.array([0.2, 0.3, 0.5])).sum().item()
+    10.0
+    """
+    key = _check_key("multinomial", key)
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    n, p = _promote_inexact(n, p)
+    shape = p.shape if shape is None else _shape(shape)
+    n = fnp.broadcast_to(n, shape[:-1])
+    p = fnp.broadcast_to(p, shape)
+
+    def f(remainder, ratio_key):
+        ratio, k = ratio_key
+        count = _binomial(k, remainder, fnp.clip(ratio, 0, 1), None, remainder.dtype)
+        return remainder - count, count
+
+    p = fnp.moveaxis(p, -1, 0)
+    # reversed cumulative sum (summed from the last category, as a reverse scan)
+    remaining_probs = fnp.flip(fnp.cumsum(fnp.flip(p, 0), axis=0), 0)
+    ratios = p / fnp.where(remaining_probs == 0, p.dtype.type(1), remaining_probs)
+    keys = split(key, ratios.shape[0])
+    with np.errstate(all="ignore"):
+        _, counts = _lax().scan(f, n, (ratios, keys), unroll=unroll)
+    return fnp.moveaxis(counts, 0, -1).astype(dtype)
+
+
 # -- orthogonal: Q of the QR decomposition of a normal matrix, R with a positive diagonal ----
 
 
@@ -1182,3 +1558,9 @@ def triangular(key: Any, left: Any, mode: Any, right: Any,
     out1 = left + fnp.sqrt(u * (right - left) * (mode - left))
     out2 = right - fnp.sqrt((1 - u) * (right - left) * (right - mode))
     return fnp.where(u < fc, out1, out2)
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -156,15 +156,7 @@ def make_program(seed: int, n_blocks: int, loops: int = 1, repeats: int = 1):
 
 
 # --------------------------------------------------------------------------- helpers
-def _count_eqns(jaxpr) -> int:
-    n = 0
-    for e in jaxpr.eqns:
-        n += 1
-        for v in e.params.values():
-            inner = getattr(v, "jaxpr", v)
-            if hasattr(inner, "eqns"):
-                n += _count_eqns(inner)
-    return n
+from funcad.lowering.numba.background import program_size as _count_eqns  # noqa: E402
 
 
 def _split_calls(fn, *args):

@@ -907,3 +907,40 @@ def k(a, n, reps):
         count += 1
     th.join()
     assert count > 1000          # the main thread ran Python code while the kernel ran
+
+
+def test_view_bit_casts_and_constant_tables(monkeypatch):
+    """``np.float64(x).view(np.int64)`` (and back, float32/int32) and reads of a registered
+    ``_rt.NAME[i]`` table, against plain Python on NumPy scalars."""
+    from funcad.lowering.llvm import kernel_compiler, register_constant_array
+    from funcad.lowering.numba import _pyruntime
+    monkeypatch.setattr(kernel_compiler, "CONSTANT_ARRAYS", dict(kernel_compiler.CONSTANT_ARRAYS))
+    register_constant_array("TEST_TABLE", np.array([0.5, -1.25, 3.0, 1e300]))
+    monkeypatch.setattr(_pyruntime, "TEST_TABLE", np.array([0.5, -1.25, 3.0, 1e300]),
+                        raising=False)
+    src = """
+def k(a, b, o, p, n):
+    for i in range(n):
+        bits = np.float64(a[i]).view(np.int64)
+        e = ((bits >> 52) & 2047) - 1023
+        o[i] = np.int64(bits & -134217728).view(np.float64) + _rt.TEST_TABLE[i % 4]
+        p[i] = np.int32(np.float32(b[i]).view(np.int32) + np.int32(e & 1)).view(np.float32)
+"""
+    a = np.array([1.0, -2.5, 3e-310, np.inf, np.nan, 0.1, -0.0, 7.0])
+    b = a.astype(np.float32)
+    args = [a, b, np.zeros(8), np.zeros(8, np.float32), np.int64(8)]
+    k = compile_kernel(src, "k", types_of(args))
+    got = [np.zeros(8), np.zeros(8, np.float32)]
+    k(a, b, *got, np.int64(8))
+    ns = {"np": np, "_rt": _pyruntime}
+    exec(src, ns)
+    want = [np.zeros(8), np.zeros(8, np.float32)]
+    with np.errstate(all="ignore"):
+        ns["k"](a, b, *want, np.int64(8))
+    for g, w in zip(got, want):
+        assert g.tobytes() == w.tobytes()
+    with pytest.raises(Unsupported):
+        compile_kernel(src.replace("_rt.TEST_TABLE", "_rt.NO_SUCH_TABLE"), "k", types_of(args))
+    with pytest.raises(Unsupported):     # tables are read-only
+        compile_kernel("def k(o, n):\n    for i in range(n):\n        _rt.TEST_TABLE[i] = o[i]\n",
+                       "k", types_of([np.zeros(4), np.int64(4)]))

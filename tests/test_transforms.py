@@ -581,11 +581,12 @@ def test_closure_over_array():
     close(fa.vmap(fa.grad(f))(np.stack([x, x])), np.stack([w * np.cos(x)] * 2))
 
 
-def test_outputs_are_ndarrays():
+def test_outputs_are_arrays():
+    """Outputs are funcad.Arrays: read-only ndarrays (tests/test_array.py has the rest)."""
     out = fa.grad(lambda x: x * 3.0)(2.0)
-    assert type(out) is np.ndarray and out.shape == ()
-    assert type(fa.vmap(lambda x: x + 1)(np.arange(3.0))) is np.ndarray
-    assert type(fa.jvp(lambda x: x, (1.0,), (1.0,))[1]) is np.ndarray
+    assert type(out) is fa.Array and out.shape == () and not out.flags.writeable
+    assert type(fa.vmap(lambda x: x + 1)(np.arange(3.0))) is fa.Array
+    assert type(fa.jvp(lambda x: x, (1.0,), (1.0,))[1]) is fa.Array
 
 
 def test_integer_inputs_allowed_when_not_differentiated():

@@ -125,21 +125,18 @@ def _kernel_shape(lhs_spec, rhs_spec, out_chan, filter_shape, input_shape):
             else next(filter_iter) for c in rhs_spec]
 
 
-def GeneralConv(dimension_numbers: tuple, out_chan: int, filter_shape: tuple,
-                strides: tuple | None = None, padding: Any = "VALID",
-                W_init: Callable | None = None,
-                b_init: Callable = normal(1e-6)) -> tuple:  # noqa: B008
-    """A convolution layer in the layouts `dimension_numbers` (e.g. ('NHWC', 'HWIO',
-    'NHWC')), with a bias broadcast over all but the channel axis."""
+def _conv_layer(shape_fn: Callable, conv_fn: Callable, dimension_numbers: tuple,
+                out_chan: int, filter_shape: tuple, strides: tuple | None, padding: Any,
+                W_init: Callable | None, b_init: Callable) -> tuple:
+    # GeneralConv and GeneralConvTranspose: the same layer around another convolution.
     lhs_spec, rhs_spec, out_spec = dimension_numbers
-    one = (1,) * len(filter_shape)
-    strides = strides or one
+    strides = strides or (1,) * len(filter_shape)
     W_init = W_init or glorot_normal(rhs_spec.index("I"), rhs_spec.index("O"))
 
     def init_fun(rng, input_shape):
         kernel_shape = _kernel_shape(lhs_spec, rhs_spec, out_chan, filter_shape, input_shape)
-        output_shape = lax.conv_general_shape_tuple(input_shape, kernel_shape, strides,
-                                                    padding, dimension_numbers)
+        output_shape = shape_fn(input_shape, kernel_shape, strides, padding,
+                                dimension_numbers)
         bias_shape = [out_chan if c == "C" else 1 for c in out_spec]
         k1, k2 = random.split(rng)
         W, b = W_init(k1, kernel_shape), b_init(k2, bias_shape)
@@ -147,9 +144,22 @@ def GeneralConv(dimension_numbers: tuple, out_chan: int, filter_shape: tuple,
 
     def apply_fun(params, inputs, **kwargs):
         W, b = params
-        return lax.conv_general_dilated(inputs, W, strides, padding, one, one,
-                                        dimension_numbers=dimension_numbers) + b
+        return conv_fn(inputs, W, strides, padding, dimension_numbers) + b
     return init_fun, apply_fun
+
+
+def GeneralConv(dimension_numbers: tuple, out_chan: int, filter_shape: tuple,
+                strides: tuple | None = None, padding: Any = "VALID",
+                W_init: Callable | None = None,
+                b_init: Callable = normal(1e-6)) -> tuple:  # noqa: B008
+    """A convolution layer in the layouts `dimension_numbers` (e.g. ('NHWC', 'HWIO',
+    'NHWC')), with a bias broadcast over all but the channel axis."""
+    one = (1,) * len(filter_shape)
+
+    def conv(x, W, strides, padding, dn):
+        return lax.conv_general_dilated(x, W, strides, padding, one, one, dimension_numbers=dn)
+    return _conv_layer(lax.conv_general_shape_tuple, conv, dimension_numbers, out_chan,
+                       filter_shape, strides, padding, W_init, b_init)
 
 
 Conv = functools.partial(GeneralConv, ("NHWC", "HWIO", "NHWC"))
@@ -160,25 +170,10 @@ def GeneralConvTranspose(dimension_numbers: tuple, out_chan: int, filter_shape: 
                          W_init: Callable | None = None,
                          b_init: Callable = normal(1e-6)) -> tuple:  # noqa: B008
     """A transposed-convolution layer (lax.conv_transpose) in the given layouts."""
-    lhs_spec, rhs_spec, out_spec = dimension_numbers
-    one = (1,) * len(filter_shape)
-    strides = strides or one
-    W_init = W_init or glorot_normal(rhs_spec.index("I"), rhs_spec.index("O"))
-
-    def init_fun(rng, input_shape):
-        kernel_shape = _kernel_shape(lhs_spec, rhs_spec, out_chan, filter_shape, input_shape)
-        output_shape = lax.conv_transpose_shape_tuple(input_shape, kernel_shape, strides,
-                                                      padding, dimension_numbers)
-        bias_shape = [out_chan if c == "C" else 1 for c in out_spec]
-        k1, k2 = random.split(rng)
-        W, b = W_init(k1, kernel_shape), b_init(k2, bias_shape)
-        return output_shape, (W, b)
-
-    def apply_fun(params, inputs, **kwargs):
-        W, b = params
-        return lax.conv_transpose(inputs, W, strides, padding,
-                                  dimension_numbers=dimension_numbers) + b
-    return init_fun, apply_fun
+    def conv(x, W, strides, padding, dn):
+        return lax.conv_transpose(x, W, strides, padding, dimension_numbers=dn)
+    return _conv_layer(lax.conv_transpose_shape_tuple, conv, dimension_numbers, out_chan,
+                       filter_shape, strides, padding, W_init, b_init)
 
 
 Conv1DTranspose = functools.partial(GeneralConvTranspose, ("NHC", "HIO", "NHC"))

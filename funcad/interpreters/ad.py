@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import (
     ShapedArray,
     Trace,
@@ -358,6 +359,15 @@ def is_undefined(x: Any) -> bool:
 
 def backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
                   args: Sequence, cts_out: Sequence) -> list:
+    """Transpose a jaxpr (see _backward_pass); values made on the way stay ndarrays."""
+    if _core._outside:
+        with _core.inside():
+            return _backward_pass(jaxpr, consts, linear_args, args, cts_out)
+    return _backward_pass(jaxpr, consts, linear_args, args, cts_out)
+
+
+def _backward_pass(jaxpr: Jaxpr, consts: Sequence, linear_args: Sequence[bool],
+                   args: Sequence, cts_out: Sequence) -> list:
     """Transpose a jaxpr that is linear in the inputs flagged in `linear_args`.
 
     `args` holds values for non-linear inputs (anything for linear ones); `cts_out` are

@@ -55,7 +55,7 @@ def relu(x: Any) -> Any:
     Args: x: an array. Returns: an array of x's shape and dtype.
 
     >>> relu(np.array([-1.0, 0.0, 2.0]))
-    array([0., 0., 2.])
+    Array([0., 0., 2.], dtype=float64)
     """
     return fnp.maximum(x, 0)
 
@@ -85,7 +85,7 @@ def sigmoid(x: Any) -> Any:
     Args: x: an array. Returns: an array of x's shape and dtype, values in [0, 1].
 
     >>> sigmoid(np.array([0.0, 1000.0, -1000.0]))
-    array([0.5, 1. , 0. ])
+    Array([0.5, 1. , 0. ], dtype=float64)
     """
     return _sigmoid(x)
 
@@ -105,7 +105,7 @@ def softplus(x: Any) -> Any:
     Args: x: an array. Returns: an array of x's shape and dtype.
 
     >>> softplus(np.array([-1000.0, 1000.0]))
-    array([   0., 1000.])
+    Array([   0., 1000.], dtype=float64)
     """
     x = fnp.asarray(x)
     return fnp.maximum(x, 0) + fnp.log1p(fnp.exp(-fnp.abs(x)))
@@ -258,7 +258,7 @@ def softmax(x: Any, axis: Any = -1) -> Any:
     Args: x: an array; axis: an int, a tuple of ints or None. Returns: an array of x's shape.
 
     >>> softmax(np.array([1000.0, 1000.0, -np.inf]))
-    array([0.5, 0.5, 0. ])
+    Array([0.5, 0.5, 0. ], dtype=float64)
     """
     if isinstance(axis, list):
         axis = tuple(axis)
@@ -290,8 +290,8 @@ def one_hot(x: Any, num_classes: int, *, dtype: Any = np.float64, axis: int = -1
     Returns: an array of shape x.shape with num_classes inserted at `axis`.
 
     >>> one_hot(np.array([0, 2]), 3)
-    array([[1., 0., 0.],
-           [0., 0., 1.]])
+    Array([[1., 0., 0.],
+           [0., 0., 1.]], dtype=float64)
     """
     x = fnp.asarray(x)
     out = fnp.expand_dims(x, -1) == fnp.arange(num_classes)
@@ -448,3 +448,8 @@ def standardize(x: Any, axis: Any = -1, mean: Any = None, variance: Any = None,
 
 
 from funcad.nn import initializers  # funcad.nn.initializers, as jax.nn.initializers
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

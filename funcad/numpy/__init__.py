@@ -10,8 +10,13 @@ Where funcad has to choose (tested in tests/test_numpy_functions.py):
   JAX's conventions (docs/coverage.md, "Complex numbers"); comparisons, maximum and
   minimum order them lexicographically as NumPy does, while max/min/argmax/argmin/sort
   of complex arrays and cholesky/eigh/svd/qr of complex matrices raise a TypeError.
+- Outside transforms, results are `funcad.Array`s: immutable (read-only) subclasses of
+  numpy.ndarray with JAX's array API (`x.at[i].set(v)`, traced indices `x[i]` inside
+  transforms, `block_until_ready()`, `devices()`); NumPy functions accept them. Plain
+  ndarrays and Python numbers are accepted everywhere as inputs; `asarray` copies a
+  writeable ndarray (as JAX does), `array` always copies.
 - Inside a transform, creation functions (zeros, ones, full, arange, eye, array, ...)
-  return traced values, so `fnp.zeros(n).at[i].set(v)` works; outside, plain ndarrays.
+  return traced values, so `fnp.zeros(n).at[i].set(v)` works.
 - Concrete out-of-range indices raise IndexError. Traced ones cannot be checked: as in
   JAX, reads clamp them into range and `.at[]` updates at them are dropped.
 - `x.at[idx].set` with repeated indices: the last update wins, and only it gets a
@@ -72,7 +77,6 @@ from numpy import (  # noqa: F401  dtypes and constants, as in numpy
     integer,
     issubdtype,
     nan,
-    ndarray,
     newaxis,
     number,
     pi,
@@ -438,3 +442,10 @@ _install()
 del _install
 
 __array_api_version__ = "2023.12"  # as jax.numpy's
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import Array as ndarray  # noqa: E402,F401  (jax.numpy.ndarray is jax.Array)
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from funcad import _core
+from funcad._array import Array, to_arrays
 from funcad._core import Tracer, current_dynamic_main, get_aval
 from funcad.primitives.elementwise import convert_element_type_p
 from funcad.primitives.structural import broadcast_in_dim, iota, reshape
@@ -25,23 +26,34 @@ def lift(x: Any) -> Any:
     """Inside a transform, make a created array a tracer of the innermost active trace.
 
     funcad.numpy's creation functions promise traced results inside transforms, so that
-    methods such as `.at[]` work on them; outside transforms arrays stay ndarrays.
+    methods such as `.at[]` work on them; outside transforms they are funcad.Arrays.
     """
     main = _core.trace_stack[-1]
-    if main.level == 0 or isinstance(x, Tracer):
+    if main.level == 0:
+        return to_arrays(x)     # outside transforms: a funcad.Array
+    if isinstance(x, Tracer):
         return x
     return main.trace.pure(x)
 
 
 def asarray(a: ArrayLike, dtype: Any = None, order: Any = None, *,
             copy: bool | None = None) -> Any:
-    """Convert to an array: tracers pass through, everything else becomes an ndarray.
+    """Convert to an array: tracers pass through, everything else becomes a funcad.Array.
+
+    A writeable NumPy array is copied (as JAX copies it), so that writing into it later
+    does not change the immutable result; an Array is returned as it is.
 
     >>> import funcad.numpy as fnp
     >>> fnp.asarray([1.0, 2.0])
-    array([1., 2.])
+    Array([1., 2.], dtype=float64)
     """
-    return lift(_asarray(a, dtype, copy))
+    if type(a) is Array and (dtype is None or a.dtype == dtype) and not copy:
+        return a
+    out = _asarray(a, dtype, copy)
+    if (out is a and type(a) is np.ndarray and copy is not False
+            and len(_core.trace_stack) == 1 and a.flags.writeable):
+        out = a.copy()
+    return lift(out)
 
 
 def _asarray(a: ArrayLike, dtype: Any = None, copy: bool | None = None) -> Any:
@@ -239,7 +251,7 @@ def zeros(shape: Any, dtype: Any = None) -> Any:
 
     >>> import funcad.numpy as fnp
     >>> fnp.zeros(2)
-    array([0., 0.])
+    Array([0., 0.], dtype=float64)
     """
     return lift(_full(_shape_arg(shape), 0, np.dtype(dtype or np.float64)))
 
@@ -294,7 +306,7 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) ->
 
     >>> import funcad.numpy as fnp
     >>> fnp.arange(3)
-    array([0, 1, 2])
+    Array([0, 1, 2], dtype=int64)
     """
     start = _static(start, "arange")
     stop = _static(stop, "arange")
@@ -314,7 +326,7 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
 
     >>> import funcad.numpy as fnp
     >>> fnp.linspace(0.0, 1.0, 3)
-    array([0. , 0.5, 1. ])
+    Array([0. , 0.5, 1. ], dtype=float64)
     """
     if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
         out = np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep,

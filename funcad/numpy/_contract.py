@@ -27,7 +27,7 @@ def dot(a: Any, b: Any) -> Any:
 
     >>> import funcad.numpy as fnp
     >>> fnp.dot(fnp.ones((2, 3)), fnp.ones(3))
-    array([3., 3.])
+    Array([3., 3.], dtype=float64)
     """
     a, b = promote(asarray(a), asarray(b))
     na, nb = ndim(a), ndim(b)

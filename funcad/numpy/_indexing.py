@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from funcad._array import returns_arrays
 from funcad._core import ConcretizationTypeError, Tracer, concretization_message
 from funcad.numpy._base import _asarray as asarray
 from funcad.numpy._base import astype, broadcast_arrays, broadcast_to, shape
@@ -382,6 +383,12 @@ class _IndexUpdateRef:
         return st.reshape(reduce(where(same, v, identity), axis=1), shape(pos))
 
 
+# Outside transforms, `.at[...]` methods return funcad.Arrays.
+for _name in ("get", "set", "add", "subtract", "multiply", "divide", "min", "max", "apply"):
+    setattr(_IndexUpdateRef, _name, returns_arrays(getattr(_IndexUpdateRef, _name)))
+_IndexUpdateRef.mul = _IndexUpdateRef.multiply
+del _name
+
 _AT_HINTS = ("indices_are_sorted", "unique_indices")
 
 
@@ -435,7 +442,7 @@ def at(x: Any) -> _AtIndexer:
 
     >>> import numpy as np, funcad.numpy as fnp
     >>> fnp.at(np.zeros(3))[1].set(5.0)
-    array([0., 5., 0.])
+    Array([0., 5., 0.], dtype=float64)
     """
     return _AtIndexer(x)
 

@@ -67,7 +67,7 @@ def sum(a: Any, axis: Any = None, dtype: Any = None, out: None = None,
 
     >>> import funcad.numpy as fnp
     >>> fnp.sum(fnp.ones((2, 3)), axis=0)
-    array([2., 2., 2.])
+    Array([2., 2., 2.], dtype=float64)
     """
     _no_out(out, where)
     y = _reduce(red.reduce_sum_p, a, axis, keepdims, dtype, _sum_dtype)

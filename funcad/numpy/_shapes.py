@@ -157,7 +157,7 @@ def concatenate(arrays: Sequence, axis: int | None = 0, out: None = None, *,
 
     >>> import funcad.numpy as fnp
     >>> fnp.concatenate([fnp.ones(2), fnp.zeros(1)])
-    array([1., 1., 0.])
+    Array([1., 1., 0.], dtype=float64)
     """
     if out is not None:
         raise TypeError("concatenate: out= is not supported; use the returned array")
@@ -349,7 +349,7 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
 
     >>> import funcad.numpy as fnp
     >>> fnp.pad(fnp.array([1.0, 2.0]), 1)
-    array([0., 1., 2., 0.])
+    Array([0., 1., 2., 0.], dtype=float64)
     """
     array = asarray(array)
     nd = ndim(array)

@@ -16,6 +16,8 @@ from funcad.numpy._base import (
     result_type,
     scalar_operand,
 )
+from funcad import _core
+from funcad._array import Array, to_array
 from funcad.primitives import elementwise as ew
 from funcad.primitives.elementwise import conj_p, imag_p, real_p
 
@@ -24,7 +26,7 @@ def _fast_aval(x: Any):
     """The aval of a tracer or ndarray (None for anything that needs conversion)."""
     if isinstance(x, Tracer):
         return x.aval
-    if type(x) is np.ndarray:
+    if type(x) is np.ndarray or type(x) is Array:
         return get_aval(x)
     return None
 
@@ -39,8 +41,15 @@ def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
         not np.issubdtype(dtype, np.inexact)) else dt
 
 
+def _leave(x: Any) -> Any:
+    """A result made without bind: an Array when it leaves funcad (outside transforms)."""
+    return to_array(x) if _core._outside else x
+
+
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
+        if type(x) is Array:    # NumPy runs the impl on a plain view without protocol calls
+            x = x.view(np.ndarray)
         # Fast path (inlined: a call per operation is measurable in eager AD) for tracers
         # and arrays, whose .dtype is all that is needed.
         a = x.aval if isinstance(x, Tracer) else x if type(x) is np.ndarray else None
@@ -50,11 +59,13 @@ def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
         if inexact:
             dt = _ufunc_dtype(name, np.dtype(result_type(x)))
             if not np.issubdtype(dt, np.inexact):
-                return astype(x, dt)  # floor/ceil of integers: the integers themselves
+                # floor/ceil of integers: the integers themselves
+                return _leave(astype(x, dt))
             x = astype(x, dt)
         return prim.bind(x)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}."
+    fn._returns_arrays = True   # every result comes from bind (or _leave): no wrapper needed
     return fn
 
 
@@ -63,6 +74,10 @@ _FLOAT_SCALARS = (float, int)
 
 def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
     def fn(x1: Any, x2: Any, /) -> Any:
+        if type(x1) is Array:   # NumPy runs the impl on plain views without protocol calls
+            x1 = x1.view(np.ndarray)
+        if type(x2) is Array:
+            x2 = x2.view(np.ndarray)
         # Fast paths: same-typed arrays, and an array with a Python number. An ndarray
         # stands for its own aval (shape and dtype); _fast_aval inlined.
         a1 = x1.aval if isinstance(x1, Tracer) else x1 if type(x1) is np.ndarray else None
@@ -80,6 +95,7 @@ def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
         return prim.bind(a, b)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}, with broadcasting."
+    fn._returns_arrays = True   # every result comes from bind: no wrapper needed
     return fn
 
 
@@ -466,7 +482,7 @@ def where(condition: Any, x: Any = None, y: Any = None, /) -> Any:
 
     >>> import funcad.numpy as fnp
     >>> fnp.where(fnp.array([True, False]), 1.0, 0.0)
-    array([1., 0.])
+    Array([1., 0.], dtype=float64)
     """
     if x is None and y is None:
         from funcad.numpy._indexing import nonzero

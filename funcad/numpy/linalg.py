@@ -26,7 +26,7 @@ def solve(a: Any, b: Any) -> Any:
 
     >>> import numpy as np, funcad.numpy as fnp
     >>> fnp.linalg.solve(np.eye(2) * 2, np.ones(2))
-    array([0.5, 0.5])
+    Array([0.5, 0.5], dtype=float64)
     """
     a = _square("solve", a)
     (a, b) = promote_inexact(a, asarray(b))
@@ -446,3 +446,9 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
     n = int(np.prod(xs, dtype=np.int64))
     x = solve(reshape(a, (n, n)), reshape(b, (n,)))
     return reshape(x, xs)
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

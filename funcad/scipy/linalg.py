@@ -303,3 +303,9 @@ def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = 16) -> 
 
 
 del math
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -890,3 +890,9 @@ def betainc(a: Any, b: Any, x: Any) -> Any:
     out = fnp.where(direct, val, 1.0 - val)
     out = fnp.where(x <= 0, 0.0, fnp.where(x >= 1, 1.0, out))
     return fnp.where((a > 0) & (b > 0), out, np.nan)
+
+
+# Called outside transforms, the public functions return funcad.Arrays.
+from funcad._array import export_arrays as _export_arrays  # noqa: E402
+
+_export_arrays(globals())

@@ -638,3 +638,13 @@ def _cauchy_isf(q: Any, loc: Any = 0, scale: Any = 1) -> Any:
 cauchy = SimpleNamespace(logpdf=_cauchy_logpdf, pdf=_cauchy_pdf, cdf=_cauchy_cdf,
                          logcdf=_cauchy_logcdf, sf=_cauchy_sf, logsf=_cauchy_logsf,
                          ppf=_cauchy_ppf, isf=_cauchy_isf)
+
+
+# Called outside transforms, the distributions' functions return funcad.Arrays.
+from funcad._array import returns_arrays as _returns_arrays  # noqa: E402
+
+for _dist in __all__:
+    _ns = globals()[_dist]
+    for _k, _f in vars(_ns).items():
+        setattr(_ns, _k, _returns_arrays(_f, __name__))
+del _dist, _ns, _k, _f

@@ -2,6 +2,8 @@
 
 See :mod:`funcad.lowering.llvm.kernel_compiler` for the subset, the semantics and measured numbers.
 """
-from .kernel_compiler import ArrayArg, ScalarArg, Unsupported, compile_kernel, kernel_stats
+from .kernel_compiler import (ArrayArg, ScalarArg, Unsupported, compile_kernel, kernel_stats,
+                              register_constant_array)
 
-__all__ = ["compile_kernel", "Unsupported", "ArrayArg", "ScalarArg", "kernel_stats"]
+__all__ = ["compile_kernel", "Unsupported", "ArrayArg", "ScalarArg", "kernel_stats",
+           "register_constant_array"]

@@ -29,7 +29,9 @@ Typing summary (Numba's, not NumPy's):
   * ``if``/ternary on a literal condition compile only the taken branch (Numba prunes them too).
 
 Unsupported (raises): complex, for/while-else, return values, def/lambda, tuples as values, slices,
-attribute access other than ``np.``/``math.`` constants and functions, keyword arguments,
+attribute access other than ``np.``/``math.`` constants and functions, ``.view(np.<dtype>)``
+(a bit cast between same-width dtypes, as NumPy's scalar ``view``) and reads of ``_rt.NAME[i]``
+(tables registered with ``register_constant_array``), keyword arguments,
 ``int ** int`` with a non-literal or negative exponent, ``np.power`` / ``np.fmod`` on ints and
 ``np.sign`` on unsigned ints (Numba's results differ from NumPy's there), uint64 mixed with signed
 ints, names read before their first assignment, partial indexing, arrays used as values, functions
@@ -113,6 +115,27 @@ class ScalarArg:
 
 
 kernel_stats = {"compiled": 0, "loaded": 0, "memory_hits": 0}
+
+# Read-only 1-d tables a kernel may index as ``_rt.NAME[i]`` (compiled in as LLVM constants;
+# the same names exist in funcad's runtime modules for Numba and for plain Python).
+CONSTANT_ARRAYS: dict = {}
+
+
+def register_constant_array(name, array):
+    """Make ``_rt.<name>[i]`` readable by kernels: ``array`` (1-d) is compiled in as a constant."""
+    a = np.array(array)
+    a.flags.writeable = False
+    CONSTANT_ARRAYS[name] = a
+
+
+def _constants_digest(source):
+    """What a kernel's object code depends on besides its source: the tables it reads."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in sorted(CONSTANT_ARRAYS):
+        if f"_rt.{name}" in source:
+            h.update(name.encode() + CONSTANT_ARRAYS[name].tobytes())
+    return h.hexdigest()[:16]
 
 # --------------------------------------------------------------------------------------------
 # types
@@ -518,7 +541,7 @@ class _Gen:
         if isinstance(tgt, ast.Name):
             self.setvar(tgt.id, self.expr(value))
         elif isinstance(tgt, ast.Subscript):
-            ptr, dt = self.element_ptr(tgt)
+            ptr, dt = self.element_ptr(tgt, store=True)
             v = self.cast(self.expr(value), dt)
             self.store(ptr, dt, v)
         else:
@@ -547,7 +570,7 @@ class _Gen:
             r = self.binop(s.op, cur, self.expr(s.value))
             self.setvar(tgt.id, r)
         elif isinstance(tgt, ast.Subscript):
-            ptr, dt = self.element_ptr(tgt)
+            ptr, dt = self.element_ptr(tgt, store=True)
             cur = self.load(ptr, dt)
             r = self.binop(s.op, cur, self.expr(s.value))
             self.store(ptr, dt, self.cast(r, dt))
@@ -720,16 +743,36 @@ class _Gen:
             raise Unsupported("uint64 index/range value")
         return self.cast(v, "int64")
 
-    def element_ptr(self, sub):
-        if not isinstance(sub.value, ast.Name) or sub.value.id not in self.arrays:
-            raise Unsupported(f"subscript of {ast.unparse(sub.value)[:40]} (not an array argument)")
-        dt, nd, ptr, dims = self.arrays[sub.value.id]
+    def constant_array(self, node):
+        """(dtype, ndim, pointer, dims) of ``_rt.NAME``, a registered constant array."""
+        name = node.attr
+        arr = CONSTANT_ARRAYS.get(name)
+        if arr is None:
+            raise Unsupported(f"_rt.{name} (not a registered constant array)")
+        dt = _norm_dtype(arr.dtype)
+        if arr.ndim != 1 or dt == "bool":
+            raise Unsupported(f"constant array _rt.{name} of ndim {arr.ndim}, dtype {dt}")
+        ty = mty(dt)
+        vals = ", ".join(f"{ty} {_fconst(dt, v) if is_float(dt) else int(v)}" for v in arr)
+        glob = f"@funcad_rt_{name}"
+        self.declare(glob, f"{glob} = private unnamed_addr constant [{arr.size} x {ty}] [{vals}]")
+        return dt, 1, glob, [str(arr.size)]
+
+    def element_ptr(self, sub, store=False):
+        v = sub.value
+        if (not store and isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name)
+                and v.value.id == "_rt"):
+            dt, nd, ptr, dims = self.constant_array(v)
+        elif not isinstance(v, ast.Name) or v.id not in self.arrays:
+            raise Unsupported(f"subscript of {ast.unparse(v)[:40]} (not an array argument)")
+        else:
+            dt, nd, ptr, dims = self.arrays[v.id]
         idx = sub.slice
         items = list(idx.elts) if isinstance(idx, ast.Tuple) else [idx]
         if any(isinstance(i, (ast.Slice, ast.Starred)) for i in items):
             raise Unsupported("slicing")
         if len(items) != nd:
-            raise Unsupported(f"array {sub.value.id!r} of ndim {nd} indexed with {len(items)} indices")
+            raise Unsupported(f"array {ast.unparse(v)!r} of ndim {nd} indexed with {len(items)} indices")
         if nd == 0:
             return ptr, dt
         flat = None
@@ -1116,6 +1159,8 @@ fin:
     def e_Call(self, e):
         if e.keywords:
             raise Unsupported("keyword arguments")
+        if isinstance(e.func, ast.Attribute) and e.func.attr == "view":
+            return self.view(e)
         fn = self.fname(e.func)
         if any(isinstance(a, ast.Starred) for a in e.args):
             raise Unsupported("*args")
@@ -1179,6 +1224,28 @@ fin:
         if mod == "np":
             return self.np_call(base, args, need)
         return self.math_call(base, args, need)
+
+    def view(self, e):
+        """``np.float64(x).view(np.int64)``: the same bits as another dtype of the same width
+        (Numba accepts ``.view`` on a scalar made by a dtype call, NumPy on any scalar)."""
+        if len(e.args) != 1:
+            raise Unsupported(".view with %d arguments" % len(e.args))
+        to = self.fname(e.args[0])
+        mod, _, base = to.rpartition(".")
+        if mod != "np" or base not in _CASTS or _CASTS[base] == "bool":
+            raise Unsupported(f".view({to})")
+        to = _CASTS[base]
+        v = self.expr(e.func.value)
+        if v.t == to:
+            return v
+        if v.t == "bool":
+            raise Unsupported(".view of bool")
+        width = {"float32": 32, "float64": 64}
+        if (width.get(v.t) or _INTS[v.t]) != (width.get(to) or _INTS[to]):
+            raise Unsupported(f".view from {v.t} to {to}")
+        if lty(v.t) == lty(to):          # int64 <-> uint64: the same LLVM value
+            return V(to, v.r)
+        return V(to, self.op(f"bitcast {lty(v.t)} {v.r} to {lty(to)}"))
 
     def absval(self, v):
         if is_float(v.t):
@@ -1631,7 +1698,7 @@ class _Jit:
         new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
         self.new_cfunc = new
 
-    def optimise_and_emit(self, ir_text):
+    def optimise(self, ir_text):
         ll = self.ll
         try:
             mod = ll.parse_assembly(ir_text)
@@ -1643,7 +1710,10 @@ class _Jit:
         pto.slp_vectorization = True
         pb = ll.create_pass_builder(self.tm, pto)
         pb.getModulePassManager().run(mod, pb)
-        return self.tm.emit_object(mod)
+        return mod
+
+    def optimise_and_emit(self, ir_text):
+        return self.tm.emit_object(self.optimise(ir_text))
 
     def load(self, obj, symbol, info):
         ll = self.ll
@@ -1728,6 +1798,12 @@ def generate_ir(source, fun_name, arg_types, fastmath=False, symbol=None):
     return "\n".join(parts) + "\n"
 
 
+def optimised_ir(source, fun_name, arg_types, fastmath=False):
+    """The LLVM IR of a kernel after the O2 pipeline (to check what it vectorised)."""
+    jit = _get_jit()
+    return str(jit.optimise(generate_ir(source, fun_name, arg_types, fastmath)))
+
+
 def compile_kernel(source, fun_name, arg_types, fastmath=False, cache_dir=None):
     """Compile ``fun_name`` from ``source`` for ``arg_types``; returns a callable ``k(*args)``.
 
@@ -1736,7 +1812,8 @@ def compile_kernel(source, fun_name, arg_types, fastmath=False, cache_dir=None):
     """
     types_key = _canon_types(arg_types)
     jit = _get_jit()
-    key = objcache.cache_key(source, fun_name, types_key, bool(fastmath), jit.fingerprint)
+    tables = _constants_digest(source) if "_rt." in source else ""
+    key = objcache.cache_key(source + tables, fun_name, types_key, bool(fastmath), jit.fingerprint)
     with _lock:
         k = _memo.get(key)
         if k is not None:

@@ -135,3 +135,7 @@ def call_callback(token, *args):
     """Run a host callback (debug.print, pure_callback) from the driver."""
     from funcad._callback import call_callback as run
     return run(token, *args)
+
+
+# Constant tables that generated code reads as `_rt.NAME[i]` (same as _runtime.py).
+from funcad.lowering.numba.vecmath import TWO_OVER_PI  # noqa: E402

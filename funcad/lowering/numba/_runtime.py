@@ -162,3 +162,8 @@ def qr(a):
     """np.linalg.qr of one matrix (reduced)."""
     q, r = np.linalg.qr(a)
     return q, r
+
+
+# Constant tables that generated code reads as `_rt.NAME[i]` (Numba freezes a global array
+# into the compiled code, so reading it cannot alias the arrays a loop writes).
+from funcad.lowering.numba.vecmath import TWO_OVER_PI  # noqa: E402

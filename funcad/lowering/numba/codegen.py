@@ -69,12 +69,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import keyword
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from funcad._array import Array, writeable_view
 from funcad._core import FuncadError, lowering_rules
 from funcad._ir import Jaxpr, JaxprEqn, Literal, Var
 from funcad._pretty import _Namer, pp_eqn, pp_eqn_head
@@ -238,6 +240,11 @@ class _Captured:
     eqns: list = field(default_factory=list)     # printed equations written inside
 
 
+def interpreted() -> bool:
+    """True when generated source runs as plain Python (FUNCAD_DISABLE_JIT=1)."""
+    return os.environ.get("FUNCAD_DISABLE_JIT", "") not in ("", "0")
+
+
 class Emitter:
     """Writes the source of one program; rules call its methods (see the module doc)."""
 
@@ -264,6 +271,10 @@ class Emitter:
         self.current: str | None = None
         self._emitted: dict[int, Jaxpr] = {}    # inner programs lowered so far, by id
         self.loop_depth = 0     # > 0 inside a loop body: small values unroll (unroll.py)
+        # FUNCAD_DISABLE_JIT=1 runs the source as Python, element by element: NumPy's
+        # math functions there, not vecmath's libm-free arithmetic (dozens of scalar
+        # operations an element, written for LLVM to vectorise).
+        self.interpreted = interpreted()
 
     # -- writing -------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -413,6 +424,12 @@ class Emitter:
 
     def const(self, array) -> str:
         """The expression of a constant: rank 0 inline, arrays as extra arguments."""
+        if type(array) is Array:     # a writeable view: Numba types read-only arrays apart
+            seen = self.__dict__.setdefault("_array_consts", {})   # id -> (Array, view)
+            hit = seen.get(id(array))
+            if hit is None or hit[0] is not array:
+                hit = seen[id(array)] = (array, writeable_view(array))
+            array = hit[1]
         array = np.asarray(array)
         if array.ndim == 0:
             return self.literal(array[()], array.dtype)
@@ -996,6 +1013,8 @@ def _write_group(low: _JaxprLowering, g: _Group, materialize: set) -> None:
         _write_group_code(low, g, materialize)
     outs = [(low.env[v], v.aval.ndim, ctx.dtype(v.aval.dtype))
             for v in g.phase_of if v in low.env and v not in low.rowbufs]
+    outs += [(low.env[out], out.aval.ndim, ctx.dtype(out.aval.dtype))
+             for out, _ in g.stores.values()]
     ctx.kernel(cap.lines, outs, cap.eqns)
 
 

@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from funcad._array import Array, writeable_view
 from funcad._core import FuncadError
 from funcad._ir import Jaxpr
 from funcad.lowering import progress
@@ -535,6 +536,20 @@ def _numba_kernel(kernel, types, opts, name) -> Callable:
     return disp
 
 
+def _normalise_input(x, aval):
+    """An input as compiled code takes it: a C-contiguous, aligned, writeable ndarray of the
+    traced dtype. funcad.Arrays are read-only views of memory that funcad allocated
+    writeable, so a writeable plain view of them is free of copies; Numba would type a
+    read-only array as another type (and compile again), and generated code never writes
+    into its inputs."""
+    if type(x) is Array:
+        x = writeable_view(x)
+        f = x.flags
+        if x.dtype == aval.dtype and f.c_contiguous and f.aligned:
+            return x
+    return np.array(x, dtype=aval.dtype, order="C")
+
+
 def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     extra = tuple(lowered.extra_args)
     in_avals = lowered.in_avals
@@ -545,7 +560,7 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
         # aligned: arrays that Dask or np.frombuffer hand over may not be).
         args = [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
                       and x.flags.aligned)
-                else np.array(x, dtype=a.dtype, order="C")
+                else _normalise_input(x, a)
                 for x, a in zip(args, in_avals, strict=True)]
         res = fn(*args, *extra)
         if scalar_outs:
@@ -557,7 +572,36 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     run.scalar_outs = scalar_outs
     run.fn = fn
     run.extra = extra
+    _add_single(run, lowered, lambda args: fn(*run_args(args), *extra))
+
+    def run_args(args):
+        return [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
+                      and x.flags.aligned)
+                else _normalise_input(x, a)
+                for x, a in zip(args, in_avals, strict=True)]
     return run
+
+
+def _add_single(run: Callable, lowered: LoweredSource, raw: Callable) -> None:
+    """Give the executor of a one-output program `run.single(args)`: jit's fast path,
+    which returns that output as a funcad.Array with no list or tuple in between. `raw`
+    maps the argument list to the compiled function's result tuple."""
+    if len(lowered.out_avals) != 1:
+        return
+    aval = lowered.out_avals[0]
+    if aval.ndim == 0:
+        dt = aval.dtype
+
+        def single(args):
+            a = np.asarray(raw(args)[0], dt).view(Array)
+            a.setflags(write=False)
+            return a
+    else:
+        def single(args):
+            a = raw(args)[0].view(Array)
+            a.setflags(write=False)
+            return a
+    run.single = single
 
 
 def _numba_type(aval):
@@ -659,7 +703,7 @@ def _make_executor(fn: Callable, lowered: LoweredSource) -> Callable:
 
     def normalise(args):
         return [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
-                      and x.flags.writeable) else np.array(x, dtype=a.dtype, order="C")
+                      and x.flags.writeable) else _normalise_input(x, a)
                 for x, a in zip(args, in_avals, strict=True)]
 
     def run(*args):
@@ -678,6 +722,20 @@ def _make_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     run.scalar_outs = scalar_outs
     run.fn = fn
     run.extra = extra
+
+    if extra:
+        def raw(args):
+            try:
+                return fn(*args, *extra)
+            except TypeError:
+                return fn(*normalise(args), *extra)
+    else:
+        def raw(args):
+            try:
+                return fn(*args)
+            except TypeError:
+                return fn(*normalise(args))
+    _add_single(run, lowered, raw)
     return run
 
 

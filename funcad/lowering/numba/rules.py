@@ -7,11 +7,10 @@ registers a rule for every other primitive.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from funcad._core import all_primitives, lowering_rules
+from funcad.lowering.numba import vecmath
 from funcad.lowering.numba.codegen import (
     IndexRule,
     LoweringError,
@@ -79,7 +78,11 @@ def _not(ctx, eqn, args):
 
 
 def _pow(ctx, eqn, args):
-    return _float_cast(ctx, eqn.out_binders[0].aval.dtype, f"({args[0]} ** {args[1]})")
+    dt = eqn.out_binders[0].aval.dtype
+    if (vecmath.is_vectorisable_dtype(dt) and all(v.aval.dtype == dt for v in eqn.inputs)
+            and not ctx.interpreted):
+        return vecmath.pow(ctx, args[0], args[1], dt)       # libm-free (see vecmath.py)
+    return _float_cast(ctx, dt, f"({args[0]} ** {args[1]})")
 
 
 def _select_n(ctx, eqn, args):
@@ -114,46 +117,23 @@ def _complex(ctx, eqn, args):
     return expr if dt == np.complex128 else f"{ctx.dtype(dt)}({expr})"
 
 
-# Cephes' tanh for |x| <= 0.625: x + x**3 P(x**2) / Q(x**2) (relative error 2.5e-16).
-_TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
-_TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+def _vecmath(name):
+    # Float arguments: the libm-free source of vecmath.py (LLVM vectorises the loop);
+    # other dtypes keep the primitive's template.
+    build, old = vecmath.BUILDERS[name], lowering_rules[P[name]]
+
+    def rule(ctx, eqn, args):
+        dt = eqn.out_binders[0].aval.dtype
+        if (vecmath.is_vectorisable_dtype(dt) and eqn.inputs[0].aval.dtype == dt
+                and not ctx.interpreted):
+            return build(ctx, args[0], dt)
+        return old.format(*args) if isinstance(old, str) else old.fn(ctx, eqn, args)
+    return rule
 
 
-def _tanh(ctx, eqn, args):
-    # No libm call, so that LLVM vectorises the loop (libm tanh took 14 ns an element,
-    # expm1 8 ns, this 1.2 ns; max error 1.5 ulp). Both branches are computed and one
-    # selected: above 0.625, (1 - e) / (1 + e) with e = exp(-2|x|) = 2**-k exp(-r),
-    # exp(-r) a degree-13 Taylor polynomial on |r| <= ln(2)/2 and 2**-k from an integer.
-    (x,), dt = args, eqn.out_binders[0].aval.dtype
-    if np.dtype(dt).kind != "f":
-        return f"np.tanh({x})"
-
-    def c(v):
-        return ctx.literal(v, dt)
-    z, s, sm, w0, w, k, r, e0, e, big = (ctx.fresh(n) for n in (
-        "tz", "ts", "tp", "tv", "tw", "tk", "tr", "tq", "te", "tb"))
-    (p0, p1, p2), (q0, q1, q2) = _TANH_P, _TANH_Q
-    ctx.line(f"{z} = abs({x})")
-    ctx.line(f"{s} = {z} * {z}")
-    ctx.line(f"{sm} = {z} + {z} * {s} * (({s} * ({s} * {c(p0)} + {c(p1)}) + {c(p2)}) / "
-             f"((({s} + {c(q0)}) * {s} + {c(q1)}) * {s} + {c(q2)}))")
-    ctx.line(f"{w0} = {c(2)} * {z}")
-    ctx.line(f"{w} = {w0} if {w0} < {c(40)} else {c(40)}")   # tanh is 1.0 from 19.1 on
-    ctx.line(f"{k} = np.rint({w} * {c(1.4426950408889634)})")
-    ctx.line(f"{r} = ({k} * {c(_LN2_HI)} - {w}) + {k} * {c(_LN2_LO)}")
-    poly = c(1.0 / math.factorial(13))
-    for n in range(12, -1, -1):
-        poly = f"({c(1.0 / math.factorial(n))} + {r} * {poly})"
-    ctx.line(f"{e0} = {poly}")
-    ctx.line(f"{e} = {e0} * ({ctx.dtype(dt)}(np.int64(1) << (60 - np.int64({k}))) * "
-             f"{c(2.0 ** -60)})")
-    ctx.line(f"{big} = ({c(1)} - {e}) / ({c(1)} + {e})")
-    # NaN takes the rational branch, which keeps it NaN.
-    return f"np.copysign({big} if {z} > {c(0.625)} else {sm}, {x})"
-
-
-register("tanh", ScalarRule(_tanh))
+for _fn in vecmath.BUILDERS:
+    register(_fn, ScalarRule(_vecmath(_fn)))
 
 
 def _libm(fn):
