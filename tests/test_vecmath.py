@@ -338,3 +338,18 @@ def test_numba_program_vectorises(monkeypatch, vecmath_as_python):
     ir = next(iter(disp.inspect_llvm().values()))
     assert not _LIBM.search(ir), _LIBM.search(ir).group()
     assert re.search(r"<(4|8) x double>", ir)
+
+
+def test_libm_where_the_loop_cannot_vectorise(vecmath_as_python, monkeypatch):
+    # exp in an outer loop around an inner loop (per-example logistic regression's
+    # gradient) and at rank 0: libm's np.exp; in the innermost loop: vecmath's source.
+    monkeypatch.setenv("FUNCAD_DRIVER", "numba")
+
+    def outer(x, w):
+        return fnp.exp(x @ w)[:, None] * x
+
+    x, w = np.ones((6, 5)), np.ones(5)
+    assert "np.exp(" in fa.jit(outer).lower(x, w).source
+    assert "np.exp(" in fa.jit(lambda s: fnp.exp(s) * 2.0).lower(1.5).source
+    assert "np.exp(" not in fa.jit(fnp.exp).lower(np.ones(8)).source
+    np.testing.assert_allclose(fa.jit(outer)(x, w), np.exp(x @ w)[:, None] * x, rtol=1e-15)

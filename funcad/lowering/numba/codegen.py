@@ -275,6 +275,7 @@ class Emitter:
         # math functions there, not vecmath's libm-free arithmetic (dozens of scalar
         # operations an element, written for LLVM to vectorise).
         self.interpreted = interpreted()
+        self.vector_loop = False    # True while writing an innermost fused loop's body
 
     # -- writing -------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -1053,7 +1054,14 @@ def _write_group_code(low: _JaxprLowering, g: _Group, materialize: set) -> None:
     with ctx.loop(outer, parallel) as oidx:
         row_local: dict[Var, str] = {}
         for ph in g.phases:
-            _write_phase(low, ph, oidx, rows, row_local, materialize)
+            # Only an innermost loop vectorises: vecmath's libm-free functions pay off
+            # there, elsewhere a libm call is cheaper (see rules._vecmath).
+            innermost = bool(ph.inner) or not any(p.inner for p in g.phases)
+            saved, ctx.vector_loop = ctx.vector_loop, innermost and g.outer is not None
+            try:
+                _write_phase(low, ph, oidx, rows, row_local, materialize)
+            finally:
+                ctx.vector_loop = saved
     ctx.current = None
 
 
