@@ -110,3 +110,50 @@ def test_per_example_outer_products_are_one_fused_pass(driver):
               lambda a, b: lax.dot_general(a, b, (((1,), (0,)), ((), ())))):
         np.testing.assert_allclose(fa.jit(f)(a, b), np.asarray(a) @ np.asarray(b),
                                    rtol=1e-15)
+
+
+def test_norms_of_per_example_gradients_store_no_gradient(driver):
+    # The transposed batch of outer products is only squared and summed: the transpose is
+    # dropped (sink_transposes.py) and the squares are summed in the loop that makes them.
+    def loss(params, x, y):
+        W, b = params
+        return fnp.sum((fnp.tanh(x @ W + b) - y) ** 2)
+
+    def grad_norm(params, x, y):
+        g = fa.grad(loss)(params, x, y)
+        return fnp.sqrt(sum(fnp.sum(v * v) for v in fa.tree_util.tree_leaves(g)))
+
+    rng = np.random.default_rng(1)
+    params = (rng.standard_normal((6, 5)), rng.standard_normal(5))
+    X, Y = rng.standard_normal((7, 6)), rng.standard_normal((7, 5))
+    f = fa.vmap(grad_norm, in_axes=(None, 0, 0))
+    src = fa.jit(f).lower(params, X, Y).source
+    assert "(7, 6, 5" not in src and "(7, 5, 6" not in src, src
+    np.testing.assert_allclose(fa.jit(f)(params, X, Y), f(params, X, Y), rtol=1e-10)
+    # kept axes that would come out reordered: the transpose stays, values still right
+    g = lambda x: fnp.sum(fnp.transpose(x, (2, 0, 1)) ** 2, axis=1)  # noqa: E731
+    x = rng.standard_normal((2, 3, 4))
+    np.testing.assert_allclose(fa.jit(g)(x), np.sum(np.transpose(x, (2, 0, 1)) ** 2, axis=1),
+                               rtol=1e-14)
+    h = lambda x: fnp.max(-fnp.transpose(x, (1, 0, 2)), axis=(0, 1))  # noqa: E731
+    np.testing.assert_allclose(fa.jit(h)(x), np.max(-np.transpose(x, (1, 0, 2)), axis=(0, 1)))
+
+
+def test_loop_nests_are_not_cut_where_a_large_value_would_be_stored(monkeypatch):
+    # The Python driver cuts loop nests at 12 equations, but not while a value too large
+    # for the caches (here 80 x 64 x 64) is still to be read by equations not fused yet.
+    monkeypatch.setenv("FUNCAD_DRIVER", "python")
+    from funcad.lowering.numba import codegen
+    monkeypatch.setattr(codegen, "_CUT_MAX", 1000)
+
+    def f(a, b, c):
+        big = a[:, :, None] * b[:, None, :]                    # (80, 64, 64)
+        s = fnp.sum(fnp.tanh(c) * fnp.sin(c) + fnp.cos(c) * fnp.exp(c), axis=1)
+        return fnp.sqrt(fnp.sum(big * big, axis=(1, 2)) + s)
+
+    rng = np.random.default_rng(2)
+    a, b, c = rng.standard_normal((80, 64)), rng.standard_normal((80, 64)), \
+        rng.standard_normal((80, 7))
+    src = fa.jit(f).lower(a, b, c).source
+    assert "(80, 64, 64" not in src, src
+    np.testing.assert_allclose(fa.jit(f)(a, b, c), f(a, b, c), rtol=1e-12)

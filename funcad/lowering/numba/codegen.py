@@ -84,6 +84,7 @@ from funcad.lowering.numba.kernels import KernelCall, make_kernel
 from funcad.lowering.numba.remat import remat_cheap
 from funcad.lowering.numba import unroll
 from funcad.lowering.numba.outer_products import outer_products
+from funcad.lowering.numba.sink_transposes import sink_transposes
 
 
 class LoweringError(FuncadError, NotImplementedError):
@@ -456,7 +457,7 @@ class Emitter:
             # names are given per variable, so each place needs variables of its own.
             jaxpr = fresh_variables(jaxpr)
         self._emitted[id(jaxpr)] = jaxpr
-        jaxpr = simplify(fold_transposed_dots(outer_products(inline_calls(jaxpr))))
+        jaxpr = simplify(fold_transposed_dots(sink_transposes(outer_products(inline_calls(jaxpr)))))
         return _JaxprLowering(self, jaxpr).run(args, elements)
 
     @contextlib.contextmanager
@@ -870,6 +871,13 @@ class _JaxprLowering:
         self.owner[out] = g
         return True
 
+    def big_value_pending(self, g: _Group) -> bool:
+        """True when cutting `g` now would store a value of over _CUT_MAX elements that
+        equations not yet fused still read."""
+        inside = {id(e) for ph in g.phases for e, _, _ in ph.eqns}
+        return any(v.aval.size > _CUT_MAX and any(u not in inside for u in self.users.get(v, ()))
+                   for v in g.phase_of)
+
     # -- fusion ------------------------------------------------------------------------
     def add_to_group(self, eqn, rule, kind, domain) -> None:
         sq = _squeeze(domain)
@@ -891,10 +899,13 @@ class _JaxprLowering:
             k = g.phase_of[a]
             same = read == "same" and a not in g.reduce_outs
             need = max(need, k if same else k + 1)
-        if g is not None and g.size >= _GROUP_CAP and self.ctx.split:
+        if g is not None and g.size >= _GROUP_CAP and self.ctx.split and (
+                g.size >= _GROUP_HARD_CAP or not self.big_value_pending(g)):
             # A long loop body costs LLVM superlinear time: cut it (live values become
             # arrays), so that every kernel stays small and the pieces are shared. (A
             # program compiled as one function is small: its loop nests stay whole.)
+            # Not where the cut would store a value larger than the caches (a batch of
+            # per-example gradients that a reduction sums next), up to a hard cap.
             self.close(g)
             g, need = None, 0
         if g is None:
@@ -945,6 +956,8 @@ class _JaxprLowering:
 
 _SYM = "@"
 _GROUP_CAP = 12     # equations per loop nest at most (a ScalarRule's count as 4)
+_GROUP_HARD_CAP = 36   # ... unless the cut would store a value of over _CUT_MAX elements
+_CUT_MAX = 1 << 18
 
 
 def _outer_axis(shape) -> int | None:
@@ -1226,7 +1239,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict, fun_name: str = "FUNCAD_
     function for Numba.
     """
     ctx = Emitter(name, options, fun_name, split, comments)
-    jaxpr = remat_cheap(simplify(fold_transposed_dots(outer_products(inline_calls(jaxpr)))))
+    jaxpr = remat_cheap(simplify(fold_transposed_dots(sink_transposes(outer_products(inline_calls(jaxpr))))))
     params = []
     args = []
     for v in jaxpr.invars:
