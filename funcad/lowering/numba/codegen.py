@@ -69,7 +69,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import keyword
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -243,7 +242,8 @@ class _Captured:
 
 def interpreted() -> bool:
     """True when generated source runs as plain Python (FUNCAD_DISABLE_JIT=1)."""
-    return os.environ.get("FUNCAD_DISABLE_JIT", "") not in ("", "0")
+    from funcad.lowering.numba.compile import jit_disabled   # compile imports this module
+    return jit_disabled()
 
 
 class Emitter:
@@ -457,7 +457,7 @@ class Emitter:
             # names are given per variable, so each place needs variables of its own.
             jaxpr = fresh_variables(jaxpr)
         self._emitted[id(jaxpr)] = jaxpr
-        jaxpr = simplify(fold_transposed_dots(sink_transposes(outer_products(inline_calls(jaxpr)))))
+        jaxpr = prepare(jaxpr)
         return _JaxprLowering(self, jaxpr).run(args, elements)
 
     @contextlib.contextmanager
@@ -474,6 +474,13 @@ class Emitter:
 # Inlining of call primitives (so that fusion crosses jit boundaries)
 
 _CALL_NAMES = ("jit", "closed_call")
+
+
+def prepare(jaxpr: Jaxpr) -> Jaxpr:
+    """The rewrites every program goes through before it is lowered: calls inlined, outer
+    products as multiplies, transposes that are reduced away dropped, transposed dots
+    folded, common subexpressions once."""
+    return simplify(fold_transposed_dots(sink_transposes(outer_products(inline_calls(jaxpr)))))
 
 
 def fresh_variables(jaxpr: Jaxpr) -> Jaxpr:
@@ -1239,7 +1246,7 @@ def lower_jaxpr(jaxpr: Jaxpr, name: str, options: dict, fun_name: str = "FUNCAD_
     function for Numba.
     """
     ctx = Emitter(name, options, fun_name, split, comments)
-    jaxpr = remat_cheap(simplify(fold_transposed_dots(sink_transposes(outer_products(inline_calls(jaxpr))))))
+    jaxpr = remat_cheap(prepare(jaxpr))
     params = []
     args = []
     for v in jaxpr.invars:
