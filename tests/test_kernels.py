@@ -288,3 +288,21 @@ def test_long_lived_cheap_residuals_are_recomputed(monkeypatch):
     monkeypatch.setenv("FUNCAD_DRIVER", "python")
     for a, b in zip(fa.jit(g)(ws, x), g(ws, x)):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_loops_and_sizes_are_seen_inside_cond_branches():
+    # A loop inside a cond branch is compiled at once like any loop (interpreting it op
+    # by op is ~100x slower), and the branches count towards the program's size.
+    from funcad import lax
+    from funcad.lowering.numba.background import has_loops, program_size
+
+    def f(x):
+        return lax.cond(x[0] > 0, lambda x: lax.fori_loop(0, 3, lambda i, s: s * 2.0, x),
+                        lambda x: x + 1.0, x)
+
+    jaxpr = fa.make_jaxpr(f)(np.ones(3)).jaxpr
+    assert [e.primitive.name for e in jaxpr.eqns][-1] == "cond"
+    assert has_loops(jaxpr)
+    assert program_size(jaxpr) > len(jaxpr.eqns)
+    assert not has_loops(fa.make_jaxpr(lambda x: lax.cond(x[0] > 0, fnp.sin, fnp.cos, x))(
+        np.ones(3)).jaxpr)

@@ -169,16 +169,18 @@ class Tiered:
 LOWER_HERE_MAX = 500
 
 
+def _inner_programs(eqn):
+    """The programs an equation's params hold (a body, a ClosedJaxpr, cond's branches)."""
+    for v in eqn.params.values():
+        for x in (v if isinstance(v, (tuple, list)) else (v,)):
+            inner = getattr(x, "jaxpr", x)
+            if hasattr(inner, "eqns"):
+                yield inner
+
+
 def program_size(jaxpr) -> int:
     """The number of equations of a program, those of inner programs included."""
-    n = 0
-    for e in jaxpr.eqns:
-        n += 1
-        for v in e.params.values():
-            inner = getattr(v, "jaxpr", v)
-            if hasattr(inner, "eqns"):
-                n += program_size(inner)
-    return n
+    return sum(1 + sum(program_size(j) for j in _inner_programs(e)) for e in jaxpr.eqns)
 
 
 _STALE_S = 86400.0
@@ -223,14 +225,8 @@ def wait_compiled() -> None:
 
 def has_loops(jaxpr) -> bool:
     """True when a program contains a native loop (scan, while) at any depth."""
-    for e in jaxpr.eqns:
-        if e.primitive.name in ("scan", "while", "while_rev"):
-            return True
-        for v in e.params.values():
-            inner = getattr(v, "jaxpr", v)
-            if hasattr(inner, "eqns") and has_loops(inner):
-                return True
-    return False
+    return any(e.primitive.name in ("scan", "while", "while_rev")
+               or any(has_loops(j) for j in _inner_programs(e)) for e in jaxpr.eqns)
 
 
 def _main(path: str) -> int:
