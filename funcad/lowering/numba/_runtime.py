@@ -205,15 +205,28 @@ def _fft_pow2(buf, tw, inverse):
     h = 1
     while h < m:
         step = m // (2 * h)
-        for k in range(h):
-            w = tw[k * step]
-            if inverse:
-                w = w.conjugate()
+        if h < 16:
+            # few twiddles, many blocks: reuse each twiddle across the blocks
+            for k in range(h):
+                w = tw[k * step]
+                if inverse:
+                    w = w.conjugate()
+                for s in range(0, m, 2 * h):
+                    u = buf[s + k]
+                    v = buf[s + k + h] * w
+                    buf[s + k] = u + v
+                    buf[s + k + h] = u - v
+        else:
+            # long blocks: walk each contiguously (cache-friendly for large m)
             for s in range(0, m, 2 * h):
-                u = buf[s + k]
-                v = buf[s + k + h] * w
-                buf[s + k] = u + v
-                buf[s + k + h] = u - v
+                for k in range(h):
+                    w = tw[k * step]
+                    if inverse:
+                        w = w.conjugate()
+                    u = buf[s + k]
+                    v = buf[s + k + h] * w
+                    buf[s + k] = u + v
+                    buf[s + k + h] = u - v
         h *= 2
 
 
