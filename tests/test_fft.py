@@ -342,6 +342,9 @@ def test_jit_numba_native_fft(numba_on):
     for got, want in zip(jitted(x, z), _many_np(x, z), strict=True):
         _close(got, want, np.float64)
     assert compiled.fn.nopython_signatures      # a Numba dispatcher in nopython mode
+    from funcad.lowering.numba import _runtime as rt
+    for helper in (rt.fft_axis, rt.rfft_last, rt.irfft_last):
+        assert helper.nopython_signatures        # the native helpers ran compiled
     x32, z32 = x.astype(np.float32), z.astype(np.complex64)
     for got, want in zip(jitted(x32, z32), _many_np(x32, z32), strict=True):
         _close(got, want, np.float32)
