@@ -249,3 +249,49 @@ def test_random_small_programs_in_vmapped_scan_bodies(by_example, spec):
     dg = fa.vmap(fa.grad(f, argnums=(0, 1)), in_axes=(0, None))
     for a, b in zip(fa.jit(dg)(xb, y), dg(xb, y)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# -- reverse mode recomputes small scan bodies instead of storing their intermediates -----
+
+def _stacked_residuals(jaxpr):
+    """Per-step shapes of what the forward scan stacks for the reverse scan."""
+    fwd = next(e for e in jaxpr.eqns if e.primitive.name == "scan")
+    nk = fwd.params["num_carry"]
+    return [v.aval.shape[1:] for v in fwd.out_binders[nk:]]
+
+
+def test_small_scan_bodies_are_recomputed_in_reverse(monkeypatch):
+    from funcad.primitives import control
+    g = fa.grad(ode_loss, argnums=(0, 1))
+    stacked = _stacked_residuals(fa.make_jaxpr(g)(P, X0).jaxpr)
+    # the carry of each step (3 numbers) and the trajectory output, not RK4's 40-odd
+    # intermediates
+    assert sorted(stacked) == [(3,), (3,)], stacked
+    out = fa.jit(g)(P, X0)
+    monkeypatch.setattr(control, "RECOMPUTE_MAX", 0)       # store everything instead
+    assert len(_stacked_residuals(fa.make_jaxpr(g)(P, X0).jaxpr)) > 10
+    for a, b in zip(out, fa.jit(g)(P, X0)):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_scan_bodies_with_effects_or_large_values_store_residuals():
+    def printing(x):
+        def body(c, _):
+            fa.debug.print("c={c}", c=c)
+            return fnp.sin(c) * 1.1, None
+        return lax.scan(body, x, None, length=3)[0]
+
+    def large(x):
+        return lax.scan(lambda c, _: (fnp.sin(c) * 1.1, None), x, None, length=3)[0]
+
+    for f, x in ((printing, 0.5), (large, np.ones(40))):
+        jp = fa.make_jaxpr(fa.grad(lambda x: fnp.sum(f(x))))(x).jaxpr
+        assert not any(e.primitive.name == "checkpoint" for e in _inner_eqns(jp)), jp
+
+
+def _inner_eqns(jaxpr):
+    from funcad import views
+    for e in jaxpr.eqns:
+        yield e
+        for _, sub in views.subjaxprs(e):
+            yield from _inner_eqns(sub)

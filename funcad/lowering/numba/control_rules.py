@@ -98,9 +98,9 @@ def _scan_numba(ctx, eqn, args):
 def _unrolls(jaxpr) -> bool:
     """True when every value `jaxpr` makes inside a loop body is a scalar or small
     (so it becomes scalar code: see unroll.py) and no equation is a loop or call."""
-    from funcad.lowering.numba.codegen import _kind
+    from funcad.lowering.numba.codegen import _LOOP_CALL_NAMES, _kind, inline_calls
     from funcad.lowering.numba.unroll import _STATEMENTS
-    for e in jaxpr.eqns:
+    for e in inline_calls(jaxpr, _LOOP_CALL_NAMES).eqns:
         if any(v.aval.ndim and not is_small(v.aval) for v in e.out_binders):
             return False
         rule = lowering_rules.get(e.primitive)
