@@ -215,6 +215,9 @@ lowering_rules: dict[Primitive, Callable] = {}
 linear_primitives: set[Primitive] = set()
 #: Primitives whose outputs are never differentiable (comparisons, argmax, ...).
 nondiff_primitives: set[Primitive] = set()
+#: Elementwise primitives (each output element depends on the same element of each
+#: operand only): with real operands of one shape their Jacobians are diagonal.
+elementwise_primitives: set[Primitive] = set()
 
 
 def new_primitive(name: str, multiple_results: bool = False) -> Primitive:

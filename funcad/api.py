@@ -30,6 +30,7 @@ from funcad.interpreters.ad import (
     linearize_flat,
     tangent_aval,
 )
+from funcad.interpreters import tape
 from funcad.interpreters.batching import moveaxis, vmap_flat
 from funcad.interpreters.partial_eval import trace_to_jaxpr_flat
 from funcad.primitives.structural import full
@@ -183,7 +184,14 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         _check_float_leaves(leaves, fname, argnums, holomorphic, "grad")
         box: dict = {}
         flat_fun = _flat_fun_of_args(fun, args, kwargs, nums, in_tree, has_aux, box)
-        outs, lin = _linearize_aux(flat_fun, leaves, box, prune=False)  # transposed once
+        if tape.usable(leaves):     # eager: equations recorded and transposed at once
+            outs, backward = tape.vjp_flat(flat_fun, leaves)
+        else:
+            outs, lin = _linearize_aux(flat_fun, leaves, box, prune=False)  # transposed once
+
+            def backward(cts_out):
+                return backward_pass(lin.jaxpr, lin.consts, [True] * len(leaves),
+                                     [None] * len(leaves), cts_out)
         n_aux = box["num_aux"]
         out_leaves = outs[:len(outs) - n_aux]
         if len(out_leaves) != 1 or get_aval(out_leaves[0]).shape != ():
@@ -200,8 +208,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         # full() without its argument checks when nothing is staged (every eager call)
         ct = (np.ones((), y_dtype) if current_dynamic_main().level == 0
               else full((), 1, y_dtype))
-        cts = backward_pass(lin.jaxpr, lin.consts, [True] * len(leaves),
-                            [None] * len(leaves), [ct])
+        cts = backward([ct])
         grads = tree_unflatten(in_tree, [_out(instantiate(c)) for c in cts])
         grad_val = grads[0] if single else grads
         if has_aux:

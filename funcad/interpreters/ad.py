@@ -214,6 +214,12 @@ def defjvp(prim, *per_arg_rules: Callable | None) -> None:
 
     r0 = per_arg_rules[0]
     jvp_rules[prim] = unary_rule if len(per_arg_rules) == 1 and r0 is not None else rule
+    per_arg_jvp_rules[prim] = per_arg_rules
+
+
+#: The per-argument rules given to `defjvp`, by primitive (eager reverse mode transposes
+#: elementwise primitives with them: see interpreters/tape.py).
+per_arg_jvp_rules: dict = {}
 
 
 def deflinear_jvp(prim) -> None:

@@ -14,6 +14,7 @@ from funcad._core import (
     abstract_eval_rules,
     batch_rules,
     current_dynamic_main,
+    elementwise_primitives,
     get_aval,
     impl_rules,
     jvp_rules,
@@ -53,6 +54,7 @@ def _unary_aval(x):
 def unary(name, impl, template, float_only=True):
     """Create an elementwise unary primitive with impl, shape rule, batching and lowering."""
     p = new_primitive(name)
+    elementwise_primitives.add(p)
     impl_rules[p] = impl
     abstract_eval_rules[p] = _float_unary_aval(name) if float_only else _unary_aval
     vectorized_batch(p)
@@ -63,6 +65,7 @@ def unary(name, impl, template, float_only=True):
 def binary(name, impl, template, out_dtype=None):
     """Create an elementwise binary primitive with impl, shape rule, batching and lowering."""
     p = new_primitive(name)
+    elementwise_primitives.add(p)
     impl_rules[p] = impl
     if out_dtype is None:
         abstract_eval_rules[p] = lambda x, y: same_shape_dtype(name, x, y)

@@ -1,0 +1,339 @@
+"""Eager reverse mode: equations recorded with their values, transposed straight after.
+
+`grad` and `value_and_grad` called outside every transform (plain eager code) run the
+function once on `TapeTracer`s. Each primitive computes its value right away and is
+appended to a tape with its inputs' values; the backward pass walks the tape once, in
+reverse, applying each equation's transpose to its output's cotangent. This is still
+reverse mode derived from the rule tables (no derivative is written here); it only
+skips, for the commonest equations, the two passes of the general path (staging the
+tangent equation into a linear jaxpr, then transposing that jaxpr):
+
+* an elementwise primitive with per-argument jvp rules (`defjvp`: sin, exp, tanh, pow,
+  ...) has a diagonal Jacobian for real inputs, so its transpose is its jvp rule applied
+  to the cotangent: `ct * cos(x)` for sin;
+* a primitive linear in each of its arguments (add, mul, dot_general, reduce_sum,
+  broadcast_in_dim, reshape, slice, select_n, ...: `_TRANSPOSED`) is transposed by its
+  transpose rule, one argument at a time, the other arguments being known values;
+* anything else (loops, calls, custom rules, complex values, linear algebra) is
+  linearized on its own with the general machinery (`linearize_flat`) when it runs, and
+  its linear jaxpr is transposed by `backward_pass` when the tape reaches it.
+
+Higher orders compose: an inner `grad` sees TapeTracers as inputs (not a top-level
+call), takes the general path, and its primitives, forward and transposed, land on the
+outer tape. Set `ENABLED = False` to send every eager gradient down the general path
+(tests compare the two).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from funcad import _core
+from funcad._core import (
+    Trace,
+    Tracer,
+    elementwise_primitives,
+    get_aval,
+    impl_rules,
+    jvp_rules,
+    new_main,
+    nondiff_primitives,
+    transpose_rules,
+)
+from funcad.interpreters.ad import (
+    UndefinedPrimal,
+    Zero,
+    add_tangents,
+    backward_pass,
+    linearize_flat,
+    per_arg_jvp_rules,
+)
+
+#: Eager grad uses the tape (False: the general linearize-then-transpose path).
+ENABLED = True
+
+_ELEMENTWISE_JVP: dict = {}
+
+
+def _elementwise_jvp(prim) -> Any:
+    """The per-argument jvp rules `(t, ans, *primals, **params) -> tangent` of an
+    elementwise primitive (None: not one, or no such rules)."""
+    hit = _ELEMENTWISE_JVP.get(prim, False)
+    if hit is False:
+        hit = (per_arg_jvp_rules.get(prim) if prim in elementwise_primitives
+               and not prim.multiple_results else None)
+        _ELEMENTWISE_JVP[prim] = hit
+    return hit
+
+# Primitives transposed argument by argument: name -> which arguments may be live (None:
+# all). Each is linear in each of those arguments with the others fixed.
+_TRANSPOSED_ARGS: dict[str, Any] = {
+    "add": None, "sub": None, "neg": None, "mul": None, "dot_general": None,
+    "reduce_sum": None, "broadcast_in_dim": None, "reshape": None, "transpose": None,
+    "slice": None, "pad": None, "concatenate": None, "rev": None, "cumsum": None,
+    "select_n": None, "convert_element_type": None, "div": (0,), "dynamic_slice": (0,),
+    "gather": (0,), "dynamic_update_slice": (0, 1),
+}
+_TRANSPOSED: dict = {}
+
+
+def _transposed(prim) -> Any:
+    hit = _TRANSPOSED.get(prim, False)
+    if hit is False:
+        hit = _TRANSPOSED_ARGS.get(prim.name, False) if prim in transpose_rules else False
+        _TRANSPOSED[prim] = hit
+    return hit
+
+
+class TapeTracer(Tracer):
+    """A value computed eagerly; `node` numbers it on the tape (None: a constant)."""
+
+    __slots__ = ("val", "node", "_aval")
+
+    def __init__(self, trace: Trace, val: Any, node: int | None):
+        self._trace = trace
+        self.val = val
+        self.node = node
+        self._aval = None
+
+    @property
+    def aval(self):
+        a = self._aval
+        if a is None:
+            a = self._aval = get_aval(self.val)
+        return a
+
+    def to_concrete(self, why: str) -> Any:
+        v = self.val
+        return v.to_concrete(why) if isinstance(v, Tracer) else v
+
+    def __array__(self, dtype=None, copy=None):
+        if self.node is not None:
+            raise TypeError(
+                f"A value being differentiated ({self.aval.str_short()}) was converted to "
+                f"a NumPy array (np.asarray, np.array, or a NumPy function funcad does not "
+                f"trace), which would drop its derivative. Use funcad.numpy functions on "
+                f"it, or funcad.stop_gradient(x) first if the derivative through it should "
+                f"be zero.")
+        return Tracer.__array__(self, dtype, copy)
+
+
+class _Tape:
+    __slots__ = ("entries", "count")
+
+    def __init__(self):
+        self.entries: list = []
+        self.count = 0
+
+
+def _kind(v) -> str:
+    """The dtype kind of a value ('f' real, 'c' complex, ...), cheaply for ndarrays."""
+    t = type(v)
+    if t is np.ndarray:
+        return v.dtype.kind
+    if t is float:
+        return "f"
+    return get_aval(v).dtype.kind
+
+
+def _shape(v) -> tuple:
+    return v.shape if type(v) is np.ndarray else get_aval(v).shape
+
+
+class TapeTrace(Trace):
+    """Computes each primitive now and records it for the backward pass."""
+
+    __slots__ = ()
+
+    def pure(self, val: Any) -> TapeTracer:
+        return TapeTracer(self, val, None)
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        vals = []
+        nodes = []
+        live = False
+        plain = True        # every value an ndarray (no outer transform's tracer)
+        for t in tracers:   # one loop, no comprehension frames (the hot path)
+            v = t.val
+            vals.append(v)
+            if type(v) is not np.ndarray:
+                plain = False
+            n = t.node
+            nodes.append(n)
+            if n is not None:
+                live = True
+        if not live or prim in nondiff_primitives:
+            out = prim.bind(*vals, **params) if params else prim.bind(*vals)
+            if prim.multiple_results:
+                return [TapeTracer(self, o, None) for o in out]
+            return TapeTracer(self, out, None)
+        tape = self.main.payload
+        how = _how(prim, vals, nodes)
+        if how != 2:
+            if plain:       # what bind does below every transform, without its dispatch
+                out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
+            else:
+                out = prim.bind(*vals, **params) if params else prim.bind(*vals)
+            if how != 1 and _kind(out) != "f":     # a complex result of real operands
+                how = 2
+        if how == 2:
+            out, lin = _linearize_one(prim, params, vals, nodes)
+            tape.entries.append((2, lin, None, vals, out, nodes))
+        else:
+            tape.entries.append((how, _RULE[how](prim), params, vals, out, nodes))
+        first = tape.count
+        if prim.multiple_results:
+            tape.count += len(out)
+            return [TapeTracer(self, o, first + k if _kind(o) in "fc" else None)
+                    for k, o in enumerate(out)]
+        tape.count = first + 1
+        # Integer and boolean results carry no derivative: later equations see constants.
+        return TapeTracer(self, out, first if _kind(out) in "fc" else None)
+
+
+def _how(prim, vals: list, nodes: list) -> int:
+    """How the equation is transposed: 0 its per-argument jvp rules, 1 its transpose rule
+    per argument, 3 its jvp rule on a one-hot tangent, 2 linearized on its own."""
+    if prim.multiple_results:
+        return 2
+    rules = _elementwise_jvp(prim)
+    if rules is not None and _diagonal(vals, nodes):
+        return 0
+    lin_args = _transposed(prim)
+    if lin_args is not False and _linear_in(lin_args, vals, nodes):
+        return 1
+    if prim in elementwise_primitives and _diagonal(vals, nodes):
+        return 3
+    return 2
+
+
+_RULE = {0: _elementwise_jvp, 1: lambda prim: transpose_rules[prim],
+         3: lambda prim: jvp_rules[prim]}
+
+
+def _diagonal(vals: list, nodes: list) -> bool:
+    """Real operands of one shape: the Jacobian of an elementwise primitive is diagonal."""
+    shape = None
+    for v, n in zip(vals, nodes):
+        if _kind(v) != "f":
+            if n is not None:
+                return False
+            continue
+        s = _shape(v)
+        if shape is None:
+            shape = s
+        elif s != shape:
+            return False
+    return True
+
+
+def _linear_in(lin_args, vals: list, nodes: list) -> bool:
+    for k, (v, n) in enumerate(zip(vals, nodes)):
+        if n is not None and ((lin_args is not None and k not in lin_args)
+                              or _kind(v) != "f"):
+            return False
+    return True
+
+
+def _linearize_one(prim, params: dict, vals: list, nodes: list):
+    """Run one equation under the general linearize; its live inputs are the linear ones."""
+    live = [k for k, n in enumerate(nodes) if n is not None]
+
+    def fun(*xs):
+        args = list(vals)
+        for k, x in zip(live, xs):
+            args[k] = x
+        out = prim.bind(*args, **params)
+        return list(out) if prim.multiple_results else [out]
+    outs, lin = linearize_flat(fun, [vals[k] for k in live], prune=False)
+    return (outs if prim.multiple_results else outs[0]), lin
+
+
+def _accumulate(cts: dict, node: int, ct: Any) -> None:
+    if ct is None or type(ct) is Zero:
+        return
+    prev = cts.get(node)
+    cts[node] = ct if prev is None else add_tangents(prev, ct)
+
+
+def _backward(tape: _Tape, out_nodes: Sequence, out_cts: Sequence, in_nodes: Sequence
+              ) -> list:
+    """Cotangents of the input nodes, given those of the output nodes."""
+    cts: dict[int, Any] = {}
+    for n, ct in zip(out_nodes, out_cts):
+        if n is not None:
+            _accumulate(cts, n, ct)
+    node = tape.count
+    for kind, rule, params, vals, out, nodes in reversed(tape.entries):
+        if kind == 2 and isinstance(out, list):
+            node -= len(out)
+            outs_ct = [cts.pop(node + k, None) for k in range(len(out))]
+            if all(c is None for c in outs_ct):
+                continue
+            outs_ct = [Zero(get_aval(o)) if c is None else c for o, c in zip(out, outs_ct)]
+        else:
+            node -= 1
+            ct = cts.pop(node, None)
+            if ct is None:
+                continue
+        if kind == 0:          # elementwise: the jvp rule applied to the cotangent
+            for r, n in zip(rule, nodes):
+                if n is not None and r is not None:
+                    _accumulate(cts, n, r(ct, out, *vals, **params) if params
+                                else r(ct, out, *vals))
+        elif kind == 1:        # linear in each live argument: its transpose rule
+            for k, n in enumerate(nodes):
+                if n is None:
+                    continue
+                args = list(vals)
+                args[k] = UndefinedPrimal(get_aval(vals[k]))
+                res = rule(ct, *args, **params) if params else rule(ct, *args)
+                _accumulate(cts, n, res[k])
+        elif kind == 3:        # elementwise, diagonal: the jvp of a one-hot tangent
+            for k, n in enumerate(nodes):
+                if n is None:
+                    continue
+                ts = [ct if j == k else Zero(get_aval(v)) for j, v in enumerate(vals)]
+                _accumulate(cts, n, (rule(vals, ts, **params) if params
+                                     else rule(vals, ts))[1])
+        else:                  # linearized when it ran: transpose its linear jaxpr
+            live = [n for n in nodes if n is not None]
+            res = backward_pass(rule.jaxpr, rule.consts, [True] * len(live),
+                                [None] * len(live),
+                                outs_ct if isinstance(out, list) else [ct])
+            for n, c in zip(live, res):
+                _accumulate(cts, n, c)
+    return [cts.get(n) for n in in_nodes]
+
+
+def usable(leaves: Sequence) -> bool:
+    """True when a gradient of a function of `leaves` may run on the tape: eager (no
+    transform active) and no traced input."""
+    return (ENABLED and len(_core.trace_stack) == 1
+            and not any(isinstance(x, Tracer) for x in leaves))
+
+
+def vjp_flat(fun: Callable, primals: Sequence) -> tuple[list, Callable[[Sequence], list]]:
+    """Run `fun` on the tape: its outputs (plain values) and the function mapping output
+    cotangents (None or Zero: none) to input cotangents (Zero where none flows)."""
+    tape = _Tape()
+    with new_main(TapeTrace, tape) as main:
+        trace = main.trace
+        ins = [TapeTracer(trace, p, k) for k, p in enumerate(primals)]
+        tape.count = len(ins)
+        outs = fun(*ins)
+        out_t = [trace.full_raise(o) for o in outs]
+    out_vals = [t.val for t in out_t]
+    out_nodes = [t.node for t in out_t]
+    avals = [get_aval(p) for p in primals]
+    in_nodes = list(range(len(primals)))   # entries' nodes come after the inputs'
+
+    def backward(cts_out: Sequence) -> list:
+        with _core.inside():
+            res = _backward(tape, out_nodes, cts_out, in_nodes)
+        return [Zero(a) if c is None else c for a, c in zip(avals, res)]
+    return out_vals, backward
