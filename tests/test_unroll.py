@@ -111,6 +111,17 @@ def test_compiled_ode_gradient(monkeypatch, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def _scan_of(prog):
+    """A loss whose scan body is the random program `prog` on the carry and y."""
+    def f(x, y):
+        def body(c, k):
+            out = run(prog, fnp, c, y)
+            return c * 0.9 + 0.1 * fnp.tanh(fnp.sum(out) * k), out
+        c, outs = lax.scan(body, x, fnp.linspace(0.5, 1.0, 3))
+        return fnp.sum(c ** 2) + fnp.sum(fnp.sin(outs))
+    return f
+
+
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(programs())
@@ -119,14 +130,7 @@ def test_random_small_programs_in_scan_bodies(spec):
     # slices, concatenation, gathers, matmuls) as the body of a scan over small values.
     prog, xs, ys, seed = spec
     x, y = inputs(xs, ys, seed)
-
-    def f(x, y):
-        def body(c, k):
-            out = run(prog, fnp, c, y)
-            return c * 0.9 + 0.1 * fnp.tanh(fnp.sum(out) * k), out
-        c, outs = lax.scan(body, x, fnp.linspace(0.5, 1.0, 3))
-        return fnp.sum(c ** 2) + fnp.sum(fnp.sin(outs))
-
+    f = _scan_of(prog)
     np.testing.assert_allclose(fa.jit(f)(x, y), f(x, y), rtol=1e-12, atol=1e-13)
     for a, b in zip(fa.jit(fa.grad(f, argnums=(0, 1)))(x, y),
                     fa.grad(f, argnums=(0, 1))(x, y)):
@@ -235,14 +239,7 @@ def test_random_small_programs_in_vmapped_scan_bodies(by_example, spec):
     # The by-example lowering against vmap's batched evaluation, on random scan bodies.
     prog, xs, ys, seed = spec
     x, y = inputs(xs, ys, seed)
-
-    def f(x, y):
-        def body(c, k):
-            out = run(prog, fnp, c, y)
-            return c * 0.9 + 0.1 * fnp.tanh(fnp.sum(out) * k), out
-        c, outs = lax.scan(body, x, fnp.linspace(0.5, 1.0, 3))
-        return fnp.sum(c ** 2) + fnp.sum(fnp.sin(outs))
-
+    f = _scan_of(prog)
     xb = np.stack([x, 0.5 * x, -x])
     g = fa.vmap(f, in_axes=(0, None))
     np.testing.assert_allclose(fa.jit(g)(xb, y), g(xb, y), rtol=1e-12, atol=1e-13)

@@ -116,13 +116,17 @@ class JVPTracer(Tracer):
         # derivative (e.g. a compiled program called with this value), so only values
         # that carry no derivative convert.
         if type(self.tangent) is not Zero:
-            raise TypeError(
-                f"A value being differentiated ({self.aval.str_short()}) was converted to "
-                f"a NumPy array (np.asarray, np.array, or a NumPy function funcad does not "
-                f"trace), which would drop its derivative. Use funcad.numpy functions on "
-                f"it, or funcad.stop_gradient(x) first if the derivative through it should "
-                f"be zero.")
+            raise_dropped_derivative(self)
         return Tracer.__array__(self, dtype, copy)
+
+
+def raise_dropped_derivative(tracer: Tracer) -> None:
+    """The error for a value being differentiated that is converted to a NumPy array."""
+    raise TypeError(
+        f"A value being differentiated ({tracer.aval.str_short()}) was converted to a NumPy "
+        f"array (np.asarray, np.array, or a NumPy function funcad does not trace), which "
+        f"would drop its derivative. Use funcad.numpy functions on it, or "
+        f"funcad.stop_gradient(x) first if the derivative through it should be zero.")
 
 
 class JVPTrace(Trace):

@@ -49,6 +49,7 @@ from funcad.interpreters.ad import (
     backward_pass,
     linearize_flat,
     per_arg_jvp_rules,
+    raise_dropped_derivative,
 )
 
 #: Eager grad uses the tape (False: the general linearize-then-transpose path).
@@ -111,12 +112,7 @@ class TapeTracer(Tracer):
 
     def __array__(self, dtype=None, copy=None):
         if self.node is not None:
-            raise TypeError(
-                f"A value being differentiated ({self.aval.str_short()}) was converted to "
-                f"a NumPy array (np.asarray, np.array, or a NumPy function funcad does not "
-                f"trace), which would drop its derivative. Use funcad.numpy functions on "
-                f"it, or funcad.stop_gradient(x) first if the derivative through it should "
-                f"be zero.")
+            raise_dropped_derivative(self)
         return Tracer.__array__(self, dtype, copy)
 
 
