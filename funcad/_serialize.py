@@ -38,8 +38,10 @@ from funcad._custom_derivatives import _LazyRule
 from funcad._ir import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 #: Version of the pickled form of jaxprs. Bump it when Jaxpr, JaxprEqn, Var, Literal or
-#: ShapedArray change what they hold.
-FORMAT_VERSION = 1
+#: ShapedArray change what they hold. 2: a Jaxpr holds `batched_from` (version 1, without
+#: it, still loads).
+FORMAT_VERSION = 2
+_READABLE = (1, 2)
 _MAGIC = "funcad-program"
 
 
@@ -147,7 +149,7 @@ def _reduce_eqn(e: JaxprEqn):
 
 
 def _load_jaxpr(version, constvars, invars, eqns, outvars, batched_from=None):
-    if version != FORMAT_VERSION:
+    if version not in _READABLE or version > FORMAT_VERSION:
         raise JaxprFormatError(
             f"the pickled jaxpr has format version {version}, but this funcad "
             f"({_funcad_version()}) reads version {FORMAT_VERSION}; pickle the program "
@@ -273,7 +275,7 @@ def loads(data: bytes) -> Any:
     if not (isinstance(head, tuple) and len(head) == 4 and head[0] == _MAGIC):
         raise JaxprFormatError("not a funcad program (written by funcad._serialize.dumps)")
     _, version, _, obj = head
-    if version != FORMAT_VERSION:
+    if version not in _READABLE or version > FORMAT_VERSION:
         raise JaxprFormatError(f"program format version {version}; this funcad reads "
                                f"version {FORMAT_VERSION}")
     return obj

@@ -96,6 +96,20 @@ def test_format_version_is_checked(monkeypatch):
         _serialize.loads(pickle.dumps("hello"))
 
 
+def test_a_batched_program_keeps_what_it_batches():
+    # vmap of a scan: the batched body remembers its unbatched body (Jaxpr.batched_from),
+    # which the lowering uses to run example by example; workers get it too.
+    from funcad import lax
+    f = fa.vmap(lambda s: lax.scan(lambda c, _: (fnp.sin(c) * 0.5, None), s, None,
+                                   length=3)[0])
+    jaxpr = fa.make_jaxpr(f)(np.ones((4, 2))).jaxpr
+    back = _serialize.loads(_serialize.dumps(jaxpr))
+    (scan,) = [e for e in back.eqns if e.primitive.name == "scan"]
+    body, size, in_b, out_b = scan.params["jaxpr"].batched_from
+    assert size == 4 and in_b == (True,) and out_b == (True,)
+    assert [a.shape for a in body.in_avals] == [(2,)]
+
+
 def test_unknown_primitive_is_a_clear_error():
     v = Var(fa.make_jaxpr(fnp.sin)(1.0).jaxpr.invars[0].aval)
     out = Var(v.aval)
