@@ -1,0 +1,100 @@
+"""Record JAX's numbers for the ports in tests/programs/ (never run at test time).
+
+Each port imports funcad under JAX's names (`funcad` for `jax`, `funcad.optim` for `optax`,
+...). This script runs a port with those imports pointing back at JAX, calls its `main`
+with the small sizes listed in CASES, and writes what it returns to jax_reference.json,
+which tests/test_programs.py compares funcad's run against. It needs a separate
+environment with JAX; funcad itself is not imported:
+
+    python -m venv /tmp/jaxvenv && /tmp/jaxvenv/bin/pip install jax jaxlib numpy scipy
+    /tmp/jaxvenv/bin/python tests/programs/record_jax.py [port names...]
+
+With names, only those ports are re-recorded; the others keep their stored numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import json
+import pathlib
+import sys
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+HERE = pathlib.Path(__file__).parent
+OUT = HERE / "jax_reference.json"
+
+# port name: keyword arguments of its main() (small sizes, so that funcad's test is quick)
+CASES = {
+    "mnist_classifier": dict(num_epochs=3, step_size=0.01, num_train=384, num_test=256,
+                             side=8),
+}
+
+# funcad's module names and the modules they stand for
+RENAMES = {"funcad.optim": "optax", "funcad": "jax"}
+
+
+def _jax_name(name):
+    for ours, theirs in RENAMES.items():
+        if name == ours or name.startswith(ours + "."):
+            return theirs + name[len(ours):]
+    return None
+
+
+class _JaxFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers `import funcad.x.y` with the already imported module `jax.x.y`."""
+
+    def find_spec(self, name, path=None, target=None):
+        """A spec for funcad's names; None for every other module."""
+        if _jax_name(name) is None:
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        """The JAX module itself (so `funcad.numpy is jax.numpy`)."""
+        return importlib.import_module(_jax_name(spec.name))
+
+    def exec_module(self, module):
+        """Nothing to run: the JAX module is already imported."""
+
+
+def load(name):
+    """The port tests/programs/<name>.py, imported with JAX behind funcad's names."""
+    spec = importlib.util.spec_from_file_location(f"port_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plain(value):
+    """JSON-ready copy of a port's result (arrays become nested lists of Python numbers)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def main(names):
+    """Run the named ports (all by default) under JAX and store their results."""
+    sys.meta_path.insert(0, _JaxFinder())
+    stored = json.loads(OUT.read_text()) if OUT.exists() else {}
+    ports = stored.get("ports", {})
+    for name in names or CASES:
+        kwargs = CASES[name]
+        result = _plain(load(name).main(**kwargs, verbose=False))
+        ports[name] = {"kwargs": kwargs, "result": result}
+        print(name, json.dumps(result)[:200])
+    stored = {"jax_version": jax.__version__, "x64": True,
+              "ports": {k: ports[k] for k in sorted(ports)}}
+    OUT.write_text(json.dumps(stored, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
