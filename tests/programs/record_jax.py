@@ -32,6 +32,14 @@ OUT = HERE / "jax_reference.json"
 CASES = {
     "mnist_classifier": dict(num_epochs=3, step_size=0.01, num_train=384, num_test=256,
                              side=8),
+    "mnist_classifier_fromscratch": dict(layer_sizes=(64, 32, 32, 10), num_epochs=3,
+                                         step_size=0.5, num_train=512, num_test=256),
+    "advi": dict(num_iters=20, num_samples=20),
+    "mnist_vae": dict(num_epochs=2, step_size=0.01, nrow=3, ncol=3, num_train=128,
+                      num_test=64),
+    "differentially_private_sgd": dict(batch_size=32, epochs=2, learning_rate=0.5,
+                                       num_train=128, num_test=64),
+    "gaussian_process_regression": dict(num_steps=1000, num_test=25),
 }
 
 # funcad's module names and the modules they stand for
