@@ -10,6 +10,8 @@ environment with JAX; funcad itself is not imported:
     /tmp/jaxvenv/bin/python tests/programs/record_jax.py [port names...]
 
 With names, only those ports are re-recorded; the others keep their stored numbers.
+With `--random`, it prints instead JAX's draws for the expressions in RANDOM_ROWS as the
+rows of tests/test_random_extra.py's JAX table (`expression: (dtype, shape, values)`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import importlib.util
 import json
 import pathlib
 import sys
+import textwrap
 
 import jax
 
@@ -41,6 +44,29 @@ CASES = {
                                        num_train=128, num_test=64),
     "gaussian_process_regression": dict(num_steps=1000, num_test=25),
 }
+
+# funcad.random expressions (jr is the random module; K42 = PRNGKey(42)) recorded by --random
+RANDOM_ROWS = [
+    "jr.binomial(K42, np.array([5., 20., 100., 1000., 40., 7.]),"
+    " np.array([.3, .7, .4, .01, .95, .5]))",
+    "jr.binomial(K42, 50., 0.3, (8,))",
+    "jr.binomial(K42, np.array([[3.], [300.]]), np.array([.2, .6, .9]))",
+    "jr.binomial(jr.PRNGKey(7), 1000., 0.5, (6,))",
+    "jr.binomial(K42, np.array([np.nan, -1., np.inf, 5., 5., 5., 0., 7.9, np.inf]),"
+    " np.array([.5, .5, .5, np.nan, 1., 0., .3, 1., .7]))",
+    "jr.binomial(K42, 20., np.float32(0.4), (5,), dtype=np.float32)",
+    "jr.binomial(K42, np.float32(300.), np.float32(0.45), (6,), dtype=np.float32)",
+    "jr.binomial(K42, 40., 0.3, (4,), dtype=np.float32)",
+    "jr.multinomial(K42, 10., np.array([.2, .3, .1, .4]))",
+    "jr.multinomial(K42, 1000., np.array([.2, .3, .1, .4]))",
+    "jr.multinomial(K42, np.array([5., 50.]), np.array([[.5, .5, 0.], [.1, .1, .8]]))",
+    "jr.multinomial(jr.PRNGKey(3), 100., np.array([.2, .3, .5]), shape=(4, 3))",
+    "jr.multinomial(K42, 30., np.array([.25, .25, .5], np.float32), dtype=np.float32)",
+    "jr.gumbel(K42, (7,), mode='high')",
+    "jr.gumbel(jr.PRNGKey(5), (2, 3), mode='high')",
+    "jr.gumbel(K42, (6,), np.float32, mode='high')",
+    "jr.categorical(K42, np.array([[.1, 1., -.5, .3], [2., 0., 0., -1.]]), mode='high')",
+]
 
 # funcad's module names and the modules they stand for
 RENAMES = {"funcad.optim": "optax", "funcad": "jax"}
@@ -89,6 +115,21 @@ def _plain(value):
     return value
 
 
+def random_rows():
+    """Print JAX's draws for RANDOM_ROWS as Python source for a recorded-rows table."""
+    import numpy as np
+    import jax.random as jr
+    env = {"jr": jr, "np": np, "K42": jr.PRNGKey(42)}
+    for expr in RANDOM_ROWS:
+        out = np.asarray(eval(expr, env))
+        key = textwrap.wrap(expr, 60, break_long_words=False, drop_whitespace=False)
+        print("\n".join(f"    {part!r}" for part in key) + f": ({str(out.dtype)!r}, "
+              f"{out.shape}, [")
+        values = ", ".join(repr(v.item()) for v in out.ravel())
+        print("\n".join("        " + line for line in textwrap.wrap(values, 88)))
+        print("    ]),")
+
+
 def main(names):
     """Run the named ports (all by default) under JAX and store their results."""
     sys.meta_path.insert(0, _JaxFinder())
@@ -105,4 +146,7 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:] == ["--random"]:
+        random_rows()
+    else:
+        main(sys.argv[1:])
