@@ -649,7 +649,7 @@ for _dist in __all__:
     for _k, _f in vars(_ns).items():
         setattr(_ns, _k, _returns_arrays(_f, __name__))
     # each distribution is a submodule, as in JAX: `import funcad.scipy.stats.norm as norm`
-    _mod = ModuleType(f"{__name__}.{_dist}")
+    _mod = ModuleType(f"{__name__}.{_dist}", f"The {_dist} distribution's functions.")
     _mod.__dict__.update(vars(_ns))
     sys.modules[_mod.__name__] = globals()[_dist] = _mod
 del _dist, _ns, _k, _f, _mod

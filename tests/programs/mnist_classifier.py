@@ -14,7 +14,9 @@ License 2.0) to funcad. What changed:
     losses and accuracies instead of only printing them (the training loss is new).
   * reference numbers: tests/programs/record_jax.py ran this file under JAX 0.10.2 (x64)
     and stored main()'s result in jax_reference.json; the data is made by NumPy from a
-    fixed seed, so both libraries train on the same numbers.
+    fixed seed, so both libraries train on the same numbers. JAX's mean of booleans is
+    float32 even with x64, funcad's float64 (NumPy's rule), so the accuracies agree to
+    float32 precision only.
 """
 
 import itertools

@@ -42,6 +42,7 @@ CASES = {
                       num_test=64),
     "differentially_private_sgd": dict(batch_size=32, epochs=2, learning_rate=0.5,
                                        num_train=128, num_test=64),
+    "optax_getting_started": dict(num_train_steps=300),
     "gaussian_process_regression": dict(num_steps=1000, num_test=25),
 }
 
