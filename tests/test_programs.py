@@ -36,7 +36,9 @@ TOLERANCES = {
         "mnist_classifier": ("train_acc", "test_acc"),
         "mnist_classifier_fromscratch": ("train_acc", "test_acc"),
         "differentially_private_sgd": ("test_acc",),
-        "mnist_vae": ("sampled_mean",)}.items() for key in keys},
+        "mnist_vae": ("sampled_mean",),
+        "neural_network_and_data_loading": ("train_acc", "test_acc")}.items()
+       for key in keys},
     # The learned GP is ill-conditioned (noise variance 4e-7 against an amplitude of 7.5
     # on 7 points): its solves grow the hyperparameters' 1e-11 rounding differences
     # after 1000 steps to ~6e-9 in the predictive mean and standard deviation.
@@ -45,7 +47,8 @@ TOLERANCES = {
 }
 # run under disable_jit (NumPy kernels): the kernels of programs with large matmuls or
 # convolutions are slow as generated Python (tests' FUNCAD_DISABLE_JIT=1)
-EAGER = {"mnist_classifier", "mnist_vae", "differentially_private_sgd"}
+EAGER = {"mnist_classifier", "mnist_vae", "differentially_private_sgd",
+         "neural_network_and_data_loading"}
 
 
 def _load(name):

@@ -37,12 +37,14 @@ CASES = {
                              side=8),
     "mnist_classifier_fromscratch": dict(layer_sizes=(64, 32, 32, 10), num_epochs=3,
                                          step_size=0.5, num_train=512, num_test=256),
-    "advi": dict(num_iters=20, num_samples=20),
+    "advi": dict(num_iters=10, num_samples=20),
     "mnist_vae": dict(num_epochs=2, step_size=0.01, nrow=3, ncol=3, num_train=128,
                       num_test=64),
     "differentially_private_sgd": dict(batch_size=32, epochs=2, learning_rate=0.5,
                                        num_train=128, num_test=64),
-    "optax_getting_started": dict(num_train_steps=300),
+    "neural_network_and_data_loading": dict(side=8, num_epochs=3, num_train=384,
+                                            num_test=256),
+    "optax_getting_started": dict(num_train_steps=201),
     "gaussian_process_regression": dict(num_steps=1000, num_test=25),
 }
 
