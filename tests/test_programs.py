@@ -1,9 +1,10 @@
 """Ports of JAX programs (tests/programs/): each runs on funcad with its imports renamed
 (see each file's header for what else changed) and must print JAX's numbers.
 
-JAX's numbers were recorded once by tests/programs/record_jax.py (JAX 0.10.2, x64, CPU, in
-a separate environment; JAX is never imported here) into tests/programs/jax_reference.json,
-together with the small sizes each port was run at. Each test runs the port's `main` with
+JAX's numbers were recorded once by tests/programs/record_jax.py (JAX 0.10.2 and optax
+0.2.8, x64, CPU, in a separate environment; JAX is never imported here) into
+tests/programs/jax_reference.json, together with the small sizes each port was run at
+(re-record with that script after changing a port). Each test runs the port's `main` with
 those sizes on funcad and compares every number it returns.
 """
 

@@ -6,7 +6,7 @@ with the small sizes listed in CASES, and writes what it returns to jax_referenc
 which tests/test_programs.py compares funcad's run against. It needs a separate
 environment with JAX; funcad itself is not imported:
 
-    python -m venv /tmp/jaxvenv && /tmp/jaxvenv/bin/pip install jax jaxlib numpy scipy
+    python -m venv /tmp/jaxvenv && /tmp/jaxvenv/bin/pip install jax jaxlib numpy scipy optax
     /tmp/jaxvenv/bin/python tests/programs/record_jax.py [port names...]
 
 With names, only those ports are re-recorded; the others keep their stored numbers.
@@ -143,7 +143,8 @@ def main(names):
         result = _plain(load(name).main(**kwargs, verbose=False))
         ports[name] = {"kwargs": kwargs, "result": result}
         print(name, json.dumps(result)[:200])
-    stored = {"jax_version": jax.__version__, "x64": True,
+    import optax
+    stored = {"jax_version": jax.__version__, "optax_version": optax.__version__, "x64": True,
               "ports": {k: ports[k] for k in sorted(ports)}}
     OUT.write_text(json.dumps(stored, indent=1) + "\n")
 
