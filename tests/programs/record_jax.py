@@ -45,6 +45,7 @@ CASES = {
     "neural_network_and_data_loading": dict(side=8, num_epochs=3, num_train=384,
                                             num_test=256),
     "custom_derivative_rules": dict(),
+    "autodiff_cookbook": dict(),
     "optax_getting_started": dict(num_train_steps=201),
     "gaussian_process_regression": dict(num_steps=1000, num_test=25),
 }
