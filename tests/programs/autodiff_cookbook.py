@@ -24,22 +24,22 @@ from funcad.tree_util import tree_leaves
 
 
 class _Recorder:
-  """Stands for print: records the numbers it is given, in order."""
+    """Stands for print: records the numbers it is given, in order."""
 
-  def __init__(self, verbose):
-    self.numbers, self.verbose = [], verbose
+    def __init__(self, verbose):
+        self.numbers, self.verbose = [], verbose
 
-  def __call__(self, *args):
-    for a in args:
-      if isinstance(a, str):
-        continue
-      for leaf in tree_leaves(a):
-        v = np.ravel(np.asarray(leaf))
-        if np.iscomplexobj(v):
-          v = np.stack([v.real, v.imag], axis=-1).ravel()
-        self.numbers.extend(float(x) for x in v)
-    if self.verbose:
-      builtins.print(*args)
+    def __call__(self, *args):
+        for a in args:
+            if isinstance(a, str):
+                continue
+            for leaf in tree_leaves(a):
+                v = np.ravel(np.asarray(leaf))
+                if np.iscomplexobj(v):
+                    v = np.stack([v.real, v.imag], axis=-1).ravel()
+                self.numbers.extend(float(x) for x in v)
+        if self.verbose:
+            builtins.print(*args)
 
 
 def main(verbose=True):
