@@ -1,9 +1,11 @@
 """funcad.random: gumbel(mode="high"), binomial, multinomial, typed keys, clone, shuffle.
 
-JAX is not available here, so exactness is checked against direct NumPy transcriptions of
-JAX's algorithms (jax/_src/random: `_gumbel`, `_binomial_inversion`, `_btrs`, `_binomial`,
-`multinomial`) fed with the same random bits, which funcad's `split` and `uniform` already
-produce bit for bit as JAX does (tests/test_random.py). Distribution checks use fixed seeds.
+Draws are checked against JAX's own, recorded once with JAX 0.10.2 (x64) by
+`tests/programs/record_jax.py --random` (the JAX table below; JAX is not needed to run
+these tests), and against direct NumPy transcriptions of JAX's algorithms (jax/_src/random:
+`_gumbel`, `_binomial_inversion`, `_btrs`, `_binomial`, `multinomial`) fed with the same
+random bits, which funcad's `split` and `uniform` produce bit for bit as JAX does
+(tests/test_random.py). Distribution checks use fixed seeds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,89 @@ import funcad.random as jr
 
 K42 = jr.PRNGKey(42)
 K0 = jr.PRNGKey(0)
+
+nan, inf = np.nan, np.inf
+# funcad.random expression: (dtype, shape, flat values) of JAX's draw for the same
+# expression with jax.random, recorded once with JAX 0.10.2 (x64)
+JAX = {
+    'jr.binomial(K42, np.array([5., 20., 100., 1000., 40., 7.]), '
+    'np.array([.3, .7, .4, .01, .95, .5]))': ('float64', (6,), [
+        1.0, 15.0, 31.0, 9.0, 33.0, 6.0
+    ]),
+    'jr.binomial(K42, 50., 0.3, (8,))': ('float64', (8,), [
+        18.0, 15.0, 9.0, 13.0, 22.0, 10.0, 16.0, 11.0
+    ]),
+    'jr.binomial(K42, np.array([[3.], [300.]]), np.array([.2, .6,'
+    ' .9]))': ('float64', (2, 3), [
+        0.0, 2.0, 2.0, 50.0, 175.0, 261.0
+    ]),
+    'jr.binomial(jr.PRNGKey(7), 1000., 0.5, (6,))': ('float64', (6,), [
+        509.0, 506.0, 487.0, 495.0, 504.0, 510.0
+    ]),
+    'jr.binomial(K42, np.array([np.nan, -1., np.inf, 5., 5., 5., '
+    '0., 7.9, np.inf]), np.array([.5, .5, .5, np.nan, 1., 0., .3,'
+    ' 1., .7]))': ('float64', (9,), [
+        nan, nan, inf, nan, 5.0, 0.0, 0.0, 7.0, inf
+    ]),
+    'jr.binomial(K42, 20., np.float32(0.4), (5,), '
+    'dtype=np.float32)': ('float32', (5,), [
+        6.0, 9.0, 5.0, 7.0, 11.0
+    ]),
+    'jr.binomial(K42, np.float32(300.), np.float32(0.45), (6,), '
+    'dtype=np.float32)': ('float32', (6,), [
+        141.0, 143.0, 126.0, 129.0, 123.0, 127.0
+    ]),
+    'jr.binomial(K42, 40., 0.3, (4,), dtype=np.float32)': ('float32', (4,), [
+        13.0, 13.0, 20.0, 8.0
+    ]),
+    'jr.multinomial(K42, 10., np.array([.2, .3, .1, .4]))': ('float64', (4,), [
+        1.0, 2.0, 1.0, 6.0
+    ]),
+    'jr.multinomial(K42, 1000., np.array([.2, .3, .1, .4]))': ('float64', (4,), [
+        206.0, 316.0, 108.0, 370.0
+    ]),
+    'jr.multinomial(K42, np.array([5., 50.]), np.array([[.5, .5, '
+    '0.], [.1, .1, .8]]))': ('float64', (2, 3), [
+        3.0, 2.0, 0.0, 5.0, 3.0, 42.0
+    ]),
+    'jr.multinomial(jr.PRNGKey(3), 100., np.array([.2, .3, .5]), '
+    'shape=(4, 3))': ('float64', (4, 3), [
+        15.0, 35.0, 50.0, 16.0, 36.0, 48.0, 20.0, 27.0, 53.0, 23.0, 30.0, 47.0
+    ]),
+    'jr.multinomial(K42, 30., np.array([.25, .25, .5], '
+    'np.float32), dtype=np.float32)': ('float32', (3,), [
+        10.0, 4.0, 16.0
+    ]),
+    "jr.gumbel(K42, (7,), mode='high')": ('float64', (7,), [
+        0.5862781993145616, 4.1914816021674115, 0.15822814885001754, -0.26900584689070045,
+        -0.151958877200521, -0.03212800499585835, -0.034023165434156136
+    ]),
+    "jr.gumbel(jr.PRNGKey(5), (2, 3), mode='high')": ('float64', (2, 3), [
+        -0.006034780655542646, 3.0300677725315888, -0.5951775698736924, -0.14265140496486067,
+        1.449878754698434, 1.3593254608958192
+    ]),
+    "jr.gumbel(K42, (6,), np.float32, mode='high')": ('float32', (6,), [
+        0.39925816655158997, -0.12997561693191528, 0.043095413595438004, 0.1944437325000763,
+        0.5124775171279907, 0.12605616450309753
+    ]),
+    'jr.categorical(K42, np.array([[.1, 1., -.5, .3], [2., 0., '
+    "0., -1.]]), mode='high')": ('int64', (2,), [
+        1, 0
+    ]),
+}
+
+
+@pytest.mark.parametrize("expr", list(JAX))
+def test_matches_recorded_jax(expr):
+    dtype, shape, values = JAX[expr]
+    got = np.asarray(eval(expr, {"jr": jr, "np": np, "K42": K42}))
+    assert got.dtype == dtype and got.shape == shape, (got.dtype, got.shape)
+    want = np.array(values, dtype).reshape(shape)
+    if expr.startswith("jr.gumbel"):
+        # log and log1p may round a few ulps apart in XLA and NumPy
+        np.testing.assert_allclose(got, want, rtol=16 * np.finfo(dtype).eps)
+    else:  # counts and indices: exact
+        np.testing.assert_array_equal(got, want)
 
 
 # -- NumPy transcriptions of JAX's algorithms --------------------------------------------

@@ -401,3 +401,19 @@ def test_lu_derivatives_under_jit_and_vmap():
         np.testing.assert_allclose(
             fa.jit(fa.vmap(fa.grad(lambda m: fa.numpy.sum(fa.numpy.sin(fun(m))))))(a), loop,
             rtol=1e-10, atol=1e-12)
+
+
+def test_stats_distributions_are_submodules():
+    # as in JAX, where examples/advi.py does `import jax.scipy.stats.norm as norm`
+    import importlib
+
+    for name in S.__all__:
+        module = importlib.import_module(f"funcad.scipy.stats.{name}")
+        assert module is getattr(S, name)
+    import funcad.scipy.stats.norm as norm
+    from funcad.scipy.stats.t import logpdf
+    assert float(norm.logpdf(0.0)) == pytest.approx(st.norm.logpdf(0.0), rel=1e-15)
+    assert float(logpdf(0.5, 3.0)) == pytest.approx(st.t.logpdf(0.5, 3.0), rel=1e-14)
+    one = np.ones(1)
+    assert float(fa.vmap(norm.logpdf)(0.5 * one, 0 * one, 2 * one)[0]) == pytest.approx(
+        st.norm.logpdf(0.5, 0.0, 2.0), rel=1e-15)

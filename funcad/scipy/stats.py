@@ -8,7 +8,8 @@ every float argument. Outside the support, log-densities are -inf and densities 
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
+import sys
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -647,4 +648,8 @@ for _dist in __all__:
     _ns = globals()[_dist]
     for _k, _f in vars(_ns).items():
         setattr(_ns, _k, _returns_arrays(_f, __name__))
-del _dist, _ns, _k, _f
+    # each distribution is a submodule, as in JAX: `import funcad.scipy.stats.norm as norm`
+    _mod = ModuleType(f"{__name__}.{_dist}", f"The {_dist} distribution's functions.")
+    _mod.__dict__.update(vars(_ns))
+    sys.modules[_mod.__name__] = globals()[_dist] = _mod
+del _dist, _ns, _k, _f, _mod
