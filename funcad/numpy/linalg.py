@@ -200,6 +200,37 @@ def eigvalsh(a: Any, UPLO: str | None = "L", *, symmetrize_input: bool = True) -
     return eigh(a, UPLO, symmetrize_input).eigenvalues
 
 
+class EigResult(NamedTuple):
+    """Eigenvalues and right eigenvectors (columns) of a general square matrix."""
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+def eig(a: Any) -> EigResult:
+    """Eigenvalues and right eigenvectors (unit-norm columns) of a square matrix, both
+    complex (also for real input, as JAX); eigenvalues in LAPACK's order, not sorted.
+
+    Differentiable through the eigenvalues only (as in JAX): a derivative that uses the
+    eigenvectors raises NotImplementedError.
+
+    >>> import numpy as np, funcad.numpy as fnp
+    >>> w, v = fnp.linalg.eig(np.array([[0.0, -1.0], [1.0, 0.0]]))
+    >>> sorted(complex(x) for x in w) == [-1j, 1j]
+    True
+    """
+    from funcad.primitives.decompositions import eig_p
+    w, v = eig_p.bind(_square("eig", a), vectors=True, gauge_free=False)
+    return EigResult(w, v)
+
+
+def eigvals(a: Any) -> Any:
+    """Eigenvalues (complex, LAPACK's order) of a square matrix; differentiable
+    (dw = diag(V^-1 dA V), for distinct eigenvalues)."""
+    from funcad.primitives.decompositions import eig_p
+    (w,) = eig_p.bind(_square("eigvals", a), vectors=False, gauge_free=False)
+    return w
+
+
 def _matrix(name: str, a: Any) -> Any:
     (a,) = promote_inexact(asarray(a))
     if ndim(a) < 2:
