@@ -190,10 +190,12 @@ def eigh(a: Any, b: None = None, lower: bool = True, eigvals_only: bool = False,
         return w
     idx = fnp.argmax(fnp.abs(v), axis=-2)
     big = fnp.take_along_axis(v, idx[..., None, :], axis=-2)
-    if np.dtype(v.dtype).kind == "c":  # complex: the phase that makes that entry real > 0
+    if np.dtype(v.dtype).kind == "c":
+        # complex: the phase that makes that entry real > 0. Differentiated (not a
+        # stop_gradient): v * phase(v) is the same for every phase LAPACK may pick, so
+        # its derivative is right whatever gauge eigh's derivative rule uses.
         mag = fnp.abs(big)
-        sign = lax.stop_gradient(fnp.where(mag == 0, 1.0, fnp.conj(big) / fnp.where(
-            mag == 0, 1.0, mag)))
+        sign = fnp.conj(big) / fnp.where(mag == 0, 1.0, mag)
     else:
         sign = lax.stop_gradient(fnp.where(big < 0, -1.0, 1.0))
     return w, v * sign
