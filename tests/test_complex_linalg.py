@@ -129,10 +129,22 @@ def test_derivatives_through_complex_ordering():
               lambda z: fnp.min(z),
               lambda z: fnp.sort_complex(z) ** 2):
         check_grads(f, (z,), order=2)
+    # max/min: JAX's derivative, the tangent averaged over the elements equal to the result
+    z = np.array([1 + 2j, 3 + 1j, 3 + 1j, -1 + 0j, 3 + 0.5j])
+    np.testing.assert_array_equal(fa.grad(lambda z: fnp.real(fnp.max(z)))(z),
+                                  [0, 0.5, 0.5, 0, 0])
+    np.testing.assert_array_equal(fa.grad(lambda z: fnp.imag(fnp.min(z)))(z),
+                                  [0, 0, 0, -1j, 0])
+    # an infinite or NaN extremum: the value as NumPy's, a zero derivative
+    zz = np.array([[1 + 2j, np.inf + 1j], [np.nan + 0j, 2 + 2j]])
+    np.testing.assert_array_equal(fnp.max(zz, axis=1), np.max(zz, axis=1))
+    np.testing.assert_array_equal(
+        fa.grad(lambda z: fnp.sum(fnp.imag(fnp.max(z, axis=1))))(zz), np.zeros((2, 2)))
+    z = _cmat(2, 5, seed=7)[0]
     # sort's jvp permutes the tangents; grad of a real function of sorted values
-    g = fa.grad(lambda z: fnp.sum(fnp.abs(fnp.sort(z)) ** 2 * np.arange(5)))(z[0])
-    rank = np.argsort(np.argsort(z[0]))
-    np.testing.assert_allclose(g, 2 * np.conj(z[0]) * rank)
+    g = fa.grad(lambda z: fnp.sum(fnp.abs(fnp.sort(z)) ** 2 * np.arange(5)))(z)
+    rank = np.argsort(np.argsort(z))
+    np.testing.assert_allclose(g, 2 * np.conj(z) * rank)
 
 
 # -- decompositions of complex matrices ------------------------------------------------------

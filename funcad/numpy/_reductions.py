@@ -131,10 +131,31 @@ def _complex_extreme(a: Any, axis: Any, keepdims: bool, largest: bool) -> Any:
     kept = [d for d in range(len(s)) if d not in axes]
     n = _count(s, axes)
     x = reshape(transpose(a, (*kept, *axes)), (*[s[d] for d in kept], n))
-    idx = _complex_arg(x, len(kept), largest)
-    y = take_along_axis(x, _expand(idx, len(kept)), axis=-1)
-    y = reshape(y, tuple(s[d] for d in kept))
+    last = len(kept)
+    idx = _complex_arg(x, last, largest)
+    y = take_along_axis(x, _expand(idx, last), axis=-1)
+    y = _tie_averaged(x, reshape(y, tuple(s[d] for d in kept)), last)
     return _keepdims(y, s, axes, keepdims)
+
+
+def _tie_averaged(x: Any, y: Any, ax: int) -> Any:
+    """y (the chosen elements of x along `ax`) with JAX's extremum derivative: the tangent
+    averaged over the elements equal to y. The value stays y exactly: stop_gradient(y)
+    plus (m - stop_gradient(m)), m the mean of the equal elements (0 where m is not
+    finite: an infinite or NaN extremum gets a zero derivative)."""
+    from funcad.api import stop_gradient
+    from funcad.numpy._ufuncs import equal, isfinite, logical_and
+    y0 = stop_gradient(y)
+    mask = equal(x, _expand(y0, ax))
+    count = sum(astype(mask, np.dtype(y.dtype).type(0).real.dtype), axis=ax)
+    total = sum(where(mask, x, 0), axis=ax)
+    from funcad.lax import complex as _complex
+    from funcad.numpy._ufuncs import imag, real
+    n = where(count > 0, count, 1)  # (parts divided apart: no inf * 0 in complex division)
+    mean = _complex(true_divide(real(total), n), true_divide(imag(total), n))
+    m0 = stop_gradient(mean)
+    ok = logical_and(count > 0, isfinite(m0))
+    return y0 + (where(ok, mean, 0) - where(ok, m0, 0))
 
 
 def max(a: Any, axis: Any = None, out: None = None, keepdims: bool = False,
