@@ -76,6 +76,11 @@ class Jaxpr:
     invars: tuple[Var, ...]
     eqns: tuple[JaxprEqn, ...]
     outvars: tuple[Atom, ...]
+    #: `(jaxpr, axis_size, in_batched, out_batched)` when this program is
+    #: `batch_jaxpr(jaxpr, ...)`, i.e. `jaxpr` run on every example along axis 0 of the
+    #: batched inputs and outputs (lowering may then loop over examples instead).
+    #: Not part of the program's identity: any program equal to this one may drop it.
+    batched_from: Any = None
 
     @property
     def in_avals(self) -> list[ShapedArray]:

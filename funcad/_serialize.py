@@ -146,17 +146,18 @@ def _reduce_eqn(e: JaxprEqn):
     return _load_eqn, (e.primitive, e.inputs, dict(e.params), e.out_binders)
 
 
-def _load_jaxpr(version, constvars, invars, eqns, outvars):
+def _load_jaxpr(version, constvars, invars, eqns, outvars, batched_from=None):
     if version != FORMAT_VERSION:
         raise JaxprFormatError(
             f"the pickled jaxpr has format version {version}, but this funcad "
             f"({_funcad_version()}) reads version {FORMAT_VERSION}; pickle the program "
             f"again with this funcad (trace the function again)")
-    return Jaxpr(tuple(constvars), tuple(invars), tuple(eqns), tuple(outvars))
+    return Jaxpr(tuple(constvars), tuple(invars), tuple(eqns), tuple(outvars), batched_from)
 
 
 def _reduce_jaxpr(j: Jaxpr):
-    return _load_jaxpr, (FORMAT_VERSION, j.constvars, j.invars, j.eqns, j.outvars)
+    return _load_jaxpr, (FORMAT_VERSION, j.constvars, j.invars, j.eqns, j.outvars,
+                         j.batched_from)
 
 
 def _load_closed(jaxpr, consts):

@@ -304,7 +304,8 @@ def _mapped_layout(args, kwargs, in_axes, what: str):
     kw_leaves = tree_flatten(dict(kwargs))[0]
     axes += [0] * len(kw_leaves)
     _check_untraced(leaves, what)
-    leaves = [x if type(x) is np.ndarray else np.asarray(x) for x in leaves]
+    leaves = [x if type(x) is np.ndarray or _is_dask_array(x) else np.asarray(x)
+              for x in leaves]
     sizes, norm = [], []
     for x, ax in zip(leaves, axes, strict=True):
         if ax is None:
@@ -321,6 +322,42 @@ def _mapped_layout(args, kwargs, in_axes, what: str):
         raise ValueError(f"{what}: the mapped axes have different sizes {sorted(set(sizes))}; "
                          f"all mapped axes must have the same size")
     return leaves, in_tree, norm, sizes[0]
+
+
+def _is_dask_array(x) -> bool:
+    return type(x).__module__.startswith("dask.array") and hasattr(x, "chunks")
+
+
+def _dask_bounds(leaves: list, axes: list, what: str) -> list[tuple[int, int]] | None:
+    """The chunk bounds along the mapped axis of the Dask array inputs (None: none).
+
+    Chunks of a mapped Dask array become dmap's chunks, so each task runs where its data
+    already is; every mapped Dask array must be chunked along the mapped axis only, and
+    alike.
+    """
+    found = None
+    for x, ax in zip(leaves, axes, strict=True):
+        if ax is None or not _is_dask_array(x):
+            continue
+        if any(math.isnan(d) for d in x.shape):
+            raise ValueError(f"{what}: a Dask array input has unknown chunk sizes "
+                             f"{x.chunks}; call x.compute_chunk_sizes() first")
+        split = [d for d, c in enumerate(x.chunks) if d != ax and len(c) > 1]
+        if split:
+            raise ValueError(
+                f"{what}: a mapped Dask array input is chunked along axis {split[0]} "
+                f"(chunks {x.chunks}), but dmap runs one task per chunk of the mapped "
+                f"axis {ax}; rechunk it, e.g. x.rechunk({{{split[0]}: -1}})")
+        mine = x.chunks[ax]
+        if found is not None and mine != found:
+            raise ValueError(f"{what}: the mapped Dask array inputs are chunked "
+                             f"differently along the mapped axis ({found} and {mine}); "
+                             f"rechunk them alike")
+        found = mine
+    if found is None:
+        return None
+    edges = np.cumsum((0, *found))
+    return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
 
 
 def _take(x: np.ndarray, ax: int, lo: int, hi: int) -> np.ndarray:
@@ -422,7 +459,11 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
       client: a `dask.distributed.Client`; None uses the current client, or starts a
         local cluster (see `get_client`).
       chunks: examples per chunk (the last may be smaller); None: `max(32, ceil(n/64))`,
-        which depends on the mapped size `n` only, never on the cluster.
+        which depends on the mapped size `n` only, never on the cluster. Mapped inputs
+        may be Dask arrays (data already on the cluster, or computed there): then their
+        chunks along the mapped axis are dmap's chunks (leave `chunks` None), and each
+        chunk's task runs on the worker that holds the block, so no data goes through
+        the caller.
     Returns:
       A function with `fun`'s arguments; its result equals `vmap(fun, in_axes,
       out_axes)(...)` computed with jit (bit for bit, except where a BLAS call rounds
@@ -446,17 +487,27 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
         what = f"dmap of {name}"
         leaves, in_tree, axes, n = _mapped_layout(args, kwargs, in_axes, what)
         c = get_client(client)
-        # The default does not depend on the cluster: the result must not either (BLAS
-        # may round differently for another number of rows, see the module docstring).
-        size = chunks if chunks is not None else min(n, max(32, -(-n // 64)))
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"{what}: chunks={chunks!r} must be a positive int")
-        bounds = _bounds(n, size)
-        # Trace one program per distinct chunk size (at most two).
+        for k, (x, ax) in enumerate(zip(leaves, axes, strict=True)):
+            if ax is None and _is_dask_array(x):      # parameters: computed, then sent
+                leaves[k] = np.asarray(c.compute(x).result())
+        bounds = _dask_bounds(leaves, axes, what)
+        if bounds is not None and chunks is not None:
+            raise ValueError(f"{what}: chunks={chunks!r} was given, but the Dask array "
+                             f"inputs bring their own chunks; rechunk them instead")
+        if bounds is None:
+            # The default does not depend on the cluster: the result must not either
+            # (BLAS may round differently for another number of rows, see the module
+            # docstring).
+            size = chunks if chunks is not None else min(n, max(32, -(-n // 64)))
+            if not isinstance(size, int) or size < 1:
+                raise ValueError(f"{what}: chunks={chunks!r} must be a positive int")
+            bounds = _bounds(n, size)
+        # Trace one program per distinct chunk size (at most two for NumPy inputs).
         progs = {}
         for lo, hi in bounds:
             if hi - lo not in progs:
-                chunk = [x if ax is None else _take(x, ax, lo, hi)
+                chunk = [x if ax is None else _take(x, ax, lo, hi) if not _is_dask_array(x)
+                         else _placeholder(x, ax, hi - lo)
                          for x, ax in zip(leaves, axes, strict=True)]
                 a, kw = tree_unflatten(in_tree, chunk)
                 progs[hi - lo] = programs.get_entry(a, kw)
@@ -465,6 +516,10 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
         mapped_pos = [k for k, ax in enumerate(axes) if ax is not None]
         names = [f"in chunk {i} of {what}: indices {lo}:{hi} of the mapped axis (of size "
                  f"{n})" for i, (lo, hi) in enumerate(bounds)]
+        if any(_is_dask_array(leaves[k]) for k in mapped_pos):
+            results = _gather_in_order(c, _submit_on_data(
+                c, progs, leaves, axes, bounds, mapped_pos, names), names)
+            return _assemble(results, shipped[0].out_tree, out_axes)
 
         def submit(idx: list[int]) -> list:
             # Unmapped inputs and constants: to every worker once. Chunks: straight to
@@ -485,21 +540,58 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
             return futs
 
         results = _run_resubmitting(c, submit, len(bounds), names)
-        out_tree = shipped[0].out_tree
-        struct = tree_unflatten(out_tree, list(range(out_tree.num_leaves)))
-        oaxes = tree_broadcast_prefix(out_axes, struct, "out_axes")
-        outs = []
-        for k, oa in enumerate(oaxes):
-            parts = [r[k] for r in results]
-            if oa is None:
-                outs.append(parts[0])
-            else:
-                outs.append(np.concatenate(parts, axis=oa % parts[0].ndim))
-        return tree_unflatten(out_tree, outs)
+        return _assemble(results, shipped[0].out_tree, out_axes)
 
     dmapped.__name__ = f"dmap_{name}"
     dmapped.__doc__ = fun.__doc__
     return dmapped
+
+
+def _placeholder(x, ax: int, size: int) -> np.ndarray:
+    """Zeros shaped like a chunk of the Dask array `x`: tracing needs shapes only."""
+    shape = list(x.shape)
+    shape[ax] = size
+    return np.zeros(shape, x.dtype)
+
+
+def _submit_on_data(c, progs: dict, leaves: list, axes: list, bounds: list,
+                    mapped_pos: list, names: list) -> list:
+    """One task per chunk, on the blocks of the Dask array inputs: the scheduler runs
+    each where its block is (persisted data does not move; a lazy array's blocks are
+    computed as part of the same graph)."""
+    fixed = _scatter(c, [x for x, ax in zip(leaves, axes, strict=True) if ax is None])
+    shipped = {s.key: s for s, _ in progs.values()}
+    consts = {k: _scatter(c, s.consts) for k, s in shipped.items()}
+    blocks = {}
+    for k in mapped_pos:
+        x = leaves[k]
+        if _is_dask_array(x):
+            d = x.to_delayed()
+            blocks[k] = list(np.moveaxis(d, axes[k], 0).reshape(d.shape[axes[k]], -1)[:, 0])
+    tasks = []
+    for i, (lo, hi) in enumerate(bounds):
+        s = progs[hi - lo][0]
+        it = iter(fixed)
+        template = [None if ax is not None else next(it) for ax in axes]
+        data = [blocks[k][i] if k in blocks else _take(leaves[k], axes[k], lo, hi)
+                for k in mapped_pos]
+        tasks.append(dask.delayed(_run_chunk_data, pure=False)(
+            s.key, s.payload, consts[s.key], template, mapped_pos, data, names[i]))
+    return c.compute(tasks)
+
+
+def _assemble(results: list, out_tree, out_axes) -> Any:
+    """The chunks' flat outputs concatenated along their out_axes, as the output pytree."""
+    struct = tree_unflatten(out_tree, list(range(out_tree.num_leaves)))
+    oaxes = tree_broadcast_prefix(out_axes, struct, "out_axes")
+    outs = []
+    for k, oa in enumerate(oaxes):
+        parts = [r[k] for r in results]
+        if oa is None:
+            outs.append(parts[0])
+        else:
+            outs.append(np.concatenate(parts, axis=oa % parts[0].ndim))
+    return tree_unflatten(out_tree, outs)
 
 
 # ---------------------------------------------------------------------------------------

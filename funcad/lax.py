@@ -39,7 +39,7 @@ __all__ = [
     "real", "reduce_min", "reduce_or", "reduce_prod", "reduce_sum", "reduce_window", "rem",
     "reshape", "rev", "round", "rsqrt", "sign", "sin", "sinh", "slice", "slice_in_dim",
     "sort", "sort_key_val", "sqrt", "square", "squeeze", "sub", "tan", "tanh", "top_k",
-    "transpose", "linalg",
+    "transpose", "linalg", "FftType", "fft",
 ]
 
 
@@ -584,6 +584,7 @@ from funcad._lax_ops import (  # noqa: E402,F401  lower-level operations
 
 
 from funcad import _lax_linalg as linalg  # noqa: E402,F401  (funcad.lax.linalg)
+from funcad._lax_fft import FftType, fft  # noqa: E402,F401
 
 
 def _register_lowering() -> None:

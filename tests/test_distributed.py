@@ -100,6 +100,31 @@ def test_dmap_pytrees_in_axes_out_axes_and_unmapped_outputs(client, compiled):
     assert got["s"].shape == (2, 11) and got["t"][1].shape == (2,)
 
 
+def test_dask_array_inputs_run_where_their_blocks_are(client, compiled):
+    import dask.array as da
+    per_example = fa.grad(loss)
+    want = fd.dmap(per_example, in_axes=(None, 0, 0), chunks=10)(PARAMS, X, Y)
+    xd = client.persist(da.from_array(X, chunks=(10, 8)))      # data already on workers
+    yd = da.from_array(Y, chunks=10) * 1.0                       # computed in the graph
+    got = fd.dmap(per_example, in_axes=(None, 0, 0))(PARAMS, xd, yd)
+    assert_trees_equal(got, want)
+    # a mapped Dask array next to a NumPy one, and a Dask array as an unmapped input
+    pd = {k: da.from_array(np.asarray(v)) for k, v in PARAMS.items()}
+    assert_trees_equal(fd.dmap(per_example, in_axes=(None, 0, 0))(pd, xd, Y), want)
+
+
+def test_dask_array_inputs_chunked_wrongly_are_refused(client):
+    import dask.array as da
+    g = fd.dmap(fa.grad(loss), in_axes=(None, 0, 0))
+    with pytest.raises(ValueError, match=r"chunked along axis 1.*rechunk"):
+        g(PARAMS, da.from_array(X, chunks=(10, 4)), Y)
+    with pytest.raises(ValueError, match="chunked differently"):
+        g(PARAMS, da.from_array(X, chunks=(10, 8)), da.from_array(Y, chunks=20))
+    with pytest.raises(ValueError, match="bring their own chunks"):
+        fd.dmap(fa.grad(loss), in_axes=(None, 0, 0), chunks=5)(
+            PARAMS, da.from_array(X, chunks=(10, 8)), Y)
+
+
 def test_closed_over_arrays_travel_as_constants(client, compiled):
     scale = RNG.normal(size=(3, 4))         # a constant of the traced program
 

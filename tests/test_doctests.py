@@ -29,7 +29,7 @@ def test_public_functions_have_docstrings():
         for fname, fn in vars(getattr(stats, dist)).items():
             if not fn.__doc__:
                 missing.append(f"funcad.scipy.stats.{dist}.{fname}")
-    for mod in (funcad, fnp, fnp.linalg, funcad.lax, funcad.tree_util, funcad.random, special,
+    for mod in (funcad, fnp, fnp.linalg, fnp.fft, funcad.lax, funcad.tree_util, funcad.random, special,
                 linalg):
         for name in getattr(mod, "__all__", None) or dir(mod):
             obj = getattr(mod, name)

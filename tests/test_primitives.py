@@ -364,6 +364,29 @@ row("eig", "eig-vectors", lambda a: (lambda w, v: (w, fnp.abs(v)))(
 COVERED.setdefault("eig_vectors_tangent", []).append(
     "test_complex_linalg.py::test_eig_eigenvector_derivatives_raise")
 row("name", "name", lambda x: P["name"].bind(x, name="n"), lambda x: x, U)
+# fft: each type over one and two trailing axes, from real operands (complex ones are made
+# as x * (1 + 0.5j)) to real outputs (complex results as (real, imag)), as jacrev needs; the
+# vmap cases also put the batch axis among the transformed ones. More in tests/test_fft.py.
+
+
+def _fft_row(fft_type, lengths, ref, shapes, complex_in):
+    def fn(x):
+        y = P["fft"].bind(x * (1 + 0.5j) if complex_in else x, fft_type=fft_type,
+                          fft_lengths=lengths)
+        return (fnp.real(y), fnp.imag(y)) if fft_type != "IRFFT" else y
+
+    def want(x):
+        y = ref(x * (1 + 0.5j) if complex_in else x)
+        return (y.real, y.imag) if fft_type != "IRFFT" else y
+    row("fft", f"fft-{fft_type}-{len(lengths)}d", fn, want, shapes)
+
+
+_fft_row("FFT", (4,), np.fft.fft, [((4,),), ((2, 4),)], True)
+_fft_row("IFFT", (2, 3), np.fft.ifft2, [((2, 3),), ((2, 2, 3),)], True)
+_fft_row("RFFT", (5,), np.fft.rfft, [((5,),), ((3, 5),)], False)
+_fft_row("RFFT", (3, 4), np.fft.rfft2, [((3, 4),), ((2, 3, 4),)], False)
+_fft_row("IRFFT", (6,), lambda z: np.fft.irfft(z, 6), [((4,),), ((2, 4),)], True)
+_fft_row("IRFFT", (3, 5), lambda z: np.fft.irfft2(z, (3, 5)), [((3, 3),), ((2, 3, 3),)], True)
 row("callback", "pure_callback", lambda x: fa.pure_callback(
     np.sin, fa.ShapeDtypeStruct(np.shape(x), np.result_type(x)), x), np.sin, U, grad=False)
 

@@ -83,8 +83,12 @@ def test_transform_counts_reverse_program_is_linear_in_depth():
 
 
 def _scan_loss(x):
+    # The 20-element w makes the body's values too large to be recomputed in the reverse
+    # pass (scans of small values are checkpointed), so residuals flow between the scans.
+    w = fnp.linspace(0.5, 1.0, 20)
+
     def body(c, xi):
-        c = fnp.sin(c) * xi
+        c = fnp.sin(c) * xi + 0.01 * fnp.sum(fnp.cos(w * c))
         return c, c
     c, ys = lax.scan(body, x[0], x)
     return c + fnp.sum(ys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Sequence
 
 from funcad._core import (
@@ -146,4 +147,7 @@ def batch_jaxpr(jaxpr: Jaxpr, axis_size: int, in_batched: Sequence[bool],
     in_avals = [ShapedArray((axis_size, *a.shape), a.dtype) if b else a
                 for a, b in zip(jaxpr.in_avals, in_batched, strict=True)]
     new_jaxpr, consts = trace_to_jaxpr_flat(fun, in_avals)
-    return _close_over_consts(new_jaxpr, consts), list(out_batched)
+    batched = dataclasses.replace(
+        _close_over_consts(new_jaxpr, consts),
+        batched_from=(jaxpr, axis_size, tuple(in_batched), tuple(out_batched)))
+    return batched, list(out_batched)

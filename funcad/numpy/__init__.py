@@ -444,6 +444,8 @@ del _install
 
 __array_api_version__ = "2023.12"  # as jax.numpy's
 
+from funcad.numpy import fft  # noqa: E402,F401  (funcad.numpy.fft)
+
 
 # Called outside transforms, the public functions return funcad.Arrays.
 from funcad._array import Array as ndarray  # noqa: E402,F401  (jax.numpy.ndarray is jax.Array)

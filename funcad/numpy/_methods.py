@@ -110,10 +110,12 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 def _array_function(self, func, types, args, kwargs):
     from funcad import numpy as fnp
     mod = getattr(func, "__module__", "") or "numpy"
-    # Only NumPy's main namespace and numpy.linalg have funcad counterparts: a function of
-    # another submodule (numpy.fft.fft) must not dispatch to a namesake in funcad.numpy.
+    # Only NumPy's main namespace, numpy.linalg and numpy.fft have funcad counterparts: a
+    # function of another submodule must not dispatch to a namesake in funcad.numpy.
     if mod == "numpy.linalg":
         target = fnp.linalg
+    elif mod == "numpy.fft":
+        target = fnp.fft
     elif mod == "numpy" or mod.startswith(("numpy.core", "numpy._core", "numpy.lib")):
         target = fnp
     else:
@@ -121,6 +123,7 @@ def _array_function(self, func, types, args, kwargs):
     fn = getattr(target, func.__name__, None) if target is not None else None
     if fn is None or not callable(fn):
         public = mod if target is None else ("numpy.linalg" if target is fnp.linalg
+                                             else "numpy.fft" if target is fnp.fft
                                              else "numpy")
         raise UnsupportedNumPyFunctionError(
             f"{public}.{func.__name__} is not supported on traced values: funcad.numpy has "

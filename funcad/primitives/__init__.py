@@ -5,6 +5,7 @@ from funcad.primitives import (  # noqa: F401
     control,
     decompositions,
     elementwise,
+    fft,
     linalg,
     prng,
     reductions,

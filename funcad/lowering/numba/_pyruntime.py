@@ -174,5 +174,21 @@ def call_callback(token, *args):
     return run(token, *args)
 
 
+def fft_axis(x, inverse):
+    """DFT along the middle axis of a 3-d array (A, n, B), as complex128 (NumPy's FFT)."""
+    x = x.astype(np.complex128)
+    return np.ascontiguousarray(np.fft.ifft(x, axis=1) if inverse else np.fft.fft(x, axis=1))
+
+
+def rfft_last(x):
+    """DFT of each row of a real 2-d array (A, n): the n // 2 + 1 first frequencies."""
+    return np.fft.rfft(x.astype(np.float64), axis=1)
+
+
+def irfft_last(x, n):
+    """Inverse of rfft_last: rows (A, n // 2 + 1) of a Hermitian spectrum -> real (A, n)."""
+    return np.fft.irfft(x.astype(np.complex128), n, axis=1)
+
+
 # Constant tables that generated code reads as `_rt.NAME[i]` (same as _runtime.py).
 from funcad.lowering.numba.vecmath import TWO_OVER_PI  # noqa: E402

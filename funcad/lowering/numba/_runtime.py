@@ -164,6 +164,199 @@ def qr(a):
     return q, r
 
 
+# -- FFT: Numba has no np.fft, so the fft primitive's lowering calls these ---------------------
+# Every line is transformed in complex128 (the caller casts complex64/float32 results).
+# Lengths that are powers of two use an iterative radix-2 Cooley-Tukey transform; short
+# other lengths (<= _FFT_DIRECT) a direct sum with an exact twiddle table; longer ones
+# Bluestein's chirp-z algorithm (a convolution of power-of-two length m >= 2n - 1,
+# computed with the radix-2 transform). Twiddles and chirps are computed from exactly
+# reduced integer arguments (j*k mod n, t*t mod 2n), so the error stays near NumPy's
+# (relative ~1e-15 * log2 n).
+
+_FFT_DIRECT = 16
+
+
+@_jit
+def _fft_twiddles(m):
+    """exp(-2 pi i k / m) for k < m."""
+    tw = np.empty(m, np.complex128)
+    for k in range(m):
+        a = -2.0 * np.pi * k / m
+        tw[k] = complex(np.cos(a), np.sin(a))
+    return tw
+
+
+@_jit
+def _fft_pow2(buf, tw, inverse):
+    """In-place unnormalised DFT of buf (length m a power of two; tw = _fft_twiddles(m));
+    inverse: the conjugate transform."""
+    m = buf.shape[0]
+    j = 0
+    for i in range(1, m):          # bit-reversal permutation
+        bit = m >> 1
+        while j & bit:
+            j ^= bit
+            bit >>= 1
+        j |= bit
+        if i < j:
+            t = buf[i]
+            buf[i] = buf[j]
+            buf[j] = t
+    h = 1
+    while h < m:
+        step = m // (2 * h)
+        if h < 16:
+            # few twiddles, many blocks: reuse each twiddle across the blocks
+            for k in range(h):
+                w = tw[k * step]
+                if inverse:
+                    w = w.conjugate()
+                for s in range(0, m, 2 * h):
+                    u = buf[s + k]
+                    v = buf[s + k + h] * w
+                    buf[s + k] = u + v
+                    buf[s + k + h] = u - v
+        else:
+            # long blocks: walk each contiguously (cache-friendly for large m)
+            for s in range(0, m, 2 * h):
+                for k in range(h):
+                    w = tw[k * step]
+                    if inverse:
+                        w = w.conjugate()
+                    u = buf[s + k]
+                    v = buf[s + k + h] * w
+                    buf[s + k] = u + v
+                    buf[s + k + h] = u - v
+        h *= 2
+
+
+@_jit
+def _fft_plan(n, inverse):
+    """(kind, tw, chirp, filt, work) for lines of length n: kind 0 trivial, 1 radix 2,
+    2 direct sum, 3 Bluestein."""
+    empty = np.zeros(1, np.complex128)
+    if n == 1:
+        return 0, empty, empty, empty, empty
+    if n & (n - 1) == 0:
+        return 1, _fft_twiddles(n), empty, empty, np.empty(n, np.complex128)
+    if n <= _FFT_DIRECT:
+        return 2, _fft_twiddles(n), empty, empty, np.empty(n, np.complex128)
+    m = 1
+    while m < 2 * n - 1:
+        m *= 2
+    tw = _fft_twiddles(m)
+    sign = 1.0 if inverse else -1.0
+    chirp = np.empty(n, np.complex128)      # exp(sign * pi i t^2 / n)
+    for t in range(n):
+        r = (t * t) % (2 * n)
+        a = sign * np.pi * r / n
+        chirp[t] = complex(np.cos(a), np.sin(a))
+    filt = np.zeros(m, np.complex128)       # conj(chirp) at +-t, circularly
+    for t in range(n):
+        c = chirp[t].conjugate()
+        filt[t] = c
+        if t > 0:
+            filt[m - t] = c
+    _fft_pow2(filt, tw, False)
+    return 3, tw, chirp, filt, np.empty(m, np.complex128)
+
+
+@_jit
+def _fft_line(line, kind, tw, chirp, filt, work, inverse):
+    """Unnormalised DFT (inverse: conjugate sign) of `line`, in place."""
+    n = line.shape[0]
+    if kind == 0:
+        return
+    if kind == 1:
+        _fft_pow2(line, tw, inverse)
+        return
+    if kind == 2:
+        for k in range(n):
+            acc = 0j
+            idx = 0
+            for j in range(n):
+                w = tw[idx]
+                if inverse:
+                    w = w.conjugate()
+                acc += line[j] * w
+                idx += k
+                if idx >= n:
+                    idx -= n
+            work[k] = acc
+        for k in range(n):
+            line[k] = work[k]
+        return
+    m = work.shape[0]
+    for j in range(n):
+        work[j] = line[j] * chirp[j]
+    for j in range(n, m):
+        work[j] = 0j
+    _fft_pow2(work, tw, False)
+    for j in range(m):
+        work[j] = work[j] * filt[j]
+    _fft_pow2(work, tw, True)
+    inv_m = 1.0 / m
+    for k in range(n):
+        line[k] = work[k] * chirp[k] * inv_m
+
+
+@_jit
+def fft_axis(x, inverse):
+    """DFT along the middle axis of a 3-d C array (A, n, B), as complex128; inverse: the
+    inverse DFT (divided by n)."""
+    na, n, nb = x.shape
+    out = np.empty((na, n, nb), np.complex128)
+    kind, tw, chirp, filt, work = _fft_plan(n, inverse)
+    line = np.empty(n, np.complex128)
+    scale = 1.0 / n if inverse else 1.0
+    for a in range(na):
+        for b in range(nb):
+            for j in range(n):
+                line[j] = x[a, j, b]
+            _fft_line(line, kind, tw, chirp, filt, work, inverse)
+            for j in range(n):
+                out[a, j, b] = line[j] * scale
+    return out
+
+
+@_jit
+def rfft_last(x):
+    """DFT of each row of a real 2-d C array (A, n): the n // 2 + 1 first frequencies."""
+    na, n = x.shape
+    h = n // 2 + 1
+    out = np.empty((na, h), np.complex128)
+    kind, tw, chirp, filt, work = _fft_plan(n, False)
+    line = np.empty(n, np.complex128)
+    for a in range(na):
+        for j in range(n):
+            line[j] = x[a, j]
+        _fft_line(line, kind, tw, chirp, filt, work, False)
+        for k in range(h):
+            out[a, k] = line[k]
+    return out
+
+
+@_jit
+def irfft_last(x, n):
+    """Inverse of rfft_last: rows (A, n // 2 + 1) of a Hermitian spectrum -> real (A, n)
+    (imaginary parts of the zero and Nyquist entries ignored)."""
+    na = x.shape[0]
+    out = np.empty((na, n), np.float64)
+    kind, tw, chirp, filt, work = _fft_plan(n, True)
+    line = np.empty(n, np.complex128)
+    for a in range(na):
+        line[0] = x[a, 0].real
+        for k in range(1, (n - 1) // 2 + 1):
+            line[k] = x[a, k]
+            line[n - k] = x[a, k].conjugate()
+        if n % 2 == 0:
+            line[n // 2] = x[a, n // 2].real
+        _fft_line(line, kind, tw, chirp, filt, work, True)
+        for j in range(n):
+            out[a, j] = line[j].real / n
+    return out
+
+
 # -- eig: complex eigenvalues and right eigenvectors, as np.linalg.eig (NumPy's eager
 # impl) returns them converted to complex. Numba's np.linalg.eig refuses real matrices
 # with complex eigenvalues (a "domain change"), so real matrices call LAPACK's xGEEV

@@ -457,7 +457,7 @@ class Emitter:
             # names are given per variable, so each place needs variables of its own.
             jaxpr = fresh_variables(jaxpr)
         self._emitted[id(jaxpr)] = jaxpr
-        jaxpr = prepare(jaxpr)
+        jaxpr = prepare(jaxpr, in_loop=self.loop_depth > 0)
         return _JaxprLowering(self, jaxpr).run(args, elements)
 
     @contextlib.contextmanager
@@ -474,13 +474,22 @@ class Emitter:
 # Inlining of call primitives (so that fusion crosses jit boundaries)
 
 _CALL_NAMES = ("jit", "closed_call")
+_LOOP_CALL_NAMES = (*_CALL_NAMES, "checkpoint")
 
 
-def prepare(jaxpr: Jaxpr) -> Jaxpr:
+def prepare(jaxpr: Jaxpr, in_loop: bool = False) -> Jaxpr:
     """The rewrites every program goes through before it is lowered: calls inlined, outer
     products as multiplies, transposes that are reduced away dropped, transposed dots
-    folded, common subexpressions once."""
-    return simplify(fold_transposed_dots(sink_transposes(outer_products(inline_calls(jaxpr)))))
+    folded, common subexpressions once.
+
+    `in_loop`: a loop body, where `checkpoint` calls are inlined too. Elsewhere a
+    checkpoint keeps its body apart, so that common subexpressions are not merged with
+    the forward pass it recomputes; in one iteration of a loop there is nothing to keep
+    apart, and inlined, its small values stay scalars (unroll.py).
+    """
+    names = _LOOP_CALL_NAMES if in_loop else _CALL_NAMES
+    return simplify(fold_transposed_dots(sink_transposes(outer_products(
+        inline_calls(jaxpr, names)))))
 
 
 def fresh_variables(jaxpr: Jaxpr) -> Jaxpr:
@@ -500,9 +509,10 @@ def fresh_variables(jaxpr: Jaxpr) -> Jaxpr:
     return Jaxpr(constvars, invars, eqns, tuple(sub(a) for a in jaxpr.outvars))
 
 
-def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
-    """Replace `jit`/`closed_call` equations by their bodies (with fresh variables)."""
-    if not any(e.primitive.name in _CALL_NAMES for e in jaxpr.eqns):
+def inline_calls(jaxpr: Jaxpr, names: tuple = _CALL_NAMES) -> Jaxpr:
+    """Replace `jit`/`closed_call` equations (those of `names`) by their bodies (with
+    fresh variables)."""
+    if not any(e.primitive.name in names for e in jaxpr.eqns):
         return jaxpr
     subst: dict[Var, Any] = {}
 
@@ -510,14 +520,14 @@ def inline_calls(jaxpr: Jaxpr) -> Jaxpr:
         return subst.get(a, a) if type(a) is Var else a
 
     eqns: list[JaxprEqn] = []
-    _inline_into(jaxpr.eqns, sub, subst, eqns)
+    _inline_into(jaxpr.eqns, sub, subst, eqns, names)
     return Jaxpr(jaxpr.constvars, jaxpr.invars, tuple(eqns),
                  tuple(sub(a) for a in jaxpr.outvars))
 
 
-def _inline_into(src_eqns, sub, subst, out: list) -> None:
+def _inline_into(src_eqns, sub, subst, out: list, names: tuple) -> None:
     for e in src_eqns:
-        if e.primitive.name in _CALL_NAMES:
+        if e.primitive.name in names:
             inner = e.params["jaxpr"]
             inner_sub: dict[Var, Any] = {}
             for v, a in zip(inner.invars, e.inputs, strict=True):
@@ -539,7 +549,7 @@ def _inline_into(src_eqns, sub, subst, out: list) -> None:
 
             def nsub(a, m=nested):
                 return m.get(a, a) if type(a) is Var else a
-            _inline_into(renamed, nsub, nested, out)
+            _inline_into(renamed, nsub, nested, out, names)
             for v, a in zip(e.out_binders, inner.outvars, strict=True):
                 subst[v] = nsub(isub(a))
         else:

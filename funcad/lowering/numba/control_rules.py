@@ -72,6 +72,8 @@ def _scan_numba(ctx, eqn, args):
     p = eqn.params
     nc, nk, length, reverse = p["num_consts"], p["num_carry"], p["length"], p["reverse"]
     jaxpr = p["jaxpr"]
+    if _by_example(ctx, jaxpr):
+        return _scan_by_example(ctx, eqn, args)
     consts, carry_in, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
     carry = _carries(ctx, [v.aval for v in eqn.out_binders[:nk]], carry_in)
     ys = []
@@ -91,6 +93,104 @@ def _scan_numba(ctx, eqn, args):
             _store_at(ctx, buf, i, o, v.aval.shape[1:])
         _next_carries(ctx, carry, outs[:nk])
     return [*carry, *ys]
+
+
+def _unrolls(jaxpr) -> bool:
+    """True when every value `jaxpr` makes inside a loop body is a scalar or small
+    (so it becomes scalar code: see unroll.py) and no equation is a loop or call."""
+    from funcad.lowering.numba.codegen import _LOOP_CALL_NAMES, _kind, inline_calls
+    from funcad.lowering.numba.unroll import _STATEMENTS
+    for e in inline_calls(jaxpr, _LOOP_CALL_NAMES).eqns:
+        if any(v.aval.ndim and not is_small(v.aval) for v in e.out_binders):
+            return False
+        rule = lowering_rules.get(e.primitive)
+        if _kind(rule) == "stmt" and e.primitive.name not in _STATEMENTS:
+            return False
+    return all(a.ndim == 0 or is_small(a) for a in jaxpr.in_avals)
+
+
+#: Interpreted code (FUNCAD_DISABLE_JIT=1) keeps NumPy's batched steps, which are faster
+#: there; tests set this to run the by-example lowering as Python as well.
+BY_EXAMPLE_INTERPRETED = False
+
+
+def _by_example(ctx, body) -> bool:
+    """Lower a batched scan as a loop over examples of the unbatched scan?
+
+    `vmap` of a scan whose per-example state is small (an ODE's state vector) batches
+    every step over the examples: arrays of batch x state, allocated per step. Run per
+    example, the same scan is scalar code (unroll.py), 2-3x faster per example and linear
+    in the batch size. The unbatched body is known when the batched one came from
+    `batch_jaxpr` (`Jaxpr.batched_from`).
+    """
+    origin = body.batched_from
+    return (origin is not None and (BY_EXAMPLE_INTERPRETED or not ctx.interpreted)
+            and origin[1] >= 2
+            and _unrolls(origin[0]))
+
+
+def _scan_by_example(ctx, eqn, args):
+    # Steps outside, examples inside: each example's step is scalar code reading its
+    # carries from row b of a (batch, ...) buffer, and the stacked outputs are written in
+    # the batched layout (steps, batch, ...) row after row. Unbatched carries get a row
+    # per example too (all rows equal), so examples never share a buffer.
+    p = eqn.params
+    nc, nk, length, reverse = p["num_consts"], p["num_carry"], p["length"], p["reverse"]
+    body, size, in_b, out_b = p["jaxpr"].batched_from
+    consts, carry_in, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
+    const_b, carry_b, xs_b = in_b[:nc], in_b[nc:nc + nk], in_b[nc + nk:]
+    carry_avals = body.out_avals[:nk]
+    b, k, i = ctx.fresh("b"), ctx.fresh("k"), ctx.fresh("i")
+    rows = []
+    for c, a, bb in zip(carry_in, carry_avals, carry_b):
+        buf = ctx.fresh("rows")
+        ctx.line(f"{buf} = {ctx.empty((size, *a.shape), a.dtype)}")
+        ctx.line(f"for {b} in range({size}):")
+        with ctx.block():
+            src = f"{c}[{b}]" if bb else c
+            if a.ndim:
+                with ctx.loop(a.shape) as idx:
+                    at = ", ".join(idx)
+                    ctx.line(f"{buf}[{b}, {at}] = {src}[{at}]")
+            else:
+                ctx.line(f"{buf}[{b}] = {src}")
+        rows.append(buf)
+    ys = []
+    for v in eqn.out_binders[nk:]:
+        name = ctx.fresh("ys")
+        ctx.line(f"{name} = {ctx.empty(v.aval.shape, v.aval.dtype)}")
+        ys.append(name)
+    ctx.line(f"for {k} in range({length}):")
+    with ctx.block():
+        ctx.line(f"{i} = {length - 1} - {k}" if reverse else f"{i} = {k}")
+        ctx.line(f"for {b} in range({size}):")
+        with ctx.block():
+            cs = [f"{c}[{b}]" if bb else c for c, bb in zip(consts, const_b)]
+            carry = [f"{r}[{b}]" for r in rows]
+            x_at = [f"{x}[{i}, {b}]" if bb else f"{x}[{i}]" for x, bb in zip(xs, xs_b)]
+            with ctx.loop_body():
+                res = ctx.emit_jaxpr(body, [*cs, *carry, *x_at], elements=True)
+            new = []
+            for o in res[:nk]:             # bound before any row is overwritten
+                if isinstance(o, Elements):
+                    new.append(o)
+                else:
+                    t = ctx.fresh("new")
+                    ctx.line(f"{t} = {o}")
+                    new.append(t)
+            for buf, o, a, bb in zip(ys, res[nk:], body.out_avals[nk:], out_b[nk:]):
+                _store_at(ctx, buf, f"{i}, {b}" if bb else i, o, a.shape)
+            for r, o, a in zip(rows, new, carry_avals):
+                _store_at(ctx, r, b, o, a.shape)
+    outs = []
+    for r, a, bb in zip(rows, carry_avals, out_b[:nk]):
+        if bb:
+            outs.append(r)
+        else:                              # every row holds it: take row 0
+            name = ctx.fresh("carry")
+            ctx.line(f"{name} = {r}[0]" if size else f"{name} = {carry_in[len(outs)]}")
+            outs.append(name)
+    return [*outs, *ys]
 
 
 @contextlib.contextmanager

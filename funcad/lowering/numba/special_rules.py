@@ -1,4 +1,4 @@
-"""Numba lowering rules for the primitives of funcad.random (see codegen.py for the kinds).
+"""Numba lowering rules for funcad.random's primitives, lu and fft (codegen.py: rule kinds).
 
 - `threefry2x32` is elementwise (a `ScalarRule`): its 20 rounds become straight-line
   integer statements inside the fused loop body. Numba widens uint32 arithmetic to uint64,
@@ -6,6 +6,8 @@
   rotation; the two output words are packed as `(y1 << 32) | y2`.
 (argsort and eigh, which funcad.random and funcad.scipy use, have their rules with the
 core primitives in rules.py.)
+- `lu`: a generated pivoting loop; `fft`: calls of the native FFT helpers of _runtime.py
+  (the Python driver's _pyruntime.py calls NumPy's FFT under the same names).
 """
 
 from __future__ import annotations
@@ -107,3 +109,52 @@ def _lu(ctx, eqn, args):
 
 
 register("lu", _lu)
+
+
+# -- fft: the native FFT of _runtime.py (Numba has no np.fft), one axis at a time ------------
+
+
+def _fft(ctx, eqn, args):
+    """Transform the trailing axes one by one: each is the middle axis of a 3-d view
+    (before, n, after) for `_rt.fft_axis`; RFFT starts with `_rt.rfft_last` on the last
+    axis, IRFFT ends with `_rt.irfft_last`. The helpers compute in complex128."""
+    aval, out = eqn.inputs[0].aval, eqn.out_binders[0].aval
+    fft_type, lengths = eqn.params["fft_type"], tuple(eqn.params["fft_lengths"])
+    nd, k = aval.ndim, len(lengths)
+    cur, shape = args[0], list(aval.shape)
+
+    def prod(dims):
+        return int(np.prod(dims, dtype=np.int64))
+
+    def c2c(cur, shape, axis, inverse):
+        t = ctx.fresh("ft")
+        view = ctx.reshape(cur, (prod(shape[:axis]), shape[axis], prod(shape[axis + 1:])))
+        ctx.line(f"{t} = _rt.fft_axis({view}, {inverse})")
+        return t
+
+    if fft_type == "RFFT":
+        n = shape[-1]
+        t = ctx.fresh("ft")
+        ctx.line(f"{t} = _rt.rfft_last({ctx.reshape(cur, (prod(shape[:-1]), n))})")
+        cur, shape[-1] = t, n // 2 + 1
+        for axis in range(nd - k, nd - 1):
+            cur = c2c(cur, shape, axis, False)
+    elif fft_type == "IRFFT":
+        for axis in range(nd - k, nd - 1):
+            cur = c2c(cur, shape, axis, True)
+        t = ctx.fresh("ft")
+        view = ctx.reshape(cur, (prod(shape[:-1]), shape[-1]))
+        ctx.line(f"{t} = _rt.irfft_last({view}, {lengths[-1]})")
+        cur, shape[-1] = t, lengths[-1]
+    else:
+        for axis in range(nd - k, nd):
+            cur = c2c(cur, shape, axis, fft_type == "IFFT")
+    name = ctx.fresh("fft")
+    res = ctx.reshape(cur, out.shape)
+    if out.dtype in (np.complex64, np.float32):
+        res = f"{res}.astype({ctx.dtype(out.dtype)})"
+    ctx.line(f"{name} = {res}")
+    return [name]
+
+
+register("fft", _fft)
