@@ -9,13 +9,39 @@ import numpy as np
 import funcad.numpy as fnp
 from funcad.primitives import linalg as la
 
-__all__ = ["cholesky", "eigh", "lu", "lu_pivots_to_permutation", "qr", "svd",
+__all__ = ["cholesky", "eig", "eigh", "lu", "lu_pivots_to_permutation", "qr", "svd",
            "triangular_solve"]
 
 
 def cholesky(x: Any, *, symmetrize_input: bool = True) -> Any:
     """Lower Cholesky factor (of (x + x^T) / 2 by default)."""
     return fnp.linalg.cholesky(x, symmetrize_input=symmetrize_input)
+
+
+def eig(x: Any, *, compute_left_eigenvectors: bool = True,
+        compute_right_eigenvectors: bool = True) -> list:
+    """[w, vl, vr] of a square matrix (vl, vr only when asked for), all complex, as
+    jax.lax.linalg.eig.
+
+    `vr` holds the right eigenvectors (a @ vr = vr * w) as np.linalg.eig returns them; `vl`
+    the left ones (vl^H a = w * vl^H), the columns of inv(vr)^H scaled to unit 2-norm, each
+    with its largest-magnitude entry made real and positive (LAPACK's normalisation; for
+    a real eigenvalue of a real matrix LAPACK may return the opposite sign). Only the
+    eigenvalues are differentiable.
+    """
+    if not (compute_left_eigenvectors or compute_right_eigenvectors):
+        return [fnp.linalg.eigvals(x)]
+    w, vr = fnp.linalg.eig(x)
+    out = [w]
+    if compute_left_eigenvectors:
+        vl = fnp.conj(fnp.swapaxes(fnp.linalg.inv(vr), -1, -2))
+        vl = vl / fnp.linalg.norm(vl, axis=-2, keepdims=True)
+        big = fnp.take_along_axis(vl, fnp.argmax(fnp.abs(vl), axis=-2)[..., None, :], axis=-2)
+        vl = vl * (fnp.conj(big) / fnp.abs(big))
+        out.append(vl)
+    if compute_right_eigenvectors:
+        out.append(vr)
+    return out
 
 
 def eigh(x: Any, *, lower: bool = True, symmetrize_input: bool = True,

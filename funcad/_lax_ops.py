@@ -24,7 +24,6 @@ from funcad.numpy._base import _asarray
 from funcad.primitives import elementwise as ew
 from funcad.primitives import structural as st
 from funcad.primitives.linalg import dot_general_p
-from funcad.primitives.reductions import argsort_p
 
 # -- precision and dtypes -------------------------------------------------------------------
 
@@ -547,10 +546,11 @@ def sort(operand: Any, dimension: int = -1, is_stable: bool = True, num_keys: in
     dim = dimension % nd
     if not 1 <= num_keys <= len(ops):
         raise ValueError(f"sort: num_keys={num_keys} for {len(ops)} operand(s)")
-    perm = argsort_p.bind(ops[num_keys - 1], axis=dim, index_dtype=np.dtype(np.int64))
+    # (complex keys: lexicographic on (real, imag), as fnp.argsort orders them)
+    from funcad.numpy._sorting import _argsort_p
+    perm = _argsort_p(ops[num_keys - 1], dim)
     for k in reversed(range(num_keys - 1)):  # stable passes, the primary key last
-        sub = argsort_p.bind(fnp.take_along_axis(ops[k], perm, axis=dim), axis=dim,
-                             index_dtype=np.dtype(np.int64))
+        sub = _argsort_p(fnp.take_along_axis(ops[k], perm, axis=dim), dim)
         perm = fnp.take_along_axis(perm, sub, axis=dim)
     out = [fnp.take_along_axis(o, perm, axis=dim) for o in ops]
     return out[0] if single else tuple(out)

@@ -352,12 +352,12 @@ def test_holomorphic_needs_complex_inputs_and_outputs():
 
 @pytest.mark.parametrize("f", [fnp.max, fnp.min, fnp.argmax, fnp.argmin, fnp.sort,
                                fnp.argsort])
-def test_ordering_reductions_of_complex_raise(f):
-    z = _z((3,))
-    with pytest.raises(TypeError, match="complex"):
-        f(z)
-    with pytest.raises(TypeError, match="complex"):
-        fa.jit(f)(z)
+def test_ordering_reductions_of_complex_are_lexicographic(f):
+    # (real, imag) order as NumPy and JAX (more in tests/test_complex_linalg.py)
+    z = np.array([1 + 2j, 1 - 1j, -1 + 5j, 1 + 2j, 0.5 + 0j])
+    want = getattr(np, f.__name__)(z)
+    np.testing.assert_array_equal(f(z), want)
+    np.testing.assert_array_equal(fa.jit(f)(z), want)
 
 
 def test_lax_ordering_primitives_refuse_complex():
@@ -436,15 +436,16 @@ def test_complex_matrices_under_numba(numba_on):
                                    rtol=1e-10, atol=1e-12, err_msg=n)
 
 
-@pytest.mark.parametrize("f", [fnp.linalg.cholesky, fnp.linalg.eigh, fnp.linalg.svd,
-                               fnp.linalg.qr, fnp.linalg.pinv, fnp.linalg.eigvalsh])
-def test_unsupported_complex_decompositions_raise(f):
+@pytest.mark.parametrize("name", ["cholesky", "eigvalsh", "svdvals", "pinv"])
+def test_complex_decompositions(name):
+    # (their derivatives, jit and vmap: tests/test_complex_linalg.py)
     a = _cmat()
-    a = a @ a.conj().T
-    with pytest.raises(TypeError, match="complex matrix"):
-        f(a)
-    with pytest.raises(TypeError, match="complex matrix"):
-        fa.jit(f)(a)
+    a = a @ a.conj().T + np.eye(3)
+    f, ref = getattr(fnp.linalg, name), getattr(np.linalg, name, None)
+    if name == "svdvals":
+        ref = functools.partial(np.linalg.svd, compute_uv=False)
+    for g in (f, fa.jit(f)):
+        np.testing.assert_allclose(g(a), ref(a), rtol=1e-10, atol=1e-12)
 
 
 # -- a small port: a unitary propagation and phase retrieval ---------------------------------

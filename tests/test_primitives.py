@@ -350,6 +350,19 @@ row("svd", "svd", lambda a: (lambda u, s, vt: (u ** 2, s, vt ** 2))(
     [((3, 3),), ((4, 2),), ((2, 2, 3),)], rtol=1e-8, atol=1e-10)
 row("qr", "qr", lambda a: tuple(P["qr"].bind(a)), lambda a: tuple(np.linalg.qr(a)),
     [((3, 3),), ((4, 2),), ((2, 3, 2),)], rtol=1e-8, atol=1e-10)
+# (real and imaginary parts: jacrev needs real outputs)
+row("eig", "eigvals", lambda a: (lambda w: (fnp.real(w), fnp.imag(w)))(
+    P["eig"].bind(a, vectors=False, gauge_free=False)[0]),
+    lambda a: (lambda w: (w.real, w.imag))(np.linalg.eig(a)[0].astype(complex)),
+    [((3, 3),), ((2, 3, 3),)], rtol=1e-8, atol=1e-10)
+row("eig", "eig-vectors", lambda a: (lambda w, v: (w, fnp.abs(v)))(
+    *P["eig"].bind(a, vectors=True, gauge_free=False)),
+    lambda a: (lambda w, v: (w.astype(complex), np.abs(v)))(*np.linalg.eig(a)),
+    [((3, 3),), ((2, 3, 3),)], grad=False, rtol=1e-8, atol=1e-10)
+# eig_vectors_tangent (the eigenvector tangent of eig, refused when evaluated, transposed or
+# compiled) has no value to compare: tests/test_complex_linalg.py checks that it raises.
+COVERED.setdefault("eig_vectors_tangent", []).append(
+    "test_complex_linalg.py::test_eig_eigenvector_derivatives_raise")
 row("name", "name", lambda x: P["name"].bind(x, name="n"), lambda x: x, U)
 # fft: each type over one and two trailing axes, from real operands (complex ones are made
 # as x * (1 + 0.5j)) to real outputs (complex results as (real, imag)), as jacrev needs; the

@@ -235,6 +235,7 @@ from funcad.numpy._sorting import (  # noqa: F401
     nanstd,
     nansum,
     nanvar,
+    sort_complex,
     partition,
     percentile,
     quantile,

@@ -82,11 +82,91 @@ def prod(a: Any, axis: Any = None, dtype: Any = None, out: None = None,
     return y if initial is None else y * initial
 
 
+def _is_complex(a: Any) -> bool:
+    return np.dtype(a.dtype).kind == "c"
+
+
+def _complex_arg(a: Any, ax: int, largest: bool) -> Any:
+    """argmax (largest) / argmin of a complex array along `ax` in the lexicographic order
+    on (real, imag), as NumPy and JAX: the first NaN (in either part) wins, else the first
+    extremum. Built from real reductions, so it traces, batches and lowers like them."""
+    from funcad.numpy._ufuncs import (equal, imag, isnan, logical_and, logical_not,
+                                      logical_or, real)
+    red_p = red.reduce_max_p if largest else red.reduce_min_p
+    arg_p = red.argmax_p
+    far = -np.inf if largest else np.inf
+    re_, im_ = real(a), imag(a)
+    nan = logical_or(isnan(re_), isnan(im_))
+    r = where(nan, far, re_)
+    best_r = red_p.bind(r, axes=(ax,))
+    cand = logical_and(equal(r, _expand(best_r, ax)), logical_not(nan))
+    i = where(cand, im_, far)
+    best_i = red_p.bind(i, axes=(ax,))
+    hit = logical_and(cand, equal(i, _expand(best_i, ax)))
+    idx = arg_p.bind(astype(hit, np.int32), axis=ax, index_dtype=np.dtype(np.int64))
+    first_nan = arg_p.bind(astype(nan, np.int32), axis=ax, index_dtype=np.dtype(np.int64))
+    any_nan = red.reduce_or_p.bind(nan, axes=(ax,))
+    return where(any_nan, first_nan, idx)
+
+
+def _expand(y: Any, ax: int) -> Any:
+    s = list(shape(y))
+    s.insert(ax, 1)
+    return reshape(y, tuple(s))
+
+
+def _complex_extreme(a: Any, axis: Any, keepdims: bool, largest: bool) -> Any:
+    """max/min of a complex array over `axis`: the element at the lexicographic arg-extremum
+    (its derivative is the gather's: the tangent of that element)."""
+    from funcad.numpy._indexing import take_along_axis
+    from funcad.primitives.structural import transpose
+    s = shape(a)
+    axes = _axes(axis, len(s))
+    for ax in axes:
+        if s[ax] == 0:
+            raise ValueError("zero-size array to reduction operation max/min which has "
+                             "no identity")
+    if not axes:
+        return a
+    kept = [d for d in range(len(s)) if d not in axes]
+    n = _count(s, axes)
+    x = reshape(transpose(a, (*kept, *axes)), (*[s[d] for d in kept], n))
+    last = len(kept)
+    idx = _complex_arg(x, last, largest)
+    y = take_along_axis(x, _expand(idx, last), axis=-1)
+    y = _tie_averaged(x, reshape(y, tuple(s[d] for d in kept)), last)
+    return _keepdims(y, s, axes, keepdims)
+
+
+def _tie_averaged(x: Any, y: Any, ax: int) -> Any:
+    """y (the chosen elements of x along `ax`) with JAX's extremum derivative: the tangent
+    averaged over the elements equal to y. The value stays y exactly: stop_gradient(y)
+    plus (m - stop_gradient(m)), m the mean of the equal elements (0 where m is not
+    finite: an infinite or NaN extremum gets a zero derivative)."""
+    from funcad.api import stop_gradient
+    from funcad.numpy._ufuncs import equal, isfinite, logical_and
+    y0 = stop_gradient(y)
+    mask = equal(x, _expand(y0, ax))
+    count = sum(astype(mask, np.dtype(y.dtype).type(0).real.dtype), axis=ax)
+    total = sum(where(mask, x, 0), axis=ax)
+    from funcad.lax import complex as _complex
+    from funcad.numpy._ufuncs import imag, real
+    n = where(count > 0, count, 1)  # (parts divided apart: no inf * 0 in complex division)
+    mean = _complex(true_divide(real(total), n), true_divide(imag(total), n))
+    m0 = stop_gradient(mean)
+    ok = logical_and(count > 0, isfinite(m0))
+    return y0 + (where(ok, mean, 0) - where(ok, m0, 0))
+
+
 def max(a: Any, axis: Any = None, out: None = None, keepdims: bool = False,
         initial: Any = None, where: Any = None) -> Any:
-    """Maximum over the given axes."""
+    """Maximum over the given axes (complex: lexicographic on (real, imag), NaNs first)."""
     _no_out(out, where)
-    y = _reduce(red.reduce_max_p, a, axis, keepdims)
+    a = asarray(a)
+    if _is_complex(a):
+        y = _complex_extreme(a, axis, keepdims, True)
+    else:
+        y = _reduce(red.reduce_max_p, a, axis, keepdims)
     if initial is not None:
         from funcad.numpy._ufuncs import maximum
         y = maximum(y, initial)
@@ -95,9 +175,13 @@ def max(a: Any, axis: Any = None, out: None = None, keepdims: bool = False,
 
 def min(a: Any, axis: Any = None, out: None = None, keepdims: bool = False,
         initial: Any = None, where: Any = None) -> Any:
-    """Minimum over the given axes."""
+    """Minimum over the given axes (complex: lexicographic on (real, imag), NaNs first)."""
     _no_out(out, where)
-    y = _reduce(red.reduce_min_p, a, axis, keepdims)
+    a = asarray(a)
+    if _is_complex(a):
+        y = _complex_extreme(a, axis, keepdims, False)
+    else:
+        y = _reduce(red.reduce_min_p, a, axis, keepdims)
     if initial is not None:
         from funcad.numpy._ufuncs import minimum
         y = minimum(y, initial)
@@ -170,7 +254,10 @@ def _arg(prim, a, axis, keepdims):
     (ax,) = _axes(0 if axis is None else axis, nd)
     if shape(a)[ax] == 0:
         raise ValueError("attempt to get argmax/argmin of an empty sequence")
-    y = prim.bind(a, axis=ax, index_dtype=np.dtype(np.int64))
+    if _is_complex(a):
+        y = _complex_arg(a, ax, prim is red.argmax_p)
+    else:
+        y = prim.bind(a, axis=ax, index_dtype=np.dtype(np.int64))
     if axis is None:
         return reshape(y, (1,) * len(in_shape)) if keepdims else y
     return _keepdims(y, shape(a), (ax,), keepdims)

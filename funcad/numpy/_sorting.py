@@ -57,12 +57,24 @@ _INDEX = np.dtype(np.int64)
 # -- sort and argsort ---------------------------------------------------------------------------
 
 
+def _argsort_p(a: Any, axis: int) -> Any:
+    """Stable ascending argsort along `axis`; complex arrays in the lexicographic order on
+    (real, imag) with NaNs last in each part, as NumPy and JAX (two stable real sorts)."""
+    if np.dtype(a.dtype).kind != "c":
+        return argsort_p.bind(a, axis=axis, index_dtype=_INDEX)
+    from funcad.numpy._ufuncs import imag, real
+    perm = argsort_p.bind(imag(a), axis=axis, index_dtype=_INDEX)
+    by_real = argsort_p.bind(take_along_axis(real(a), perm, axis=axis), axis=axis,
+                             index_dtype=_INDEX)
+    return take_along_axis(perm, by_real, axis=axis)
+
+
 def _argsort_axis(a: Any, axis: int, descending: bool) -> Any:
     if not descending:
-        return argsort_p.bind(a, axis=axis, index_dtype=_INDEX)
+        return _argsort_p(a, axis)
     # Stable descending order: sort the reversed array, reverse back, re-map the indices.
     n = shape(a)[axis]
-    p = flip(argsort_p.bind(flip(a, axis), axis=axis, index_dtype=_INDEX), axis)
+    p = flip(_argsort_p(flip(a, axis), axis), axis)
     return subtract(np.int64(n - 1), p)
 
 
@@ -101,11 +113,23 @@ def lexsort(keys: Any, axis: int = -1) -> Any:
     if not keys:
         raise TypeError("lexsort: need at least one key")
     (ax,) = _axes(axis, ndim(keys[0]))
-    perm = argsort_p.bind(keys[0], axis=ax, index_dtype=_INDEX)
+    perm = _argsort_p(keys[0], ax)
     for k in keys[1:]:
-        sub = argsort_p.bind(take_along_axis(k, perm, axis=ax), axis=ax, index_dtype=_INDEX)
+        sub = _argsort_p(take_along_axis(k, perm, axis=ax), ax)
         perm = take_along_axis(perm, sub, axis=ax)
     return perm
+
+
+def sort_complex(a: Any) -> Any:
+    """Sorted copy along the last axis, in the lexicographic order on (real, imag), as a
+    complex array (real input is converted, as NumPy and JAX do)."""
+    a = asarray(a)
+    (a,) = promote_inexact(a)
+    if np.dtype(a.dtype).kind != "c":
+        a = astype(a, np.result_type(a.dtype, np.complex64))
+    if ndim(a) == 0:
+        return a
+    return sort(a, axis=-1)
 
 
 def partition(a: Any, kth: int, axis: int = -1) -> Any:
@@ -203,6 +227,9 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
             else ValueError(f"{name}: unknown method {method!r}")
     # NumPy's dtype rule: a Python-number q is weak, an array q promotes with a.
     (a,) = promote_inexact(a)
+    if np.dtype(a.dtype).kind == "c":
+        raise ValueError(f"{name} does not support complex input (as in JAX: quantiles of "
+                         f"complex numbers are poorly defined); use fnp.real(a) or fnp.abs(a)")
     if type(q) in (int, float):
         q = np.asarray(q, a.dtype)
     a, q = promote_inexact(a, asarray(q))

@@ -67,19 +67,25 @@ def slogdet(a: Any) -> tuple:
 
 
 def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = False) -> Any:
-    """Lower-triangular Cholesky factor L with L @ L.T = a (upper=True: L.T).
+    """Lower-triangular Cholesky factor L with L @ L^H = a (upper=True: L^H).
 
     As numpy.linalg.cholesky, only the lower triangle of `a` is read (derivatives with
-    respect to the upper triangle are 0). `symmetrize_input=True` uses (a + a.T) / 2
+    respect to the upper triangle are 0). `symmetrize_input=True` uses (a + a^H) / 2
     instead, JAX's default, which splits those derivatives evenly between a[i, j] and
     a[j, i]; both agree for symmetric inputs and symmetric perturbations.
     """
     a = _square("cholesky", a)
     if symmetrize_input:
         from funcad.numpy._ufuncs import add, multiply
-        a = multiply(add(a, la._mT(a)), 0.5)
+        a = multiply(add(a, _H(a)), 0.5)
     L = la.cholesky_p.bind(a)
-    return la._mT(L) if upper else L
+    return _H(L) if upper else L
+
+
+def _H(a: Any) -> Any:
+    """Conjugate transpose of the last two axes (the transpose of a real matrix)."""
+    from funcad.numpy._ufuncs import conj
+    return conj(la._mT(a)) if np.dtype(a.dtype).kind == "c" else la._mT(a)
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
@@ -172,16 +178,16 @@ def _sym_input(a: Any, UPLO: str | None, symmetrize_input: bool) -> Any:
     a = _square("eigh", a)
     if symmetrize_input:
         from funcad.numpy._ufuncs import add, multiply
-        return multiply(add(a, la._mT(a)), 0.5)
+        return multiply(add(a, _H(a)), 0.5)
     if UPLO not in (None, "L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    return la._mT(a) if UPLO == "U" else a  # the primitive reads the lower triangle
+    return _H(a) if UPLO == "U" else a  # the primitive reads the lower triangle
 
 
 def eigh(a: Any, UPLO: str | None = None, symmetrize_input: bool = True) -> EighResult:
     """Eigen-decomposition of a symmetric matrix: (eigenvalues ascending, eigenvectors).
 
-    As in JAX, the input is symmetrized ((a + a.T) / 2) unless `symmetrize_input=False`,
+    As in JAX, the input is symmetrized ((a + a^H) / 2) unless `symmetrize_input=False`,
     which reads only the `UPLO` triangle as NumPy does. Derivatives of the eigenvectors
     assume distinct eigenvalues.
     """
@@ -192,6 +198,37 @@ def eigh(a: Any, UPLO: str | None = None, symmetrize_input: bool = True) -> Eigh
 def eigvalsh(a: Any, UPLO: str | None = "L", *, symmetrize_input: bool = True) -> Any:
     """Eigenvalues (ascending) of a symmetric matrix."""
     return eigh(a, UPLO, symmetrize_input).eigenvalues
+
+
+class EigResult(NamedTuple):
+    """Eigenvalues and right eigenvectors (columns) of a general square matrix."""
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+def eig(a: Any) -> EigResult:
+    """Eigenvalues and right eigenvectors (unit-norm columns) of a square matrix, both
+    complex (also for real input, as JAX); eigenvalues in LAPACK's order, not sorted.
+
+    Differentiable through the eigenvalues only (as in JAX): a derivative that uses the
+    eigenvectors raises NotImplementedError.
+
+    >>> import numpy as np, funcad.numpy as fnp
+    >>> w, v = fnp.linalg.eig(np.array([[0.0, -1.0], [1.0, 0.0]]))
+    >>> sorted(np.asarray(w).imag.tolist()), str(w.dtype)
+    ([-1.0, 1.0], 'complex128')
+    """
+    from funcad.primitives.decompositions import eig_p
+    w, v = eig_p.bind(_square("eig", a), vectors=True, gauge_free=False)
+    return EigResult(w, v)
+
+
+def eigvals(a: Any) -> Any:
+    """Eigenvalues (complex, LAPACK's order) of a square matrix; differentiable
+    (dw = diag(V^-1 dA V), for distinct eigenvalues)."""
+    from funcad.primitives.decompositions import eig_p
+    (w,) = eig_p.bind(_square("eigvals", a), vectors=False, gauge_free=False)
+    return w
 
 
 def _matrix(name: str, a: Any) -> Any:
@@ -250,7 +287,7 @@ def pinv(a: Any, rtol: Any = None, hermitian: bool = False, *, rcond: Any = None
     big = greater(s, cutoff)
     s_inv = where(big, true_divide(1.0, where(big, s, 1.0)), 0.0)
     from funcad.numpy._contract import matmul
-    return matmul(multiply(la._mT(vh), s_inv[..., None, :]), la._mT(u))
+    return matmul(multiply(_H(vh), s_inv[..., None, :]), _H(u))
 
 
 def matrix_power(a: Any, n: int) -> Any:
@@ -325,7 +362,11 @@ def lstsq(a: Any, b: Any, rcond: Any = None, *, numpy_resid: bool = False) -> tu
     s = svdvals(a)
     rank = matrix_rank(a, rtol=rcond)
     if m > n and int(np.asarray(rank) if not hasattr(rank, "aval") else n) == n:
-        resid = _sum(square(subtract(matmul(a, x), b)), axis=0)
+        r = subtract(matmul(a, x), b)
+        if np.dtype(r.dtype).kind == "c":
+            from funcad.numpy._ufuncs import abs as _abs
+            r = _abs(r)
+        resid = _sum(square(r), axis=0)
         if ndim(b) == 1:
             resid = reshape(resid, (1,))
     else:

@@ -18,7 +18,7 @@ from funcad._core import (
 from funcad.interpreters.ad import Zero, add_tangents, defjvp, is_undefined
 from funcad.interpreters.batching import moveaxis
 from funcad.primitives._util import linear_primitives, new_primitive
-from funcad.primitives.elementwise import add_p, eq_p, gt_p, mul_p, neg_p, select_n_p, sub_p
+from funcad.primitives.elementwise import eq_p, mul_p, neg_p, select_n_p, sub_p
 from funcad.primitives.structural import broadcast_in_dim, full, iota, reshape, transpose
 
 # -- dot_general --------------------------------------------------------------------------
@@ -298,22 +298,19 @@ def _cholesky_aval(a):
 def _cholesky_jvp(primals, tangents):
     (a,), (t,) = primals, tangents
     L = cholesky_p.bind(a)
-    aval = get_aval(a)
-    n = aval.shape[-1]
-    nd = aval.ndim
-    rows, cols = iota(np.int64, (n, n), 0), iota(np.int64, (n, n), 1)
-    lower = broadcast_in_dim(gt_p.bind(rows, cols), aval.shape, (nd - 2, nd - 1))
-    diag = broadcast_in_dim(eq_p.bind(rows, cols), aval.shape, (nd - 2, nd - 1))
-    zeros = full(aval.shape, 0, aval.dtype)
-    # The impl reads only the lower triangle of `a`, so the tangent does too.
-    strict = select_n_p.bind(lower, zeros, t)
-    t = add_p.bind(add_p.bind(strict, select_n_p.bind(diag, zeros, t)), _mT(strict))
-    # phi = L^{-1} t L^{-T}; dL = L * tril(phi) with the diagonal halved.
+    if _is_zero(t):
+        return L, Zero(get_aval(L))
+    fnp = _fnp()
+    n = get_aval(a).shape[-1]
+    lower = np.tril(np.ones((n, n), bool), -1)
+    # The impl reads only the lower triangle of `a` (and the real part of its diagonal):
+    # the tangent it sees is that Hermitian matrix.
+    t = _lower_read(t)
+    # a = L L^H: phi = L^{-1} dA L^{-H} is Hermitian; dL = L (tril(phi, -1) + diag(phi)/2).
     tmp = solve_p.bind(L, t)
-    phi = _mT(solve_p.bind(L, _mT(tmp)))
-    half = full(aval.shape, 0.5, aval.dtype)
-    masked = select_n_p.bind(lower, select_n_p.bind(diag, zeros, mul_p.bind(phi, half)), phi)
-    return L, _matmul(L, masked)
+    phi = _H(solve_p.bind(L, _H(tmp)))
+    masked = fnp.where(lower, phi, fnp.where(_eye_mask(n), fnp.multiply(phi, 0.5), 0.0))
+    return L, fnp.matmul(L, masked)
 
 
 impl_rules[cholesky_p] = lambda a: np.linalg.cholesky(a)
@@ -341,13 +338,31 @@ def _eye_mask(n):
     return np.eye(n, dtype=bool)
 
 
+def _is_complex(x):
+    return get_aval(x).dtype.kind == "c"
+
+
+def _H(x):
+    """Conjugate transpose of the last two axes (the transpose for real x)."""
+    fnp = _fnp()
+    xt = fnp.swapaxes(x, -1, -2)
+    return fnp.conj(xt) if _is_complex(x) else xt
+
+
+def _real_dtype(dtype):
+    return np.finfo(dtype).dtype if np.dtype(dtype).kind == "c" else np.dtype(dtype)
+
+
 def _lower_read(t):
-    """The symmetric matrix the impl sees when it reads only the lower triangle of t."""
+    """The Hermitian (real: symmetric) matrix the impl sees when it reads only the lower
+    triangle of t (LAPACK ignores the imaginary part of a Hermitian matrix's diagonal)."""
     fnp = _fnp()
     n = get_aval(t).shape[-1]
     strict = fnp.tril(t, -1)
-    return fnp.add(fnp.add(strict, fnp.swapaxes(strict, -1, -2)),
-                   fnp.where(_eye_mask(n), t, 0.0))
+    diag = fnp.where(_eye_mask(n), t, 0.0)
+    if _is_complex(t):
+        diag = fnp.where(_eye_mask(n), fnp.real(diag).astype(get_aval(t).dtype), 0.0)
+    return fnp.add(fnp.add(strict, _H(strict)), diag)
 
 
 # eigh: a [..., n, n] (lower triangle read) -> (w [..., n] ascending, v [..., n, n])
@@ -357,7 +372,8 @@ eigh_p = new_primitive("eigh", multiple_results=True)
 
 def _eigh_aval(a):
     _square_aval("eigh")(a)
-    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
+    # Hermitian: real eigenvalues, complex eigenvectors.
+    return [ShapedArray(a.shape[:-1], _real_dtype(a.dtype)), ShapedArray(a.shape, a.dtype)]
 
 
 def _eigh_jvp(primals, tangents):
@@ -368,12 +384,16 @@ def _eigh_jvp(primals, tangents):
     fnp = _fnp()
     n = get_aval(a).shape[-1]
     eye = _eye_mask(n)
-    vt = fnp.swapaxes(v, -1, -2)
-    m = fnp.matmul(fnp.matmul(vt, _lower_read(t)), v)  # V^T dA V
+    # a = V diag(w) V^H: with M = V^H dA V (Hermitian), dw = Re diag(M) and
+    # dV = V (F o M), F_ij = 1 / (w_j - w_i) off the diagonal and 0 on it: the gauge
+    # diag(V^H dV) = 0 fixes each eigenvector's free phase (complex) or sign (real).
+    m = fnp.matmul(fnp.matmul(_H(v), _lower_read(t)), v)
     dw = fnp.sum(fnp.where(eye, m, 0.0), axis=-1)
+    if _is_complex(a):
+        dw = fnp.real(dw)
     gap = fnp.subtract(w[..., None, :], w[..., :, None])  # w_j - w_i
     f = fnp.where(eye, 0.0, fnp.true_divide(1.0, fnp.where(eye, 1.0, gap)))
-    dv = fnp.matmul(v, fnp.multiply(f, m))
+    dv = fnp.matmul(v, fnp.multiply(f.astype(get_aval(a).dtype), m))
     return [w, v], [dw, dv]
 
 
@@ -397,11 +417,10 @@ def _svd_aval(a, *, full_matrices):
     *lead, m, n = a.shape
     k = min(m, n)
     lead = tuple(lead)
+    s = ShapedArray((*lead, k), _real_dtype(a.dtype))  # real singular values
     if full_matrices:
-        return [ShapedArray((*lead, m, m), a.dtype), ShapedArray((*lead, k), a.dtype),
-                ShapedArray((*lead, n, n), a.dtype)]
-    return [ShapedArray((*lead, m, k), a.dtype), ShapedArray((*lead, k), a.dtype),
-            ShapedArray((*lead, k, n), a.dtype)]
+        return [ShapedArray((*lead, m, m), a.dtype), s, ShapedArray((*lead, n, n), a.dtype)]
+    return [ShapedArray((*lead, m, k), a.dtype), s, ShapedArray((*lead, k, n), a.dtype)]
 
 
 def _svd_jvp(primals, tangents, *, full_matrices):
@@ -417,27 +436,36 @@ def _svd_jvp(primals, tangents, *, full_matrices):
     fnp = _fnp()
     k = min(m, n)
     eye = _eye_mask(k)
-    ut, v = fnp.swapaxes(u, -1, -2), fnp.swapaxes(vt, -1, -2)
-    ds_mat = fnp.matmul(fnp.matmul(ut, t), v)  # U^T dA V
-    ds = fnp.sum(fnp.where(eye, ds_mat, 0.0), axis=-1)
+    dtype = get_aval(a).dtype
+    uh, v = _H(u), _H(vt)
+    # a = U S V^H; with D = U^H dA V: dS = Re diag(D), and (F_ij = 1 / (s_j^2 - s_i^2))
+    #   dU = U (F o (D S + S D^H) + i Im diag(D) / S),  dV = V (F o (S D + D^H S)),
+    # the imaginary diagonal term fixing the phase freedom shared by u_i and v_i (JAX's
+    # convention: diag(V^H dV) = 0); zero for real matrices.
+    d = fnp.matmul(fnp.matmul(uh, t), v)
+    d_diag = fnp.sum(fnp.where(eye, d, 0.0), axis=-1)
+    ds = fnp.real(d_diag) if _is_complex(a) else d_diag
     s_row, s_col = s[..., None, :], s[..., :, None]
     diffs = fnp.multiply(s_row + s_col, s_row - s_col)  # s_j^2 - s_i^2
-    f = fnp.where(eye, 0.0, fnp.true_divide(1.0, fnp.where(eye, 1.0, diffs)))
-    dss = fnp.multiply(ds_mat, s_row)  # dS diag(s)
-    sds = fnp.multiply(s_col, ds_mat)  # diag(s) dS
+    f = fnp.where(eye, 0.0, fnp.true_divide(1.0, fnp.where(eye, 1.0, diffs))).astype(dtype)
     s_inv = fnp.where(s == 0, 0.0, fnp.true_divide(1.0, fnp.where(s == 0, 1.0, s)))
-    sym = fnp.subtract(ds_mat, fnp.swapaxes(ds_mat, -1, -2))
-    dudv_diag = fnp.where(eye, fnp.multiply(fnp.multiply(sym, 0.5), s_inv[..., None, :]), 0.0)
-    du = fnp.matmul(u, fnp.multiply(f, dss + fnp.swapaxes(dss, -1, -2)) + dudv_diag)
-    dv = fnp.matmul(v, fnp.multiply(f, sds + fnp.swapaxes(sds, -1, -2)))
+    sc = s.astype(dtype)
+    dss = fnp.multiply(d, sc[..., None, :])  # D diag(s)
+    sds = fnp.multiply(sc[..., :, None], d)  # diag(s) D
+    du_inner = fnp.multiply(f, dss + _H(dss))
+    if _is_complex(a):
+        phase = fnp.multiply(fnp.imag(d_diag), s_inv)
+        du_inner = du_inner + fnp.where(eye, (1j * phase[..., None, :]).astype(dtype), 0.0)
+    du = fnp.matmul(u, du_inner)
+    dv = fnp.matmul(v, fnp.multiply(f, sds + _H(sds)))
+    s_inv_row = s_inv.astype(dtype)[..., None, :]
     if m > n:
         dav = fnp.matmul(t, v)
-        du = du + fnp.multiply(dav - fnp.matmul(u, fnp.matmul(ut, dav)), s_inv[..., None, :])
+        du = du + fnp.multiply(dav - fnp.matmul(u, fnp.matmul(uh, dav)), s_inv_row)
     if n > m:
-        dahu = fnp.matmul(fnp.swapaxes(t, -1, -2), u)
-        dv = dv + fnp.multiply(dahu - fnp.matmul(v, fnp.matmul(vt, dahu)),
-                               s_inv[..., None, :])
-    return outs, [du, ds, fnp.swapaxes(dv, -1, -2)]
+        dahu = fnp.matmul(_H(t), u)
+        dv = dv + fnp.multiply(dahu - fnp.matmul(v, fnp.matmul(vt, dahu)), s_inv_row)
+    return outs, [du, ds, _H(dv)]
 
 
 impl_rules[svd_p] = lambda a, *, full_matrices: list(np.linalg.svd(
@@ -473,13 +501,18 @@ def _qr_jvp(primals, tangents):
         raise NotImplementedError("qr: derivatives need a matrix with at least as many rows "
                                   "as columns")
     fnp = _fnp()
-    # dA R^{-1} = (R^{-T} dA^T)^T
-    dx_rinv = fnp.swapaxes(solve_p.bind(_mT(r), _mT(t)), -1, -2)
-    qt_dx_rinv = fnp.matmul(fnp.swapaxes(q, -1, -2), dx_rinv)
-    low = fnp.tril(qt_dx_rinv, -1)
-    do = low - fnp.swapaxes(low, -1, -2)  # skew-symmetric
-    dq = fnp.matmul(q, do - qt_dx_rinv) + dx_rinv
-    dr = fnp.matmul(qt_dx_rinv - do, r)
+    # a = Q R: with X = Q^H dA R^{-1}, Q^H dQ = dO is skew-Hermitian and dR R^{-1} = X - dO
+    # upper triangular, so dO's strict lower part is X's. LAPACK's R has a real diagonal
+    # (complex too): that fixes dO's diagonal to i Im diag(X) (zero for real matrices).
+    dx_rinv = _H(solve_p.bind(_H(r), _H(t)))  # dA R^{-1} = (R^{-H} dA^H)^H
+    x = fnp.matmul(_H(q), dx_rinv)
+    low = fnp.tril(x, -1)
+    do = low - _H(low)
+    if _is_complex(a):
+        n_ = get_aval(x).shape[-1]
+        do = do + fnp.where(_eye_mask(n_), x - fnp.real(x).astype(get_aval(x).dtype), 0.0)
+    dq = fnp.matmul(q, do - x) + dx_rinv
+    dr = fnp.matmul(x - do, r)
     return [q, r], [dq, dr]
 
 
@@ -491,32 +524,3 @@ lowering_rules[qr_p] = "qr"
 
 __all__ = ["dot_general", "reshape", "sub_p"]
 
-
-# -- complex matrices ---------------------------------------------------------------------
-# The derivative rules of these decompositions are written for real matrices (transposes
-# where complex ones need conjugate transposes): refuse complex operands rather than
-# return wrong derivatives.
-
-
-def _real_matrices_only(p):
-    aval_rule, impl = abstract_eval_rules[p], impl_rules[p]
-
-    def check(dtype):
-        if np.dtype(dtype).kind == "c":
-            raise TypeError(f"{p.name} of a complex matrix ({np.dtype(dtype).name}) is not "
-                            f"supported by funcad yet (only real matrices); solve, inv, det, "
-                            f"slogdet, matmul and expm do take complex matrices")
-
-    def aval(a, **params):
-        check(a.dtype)
-        return aval_rule(a, **params)
-
-    def checked_impl(a, **params):
-        check(np.result_type(a))
-        return impl(a, **params)
-    abstract_eval_rules[p] = aval
-    impl_rules[p] = checked_impl
-
-
-for _p in (cholesky_p, eigh_p, svd_p, qr_p):
-    _real_matrices_only(_p)

@@ -25,6 +25,21 @@ def _mT(a):
     return fnp.swapaxes(a, -1, -2)
 
 
+def _H(a):
+    """Conjugate transpose of the last two axes (the transpose of a real matrix)."""
+    return fnp.conj(_mT(a)) if np.dtype(a.dtype).kind == "c" else _mT(a)
+
+
+def _hermitian_from(a, lower):
+    """The Hermitian (real: symmetric) matrix LAPACK sees in the `lower`/upper triangle of
+    `a` (the imaginary part of the diagonal is ignored)."""
+    t = fnp.tril(a, -1) if lower else fnp.triu(a, 1)
+    d = fnp.tril(fnp.triu(a))
+    if np.dtype(a.dtype).kind == "c":
+        d = fnp.real(d).astype(a.dtype)
+    return t + _H(t) + d
+
+
 def _square(name, a):
     (a,) = promote_inexact(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
@@ -35,16 +50,16 @@ def _square(name, a):
 
 def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False,
              check_finite: bool = True) -> Any:
-    """Cholesky factor of a symmetric positive-definite matrix: upper U with a = U^T U
-    (lower=False, SciPy's default) or lower L with a = L L^T. As JAX, `a` is symmetrised.
+    """Cholesky factor of a Hermitian positive-definite matrix: upper U with a = U^H U
+    (lower=False, SciPy's default) or lower L with a = L L^H. As JAX, `a` is symmetrised.
 
     >>> cholesky(np.array([[4.0, 2.0], [2.0, 5.0]])).tolist()
     [[2.0, 1.0], [0.0, 2.0]]
     """
     del overwrite_a, check_finite
     a = _square("cholesky", a)
-    L = fnp.linalg.cholesky(0.5 * (a + _mT(a)))
-    return L if lower else _mT(L)
+    L = fnp.linalg.cholesky(0.5 * (a + _H(a)))
+    return L if lower else _H(L)
 
 
 def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,
@@ -68,15 +83,16 @@ def cho_solve(c_and_lower: tuple[Any, bool], b: Any, overwrite_b: bool = False,
     c, lower = c_and_lower
     if lower:
         y = solve_triangular(c, b, lower=True)
-        return solve_triangular(c, y, lower=True, trans=1)
-    y = solve_triangular(c, b, lower=False, trans=1)
+        return solve_triangular(c, y, lower=True, trans=2)
+    y = solve_triangular(c, b, lower=False, trans=2)
     return solve_triangular(c, y, lower=False)
 
 
 def solve_triangular(a: Any, b: Any, trans: int | str = 0, lower: bool = False,
                      unit_diagonal: bool = False, overwrite_b: bool = False,
                      debug: Any = None, check_finite: bool = True) -> Any:
-    """Solve a x = b (trans=0), a^T x = b (trans=1 or 'T'/'C') for triangular a.
+    """Solve a x = b (trans=0), a^T x = b (trans=1, 'T') or a^H x = b (trans=2, 'C') for
+    triangular a.
 
     >>> solve_triangular(np.array([[2.0, 0.0], [1.0, 1.0]]), np.ones(2), lower=True).tolist()
     [0.5, 0.5]
@@ -89,8 +105,10 @@ def solve_triangular(a: Any, b: Any, trans: int | str = 0, lower: bool = False,
         n = a.shape[-1]
         eye = np.eye(n, dtype=a.dtype)
         t = t * (1 - eye) + eye
-    if trans in (1, 2, "T", "C"):
+    if trans in (1, "T"):
         t = _mT(t)
+    elif trans in (2, "C"):
+        t = _H(t)
     elif trans not in (0, "N"):
         raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', "
                          f"got {trans!r}")
@@ -116,8 +134,9 @@ def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False,
     a, b = promote_inexact(a, b)
     if assume_a == "pos":
         return cho_solve(cho_factor(a, lower=lower), b)
-    if assume_a in ("sym", "her"):
-        # only the named triangle is read, as LAPACK does
+    if assume_a == "her":
+        a = _hermitian_from(a, lower)  # only the named triangle is read, as LAPACK does
+    elif assume_a == "sym":
         t = fnp.tril(a) if lower else fnp.triu(a)
         d = fnp.tril(fnp.triu(a))
         a = t + _mT(t) - d
@@ -166,14 +185,19 @@ def eigh(a: Any, b: None = None, lower: bool = True, eigvals_only: bool = False,
             subset_by_value is not None:
         raise NotImplementedError("eigh: generalized problems and subsets are not supported")
     a = _square("eigh", a)
-    t = fnp.tril(a) if lower else fnp.triu(a)
-    d = fnp.tril(fnp.triu(a))
-    w, v = eigh_p.bind(t + _mT(t) - d)
+    w, v = eigh_p.bind(_hermitian_from(a, lower))
     if eigvals_only:
         return w
     idx = fnp.argmax(fnp.abs(v), axis=-2)
     big = fnp.take_along_axis(v, idx[..., None, :], axis=-2)
-    sign = lax.stop_gradient(fnp.where(big < 0, -1.0, 1.0))
+    if np.dtype(v.dtype).kind == "c":
+        # complex: the phase that makes that entry real > 0. Differentiated (not a
+        # stop_gradient): v * phase(v) is the same for every phase LAPACK may pick, so
+        # its derivative is right whatever gauge eigh's derivative rule uses.
+        mag = fnp.abs(big)
+        sign = fnp.conj(big) / fnp.where(mag == 0, 1.0, mag)
+    else:
+        sign = lax.stop_gradient(fnp.where(big < 0, -1.0, 1.0))
     return w, v * sign
 
 
@@ -215,7 +239,8 @@ def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False,
 
 def lu_solve(lu_and_piv: tuple, b: Any, trans: int = 0, overwrite_b: bool = False,
              check_finite: bool = True) -> Any:
-    """Solve a x = b (trans=0) or a^T x = b (trans=1, 2) given lu_factor(a).
+    """Solve a x = b (trans=0), a^T x = b (trans=1) or a^H x = b (trans=2) given
+    lu_factor(a).
 
     >>> lu_solve(lu_factor(np.eye(2) * 2.0), np.ones(2)).tolist()
     [0.5, 0.5]
@@ -232,8 +257,8 @@ def lu_solve(lu_and_piv: tuple, b: Any, trans: int = 0, overwrite_b: bool = Fals
         y = solve_triangular(lu_, pb, lower=True, unit_diagonal=True)
         x = solve_triangular(lu_, y, lower=False)
     elif trans in (1, 2):
-        y = solve_triangular(lu_, bm, lower=False, trans=1)
-        z = solve_triangular(lu_, y, lower=True, unit_diagonal=True, trans=1)
+        y = solve_triangular(lu_, bm, lower=False, trans=trans)
+        z = solve_triangular(lu_, y, lower=True, unit_diagonal=True, trans=trans)
         # undo the row permutation: x[perm] = z
         x = fnp.take_along_axis(z, _inverse(perm)[..., :, None], axis=-2)
     else:

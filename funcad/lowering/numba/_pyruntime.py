@@ -131,6 +131,43 @@ def qr(a):
     return q, r
 
 
+def _eig(a):
+    """np.linalg.eig of one matrix, complex as _runtime.eig_* return it."""
+    w, v = np.linalg.eig(a)
+    cdt = np.result_type(a.dtype, np.complex64)
+    return w.astype(cdt), v.astype(cdt)
+
+
+def eig_f64(a):
+    """np.linalg.eig of one float64 matrix, as complex128."""
+    return _eig(a)
+
+
+def eig_f32(a):
+    """np.linalg.eig of one float32 matrix, as complex64."""
+    return _eig(a)
+
+
+def eig_complex(a):
+    """np.linalg.eig of one complex matrix."""
+    return _eig(a)
+
+
+def eigvals_f64(a):
+    """The eigenvalues of eig_f64."""
+    return _eig(a)[0]
+
+
+def eigvals_f32(a):
+    """The eigenvalues of eig_f32."""
+    return _eig(a)[0]
+
+
+def eigvals_complex(a):
+    """The eigenvalues of eig_complex."""
+    return _eig(a)[0]
+
+
 def call_callback(token, *args):
     """Run a host callback (debug.print, pure_callback) from the driver."""
     from funcad._callback import call_callback as run

@@ -357,6 +357,125 @@ def irfft_last(x, n):
     return out
 
 
+# -- eig: complex eigenvalues and right eigenvectors, as np.linalg.eig (NumPy's eager
+# impl) returns them converted to complex. Numba's np.linalg.eig refuses real matrices
+# with complex eigenvalues (a "domain change"), so real matrices call LAPACK's xGEEV
+# through Numba's own binding and unpack conjugate pairs as NumPy does (same routine,
+# same order of eigenvalues as the eager path).
+
+from numba import types as _nbtypes  # noqa: E402
+from numba.np.linalg import _LAPACK as _NbLapack  # noqa: E402
+from numba.np.linalg import ensure_lapack as _ensure_lapack  # noqa: E402
+
+_ensure_lapack()
+_RGEEV_D = _NbLapack().numba_ez_rgeev(_nbtypes.float64)
+_RGEEV_S = _NbLapack().numba_ez_rgeev(_nbtypes.float32)
+_KIND_D, _KIND_S, _JOB_N, _JOB_V = ord("d"), ord("s"), ord("N"), ord("V")
+
+
+@_jit
+def _eig_unpack(wr, wi, vr, w, v):
+    """Complex (w, v) from xGEEV's real output; vr[i] is eigenvector i (column-major);
+    a pair with wi[i] != 0 stores re, im parts of eigenvector i in vr[i], vr[i + 1]."""
+    n = wr.shape[0]
+    i = 0
+    while i < n:
+        if wi[i] == 0.0 or i + 1 == n:
+            w[i] = complex(wr[i], 0.0)
+            for j in range(n):
+                v[j, i] = complex(vr[i, j], 0.0)
+            i += 1
+        else:
+            w[i] = complex(wr[i], wi[i])
+            w[i + 1] = complex(wr[i + 1], wi[i + 1])
+            for j in range(n):
+                v[j, i] = complex(vr[i, j], vr[i + 1, j])
+                v[j, i + 1] = complex(vr[i, j], -vr[i + 1, j])
+            i += 2
+
+
+@_jit
+def _fortran_copy(a):
+    """A C array holding a^T: read column-major it is a (LAPACK overwrites it)."""
+    n = a.shape[0]
+    out = np.empty((n, n), a.dtype)
+    for i in range(n):
+        for j in range(n):
+            out[j, i] = a[i, j]
+    return out
+
+
+@_jit
+def eig_f64(a):
+    """np.linalg.eig of one float64 matrix, as complex128 (w, v)."""
+    n = a.shape[-1]
+    acpy = _fortran_copy(a)
+    wr = np.empty(n, np.float64)
+    wi = np.empty(n, np.float64)
+    vl = np.empty((n, 1), np.float64)
+    vr = np.empty((n, n), np.float64)
+    w = np.empty(n, np.complex128)
+    v = np.empty((n, n), np.complex128)
+    if n == 0:
+        return w, v
+    r = _RGEEV_D(_KIND_D, _JOB_N, _JOB_V, n, acpy.ctypes, n, wr.ctypes, wi.ctypes,
+                 vl.ctypes, 1, vr.ctypes, n)
+    if r != 0:
+        raise np.linalg.LinAlgError("eig: LAPACK's dgeev failed (no convergence)")
+    _eig_unpack(wr, wi, vr, w, v)
+    if acpy.size + vl.size < 0:  # keeps the LAPACK work arrays alive past the call
+        raise ValueError("unreachable")
+    return w, v
+
+
+@_jit
+def eig_f32(a):
+    """np.linalg.eig of one float32 matrix, as complex64 (w, v)."""
+    n = a.shape[-1]
+    acpy = _fortran_copy(a)
+    wr = np.empty(n, np.float32)
+    wi = np.empty(n, np.float32)
+    vl = np.empty((n, 1), np.float32)
+    vr = np.empty((n, n), np.float32)
+    w = np.empty(n, np.complex64)
+    v = np.empty((n, n), np.complex64)
+    if n == 0:
+        return w, v
+    r = _RGEEV_S(_KIND_S, _JOB_N, _JOB_V, n, acpy.ctypes, n, wr.ctypes, wi.ctypes,
+                 vl.ctypes, 1, vr.ctypes, n)
+    if r != 0:
+        raise np.linalg.LinAlgError("eig: LAPACK's sgeev failed (no convergence)")
+    _eig_unpack(wr, wi, vr, w, v)
+    if acpy.size + vl.size < 0:  # keeps the LAPACK work arrays alive past the call
+        raise ValueError("unreachable")
+    return w, v
+
+
+@_jit
+def eig_complex(a):
+    """np.linalg.eig of one complex matrix."""
+    w, v = np.linalg.eig(a)
+    return w, v
+
+
+@_jit
+def eigvals_f64(a):
+    """The eigenvalues of eig_f64 (the same LAPACK call, so the same order)."""
+    return eig_f64(a)[0]
+
+
+@_jit
+def eigvals_f32(a):
+    """The eigenvalues of eig_f32."""
+    return eig_f32(a)[0]
+
+
+@_jit
+def eigvals_complex(a):
+    """The eigenvalues of eig_complex."""
+    return eig_complex(a)[0]
+
+
 # Constant tables that generated code reads as `_rt.NAME[i]` (Numba freezes a global array
 # into the compiled code, so reading it cannot alias the arrays a loop writes).
 from funcad.lowering.numba.vecmath import TWO_OVER_PI  # noqa: E402

@@ -177,7 +177,8 @@ def lower_program(jaxpr: Jaxpr, name: str, opts: dict, comments: bool = False
         len(c.kernel.canonical.splitlines()) for c in split.calls)
     calls_lib = "_rt.dot" in split.source or any(
         f"_rt.{f}(" in split.source
-        for f in ("solve", "det", "slogdet", "cholesky", "eigh", "svd", "qr"))
+        for f in ("solve", "det", "slogdet", "cholesky", "eigh", "svd", "qr", "eig_f64",
+                  "eig_f32", "eig_complex", "eigvals_f64", "eigvals_f32", "eigvals_complex"))
     # Host callbacks run from the Python driver only.
     calls_lib = calls_lib or "_rt.call_callback(" in split.source
     if size <= _WHOLE_MAX_LINES and not calls_lib:

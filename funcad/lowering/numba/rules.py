@@ -667,6 +667,25 @@ register("qr", _batched("qr", n_out=2))
 _svd_reduced, _svd_full = _batched("svd", n_out=3), _batched("svd_full", n_out=3)
 register("svd", lambda ctx, eqn, args: (_svd_full if eqn.params["full_matrices"]
                                         else _svd_reduced)(ctx, eqn, args))
+_eig_rules = {(kind, vectors): _batched(f"{'eig' if vectors else 'eigvals'}_{kind}",
+                                        n_out=2 if vectors else 1)
+              for kind in ("f64", "f32", "complex") for vectors in (True, False)}
+
+
+def _eig(ctx, eqn, args):
+    kind = {"float64": "f64", "float32": "f32"}.get(eqn.inputs[0].aval.dtype.name, "complex")
+    return _eig_rules[kind, eqn.params["vectors"]](ctx, eqn, args)
+
+
+register("eig", _eig)
+
+
+def _eig_vectors_tangent(ctx, eqn, args):
+    from funcad.primitives.decompositions import EIG_VECTORS_MESSAGE
+    raise NotImplementedError(EIG_VECTORS_MESSAGE)
+
+
+register("eig_vectors_tangent", _eig_vectors_tangent)
 
 # -- calls: emit the body in place (normally they are inlined before planning) --------------
 
