@@ -52,7 +52,7 @@ from funcad._jit import disable_jit  # noqa: E402
 from funcad._config import config  # noqa: E402
 from funcad._extras import ShapeDtypeStruct, eval_shape, linear_transpose  # noqa: E402
 from funcad._callback import pure_callback  # noqa: E402
-from funcad import ad_checkpoint, debug, tree  # noqa: F401,E402
+from funcad import ad_checkpoint, debug, errors, tree  # noqa: F401,E402
 from funcad.ad_checkpoint import checkpoint_policies  # noqa: E402
 
 jacobian = jacrev  # JAX's alias

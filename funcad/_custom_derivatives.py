@@ -43,8 +43,10 @@ from funcad.interpreters.ad import (
     instantiate,
     jvp_flat,
     jvp_jaxpr,
+    linearize_flat,
     tangent_aval,
 )
+from funcad.interpreters import tape
 from funcad.interpreters.batching import batch_jaxpr, moveaxis
 from funcad.interpreters.partial_eval import trace_to_jaxpr_closed, trace_to_jaxpr_flat
 from funcad.primitives._util import new_primitive
@@ -203,6 +205,18 @@ class custom_jvp(_CustomFunction):
         static, diff, leaves, in_tree = self._split_args(args, kwargs)
         if leaves is None:
             return self.fun(*_merge(static, diff))
+        # Eager derivatives run the rule on the values (Python control flow on them
+        # works, as in JAX), unless the function closes over a value being differentiated.
+        on_tape = tape.concrete_on_tape(leaves)
+        if on_tape is not None:
+            out = self._on_tape(static, in_tree, *on_tape)
+            if out is not None:
+                return out
+        jvp_trace = _concrete_jvp_trace(leaves)
+        if jvp_trace is not None:
+            out = self._on_jvp_trace(static, in_tree, jvp_trace, leaves)
+            if out is not None:
+                return out
         avals = [get_aval(x).strip_weak() for x in leaves]
         box: dict = {}
 
@@ -233,11 +247,7 @@ class custom_jvp(_CustomFunction):
                 raise TypeError(f"the jvp rule of {self.__name__}: tangent output "
                                 f"structure {t_tree} differs from the primal output "
                                 f"{p_tree}")
-            import funcad.numpy as fnp
-            t_leaves = [fnp.zeros_like(p) if t is None else fnp.broadcast_to(
-                fnp.asarray(t).astype(get_aval(_as_leaf(p)).dtype), get_aval(_as_leaf(p)).shape)
-                for p, t in zip(p_leaves, t_leaves)]
-            return [*p_leaves, *t_leaves]
+            return [*p_leaves, *_tangents_like(p_leaves, t_leaves)]
 
         if self._lazy_rules(fc):
             # Called from inside its own jvp rule (the usual `return f(x), ...` pattern):
@@ -256,6 +266,117 @@ class custom_jvp(_CustomFunction):
                                       jvp_jaxpr=jvp_jaxpr_, num_fun_consts=len(fc),
                                       num_jvp_consts=len(jc))
         return tree_unflatten(box["out_tree"], [_as_leaf(o) for o in outs])
+
+
+def _tangents_like(p_leaves: list, t_leaves: list) -> list:
+    """A jvp rule's tangent outputs as arrays shaped and typed like the primal outputs
+    (None: zeros)."""
+    import funcad.numpy as fnp
+    out = []
+    for p, t in zip(p_leaves, t_leaves):
+        a = get_aval(_as_leaf(p))
+        if t is None:
+            out.append(np.zeros(a.shape, a.dtype) if not isinstance(p, Tracer)
+                       else fnp.zeros_like(p))
+        elif isinstance(t, Tracer):
+            out.append(fnp.broadcast_to(fnp.asarray(t).astype(a.dtype), a.shape))
+        else:   # concrete (an eager rule): NumPy, so no transform sees it
+            out.append(np.broadcast_to(np.asarray(t, a.dtype), a.shape))
+    return out
+
+
+def _jvp_on_tape(self: custom_jvp, static: dict, in_tree, trace, vals: list, nodes: list):
+    """custom_jvp under eager reverse mode: the rule runs on the concrete primals (so
+    Python control flow on them works, as in JAX), linearized in the tangents of the
+    live inputs; the function itself is not traced. None: the rule closes over a value
+    being differentiated (the caller takes the general path)."""
+    live = [k for k, n in enumerate(nodes) if n is not None]
+    if not live:
+        return self.fun(*_merge(static, tree_unflatten(in_tree, vals)))
+    nd = [static[i] for i in sorted(static)]
+    box: dict = {}
+
+    def rule(*ts):
+        t_all = [np.zeros_like(v) for v in vals]
+        for k, t in zip(live, ts):
+            t_all[k] = t
+        res = self.jvp(*nd, tuple(tree_unflatten(in_tree, vals)),
+                       tuple(tree_unflatten(in_tree, t_all)))
+        if not (isinstance(res, (tuple, list)) and len(res) == 2):
+            raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
+                            f"(primal_out, tangent_out)")
+        p_leaves, box["tree"] = tree_flatten(res[0])
+        t_leaves, t_tree = tree_flatten(res[1], is_leaf=lambda x: x is None)
+        if len(t_leaves) != len(p_leaves):
+            raise TypeError(f"the jvp rule of {self.__name__}: tangent output structure "
+                            f"{t_tree} differs from the primal output {box['tree']}")
+        box["n"] = len(p_leaves)
+        return [*_tangents_like(p_leaves, t_leaves), *[_as_leaf(p) for p in p_leaves]]
+
+    outs, lin = linearize_flat(rule, [np.zeros_like(vals[k]) for k in live],
+                               num_aux=lambda: box["n"], prune=False)
+    p_out = outs[len(outs) - box["n"]:]
+    if any(isinstance(x, Tracer) for x in (*p_out, *lin.consts)):
+        return None     # the rule closes over a value being differentiated
+    return tree_unflatten(box["tree"], tape.record_linearized(trace, vals, nodes, p_out, lin))
+
+
+custom_jvp._on_tape = _jvp_on_tape
+
+
+def _concrete_jvp_trace(leaves: Sequence):
+    """The forward-mode trace when the traced leaves are its JVPTracers whose primals have
+    values (eager jvp, jacfwd, linearize, an inner eager grad), where their equations go;
+    else None."""
+    from funcad.interpreters.ad import JVPTracer
+    trace = None
+    for x in leaves:
+        if isinstance(x, Tracer):
+            if type(x) is not JVPTracer or not tape.holds_value(x.primal):
+                return None
+            if trace is None:
+                trace = x._trace
+            elif x._trace is not trace:
+                return None
+    if trace is None or trace.main.level < _dynamic_level():
+        return None     # a jit being traced above would stage this call
+    return trace
+
+
+def _dynamic_level() -> int:
+    from funcad import _core
+    return _core._dynamic_main.level
+
+
+def _jvp_on_jvp_trace(self: custom_jvp, static: dict, in_tree, trace, leaves: list):
+    """custom_jvp under eager forward mode: the rule runs on the concrete primals and the
+    tangents as they are (as in JAX: Python control flow on primal values works). None:
+    the rule closes over a value this trace differentiates."""
+    from funcad.interpreters.ad import JVPTracer
+    primals = [x.primal if type(x) is JVPTracer else x for x in leaves]
+    tangents = [instantiate(x.tangent) if type(x) is JVPTracer else np.zeros_like(x)
+                for x in leaves]
+    nd = [static[i] for i in sorted(static)]
+    res = self.jvp(*nd, tuple(tree_unflatten(in_tree, primals)),
+                   tuple(tree_unflatten(in_tree, tangents)))
+    if not (isinstance(res, (tuple, list)) and len(res) == 2):
+        raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
+                        f"(primal_out, tangent_out)")
+    p_leaves, p_tree = tree_flatten(res[0])
+    t_leaves, t_tree = tree_flatten(res[1], is_leaf=lambda x: x is None)
+    if len(t_leaves) != len(p_leaves):
+        raise TypeError(f"the jvp rule of {self.__name__}: tangent output structure "
+                        f"{t_tree} differs from the primal output {p_tree}")
+    p_leaves = [_as_leaf(p) for p in p_leaves]
+    t_leaves = _tangents_like(p_leaves, t_leaves)
+    level = trace.main.level
+    if any(isinstance(x, Tracer) and x._trace.main.level >= level
+           for x in (*p_leaves, *t_leaves)):
+        return None     # the rule closes over a value this trace differentiates
+    return tree_unflatten(p_tree, [JVPTracer(trace, p, t) for p, t in zip(p_leaves, t_leaves)])
+
+
+custom_jvp._on_jvp_trace = _jvp_on_jvp_trace
 
 
 # How deep calls of a custom function that closes over traced values, made inside its own

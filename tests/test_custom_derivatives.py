@@ -202,3 +202,52 @@ def test_jit_of_grad_of_custom_jvp_uses_the_gradient():
     np.testing.assert_allclose(fa.jit(fa.grad(f))(1.0), np.cos(1.0))
     g = fa.jit(fa.grad(fa.checkpoint(lambda x: fnp.sin(x) * x)))
     np.testing.assert_allclose(g(1.0), np.cos(1.0) + np.sin(1.0))
+
+
+# -- eager derivatives run a custom_jvp rule on the values, as JAX does -----------------
+
+@fa.custom_jvp
+def _clipped_sin(x):
+    if x > 0:               # Python control flow on the value: fine eagerly, as in JAX
+        return fnp.sin(x)
+    return x
+
+
+@_clipped_sin.defjvp
+def _clipped_sin_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _clipped_sin(x), (fnp.cos(x) if x > 0 else 1.0) * t
+
+
+@pytest.mark.parametrize("tape_on", [True, False])
+def test_custom_jvp_with_python_control_flow_eagerly(tape_on, monkeypatch):
+    from funcad.interpreters import tape
+    monkeypatch.setattr(tape, "ENABLED", tape_on)
+    f = _clipped_sin
+    assert float(fa.grad(f)(1.0)) == pytest.approx(np.cos(1.0))
+    assert float(fa.grad(f)(-2.0)) == 1.0
+    assert float(fa.grad(fa.grad(f))(1.0)) == pytest.approx(-np.sin(1.0))
+    assert float(fa.hessian(f)(0.5)) == pytest.approx(-np.sin(0.5))
+    y, t = fa.jvp(f, (1.0,), (2.0,))
+    assert float(y) == pytest.approx(np.sin(1.0)) and float(t) == pytest.approx(2 * np.cos(1.0))
+    assert float(fa.jacfwd(f)(-1.0)) == 1.0
+    # under jit the value is not known: JAX's error too
+    with pytest.raises(fa.errors.ConcretizationTypeError):
+        fa.jit(fa.grad(f))(1.0)
+
+
+def test_custom_jvp_rule_runs_once_per_eager_gradient():
+    calls = []
+
+    @fa.custom_jvp
+    def f(x):
+        calls.append("f")
+        return fnp.sin(x)
+
+    @f.defjvp
+    def f_jvp(p, t):
+        calls.append("rule")
+        return fnp.sin(p[0]), 2.0 * t[0]
+
+    assert float(fa.grad(f)(0.3)) == 2.0
+    assert calls == ["rule"]

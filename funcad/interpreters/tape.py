@@ -306,6 +306,53 @@ def _backward(tape: _Tape, out_nodes: Sequence, out_cts: Sequence, in_nodes: Seq
     return [cts.get(n) for n in in_nodes]
 
 
+def holds_value(x) -> bool:
+    """True for a concrete value, or eager tracers around one (Python control flow on it
+    works): TapeTracers and JVPTracers down to an array."""
+    from funcad.interpreters.ad import JVPTracer
+    while isinstance(x, Tracer):
+        t = type(x)
+        if t is TapeTracer:
+            x = x.val
+        elif t is JVPTracer:
+            x = x.primal
+        else:
+            return False
+    return True
+
+
+def concrete_on_tape(leaves: Sequence) -> tuple | None:
+    """(trace, values, nodes) when the traced leaves are TapeTracers of one trace, holding
+    values, that is where their equations go (a custom rule may then run on the values:
+    Python control flow on them works, as in JAX's eager mode); else None."""
+    trace = None
+    for x in leaves:
+        if isinstance(x, Tracer):
+            if type(x) is not TapeTracer or not holds_value(x.val):
+                return None
+            if trace is None:
+                trace = x._trace
+            elif x._trace is not trace:
+                return None
+    if trace is None or trace.main.level < _core._dynamic_main.level:
+        return None     # a jit being traced above would stage this call
+    vals = [x.val if type(x) is TapeTracer else x for x in leaves]
+    nodes = [x.node if type(x) is TapeTracer else None for x in leaves]
+    return trace, vals, nodes
+
+
+def record_linearized(trace, vals: list, nodes: list, outs: list, lin) -> list:
+    """Put an equation linearized elsewhere on the tape (`lin`: its linear map from the
+    live inputs' tangents to the outputs' tangents); returns the outputs' tracers."""
+    tape = trace.main.payload
+    outs = list(outs)
+    tape.entries.append((2, lin, None, vals, outs, nodes))
+    first = tape.count
+    tape.count += len(outs)
+    return [TapeTracer(trace, o, first + k if _kind(o) in "fc" else None)
+            for k, o in enumerate(outs)]
+
+
 def usable(leaves: Sequence) -> bool:
     """True when a gradient of a function of `leaves` may run on the tape: eager (no
     transform active) and no traced input."""
