@@ -3,7 +3,7 @@
 Port of docs/notebooks/Custom_derivative_rules_for_Python_code.md of github.com/jax-ml/jax
 (commit cec06d1, Apache License 2.0; Copyright the JAX Authors) to funcad: its code cells
 in order, from the start up to "You can use Python control flow with jax.custom_jvp"
-(`grad(grad(f))(3.)`). What changed:
+(`grad(f)(-1.)`, the cell before "Use jax.custom_vjp"). What changed:
   * imports: `jax` -> `funcad` (custom_jvp, custom_vjp, jvp, vjp, grad, jit, vmap,
     make_jaxpr, lax.while_loop, jax.numpy).
   * the cells run inside `main()`, where `print` also records the numbers it prints (as
@@ -11,16 +11,14 @@ in order, from the start up to "You can use Python control flow with jax.custom_
     value the notebook displays (`log1pexp(3.)`, `grad(grad(f))(3.)`) are printed; the
     displayed jaxpr is not compared. `main` returns the printed numbers in order.
   * not compared: the texts the side-effect cells print ("called f!", "called f_jvp!").
-    JAX prints 10; funcad 18, as it traces a custom_jvp function (and, under vmap, its
-    rule) to a jaxpr on every call instead of running it on each transform's values.
+    JAX prints 10; funcad 14: under vmap and jit it traces a custom_jvp function (and,
+    under vmap, its rule) to a jaxpr, where JAX runs them on each transform's values.
   * left out: `print(grad(f)(0.))` for the naive f(x) = x / (1 + sqrt(x)): JAX prints
     nan (0 * inf in the chain rule), funcad 1.0 by design: its derivative rules of sqrt,
     log, division and pow multiply with a strong zero (`mul_sz`, docs/ARCHITECTURE.md) to
     close the "double where" trap. (funcad's jvp still gives nan there.)
-  * left out: the next cell, a custom_jvp whose function and rule branch in Python on
-    `x > 0`. JAX runs both on the concrete values under an eager grad; funcad traces the
-    function to a jaxpr with abstract values first, so the `if` raises
-    ConcretizationTypeError (a known gap, see docs/coverage.md).
+  * the custom_jvp whose function and rule branch in Python on `x > 0` runs as in JAX:
+    eager derivatives run the rule on the values.
 """
 
 import builtins
@@ -373,6 +371,26 @@ def main(verbose=True):
   print(grad(f)(3.))
 
   print(grad(grad(f))(3.))
+
+  @custom_jvp
+  def f(x):
+    if x > 0:
+      return jnp.sin(x)
+    else:
+      return jnp.cos(x)
+
+  @f.defjvp
+  def f_jvp(primals, tangents):
+    x, = primals
+    x_dot, = tangents
+    ans = f(x)
+    if x > 0:
+      return ans, 2 * x_dot
+    else:
+      return ans, 3 * x_dot
+
+  print(grad(f)(1.))
+  print(grad(f)(-1.))
 
 
   return {"printed_numbers": print.numbers}
