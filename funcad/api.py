@@ -272,7 +272,14 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
     box: dict = {}
     flat_fun = _flat_fun_of_args(fun, primals, {}, tuple(range(len(primals))), in_tree,
                                  has_aux, box)
-    outs, lin = _linearize_aux(flat_fun, leaves, box)
+    if tape.usable(leaves):     # eager: equations recorded, transposed when asked
+        outs, backward = tape.vjp_flat(flat_fun, leaves)
+    else:
+        outs, lin = _linearize_aux(flat_fun, leaves, box)
+
+        def backward(cts_out):
+            return backward_pass(lin.jaxpr, lin.consts, [True] * len(leaves),
+                                 [None] * len(leaves), cts_out)
     n_aux = box["num_aux"]
     out_leaves = outs[:len(outs) - n_aux]
     out_tree = box["out_tree"]
@@ -295,9 +302,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
                 from funcad.primitives.elementwise import convert_element_type_p
                 c = convert_element_type_p.bind(c, new_dtype=oa.dtype)
             cts.append(c if is_float_dtype(oa.dtype) else Zero(tangent_aval(oa)))
-        res = backward_pass(lin.jaxpr, lin.consts, [True] * len(in_avals),
-                            [None] * len(in_avals), cts)
-        res = [_zero_ct(r, a) for r, a in zip(res, in_avals)]
+        res = [_zero_ct(r, a) for r, a in zip(backward(cts), in_avals)]
         return tuple(tree_unflatten(in_tree, res))
 
     out = tree_unflatten(out_tree, [_out(o) for o in out_leaves])

@@ -217,13 +217,11 @@ def defjvp(prim, *per_arg_rules: Callable | None) -> None:
         return ans, r0(t, ans, x)
 
     r0 = per_arg_rules[0]
-    jvp_rules[prim] = unary_rule if len(per_arg_rules) == 1 and r0 is not None else rule
-    per_arg_jvp_rules[prim] = per_arg_rules
-
-
-#: The per-argument rules given to `defjvp`, by primitive (eager reverse mode transposes
-#: elementwise primitives with them: see interpreters/tape.py).
-per_arg_jvp_rules: dict = {}
+    jvp = unary_rule if len(per_arg_rules) == 1 and r0 is not None else rule
+    # Kept with the rule (eager reverse mode transposes elementwise primitives with them:
+    # interpreters/tape.py), so that the rule table stays the one place to look.
+    jvp.per_arg_rules = per_arg_rules
+    jvp_rules[prim] = jvp
 
 
 def deflinear_jvp(prim) -> None:

@@ -48,25 +48,18 @@ from funcad.interpreters.ad import (
     add_tangents,
     backward_pass,
     linearize_flat,
-    per_arg_jvp_rules,
     raise_dropped_derivative,
 )
 
 #: Eager grad uses the tape (False: the general linearize-then-transpose path).
 ENABLED = True
 
-_ELEMENTWISE_JVP: dict = {}
-
-
 def _elementwise_jvp(prim) -> Any:
     """The per-argument jvp rules `(t, ans, *primals, **params) -> tangent` of an
-    elementwise primitive (None: not one, or no such rules)."""
-    hit = _ELEMENTWISE_JVP.get(prim, False)
-    if hit is False:
-        hit = (per_arg_jvp_rules.get(prim) if prim in elementwise_primitives
-               and not prim.multiple_results else None)
-        _ELEMENTWISE_JVP[prim] = hit
-    return hit
+    elementwise primitive, as `defjvp` keeps them with its jvp rule (None: not one)."""
+    if prim not in elementwise_primitives:
+        return None
+    return getattr(jvp_rules.get(prim), "per_arg_rules", None)
 
 # Primitives transposed argument by argument: name -> which arguments may be live (None:
 # all). Each is linear in each of those arguments with the others fixed.
