@@ -126,6 +126,15 @@ from funcad.numpy._contract import (  # noqa: F401
     trace,
     vdot,
 )
+from funcad.numpy._bits import (  # noqa: F401
+    bitwise_count,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    left_shift,
+    packbits,
+    right_shift,
+    unpackbits,
+)
 from funcad.numpy._extra import (  # noqa: F401
     allclose,
     angle,

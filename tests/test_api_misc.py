@@ -1,0 +1,181 @@
+"""Issue 10 odds and ends: bit shifts, packbits/unpackbits, vectorize(signature=), sm3,
+jax_debug_nans, non-square lax.linalg.lu.
+
+Table-driven: each CASE is a funcad function, its arguments and a NumPy reference; every
+case runs eagerly, under jit (generated Python, the test default) and under vmap (against
+a loop); a few run through real Numba compiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import funcad as fa
+import funcad.lax as lax
+import funcad.numpy as fnp
+
+
+@dataclass
+class Case:
+    name: str
+    fn: Callable
+    args: tuple
+    ref: Callable
+    vmap: bool = True
+    kw: dict = field(default_factory=dict)
+
+
+def _i(vals, dtype=np.int64):
+    return np.array(vals, dtype)
+
+
+# JAX's shift semantics: the amount as unsigned of the operand's width.
+def _ref_shift(kind):
+    def ref(x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        x, y = np.broadcast_arrays(x, y.astype(x.dtype))
+        bits = 8 * x.dtype.itemsize
+        u = np.dtype(f"u{x.dtype.itemsize}")
+        out = []
+        for a, s in zip(x.ravel().tolist(), y.ravel().tolist()):
+            s = s % (1 << bits)                      # as unsigned
+            ua = a % (1 << bits)
+            if kind == "left":
+                r = (ua << s) % (1 << bits) if s < bits else 0
+            elif kind == "logical":
+                r = ua >> s if s < bits else 0
+            else:
+                sa = ua - (1 << bits) if ua >> (bits - 1) else ua
+                r = (sa >> min(s, bits - 1)) % (1 << bits)
+            out.append(r)
+        return np.array(out, u).reshape(x.shape).view(x.dtype)
+    return ref
+
+
+_X8 = _i([1, -1, 5, -128, 127, 3, -7], np.int8)
+_S8 = _i([0, 1, 7, 8, -1, 100, 2], np.int8)
+_X64 = _i([1, -1, 5, -(2**63), 2**62, 3, -7])
+_S64 = _i([0, 1, 63, 64, -1, 200, 2])
+_XU = _i([1, 255, 128, 7, 0, 200, 33], np.uint8)
+_SU = _i([0, 1, 7, 8, 9, 255, 3], np.uint8)
+_XU32 = _i([1, 2**32 - 1, 2**31, 7, 0, 12345, 33], np.uint32)
+_SU32 = _i([0, 1, 31, 32, 33, 2**32 - 1, 3], np.uint32)
+
+CASES: list[Case] = []
+for _k, _lax, _np in [("left", lax.shift_left, fnp.left_shift),
+                      ("logical", lax.shift_right_logical, None),
+                      ("arithmetic", lax.shift_right_arithmetic, None)]:
+    for _x, _s, _tag in [(_X8, _S8, "i8"), (_X64, _S64, "i64"), (_XU, _SU, "u8"),
+                         (_XU32, _SU32, "u32"), (_X64.reshape(1, 7)[:, :4], _S64[:4], "bcast")]:
+        CASES.append(Case(f"lax.{_lax.__name__}-{_tag}", _lax, (_x, _s), _ref_shift(_k)))
+for _x, _s, _tag in [(_X8, _S8, "i8"), (_X64, _S64, "i64"), (_XU, _SU, "u8"),
+                     (_XU32, _SU32, "u32")]:
+    CASES.append(Case(f"left_shift-{_tag}", fnp.left_shift, (_x, _s), _ref_shift("left")))
+    CASES.append(Case(f"bitwise_left_shift-{_tag}", fnp.bitwise_left_shift, (_x, _s),
+                      _ref_shift("left")))
+    _rk = "logical" if _x.dtype.kind == "u" else "arithmetic"
+    CASES.append(Case(f"right_shift-{_tag}", fnp.right_shift, (_x, _s), _ref_shift(_rk)))
+    CASES.append(Case(f"bitwise_right_shift-{_tag}", fnp.bitwise_right_shift, (_x, _s),
+                      _ref_shift(_rk)))
+# In range, NumPy agrees with JAX.
+_XR = np.arange(-20, 20, dtype=np.int32).reshape(4, 10)
+_SR = (np.arange(40, dtype=np.int32) % 31).reshape(4, 10)
+CASES += [
+    Case("left_shift-numpy", fnp.left_shift, (_XR, _SR), np.left_shift),
+    Case("right_shift-numpy", fnp.right_shift, (_XR, _SR), np.right_shift),
+    Case("left_shift-scalar", lambda x: fnp.left_shift(x, 2), (_XR,),
+         lambda x: np.left_shift(x, 2)),
+]
+for _x, _tag in [(_X8, "i8"), (_X64, "i64"), (_XU, "u8"), (_XU32, "u32"), (_XR, "i32")]:
+    CASES.append(Case(f"bitwise_count-{_tag}", fnp.bitwise_count, (_x,), np.bitwise_count))
+    CASES.append(Case(f"lax.population_count-{_tag}", lax.population_count, (_x,),
+                      lambda x: np.bitwise_count(x.view(f"u{x.dtype.itemsize}"))
+                      .astype(x.dtype)))
+
+# packbits / unpackbits
+_BITS = (np.arange(2 * 3 * 11).reshape(2, 3, 11) % 3 == 0)
+_BYTES = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 11
+for _axis in [None, 0, 1, 2, -1]:
+    for _order in ["big", "little"]:
+        CASES.append(Case(f"packbits-{_axis}-{_order}",
+                          lambda a, axis=_axis, order=_order:
+                          fnp.packbits(a, axis=axis, bitorder=order), (_BITS,),
+                          lambda a, axis=_axis, order=_order:
+                          np.packbits(a, axis=axis, bitorder=order)))
+        for _count in [None, 3, 13, -5, 40]:
+            CASES.append(Case(f"unpackbits-{_axis}-{_order}-{_count}",
+                              lambda a, axis=_axis, order=_order, count=_count:
+                              fnp.unpackbits(a, axis=axis, count=count, bitorder=order),
+                              (_BYTES,),
+                              lambda a, axis=_axis, order=_order, count=_count:
+                              np.unpackbits(a, axis=axis, count=count, bitorder=order)))
+CASES += [
+    Case("packbits-int", fnp.packbits, (np.array([3, 0, -1, 0, 0, 0, 0, 2, 5]),),
+         np.packbits),
+    Case("packbits-0d-axis-none", fnp.packbits, (np.array(True),), np.packbits, vmap=False),
+]
+
+
+def _check(out, ref, what):
+    out, ref = np.asarray(out), np.asarray(ref)
+    assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype} != {ref.dtype}"
+    assert out.shape == ref.shape, f"{what}: shape {out.shape} != {ref.shape}"
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12, err_msg=what)
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
+def test_eager(c: Case):
+    _check(c.fn(*c.args), c.ref(*c.args), c.name)
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
+def test_jit(c: Case):
+    _check(fa.jit(c.fn)(*c.args), c.ref(*c.args), c.name + " jit")
+
+
+@pytest.mark.parametrize("c", [c for c in CASES if c.vmap], ids=lambda c: c.name)
+def test_vmap(c: Case):
+    # Map over a stacked copy (the second one changed) of the first argument.
+    a0 = np.asarray(c.args[0])
+    other = a0[::-1].copy() if a0.ndim else a0
+    stacked = np.stack([a0, other])
+    out = fa.vmap(lambda a: c.fn(a, *c.args[1:]))(stacked)
+    ref = np.stack([c.ref(a, *c.args[1:]) for a in stacked])
+    _check(out, ref, c.name + " vmap")
+
+
+NUMBA = ["lax.shift_left-i8", "lax.shift_right_logical-i64", "lax.shift_right_arithmetic-u32",
+         "lax.shift_right_arithmetic-i8", "bitwise_count-i64", "bitwise_count-i32",
+         "lax.population_count-u8", "packbits-2-little", "unpackbits-1-big-13"]
+
+
+@pytest.mark.parametrize("name", NUMBA)
+def test_numba(name, monkeypatch):
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
+    (c,) = [c for c in CASES if c.name == name]
+    _check(fa.jit(c.fn)(*c.args), c.ref(*c.args), c.name + " numba")
+
+
+def test_shift_errors():
+    with pytest.raises(TypeError, match="left_shift needs integer"):
+        fnp.left_shift(np.array([1.0]), 1)
+    with pytest.raises(TypeError, match="shift_right_logical needs integer"):
+        lax.shift_right_logical(np.array([True]), np.array([True]))
+    with pytest.raises(TypeError, match="bitwise_count needs an integer"):
+        fnp.bitwise_count(np.array([1.5]))
+    with pytest.raises(TypeError, match="unpackbits needs a uint8"):
+        fnp.unpackbits(np.array([1, 2]))
+    with pytest.raises(ValueError, match="bitorder"):
+        fnp.packbits(np.array([1]), bitorder="middle")
+
+
+def test_shifts_have_no_derivative():
+    # Integer outputs: grad through a shift of an integer is a zero (float0-like) path.
+    f = lambda x: x * fnp.left_shift(3, 2).astype(np.float64)
+    assert fa.grad(f)(1.5) == 12.0
+    jaxpr = fa.make_jaxpr(lambda x, y: lax.shift_left(x, y))(_X8, _S8)
+    assert "shift_left" in str(jaxpr)
