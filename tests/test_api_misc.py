@@ -26,6 +26,7 @@ class Case:
     args: tuple
     ref: Callable
     vmap: bool = True
+    jit: bool = True
     kw: dict = field(default_factory=dict)
 
 
@@ -120,7 +121,44 @@ CASES += [
 ]
 
 
+# vectorize: signature cases against NumPy's vectorize (a Python loop)
+_rng = np.random.default_rng(0)
+_M = _rng.normal(size=(4, 2, 3))
+_V = _rng.normal(size=(3,))
+_VS = _rng.normal(size=(5, 1, 3))
+_VEC = [
+    ("matvec", lambda m, v: m @ v, "(m,n),(n)->(m)", (_M, _V)),
+    ("matvec-bcast", lambda m, v: m @ v, "(m,n),(n)->(m)", (_M, _VS)),
+    ("dot", lambda a, b: (a * b).sum(), "(n),(n)->()", (_VS, _V)),
+    ("outer", lambda a, b: a[:, None] * b[None, :], "(n),(k)->(n,k)", (_VS, _V[:2])),
+    ("scalar-in-vec-out", lambda a: a * np.arange(3.0), "()->(k)", (_V,)),
+    ("two-outputs", lambda a: (a.sum(), a.max()), "(n)->(),()", (_M,)),
+    ("no-loop", lambda m, v: m @ v, "(m,n),(n)->(m)", (_M[0], _V)),
+    ("elementwise", lambda a, b: a * b + 1, "(),()->()", (_M, _V)),
+]
+for _name, _f, _sig, _args in _VEC:
+    CASES.append(Case(f"vectorize-{_name}",
+                      lambda *a, f=_f, sig=_sig: fnp.vectorize(f, signature=sig)(*a), _args,
+                      lambda *a, f=_f, sig=_sig: np.vectorize(f, signature=sig)(*a)))
+CASES += [
+    Case("vectorize-excluded", lambda x, p: fnp.vectorize(
+        lambda x, p: fnp.polyval(p, x), excluded={1})(x, p), (_M, [1.0, 2.0, 3.0]),
+        lambda x, p: np.polyval(p, x), vmap=False),
+    Case("vectorize-excluded-sig", lambda x, k: fnp.vectorize(
+        lambda x, k: x[:k].sum(), excluded={1}, signature="(n)->()")(x, k), (_M, 2),
+        lambda x, k: x[..., :k].sum(-1), vmap=False, jit=False),  # k is static
+    Case("vectorize-no-sig-vector-out", lambda x: fnp.vectorize(
+        lambda a: fnp.stack([a, 2 * a]))(x), (_M,),
+        lambda x: np.stack([x, 2 * x], -1)),
+]
+
+
 def _check(out, ref, what):
+    if isinstance(ref, tuple):
+        assert isinstance(out, tuple) and len(out) == len(ref), what
+        for k, (o, r) in enumerate(zip(out, ref)):
+            _check(o, r, f"{what} output {k}")
+        return
     out, ref = np.asarray(out), np.asarray(ref)
     assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype} != {ref.dtype}"
     assert out.shape == ref.shape, f"{what}: shape {out.shape} != {ref.shape}"
@@ -132,7 +170,7 @@ def test_eager(c: Case):
     _check(c.fn(*c.args), c.ref(*c.args), c.name)
 
 
-@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("c", [c for c in CASES if c.jit], ids=lambda c: c.name)
 def test_jit(c: Case):
     _check(fa.jit(c.fn)(*c.args), c.ref(*c.args), c.name + " jit")
 
@@ -144,13 +182,15 @@ def test_vmap(c: Case):
     other = a0[::-1].copy() if a0.ndim else a0
     stacked = np.stack([a0, other])
     out = fa.vmap(lambda a: c.fn(a, *c.args[1:]))(stacked)
-    ref = np.stack([c.ref(a, *c.args[1:]) for a in stacked])
+    refs = [c.ref(a, *c.args[1:]) for a in stacked]
+    ref = tuple(map(np.stack, zip(*refs))) if isinstance(refs[0], tuple) else np.stack(refs)
     _check(out, ref, c.name + " vmap")
 
 
 NUMBA = ["lax.shift_left-i8", "lax.shift_right_logical-i64", "lax.shift_right_arithmetic-u32",
          "lax.shift_right_arithmetic-i8", "bitwise_count-i64", "bitwise_count-i32",
-         "lax.population_count-u8", "packbits-2-little", "unpackbits-1-big-13"]
+         "lax.population_count-u8", "packbits-2-little", "unpackbits-1-big-13",
+         "vectorize-matvec-bcast"]
 
 
 @pytest.mark.parametrize("name", NUMBA)
@@ -171,6 +211,31 @@ def test_shift_errors():
         fnp.unpackbits(np.array([1, 2]))
     with pytest.raises(ValueError, match="bitorder"):
         fnp.packbits(np.array([1]), bitorder="middle")
+
+
+def test_vectorize_errors():
+    mv = fnp.vectorize(lambda m, v: m @ v, signature="(m,n),(n)->(m)")
+    with pytest.raises(ValueError, match="inconsistent size for core dimension 'n'"):
+        mv(np.ones((2, 3)), np.ones(4))
+    with pytest.raises(ValueError, match="fewer than its 2 core"):
+        mv(np.ones(3), np.ones(3))
+    with pytest.raises(TypeError, match="1 vectorized"):
+        fnp.vectorize(lambda a, b: a, signature="(n),(n)->()")(np.ones(3))
+    with pytest.raises(ValueError, match="not a valid gufunc signature"):
+        fnp.vectorize(lambda a: a, signature="(n->()")
+    with pytest.raises(ValueError, match="core dimensions"):
+        fnp.vectorize(lambda a: a, signature="(n)->()")(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="2 outputs"):
+        fnp.vectorize(lambda a: a.sum(), signature="(n)->(),()")(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="excluded"):
+        fnp.vectorize(lambda a: a, excluded={"a"})
+
+
+def test_vectorize_grad_and_jit():
+    f = fnp.vectorize(lambda m, v: fnp.tanh(m @ v), signature="(m,n),(n)->(m)")
+    from funcad.test_util import check_grads
+    check_grads(lambda m, v: f(m, v), (_M, _V), order=2, modes=("fwd", "rev"))
+    np.testing.assert_allclose(fa.jit(f)(_M, _V), np.tanh(_M @ _V))
 
 
 def test_shifts_have_no_derivative():

@@ -135,6 +135,7 @@ from funcad.numpy._bits import (  # noqa: F401
     right_shift,
     unpackbits,
 )
+from funcad.numpy._vectorize import vectorize  # noqa: F401
 from funcad.numpy._extra import (  # noqa: F401
     allclose,
     angle,
@@ -221,7 +222,6 @@ from funcad.numpy._extra import (  # noqa: F401
     vander,
     vecdot,
     vecmat,
-    vectorize,
     vsplit,
 )
 from funcad.numpy._sorting import (  # noqa: F401
