@@ -303,3 +303,114 @@ def test_sm3_trains_under_grad():
     for i in range(60):
         state = step(i, state)
     assert float(loss(get_params(state))) < 0.05 * first
+
+
+# -- jax_debug_nans / jax_debug_infs ---------------------------------------------------------
+
+
+def _nested(x):
+    inner = fa.jit(lambda y: fnp.log(y - 2.0))
+    return fnp.sin(x) + inner(x)
+
+
+def _scanned(x):
+    return fa.lax.scan(lambda c, y: (c + fnp.sqrt(y), c), 0.0, x)[0]
+
+
+NAN_CASES = [
+    # (name, function, argument, primitive named in the error)
+    ("log", fnp.log, np.array([1.0, -1.0]), "log"),
+    ("sqrt-scalar", fnp.sqrt, -2.0, "sqrt"),
+    ("inf-minus-inf", lambda x: fnp.exp(x) - fnp.exp(x), np.array([1000.0]), "sub"),
+    ("zero-div-zero", lambda x: fnp.asarray(x) / x, np.zeros(2), "div"),
+    ("array-operator", lambda x: fnp.sqrt(x) * np.inf - fnp.sqrt(x) * np.inf, np.ones(2), "sub"),
+    ("nested-jit", _nested, np.ones(3), "log"),
+    ("scan", _scanned, np.array([1.0, -1.0]), "sqrt"),
+    ("value_and_grad", fa.value_and_grad(lambda x: fnp.sum(fnp.log(x))), np.array([-1.0]),
+     "log"),
+    ("vmap", fa.vmap(lambda x: fnp.arcsin(x)), np.array([0.5, 2.0]), "asin"),
+]
+
+
+@pytest.fixture
+def debug_nans_on():
+    fa.config.update("jax_debug_nans", True)
+    try:
+        yield
+    finally:
+        fa.config.update("jax_debug_nans", False)
+
+
+@pytest.mark.parametrize("name,f,x,prim", NAN_CASES, ids=[c[0] for c in NAN_CASES])
+@pytest.mark.parametrize("jit", [False, True])
+def test_debug_nans_names_the_primitive(name, f, x, prim, jit, debug_nans_on):
+    g = fa.jit(f) if jit else f
+    with pytest.raises(FloatingPointError, match=rf"invalid value \(nan\) encountered in {prim}\b"):
+        g(x)
+
+
+@pytest.mark.parametrize("name,f,x,prim", NAN_CASES[:5], ids=[c[0] for c in NAN_CASES[:5]])
+def test_debug_nans_off_gives_nans(name, f, x, prim):
+    with np.errstate(all="ignore"):
+        assert np.isnan(np.asarray(fa.jit(f)(x))).any()
+        assert np.isnan(np.asarray(f(x))).any()
+
+
+def test_debug_nans_inputs_with_nans_do_not_raise(debug_nans_on):
+    x = np.array([np.nan, 1.0])
+    out = fnp.sin(x) + 1.0
+    assert np.isnan(out[0]) and out[1] == np.sin(1.0) + 1.0
+    assert np.isnan(fa.jit(lambda x: fnp.exp(x) * 2)(x)[0])
+    assert fnp.log(np.array([2.0])) == np.log(2.0)     # no NaN: nothing to say
+    assert fa.jit(lambda i: i // 2)(np.arange(4)).tolist() == [0, 0, 1, 1]
+
+
+def test_debug_nans_bypasses_the_jit_fast_path():
+    f = fa.jit(lambda x: fnp.sqrt(x) * 2.0)
+    x = np.array([-1.0, 4.0])
+    with np.errstate(all="ignore"):
+        f(x)
+        f(x)                         # cached on the fast path
+    with fa.debug_nans(True):
+        assert fa.config.jax_debug_nans
+        with pytest.raises(FloatingPointError, match="in sqrt"):
+            f(x)
+    assert not fa.config.jax_debug_nans
+    with np.errstate(all="ignore"):
+        assert np.isnan(f(x)[0])
+
+
+def test_debug_nans_numba(monkeypatch, debug_nans_on):
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
+    f = fa.jit(lambda x: fnp.sum(fnp.tanh(x) * fnp.log(x - 1.0)))
+    assert np.isfinite(f(np.array([2.0, 3.0])))
+    with pytest.raises(FloatingPointError, match="encountered in log"):
+        f(np.array([2.0, 0.5]))
+
+
+def test_debug_infs():
+    with fa.debug_infs(True):
+        with pytest.raises(FloatingPointError, match=r"invalid value \(inf\) encountered in log"):
+            fnp.log(np.array([0.0]))
+        with pytest.raises(FloatingPointError, match="encountered in exp"):
+            fa.jit(lambda x: fnp.exp(x) + 1.0)(np.array([1e4]))
+        assert fnp.isinf(fnp.add(np.inf, 1.0))          # an infinite input: not new
+    with np.errstate(all="ignore"):
+        assert fnp.log(0.0) == -np.inf
+
+
+def test_debug_flags_reject_unknown_and_read_back():
+    with fa.debug_nans(True):
+        assert fa.config.read("jax_debug_nans") is True
+    assert fa.config.read("jax_debug_nans") is False
+
+
+def test_shift_operators_on_tracers_and_arrays():
+    x = np.array([1, -8, 3], np.int32)
+    f = lambda x: ((x << 2) >> 1, 1 << x[0], 64 >> (x & 3))
+    ref = ((x << 2) >> 1, 1 << x[0], 64 >> (x & 3))
+    for g in (f, fa.jit(f)):
+        for o, r in zip(g(x), ref):
+            np.testing.assert_array_equal(o, r)
+            assert np.asarray(o).dtype == np.asarray(r).dtype
+    np.testing.assert_array_equal(fa.vmap(lambda v: v << 1)(x), x << 1)
