@@ -414,3 +414,77 @@ def test_shift_operators_on_tracers_and_arrays():
             np.testing.assert_array_equal(o, r)
             assert np.asarray(o).dtype == np.asarray(r).dtype
     np.testing.assert_array_equal(fa.vmap(lambda v: v << 1)(x), x << 1)
+
+
+# -- lax.linalg.lu on non-square matrices -----------------------------------------------------
+
+
+def _lu_ref(x):
+    """(lu, pivots, permutation) from LAPACK's getrf (scipy), per matrix of the stack."""
+    import scipy.linalg as sl
+    x = np.asarray(x)
+    m, n = x.shape[-2:]
+    flat = x.reshape((-1, m, n))
+    lus, pivs, perms = [], [], []
+    for a in flat:
+        lu, piv = sl.lu_factor(a)
+        perm = np.arange(m)
+        for i, p in enumerate(piv):
+            perm[[i, p]] = perm[[p, i]]
+        lus.append(lu), pivs.append(piv), perms.append(perm)
+    lead = x.shape[:-2]
+    return (np.stack(lus).reshape(x.shape), np.stack(pivs).astype(np.int32).reshape(
+        lead + (min(m, n),)), np.stack(perms).astype(np.int32).reshape(lead + (m,)))
+
+
+_LU_SHAPES = [(3, 3), (5, 3), (3, 5), (2, 4, 3), (2, 3, 4), (1, 4), (4, 1), (6, 2)]
+LU_CASES = [Case(f"lu-{'x'.join(map(str, s))}", lax.linalg.lu,
+                 (np.random.default_rng(7).normal(size=s),), _lu_ref) for s in _LU_SHAPES]
+
+
+def _check_lu(out, ref, what):
+    for k, (o, r) in enumerate(zip(out, ref)):
+        assert np.asarray(o).dtype == r.dtype and np.shape(o) == r.shape, (what, k)
+        np.testing.assert_allclose(o, r, rtol=1e-10, atol=1e-12, err_msg=f"{what} {k}")
+
+
+@pytest.mark.parametrize("c", LU_CASES, ids=lambda c: c.name)
+def test_lu_nonsquare(c: Case):
+    (x,) = c.args
+    _check_lu(c.fn(x), c.ref(x), c.name)
+    _check_lu(fa.jit(c.fn)(x), c.ref(x), c.name + " jit")
+    stacked = np.stack([x, 2 * x[..., ::-1, :]])
+    out = fa.vmap(c.fn)(stacked)
+    refs = [c.ref(a) for a in stacked]
+    _check_lu(out, tuple(map(np.stack, zip(*refs))), c.name + " vmap")
+    # x[perm] == L @ U
+    lu, _, perm = c.fn(x)
+    m, n = x.shape[-2:]
+    k = min(m, n)
+    lower = np.tril(np.asarray(lu)[..., :, :k], -1) + np.eye(m, k)
+    upper = np.triu(np.asarray(lu)[..., :k, :])
+    np.testing.assert_allclose(lower @ upper,
+                               np.take_along_axis(x, np.asarray(perm)[..., :, None], -2),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (2, 4, 2)], ids=str)
+def test_lu_nonsquare_grads(shape):
+    from funcad.test_util import check_grads
+    x = np.random.default_rng(2).normal(size=shape)
+    check_grads(lambda x: lax.linalg.lu(x)[0], (x,), order=2, modes=("fwd", "rev"))
+
+
+def test_lu_nonsquare_numba(monkeypatch):
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")
+    for s in [(5, 3), (2, 3, 4)]:
+        x = np.random.default_rng(4).normal(size=s)
+        _check_lu(fa.jit(lax.linalg.lu)(x), _lu_ref(x), f"lu {s} numba")
+
+
+def test_lu_rejects_vectors_and_integers():
+    with pytest.raises(ValueError, match="expected a matrix"):
+        lax.linalg.lu(np.ones(3))
+    with pytest.raises(TypeError, match="floating-point"):
+        from funcad.primitives.decompositions import lu_p
+        fa.jit(lambda a: lu_p.bind(a))(np.ones((2, 3), np.int64))    # abstract eval
