@@ -25,6 +25,7 @@ def _int_operands(name: str, x1: Any, x2: Any) -> list:
 def left_shift(x1: Any, x2: Any, /) -> Any:
     """Shift the bits of `x1` left by `x2` (0 where `x2` is out of [0, bit width)).
 
+    >>> import numpy as np
     >>> left_shift(np.int32(1), np.int32(3)).item()
     8
     """
@@ -34,6 +35,7 @@ def left_shift(x1: Any, x2: Any, /) -> Any:
 def right_shift(x1: Any, x2: Any, /) -> Any:
     """Shift right by `x2`: arithmetic for signed integers, logical for unsigned ones.
 
+    >>> import numpy as np
     >>> right_shift(np.int32(-16), np.int32(2)).item()
     -4
     """
@@ -50,6 +52,7 @@ bitwise_right_shift = right_shift
 def bitwise_count(x: Any, /) -> Any:
     """The number of 1 bits in the absolute value of each element, as uint8.
 
+    >>> import numpy as np
     >>> bitwise_count(np.array([7, -7, 64])).tolist()
     [3, 3, 1]
     """
@@ -77,6 +80,7 @@ def _bit_positions(bitorder: str) -> np.ndarray:
 def packbits(a: Any, axis: int | None = None, bitorder: str = "big") -> Any:
     """Pack the truth values of `a` into the bits of uint8 (8 per byte, zero-padded).
 
+    >>> import numpy as np
     >>> packbits(np.array([1, 0, 1, 1, 0, 0, 0, 0, 1])).tolist()
     [176, 128]
     """
@@ -104,6 +108,7 @@ def unpackbits(a: Any, axis: int | None = None, count: int | None = None,
                bitorder: str = "big") -> Any:
     """Unpack each uint8 element into its 8 bits (uint8 0/1), `count` of them kept.
 
+    >>> import numpy as np
     >>> unpackbits(np.array([176], np.uint8)).tolist()
     [1, 0, 1, 1, 0, 0, 0, 0]
     """

@@ -45,6 +45,7 @@ def vectorize(pyfunc: Callable, *, excluded: Any = frozenset(), signature: str |
               ) -> Callable:
     """Vectorize `pyfunc` over leading (loop) dimensions with vmap, as jax.numpy.vectorize.
 
+    >>> import numpy as np
     >>> import funcad.numpy as fnp
     >>> mv = fnp.vectorize(lambda m, v: m @ v, signature="(m,n),(n)->(m)")
     >>> mv(np.ones((4, 2, 3)), np.arange(3.0)).shape
