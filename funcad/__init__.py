@@ -67,5 +67,6 @@ __all__ = [
     "nn", "numpy", "optim", "random", "scipy", "stop_gradient", "tree_util", "value_and_grad",
     "vjp", "vmap", "wait_compiled", "views", "counts", "graph", "grad_graph", "transform_counts",
     "ShapeDtypeStruct", "ad_checkpoint", "checkpoint_policies", "config", "debug",
-    "debug_infs", "debug_nans", "disable_jit", "eval_shape", "jacobian", "linear_transpose", "pure_callback", "tree",
+    "debug_infs", "debug_nans", "disable_jit", "eval_shape", "jacobian", "linear_transpose",
+    "pure_callback", "tree",
 ]

@@ -9,7 +9,7 @@ a loop); a few run through real Numba compiles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pytest

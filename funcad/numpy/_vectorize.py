@@ -111,9 +111,10 @@ def _check_outputs(out: Any, out_core: list, sizes: dict, signature: str) -> Non
         outs = [out]
     else:
         if not isinstance(out, (tuple, list)) or len(out) != len(out_core):
+            got = f"{len(out)} values" if isinstance(out, (tuple, list)) else \
+                f"a {type(out).__name__}"
             raise ValueError(f"vectorize: signature {signature!r} has {len(out_core)} "
-                             f"outputs but the function returned "
-                             f"{type(out).__name__ if not isinstance(out, (tuple, list)) else len(out)}")
+                             f"outputs but the function returned {got}")
         outs = list(out)
     for k, (o, core) in enumerate(zip(outs, out_core)):
         shape = tuple(fnp.shape(o))
