@@ -49,7 +49,7 @@ from funcad import views  # noqa: E402
 from funcad.views import counts, grad_graph, graph, transform_counts  # noqa: E402
 from funcad import _serialize  # noqa: F401,E402  (jaxprs become picklable)
 from funcad._jit import disable_jit  # noqa: E402
-from funcad._config import config  # noqa: E402
+from funcad._config import config, debug_infs, debug_nans  # noqa: E402
 from funcad._extras import ShapeDtypeStruct, eval_shape, linear_transpose  # noqa: E402
 from funcad._callback import pure_callback  # noqa: E402
 from funcad import ad_checkpoint, debug, errors, tree  # noqa: F401,E402
@@ -67,5 +67,6 @@ __all__ = [
     "nn", "numpy", "optim", "random", "scipy", "stop_gradient", "tree_util", "value_and_grad",
     "vjp", "vmap", "wait_compiled", "views", "counts", "graph", "grad_graph", "transform_counts",
     "ShapeDtypeStruct", "ad_checkpoint", "checkpoint_policies", "config", "debug",
-    "disable_jit", "eval_shape", "jacobian", "linear_transpose", "pure_callback", "tree",
+    "debug_infs", "debug_nans", "disable_jit", "eval_shape", "jacobian", "linear_transpose",
+    "pure_callback", "tree",
 ]

@@ -134,16 +134,35 @@ def _defers(other: Any) -> bool:
     return isinstance(other, Tracer) or getattr(t, "__array_ufunc__", 0) is None
 
 
+# The primitive an operator stands for, named in jax_debug_nans errors.
+_PRIM_NAMES = {"truediv": "div", "floordiv": "floor_divide", "mod": "rem",
+               "matmul": "dot_general"}
+
+
+def _checked(name: str, args: tuple, out: Any) -> None:
+    # jax_debug_nans/infs: eager operators are primitive applications too.
+    from funcad._debug_checks import check_values
+    check_values(_PRIM_NAMES.get(name, name), args, out)
+
+
 def _binary(ufunc, name: str):
     def op(self, other):
         if _defers(other):
             return NotImplemented
-        return _result(ufunc(self.view(np.ndarray), _plain(other)))
+        a, b = self.view(np.ndarray), _plain(other)
+        out = ufunc(a, b)
+        if _core._debug_hook is not None:
+            _checked(name, (a, b), out)
+        return _result(out)
 
     def rop(self, other):
         if _defers(other):
             return NotImplemented
-        return _result(ufunc(_plain(other), self.view(np.ndarray)))
+        a, b = _plain(other), self.view(np.ndarray)
+        out = ufunc(a, b)
+        if _core._debug_hook is not None:
+            _checked(name, (a, b), out)
+        return _result(out)
 
     op.__name__, rop.__name__ = f"__{name}__", f"__r{name}__"
     return op, rop
@@ -151,7 +170,11 @@ def _binary(ufunc, name: str):
 
 def _unary(ufunc, name: str):
     def op(self):
-        return _result(ufunc(self.view(np.ndarray)))
+        a = self.view(np.ndarray)
+        out = ufunc(a)
+        if _core._debug_hook is not None:
+            _checked(name, (a,), out)
+        return _result(out)
     op.__name__ = f"__{name}__"
     return op
 

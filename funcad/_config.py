@@ -7,6 +7,7 @@ accepted flags change funcad's behaviour as described in `_FLAGS`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -61,9 +62,9 @@ class Config:
             if value != "threefry2x32":
                 raise NotImplementedError("funcad.config: only the threefry2x32 PRNG exists")
         elif name in ("jax_debug_nans", "jax_debug_infs"):
-            if value:
-                raise NotImplementedError(f"funcad.config: {name}=True is not supported; "
-                                          f"check results with funcad.numpy.isnan")
+            from funcad import _debug_checks
+            _debug_checks.set_mode(name[len("jax_debug_"):-1], bool(value))
+            value = bool(value)
         elif name == "funcad_compile":
             if value not in ("sync", "background"):
                 raise ValueError("funcad.config: funcad_compile must be 'sync' or "
@@ -86,3 +87,32 @@ class Config:
 
 
 config = Config()
+
+
+@contextlib.contextmanager
+def debug_nans(new_val: bool = True):
+    """Context manager: jax_debug_nans set to `new_val` inside (eager NaNs raise).
+
+    >>> import funcad as fa, funcad.numpy as fnp
+    >>> with fa.debug_nans(True):
+    ...     fnp.log(-1.0)
+    Traceback (most recent call last):
+    FloatingPointError: invalid value (nan) encountered in log...
+    """
+    previous = config.jax_debug_nans
+    config.update("jax_debug_nans", new_val)
+    try:
+        yield
+    finally:
+        config.update("jax_debug_nans", previous)
+
+
+@contextlib.contextmanager
+def debug_infs(new_val: bool = True):
+    """Context manager: jax_debug_infs set to `new_val` inside (eager infinities raise)."""
+    previous = config.jax_debug_infs
+    config.update("jax_debug_infs", new_val)
+    try:
+        yield
+    finally:
+        config.update("jax_debug_infs", previous)

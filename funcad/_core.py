@@ -181,6 +181,8 @@ class Primitive:
                     main = m
         if main.level == 0:
             out = impl_rules[self](*args, **params) if params else impl_rules[self](*args)
+            if _debug_hook is not None:     # jax_debug_nans / jax_debug_infs (_debug_checks)
+                _debug_hook(self, args, params, out)
             if _outside:    # outside every transform: the result leaves funcad as an Array
                 return [to_array(o) for o in out] if self.multiple_results else to_array(out)
             return out
@@ -199,6 +201,9 @@ class Primitive:
 
 
 all_primitives: dict[str, Primitive] = {}
+
+#: funcad._debug_checks.check while jax_debug_nans or jax_debug_infs is on, else None.
+_debug_hook: Callable | None = None
 
 # One dictionary per transform. Primitive modules register into these.
 impl_rules: dict[Primitive, Callable] = {}

@@ -313,8 +313,10 @@ class Jitted:
         return (flat, concrete, box["out_tree"], closed), closed_over
 
     def __call__(self, *args, **kwargs):
-        if _disabled:  # funcad.disable_jit(): run the Python function itself
-            return self.fun(*args, **kwargs)
+        if _plain:  # funcad.disable_jit(): run the Python function itself
+            if _disabled:
+                return self.fun(*args, **kwargs)
+            return self._call_slow(args, kwargs)    # debug checks: through jit_p.bind
         # Fast path: positional ndarrays whose signature was seen before, nothing traced.
         if not kwargs and _core._dynamic_main is _EVAL_MAIN:
             try:
@@ -328,7 +330,7 @@ class Jitted:
     def _call_slow(self, args, kwargs):
         (jaxpr, consts, out_tree, _), leaves = self.trace(*args, **kwargs)
         compile_fn = _backend["compile"]
-        if (compile_fn is None or _core._dynamic_main is not _EVAL_MAIN
+        if (compile_fn is None or _debug_checks or _core._dynamic_main is not _EVAL_MAIN
                 or any(isinstance(x, Tracer) for x in leaves)):
             outs = jit_p.bind(*consts, *leaves, jaxpr=jaxpr, name=self.name,
                               options=self.options)
@@ -375,12 +377,22 @@ class Jitted:
 
 
 _disabled = False
+_debug_checks = False   # jax_debug_nans/infs: calls go through jit_p.bind (_debug_checks.py)
+_plain = False          # _disabled or _debug_checks: one test on the fast path
 
 
 def set_disabled(disabled: bool) -> None:
     """Make every jitted function run its Python function directly (True) or not."""
-    global _disabled
+    global _disabled, _plain
     _disabled = bool(disabled)
+    _plain = _disabled or _debug_checks
+
+
+def set_debug_checks(on: bool) -> None:
+    """Route jitted calls through jit_p.bind, whose result bind checks (jax_debug_nans)."""
+    global _debug_checks, _plain
+    _debug_checks = bool(on)
+    _plain = _disabled or _debug_checks
 
 
 @contextlib.contextmanager

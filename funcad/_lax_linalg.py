@@ -55,12 +55,13 @@ def lu(x: Any) -> tuple:
     """LU decomposition with partial pivoting (LAPACK's getrf), as jax.lax.linalg.lu.
 
     Args:
-      x: a square matrix [..., n, n] (non-square matrices are not supported here).
-    Returns: (lu, pivots, permutation): `lu` holds the unit lower triangular L below its
-      diagonal and the upper triangular U on and above it; `pivots` (int32) are LAPACK's
-      row swaps (row k was swapped with row pivots[k]); `permutation` (int32) is their
-      effect, so that x[..., permutation, :] == L @ U. Differentiable in x (forward and
-      reverse, any order), batched under vmap and lowered under jit.
+      x: a matrix [..., m, n] (square or not); k = min(m, n).
+    Returns: (lu [..., m, n], pivots [..., k], permutation [..., m]): `lu` holds the unit
+      lower trapezoidal L [m, k] below its diagonal and the upper trapezoidal U [k, n] on
+      and above it; `pivots` (int32) are LAPACK's row swaps (row i was swapped with row
+      pivots[i]); `permutation` (int32) is their effect on range(m), so that
+      x[..., permutation, :] == L @ U. Differentiable in x (forward and reverse, any
+      order), batched under vmap and lowered under jit.
 
     >>> lu_, piv, perm = lu(np.array([[1.0, 2.0], [3.0, 4.0]]))
     >>> piv.tolist(), perm.tolist()
@@ -69,9 +70,9 @@ def lu(x: Any) -> tuple:
     from funcad.primitives.decompositions import lu_p
     (x,) = fnp._base.promote_inexact(x)
     shape = fnp.shape(x)
-    if len(shape) < 2 or shape[-1] != shape[-2]:
-        raise ValueError(f"lax.linalg.lu: expected a square matrix (or a stack of them), got "
-                         f"shape {tuple(shape)}; non-square LU is not supported")
+    if len(shape) < 2:
+        raise ValueError(f"lax.linalg.lu: expected a matrix (or a stack of them), got "
+                         f"shape {tuple(shape)}")
     lu_, piv, perm = lu_p.bind(x)
     # JAX's pivots and permutation are int32 (with x64 enabled too)
     return lu_, piv.astype(np.int32), perm.astype(np.int32)

@@ -93,6 +93,31 @@ bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (fnp.bitwise_and, fnp.bitwis
                                                      fnp.bitwise_xor, fnp.bitwise_not)
 
 
+def _shift(name: str, prim_name: str):
+    def fn(x: Any, y: Any) -> Any:
+        from funcad.numpy._bits import _int_operands
+        from funcad.primitives import bits
+        return getattr(bits, prim_name).bind(*_int_operands(name, x, y))
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+shift_left = _shift("shift_left", "shift_left_p")
+shift_left.__doc__ = "Shift the bits left (0 where the amount is out of [0, bit width))."
+shift_right_logical = _shift("shift_right_logical", "shift_right_logical_p")
+shift_right_logical.__doc__ = "Shift right filling with zeros (0 for amounts >= bit width)."
+shift_right_arithmetic = _shift("shift_right_arithmetic", "shift_right_arithmetic_p")
+shift_right_arithmetic.__doc__ = "Shift right filling with the sign bit (amounts saturate)."
+
+
+def population_count(x: Any) -> Any:
+    """The number of 1 bits of each integer element (two's complement), same dtype."""
+    from funcad.numpy._base import prepare
+    from funcad.primitives import bits
+    (a,) = prepare("population_count", x)
+    return bits.population_count_p.bind(a)
+
+
 def rem(x: Any, y: Any) -> Any:
     """Remainder with the sign of the dividend (C's fmod), as lax.rem."""
     return fnp.fmod(x, y)

@@ -102,6 +102,27 @@ for _p, _ref in [("and", np.bitwise_and), ("or", np.bitwise_or), ("xor", np.bitw
     row(_p, _p + "-int", bind(_p), _ref, B[1:], "int:0:8", grad=False)
 row("not", "not", bind("not"), np.logical_not, U, "bool", grad=False)
 row("not", "not-int", bind("not"), np.invert, U, "int:0:8", grad=False)
+
+
+def _shift_ref(kind):
+    # JAX's shifts: the amount as unsigned; >= 64 bits shifts everything out.
+    def ref(x, y):
+        x, y = np.asarray(x, np.int64), np.asarray(y, np.int64)
+        ok, s = y.astype(np.uint64) < 64, np.clip(y, 0, 63)
+        if kind == "left":
+            return np.where(ok, x << s, 0)
+        if kind == "logical":
+            return np.where(ok, (x.view(np.uint64) >> s.astype(np.uint64)).view(np.int64), 0)
+        return x >> np.where(ok, s, 63)
+    return ref
+
+
+for _p, _k in [("shift_left", "left"), ("shift_right_logical", "logical"),
+               ("shift_right_arithmetic", "arithmetic")]:
+    row(_p, _p, bind(_p), _shift_ref(_k), B, ("int:-9:9", "int:-2:70"), grad=False)
+row("population_count", "population_count", bind("population_count"),
+    lambda x: np.bitwise_count(np.asarray(x).view(np.uint64)).astype(np.int64), U,
+    "int:-9:9", grad=False)
 row("select_n", "select_n", lambda c, x, y: P["select_n"].bind(c, x, y),
     lambda c, x, y: np.where(c, y, x), [((), (), ()), ((2, 3), (2, 3), (2, 3))],
     ("bool", "real", "real"))

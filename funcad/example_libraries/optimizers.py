@@ -20,7 +20,7 @@ from funcad._tree import register_pytree_node, tree_flatten, tree_map, tree_unfl
 __all__ = ["OptimizerState", "Optimizer", "adagrad", "adam", "adamax", "clip_grads",
            "constant", "exponential_decay", "inverse_time_decay", "l2_norm", "make_schedule",
            "momentum", "nesterov", "optimizer", "pack_optimizer_state", "piecewise_constant",
-           "polynomial_decay", "rmsprop", "rmsprop_momentum", "sgd",
+           "polynomial_decay", "rmsprop", "rmsprop_momentum", "sgd", "sm3",
            "unpack_optimizer_state"]
 
 
@@ -49,6 +49,12 @@ class Optimizer(NamedTuple):
     params_fn: Callable
 
 
+def _leaf_states(opt_state: OptimizerState) -> list:
+    """The per-leaf states of `opt_state`, each rebuilt from its flat arrays."""
+    return [tree_unflatten(s, list(f)) for s, f in
+            zip(opt_state.subtree_defs, opt_state.packed_state)]
+
+
 def optimizer(opt_maker: Callable) -> Callable:
     """Turn a maker of per-array (init, update, get_params) into one over pytrees."""
     @functools.wraps(opt_maker)
@@ -65,22 +71,19 @@ def optimizer(opt_maker: Callable) -> Callable:
 
         @functools.wraps(update)
         def tree_update(i, grad_tree, opt_state):
-            states_flat, tree, subtrees = (opt_state.packed_state, opt_state.tree_def,
-                                           opt_state.subtree_defs)
+            tree, subtrees = opt_state.tree_def, opt_state.subtree_defs
             grad_flat, tree2 = tree_flatten(grad_tree)
             if tree2 != tree:
                 raise TypeError(f"optimizer update: gradient tree {tree2} does not match "
                                 f"the parameter tree {tree}")
-            states = [tree_unflatten(s, list(f)) for s, f in zip(subtrees, states_flat)]
-            new_states = [update(i, g, s) for g, s in zip(grad_flat, states)]
+            new_states = [update(i, g, s) for g, s in zip(grad_flat, _leaf_states(opt_state))]
             new_flat = [tree_flatten(s)[0] for s in new_states]
             return OptimizerState([list(f) for f in new_flat], tree, subtrees)
 
         @functools.wraps(get_params)
         def tree_get_params(opt_state):
-            states = [tree_unflatten(s, list(f)) for s, f in
-                      zip(opt_state.subtree_defs, opt_state.packed_state)]
-            return tree_unflatten(opt_state.tree_def, [get_params(s) for s in states])
+            return tree_unflatten(opt_state.tree_def,
+                                  [get_params(s) for s in _leaf_states(opt_state)])
         return Optimizer(tree_init, tree_update, tree_get_params)
     return tree_opt_maker
 
@@ -144,6 +147,11 @@ def _first(state):
     return state[0]
 
 
+def _state_of_x_and_zeros(x0):
+    """The initial state (x0, zeros) of optimizers with one moment estimate."""
+    return x0, fnp.zeros_like(x0)
+
+
 def _state_of_x_and_two_zeros(x0):
     """The initial state (x0, zeros, zeros) of optimizers with two moment estimates."""
     return x0, fnp.zeros_like(x0), fnp.zeros_like(x0)
@@ -170,15 +178,12 @@ def momentum(step_size: Any, mass: float):
     """Heavy-ball momentum: v = mass * v + g; x - step_size(i) * v."""
     step_size = make_schedule(step_size)
 
-    def init(x0):
-        return x0, fnp.zeros_like(x0)
-
     def update(i, g, state):
         x, velocity = state
         velocity = mass * velocity + g
         return x - step_size(i) * velocity, velocity
 
-    return init, update, _first
+    return _state_of_x_and_zeros, update, _first
 
 
 @optimizer
@@ -186,15 +191,12 @@ def nesterov(step_size: Any, mass: float):
     """Nesterov momentum: v = mass * v + g; x - step_size(i) * (mass * v + g)."""
     step_size = make_schedule(step_size)
 
-    def init(x0):
-        return x0, fnp.zeros_like(x0)
-
     def update(i, g, state):
         x, velocity = state
         velocity = mass * velocity + g
         return x - step_size(i) * (mass * velocity + g), velocity
 
-    return init, update, _first
+    return _state_of_x_and_zeros, update, _first
 
 
 @optimizer
@@ -218,15 +220,12 @@ def rmsprop(step_size: Any, gamma: float = 0.9, eps: float = 1e-8):
     """RMSProp: x - step_size(i) * g / sqrt(avg_sq_grad + eps)."""
     step_size = make_schedule(step_size)
 
-    def init(x0):
-        return x0, fnp.zeros_like(x0)
-
     def update(i, g, state):
         x, avg_sq_grad = state
         avg_sq_grad = avg_sq_grad * gamma + fnp.square(g) * (1.0 - gamma)
         return x - step_size(i) * g / fnp.sqrt(avg_sq_grad + eps), avg_sq_grad
 
-    return init, update, _first
+    return _state_of_x_and_zeros, update, _first
 
 
 @optimizer
@@ -276,6 +275,63 @@ def adamax(step_size: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
     return _state_of_x_and_two_zeros, update, _first
 
 
+class _Shape:
+    """A parameter's original shape inside an optimizer state (pytree aux data, no leaves)."""
+
+    def __init__(self, shape: tuple):
+        self.shape = tuple(int(d) for d in shape)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Shape) and other.shape == self.shape
+
+    def __hash__(self) -> int:
+        return hash(self.shape)
+
+    def __repr__(self) -> str:
+        return f"_Shape({self.shape})"
+
+
+register_pytree_node(_Shape, lambda s: ((), s.shape), lambda shape, _: _Shape(shape))
+
+
+@optimizer
+def sm3(step_size: Any, momentum: float = 0.9):
+    """SM3 (memory-efficient adaptive steps): one accumulator vector per axis, with momentum.
+
+    The squared-gradient accumulator of an entry is the minimum, over its axes, of that
+    axis' vector (the running maxima of the accumulators along the other axes), plus g**2;
+    the step is momentum of g / sqrt(accumulator) (0 where the accumulator is 0).
+    Parameters of rank 0 are treated as vectors of length 1.
+    """
+    step_size = make_schedule(step_size)
+
+    def init(x0):
+        x0 = fnp.asarray(x0)
+        x = fnp.atleast_1d(x0)
+        vs = [fnp.zeros(n, dtype=x.dtype) for n in x.shape]
+        return x, fnp.zeros_like(x), vs, _Shape(x0.shape)
+
+    def update(i, g, state):
+        x, m, vs, shape = state
+        g = fnp.reshape(fnp.asarray(g), x.shape)
+        nd = x.ndim
+        along = [fnp.reshape(v, tuple(-1 if k == j else 1 for k in range(nd)))
+                 for j, v in enumerate(vs)]
+        accum = functools.reduce(fnp.minimum, along) + fnp.square(g)
+        inv_sqrt = fnp.where(accum > 0, 1.0 / fnp.sqrt(fnp.where(accum > 0, accum, 1.0)),
+                             0.0)
+        m = (1.0 - momentum) * (g * inv_sqrt) + momentum * m
+        x = x - step_size(i) * m
+        vs = [fnp.max(accum, axis=tuple(k for k in range(nd) if k != j)) for j in range(nd)]
+        return x, m, vs, shape
+
+    def get_params(state):
+        x, _, _, shape = state
+        return fnp.reshape(x, shape.shape)
+
+    return init, update, get_params
+
+
 # -- utilities ----------------------------------------------------------------------------------
 
 
@@ -294,9 +350,7 @@ def clip_grads(grad_tree: Any, max_norm: float) -> Any:
 
 def unpack_optimizer_state(opt_state: OptimizerState) -> Any:
     """The state as a pytree of tuples of arrays (to save it)."""
-    states = [tree_unflatten(s, list(f)) for s, f in
-              zip(opt_state.subtree_defs, opt_state.packed_state)]
-    return tree_unflatten(opt_state.tree_def, [_Packed(s) for s in states])
+    return tree_unflatten(opt_state.tree_def, [_Packed(s) for s in _leaf_states(opt_state)])
 
 
 class _Packed(tuple):

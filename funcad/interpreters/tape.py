@@ -165,6 +165,8 @@ class TapeTrace(Trace):
         if how != 2:
             if plain:       # what bind does below every transform, without its dispatch
                 out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
+                if _core._debug_hook is not None:      # jax_debug_nans, as bind does
+                    _core._debug_hook(prim, vals, params, out)
             else:
                 out = prim.bind(*vals, **params) if params else prim.bind(*vals)
             if how != 1 and _kind(out) != "f":     # a complex result of real operands

@@ -126,6 +126,16 @@ from funcad.numpy._contract import (  # noqa: F401
     trace,
     vdot,
 )
+from funcad.numpy._bits import (  # noqa: F401
+    bitwise_count,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    left_shift,
+    packbits,
+    right_shift,
+    unpackbits,
+)
+from funcad.numpy._vectorize import vectorize  # noqa: F401
 from funcad.numpy._extra import (  # noqa: F401
     allclose,
     angle,
@@ -212,7 +222,6 @@ from funcad.numpy._extra import (  # noqa: F401
     vander,
     vecdot,
     vecmat,
-    vectorize,
     vsplit,
 )
 from funcad.numpy._sorting import (  # noqa: F401

@@ -1004,34 +1004,6 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
     return true_divide(coef, scl if ndim(coef) == 1 else scl[:, None])
 
 
-def vectorize(pyfunc: Callable, *, excluded: Any = frozenset(), signature: Any = None
-              ) -> Callable:
-    """Apply a scalar function elementwise with broadcasting (through vmap)."""
-    if signature is not None:
-        raise NotImplementedError("vectorize: signature= is not supported")
-    import functools
-
-    @functools.wraps(pyfunc)
-    def wrapped(*args, **kwargs):
-        from funcad.api import vmap
-        idx = [i for i in range(len(args)) if i not in excluded]
-        arrs = broadcast_arrays(*[asarray(args[i]) for i in idx], op="vectorize")
-        shp = shape(arrs[0]) if arrs else ()
-        flat = [reshape(a, (-1,)) for a in arrs]
-
-        def scalar_fn(*xs):
-            full = list(args)
-            for i, x in zip(idx, xs, strict=True):
-                full[i] = x
-            return pyfunc(*full, **kwargs)
-        if not shp:
-            return scalar_fn(*arrs)
-        out = vmap(scalar_fn)(*flat)
-        from funcad._tree import tree_map
-        return tree_map(lambda o: reshape(o, shp + tuple(shape(o)[1:])), out)
-    return wrapped
-
-
 def apply_along_axis(func1d: Callable, axis: int, arr: Any, *args: Any, **kwargs: Any) -> Any:
     """Apply func1d to the 1-d slices along `axis` (through vmap)."""
     from funcad.api import vmap

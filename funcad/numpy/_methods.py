@@ -8,7 +8,7 @@ import numpy as np
 
 from funcad import _core
 from funcad._core import UnsupportedNumPyFunctionError
-from funcad.numpy import _base, _contract, _indexing, _reductions, _setops, _shapes, _ufuncs
+from funcad.numpy import _base, _bits, _contract, _indexing, _reductions, _setops, _shapes, _ufuncs
 from funcad.numpy import linalg as _linalg
 
 
@@ -49,7 +49,8 @@ METHODS = {
     "__and__": _ufuncs.bitwise_and, "__rand__": _swap(_ufuncs.bitwise_and),
     "__or__": _ufuncs.bitwise_or, "__ror__": _swap(_ufuncs.bitwise_or),
     "__xor__": _ufuncs.bitwise_xor, "__rxor__": _swap(_ufuncs.bitwise_xor),
-    "__lshift__": None, "__rlshift__": None, "__rshift__": None, "__rrshift__": None,
+    "__lshift__": _bits.left_shift, "__rlshift__": _swap(_bits.left_shift),
+    "__rshift__": _bits.right_shift, "__rrshift__": _swap(_bits.right_shift),
     "__neg__": _ufuncs.negative, "__pos__": _ufuncs.positive, "__abs__": _ufuncs.absolute,
     "__invert__": _ufuncs.invert, "__getitem__": _indexing.getitem,
     "__lt__": _ufuncs.less, "__le__": _ufuncs.less_equal, "__gt__": _ufuncs.greater,
@@ -71,8 +72,6 @@ METHODS = {
     "real": _ufuncs.real, "imag": _ufuncs.imag,
 }
 
-for _k in ("__lshift__", "__rlshift__", "__rshift__", "__rrshift__"):
-    METHODS.pop(_k)
 
 
 # -- NumPy protocols: numpy.sin(tracer) and numpy.sum(tracer) trace through funcad ----------

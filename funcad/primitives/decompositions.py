@@ -22,9 +22,10 @@ from funcad.interpreters.batching import moveaxis
 from funcad.primitives._util import linear_primitives, new_primitive, nondiff_primitives
 from funcad.primitives.linalg import _batch_leading, _square_aval
 
-# -- lu: a [..., n, n] -> (lu [..., n, n], pivots [..., n], perm [..., n]) -------------------
+# -- lu: a [..., m, n] -> (lu [..., m, n], pivots [..., k], perm [..., m]), k = min(m, n) ---
 # a[perm] = L @ U; pivots are LAPACK's (step k swapped rows k and pivots[k]); both int64.
-# L is unit lower triangular (its strict lower part stored in lu), U upper triangular.
+# L [m, k] is unit lower trapezoidal (its strict lower part stored in lu), U [k, n] upper
+# trapezoidal.
 # Partial pivoting as LAPACK's getrf: at step k the row with the largest |entry| in column
 # k (the first such row on ties) is swapped into place.
 
@@ -34,10 +35,10 @@ lu_p = new_primitive("lu", multiple_results=True)
 def lu_factor_numpy(a):
     """Reference LU with partial pivoting on one matrix (NumPy loops, LAPACK's choices)."""
     a = np.array(a, copy=True)
-    n = a.shape[-1]
-    perm = np.arange(n)
-    piv = np.arange(n)
-    for k in range(n):
+    m, n = a.shape[-2:]
+    perm = np.arange(m)
+    piv = np.arange(min(m, n))
+    for k in range(min(m, n)):
         p = k + int(np.argmax(np.abs(a[k:, k])))
         piv[k] = p
         if p != k:
@@ -50,20 +51,25 @@ def lu_factor_numpy(a):
 
 
 def _lu_impl(a):
-    lead, n = a.shape[:-2], a.shape[-1]
-    flat = a.reshape((-1, n, n))
+    lead, (m, n) = a.shape[:-2], a.shape[-2:]
+    flat = a.reshape((-1, m, n))
     lu = np.empty_like(flat)
-    piv = np.empty(flat.shape[:-1], np.int64)
-    perm = np.empty(flat.shape[:-1], np.int64)
-    for b, m in enumerate(flat):
-        lu[b], piv[b], perm[b] = lu_factor_numpy(m)
-    return [lu.reshape(a.shape), piv.reshape(lead + (n,)), perm.reshape(lead + (n,))]
+    piv = np.empty((flat.shape[0], min(m, n)), np.int64)
+    perm = np.empty((flat.shape[0], m), np.int64)
+    for b, mat in enumerate(flat):
+        lu[b], piv[b], perm[b] = lu_factor_numpy(mat)
+    return [lu.reshape(a.shape), piv.reshape(lead + (min(m, n),)), perm.reshape(lead + (m,))]
 
 
 def _lu_aval(a):
-    _square_aval("lu")(a)
-    i = ShapedArray(a.shape[:-1], np.dtype(np.int64))
-    return [ShapedArray(a.shape, a.dtype), i, i]
+    if a.ndim < 2:
+        raise ValueError(f"lu: expected a matrix (or a stack of them), got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.inexact):
+        raise TypeError(f"lu: expected a floating-point matrix, got {a.dtype.name}")
+    m, n = a.shape[-2:]
+    i64 = np.dtype(np.int64)
+    return [ShapedArray(a.shape, a.dtype), ShapedArray(a.shape[:-2] + (min(m, n),), i64),
+            ShapedArray(a.shape[:-2] + (m,), i64)]
 
 
 def _lu_jvp(primals, tangents):
@@ -73,10 +79,16 @@ def _lu_jvp(primals, tangents):
     outs = [lu, piv, perm]
     if type(t) is Zero:
         return outs, [Zero(get_aval(o)) for o in outs]
-    n = get_aval(a).shape[-1]
-    eye = np.eye(n, dtype=get_aval(a).dtype)
-    lower = fnp.tril(lu, -1) + eye
-    upper = fnp.triu(lu)
+    aval = get_aval(a)
+    m, n = aval.shape[-2:]
+    k = min(m, n)
+    lead = [(0, 0)] * (aval.ndim - 2)
+    # L [m, k] and U [k, n] padded to square: L with the identity's last m - k columns,
+    # U with its last n - k rows (for a square matrix nothing changes).
+    lower = fnp.pad(fnp.tril(lu[..., :, :k], -1), lead + [(0, 0), (0, m - k)]) + \
+        np.eye(m, dtype=aval.dtype)
+    upper = fnp.pad(fnp.triu(lu[..., :k, :]), lead + [(0, n - k), (0, 0)]) + \
+        np.diag((np.arange(n) >= k).astype(aval.dtype))
     # P dA = dL U + L dU  =>  X = L^-1 P dA U^-1, dL = L tril(X, -1), dU = triu(X) U
     pt = fnp.take_along_axis(t, perm[..., :, None], axis=-2)
     x = fnp.linalg.solve(lower, pt)

@@ -159,6 +159,49 @@ register("select_n", ScalarRule(_select_n))
 register("convert_element_type", ScalarRule(_convert))
 register("complex", ScalarRule(_complex))
 
+
+# -- bit shifts and population count (funcad/primitives/bits.py) -------------------------
+# An amount is read as unsigned of the operand's width: one >= the width shifts every bit
+# out. Each operand is cast to its exact type first (Numba widens small integers).
+
+
+def _shift(kind):
+    def rule(ctx, eqn, args):
+        dt = eqn.out_binders[0].aval.dtype
+        bits = 8 * dt.itemsize
+        t, u, s = ctx.dtype(dt), f"np.uint{bits}", f"np.int{bits}"
+        x, y = args
+        ok = f"{u}({y}) < {u}({bits})"
+        if kind == "left":
+            return f"({t}({u}({x}) << {u}({y})) if {ok} else {t}(0))"
+        if kind == "logical":
+            return f"({t}({u}({x}) >> {u}({y})) if {ok} else {t}(0))"
+        return f"{t}({s}({x}) >> ({s}({y}) if {ok} else {s}({bits - 1})))"
+    return rule
+
+
+def _population_count(ctx, eqn, args):
+    # Parallel bit count in uint64 words without a multiplication (no wrap-around).
+    dt = eqn.out_binders[0].aval.dtype
+    bits = 8 * dt.itemsize
+    u = "np.uint64"
+    v = ctx.fresh("pc")
+    ctx.line(f"{v} = {u}(np.uint{bits}({args[0]}))")
+    ctx.line(f"{v} = {v} - (({v} >> {u}(1)) & {u}(0x5555555555555555))")
+    ctx.line(f"{v} = ({v} & {u}(0x3333333333333333)) + (({v} >> {u}(2)) & "
+             f"{u}(0x3333333333333333))")
+    ctx.line(f"{v} = ({v} + ({v} >> {u}(4))) & {u}(0x0F0F0F0F0F0F0F0F)")
+    ctx.line(f"{v} = {v} + ({v} >> {u}(8))")
+    ctx.line(f"{v} = {v} + ({v} >> {u}(16))")
+    ctx.line(f"{v} = {v} + ({v} >> {u}(32))")
+    return f"{ctx.dtype(dt)}({v} & {u}(0x7F))"
+
+
+register("shift_left", ScalarRule(_shift("left")))
+register("shift_right_logical", ScalarRule(_shift("logical")))
+register("shift_right_arithmetic", ScalarRule(_shift("arithmetic")))
+register("population_count", ScalarRule(_population_count))
+
 # -- fusible index remappings --------------------------------------------------------------
 
 

@@ -42,37 +42,33 @@ def _threefry2x32(ctx, eqn, args):
 register("threefry2x32", ScalarRule(_threefry2x32))
 
 
-def _batched_matrices(ctx, eqn, x):
-    """(flat name, batch count) of the operand x [..., n, n] viewed as [B, n, n]."""
-    aval = eqn.inputs[0].aval
-    n = aval.shape[-1]
-    batch = int(np.prod(aval.shape[:-2], dtype=np.int64))
-    flat = ctx.fresh("m")
-    ctx.line(f"{flat} = {ctx.reshape(x, (batch, n, n))}")
-    return flat, batch, n
-
-
 def _lu(ctx, eqn, args):
     # Right-looking LU with partial pivoting, the same operations in the same order as
     # funcad.primitives.decompositions.lu_factor_numpy (the eager impl), so both pick the
     # same pivots.
-    flat, batch, n = _batched_matrices(ctx, eqn, args[0])
+    # A [..., m, n] matrix: min(m, n) steps, m rows to pivot among (non-square as well).
+    aval = eqn.inputs[0].aval
+    rows, n = aval.shape[-2:]
+    batch = int(np.prod(aval.shape[:-2], dtype=np.int64))
+    flat = ctx.fresh("m")
+    ctx.line(f"{flat} = {ctx.reshape(args[0], (batch, rows, n))}")
+    steps = min(rows, n)
     lu_aval, piv_aval, perm_aval = (v.aval for v in eqn.out_binders)
     lu, piv, perm = ctx.fresh("lu"), ctx.fresh("piv"), ctx.fresh("perm")
     b, k, i, j, p, best, tmp = (ctx.fresh(h) for h in ("b", "k", "i", "j", "p", "best", "tmp"))
     ctx.line(f"{lu} = {flat}.copy()")
-    ctx.line(f"{perm} = {ctx.empty((batch, n), np.int64)}")
-    ctx.line(f"{piv} = {ctx.empty((batch, n), np.int64)}")
+    ctx.line(f"{perm} = {ctx.empty((batch, rows), np.int64)}")
+    ctx.line(f"{piv} = {ctx.empty((batch, steps), np.int64)}")
     ctx.line(f"for {b} in range({batch}):")
     with ctx.block():
-        ctx.line(f"for {i} in range({n}):")
+        ctx.line(f"for {i} in range({rows}):")
         with ctx.block():
             ctx.line(f"{perm}[{b}, {i}] = {i}")
-        ctx.line(f"for {k} in range({n}):")
+        ctx.line(f"for {k} in range({steps}):")
         with ctx.block():
             ctx.line(f"{p} = {k}")
             ctx.line(f"{best} = abs({lu}[{b}, {k}, {k}])")
-            ctx.line(f"for {i} in range({k} + 1, {n}):")
+            ctx.line(f"for {i} in range({k} + 1, {rows}):")
             with ctx.block():
                 ctx.line(f"if abs({lu}[{b}, {i}, {k}]) > {best}:")
                 with ctx.block():
@@ -91,10 +87,10 @@ def _lu(ctx, eqn, args):
                 ctx.line(f"{perm}[{b}, {p}] = {tmp}")
             ctx.line(f"if {lu}[{b}, {k}, {k}] != 0:")
             with ctx.block():
-                ctx.line(f"for {i} in range({k} + 1, {n}):")
+                ctx.line(f"for {i} in range({k} + 1, {rows}):")
                 with ctx.block():
                     ctx.line(f"{lu}[{b}, {i}, {k}] = {lu}[{b}, {i}, {k}] / {lu}[{b}, {k}, {k}]")
-            ctx.line(f"for {i} in range({k} + 1, {n}):")
+            ctx.line(f"for {i} in range({k} + 1, {rows}):")
             with ctx.block():
                 ctx.line(f"for {j} in range({k} + 1, {n}):")
                 with ctx.block():
