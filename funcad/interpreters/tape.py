@@ -61,14 +61,21 @@ def _elementwise_jvp(prim) -> Any:
         return None
     return getattr(jvp_rules.get(prim), "per_arg_rules", None)
 
-# Primitives transposed argument by argument: name -> which arguments may be live (None:
-# all). Each is linear in each of those arguments with the others fixed.
-_TRANSPOSED_ARGS: dict[str, Any] = {
-    "add": None, "sub": None, "neg": None, "mul": None, "dot_general": None,
-    "reduce_sum": None, "broadcast_in_dim": None, "reshape": None, "transpose": None,
-    "slice": None, "pad": None, "concatenate": None, "rev": None, "cumsum": None,
-    "select_n": None, "convert_element_type": None, "div": (0,), "dynamic_slice": (0,),
-    "gather": (0,), "dynamic_update_slice": (0, 1),
+# Primitives transposed by their transpose rule: name -> (which arguments may be live, None:
+# any; joint). Not joint: linear in each argument with the others fixed (bilinear mul,
+# dot_general; add and sub, whose other argument only shifts), transposed one live
+# argument at a time with the others as values. Joint: linear in all the array arguments
+# together (pad's operand and padding value, concatenate's pieces); transposed once, and
+# only when all its floating-point arguments are live (a rule may not take one as a value).
+_TRANSPOSED_ARGS: dict[str, tuple] = {
+    "add": (None, False), "sub": (None, False), "neg": (None, False),
+    "mul": (None, False), "dot_general": (None, False), "div": ((0,), False),
+    "reduce_sum": (None, False), "broadcast_in_dim": (None, False),
+    "reshape": (None, False), "transpose": (None, False), "rev": (None, False),
+    "cumsum": (None, False), "slice": (None, False), "convert_element_type": (None, False),
+    "dynamic_slice": ((0,), False), "gather": ((0,), False),
+    "pad": (None, True), "concatenate": (None, True), "select_n": (None, True),
+    "dynamic_update_slice": ((0, 1), True),
 }
 _TRANSPOSED: dict = {}
 
@@ -169,7 +176,7 @@ class TapeTrace(Trace):
                     _core._debug_hook(prim, vals, params, out)
             else:
                 out = prim.bind(*vals, **params) if params else prim.bind(*vals)
-            if how != 1 and _kind(out) != "f":     # a complex result of real operands
+            if how in (0, 3) and _kind(out) != "f":     # a complex result of real operands
                 how = 2
         if how == 2:
             out, lin = _linearize_one(prim, params, vals, nodes)
@@ -188,22 +195,23 @@ class TapeTrace(Trace):
 
 def _how(prim, vals: list, nodes: list) -> int:
     """How the equation is transposed: 0 its per-argument jvp rules, 1 its transpose rule
-    per argument, 3 its jvp rule on a one-hot tangent, 2 linearized on its own."""
+    per argument, 4 its transpose rule for all live arguments at once, 3 its jvp rule on a
+    one-hot tangent, 2 linearized on its own."""
     if prim.multiple_results:
         return 2
     rules = _elementwise_jvp(prim)
     if rules is not None and _diagonal(vals, nodes):
         return 0
-    lin_args = _transposed(prim)
-    if lin_args is not False and _linear_in(lin_args, vals, nodes):
-        return 1
+    how = _transposed(prim)
+    if how is not False and _linear_in(how, vals, nodes):
+        return 4 if how[1] else 1
     if prim in elementwise_primitives and _diagonal(vals, nodes):
         return 3
     return 2
 
 
 _RULE = {0: _elementwise_jvp, 1: lambda prim: transpose_rules[prim],
-         3: lambda prim: jvp_rules[prim]}
+         3: lambda prim: jvp_rules[prim], 4: lambda prim: transpose_rules[prim]}
 
 
 def _diagonal(vals: list, nodes: list) -> bool:
@@ -222,10 +230,13 @@ def _diagonal(vals: list, nodes: list) -> bool:
     return True
 
 
-def _linear_in(lin_args, vals: list, nodes: list) -> bool:
+def _linear_in(how: tuple, vals: list, nodes: list) -> bool:
+    lin_args, joint = how
     for k, (v, n) in enumerate(zip(vals, nodes)):
-        if n is not None and ((lin_args is not None and k not in lin_args)
-                              or _kind(v) != "f"):
+        kind = _kind(v)
+        if n is not None and ((lin_args is not None and k not in lin_args) or kind != "f"):
+            return False
+        if joint and n is None and kind in "fc":
             return False
     return True
 
@@ -284,6 +295,13 @@ def _backward(tape: _Tape, out_nodes: Sequence, out_cts: Sequence, in_nodes: Seq
                 args[k] = UndefinedPrimal(get_aval(vals[k]))
                 res = rule(ct, *args, **params) if params else rule(ct, *args)
                 _accumulate(cts, n, res[k])
+        elif kind == 4:        # linear in its live arguments together: its transpose rule
+            args = [UndefinedPrimal(get_aval(v)) if n is not None else v
+                    for v, n in zip(vals, nodes)]
+            res = rule(ct, *args, **params) if params else rule(ct, *args)
+            for n, c in zip(nodes, res):
+                if n is not None:
+                    _accumulate(cts, n, c)
         elif kind == 3:        # elementwise, diagonal: the jvp of a one-hot tangent
             for k, n in enumerate(nodes):
                 if n is None:
