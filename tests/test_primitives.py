@@ -673,3 +673,12 @@ def test_programs_typecheck(r: Row):
     from funcad._ir import typecheck_jaxpr
     program, pargs = _everything(r, r.args(r.shapes[-1]), np.random.default_rng(1))
     typecheck_jaxpr(fa.make_jaxpr(program)(*pargs).jaxpr)
+
+
+def test_pad_of_a_constant_by_a_traced_padding_value():
+    # Only the padding value is differentiated: pad's transpose gets its operand as a
+    # value (found by tests/test_tape.py's constant pieces).
+    from funcad import lax
+    f = lambda v: fnp.sum(lax.pad(np.ones(3), v, ((2, 0, 1),)) ** 2)  # noqa: E731
+    for g in (fa.grad(f), fa.jit(fa.grad(f))):
+        assert float(g(0.7)) == pytest.approx(4 * 2 * 0.7)

@@ -79,7 +79,7 @@ def test_the_tape_is_used_eagerly_and_not_under_transforms(monkeypatch):
     "custom_vjp_inside", "checkpoint_inside", "has_aux", "python_control_flow",
     "integer_intermediate", "complex_intermediate", "stop_gradient", "where",
     "live_denominator", "constant_output", "unused_input", "max_and_sort", "matmul",
-    "hessian"])
+    "hessian", "pieces_with_constants"])
 def test_compositions_agree(case):
     if case == "grad_grad":
         g = fa.grad(fa.grad(lambda x: fnp.sum(fnp.sin(x) ** 3)))
@@ -135,6 +135,17 @@ def test_compositions_agree(case):
     elif case == "matmul":
         w = np.linspace(-1, 1, 12).reshape(6, 2)
         out = both(fa.grad(lambda w, x: fnp.sum(fnp.tanh(x @ w)), argnums=(0, 1)), w, X)
+    elif case == "pieces_with_constants":
+        # Primitives linear in all their arrays together, with constant pieces: a constant
+        # padding value, a constant piece of a concatenation, a constant branch of where,
+        # and a live padding value.
+        def f(x, v):
+            p = lax.pad(x, 0.5, ((1, 2, 1),))
+            q = lax.pad(np.ones(3), v, ((2, 0, 0),))
+            c = fnp.concatenate([x, np.arange(3.0), x * x])
+            w = fnp.where(x > 0, x, 2.0)
+            return fnp.sum(p * p) + fnp.sum(q * q) + fnp.sum(fnp.sin(c)) + fnp.sum(w ** 3)
+        out = both(fa.grad(f, argnums=(0, 1)), X, 0.7)
     elif case == "hessian":
         out = both(fa.jacrev(fa.grad(lambda x: fnp.sum(fnp.sin(x) * x[::-1]))), X)
     assert_close(*out)

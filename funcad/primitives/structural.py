@@ -270,7 +270,8 @@ def _pad_impl(x, pv, *, padding_config):
 
 def _pad_transpose(ct, x, pv, *, padding_config):
     from funcad.primitives.reductions import reduce_sum
-    in_shape = x.aval.shape
+    # x is a value when only the padding value is linear (pad of a constant array)
+    in_shape = x.aval.shape if is_undefined(x) else get_aval(x).shape
     if any(lo < 0 or hi < 0 for lo, hi, _ in padding_config):
         # Cropped positions get no cotangent: un-crop with zeros first.
         zero = np.zeros((), get_aval(ct).dtype)
