@@ -1,9 +1,9 @@
 """funcad.random: JAX's key-based PRNG (threefry2x32), bit for bit.
 
 Keys are JAX's: `PRNGKey(seed)` gives a raw key (a uint32 array of shape (2,)), `key(seed)`
-a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree over its uint32
-data); `key_data` and `wrap_key_data` convert, and every function accepts both (`split` and
-`fold_in` return keys of the kind they were given). The generator is JAX's default
+a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree leaf as in JAX,
+over uint32 data); `key_data` and `wrap_key_data` convert, and every function accepts both
+(`split` and `fold_in` return keys of the kind they were given). The generator is JAX's default
 `threefry2x32` with `jax_threefry_partitionable` on (JAX's default since 0.5): the same key
 gives the same bits as JAX, hence the same `split`, `fold_in`, `bits`, `uniform`, `randint`,
 `bernoulli`, `choice`, `permutation`, `categorical` and `rademacher` draws; `binomial` and
@@ -58,10 +58,10 @@ _MASK32 = 0xFFFFFFFF
 class PRNGKeyArray:
     """A typed key array, as `jax.random.key` returns: dtype `key<fry>`, shape `data.shape[:-1]`.
 
-    It wraps the keys' uint32 data (shape (*shape, 2)) and is a pytree whose one leaf is
-    that data, so typed keys pass through `jit`, `vmap` (their key axes lead the data's),
-    `grad`, `scan` and `while_loop` unchanged. (In JAX key arrays are pytree leaves; here
-    tree_util sees the uint32 data as the leaf.)
+    It wraps the keys' uint32 data (shape (*shape, 2)). As in JAX it is a pytree leaf for
+    `funcad.tree` and `funcad.tree_util`; the transforms (`jit`, `vmap` over key axes,
+    `grad`, `scan`, `fori_loop`, `while_loop`, `cond`) trace its uint32 data, so keys pass
+    through them unchanged.
 
     >>> k = key(0)
     >>> k.shape, str(k.dtype)
@@ -136,6 +136,8 @@ class PRNGKeyArray:
         data = self._data
         if _is_traced(data):
             return f"PRNGKeyArray{list(self.shape)}(key<fry>, traced)"
+        if not hasattr(data, "__array__"):  # e.g. eval_shape's ShapeDtypeStruct
+            return f"ShapeDtypeStruct(shape={self.shape}, dtype=key<fry>)"
         return (f"Array({self.shape}, dtype=key<fry>) overlaying:\n"
                 f"{np.asarray(data).view(np.ndarray)}")
 
@@ -164,9 +166,12 @@ _KEY_DTYPE = KeyDType()
 
 
 def _register_key_pytree():
-    from funcad._tree import register_pytree_node
+    # The transforms flatten a key to its uint32 data (one traceable array, whose last
+    # axis holds the two words); funcad.tree and funcad.tree_util see the key as a leaf.
+    from funcad._tree import register_public_leaf, register_pytree_node
     register_pytree_node(PRNGKeyArray, lambda k: ((k._data,), None),
                          lambda _, children: PRNGKeyArray(children[0]))
+    register_public_leaf(PRNGKeyArray, 1)
 
 
 _register_key_pytree()
