@@ -841,18 +841,35 @@ class _JaxprLowering:
             outs = _call_stmt_rule(ctx, rule, eqn, args)
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
+        elif (ctx.driver_level and getattr(rule, "driver_loop", None) is not None
+              and _calls_back(eqn)):
+            # A loop whose body calls back to the host: a Python loop in the driver.
+            outs = _call_stmt_rule(ctx, rule.driver_loop, eqn, args)
+            for v, o in zip(eqn.out_binders, outs, strict=True):
+                self.env[v] = o
         elif ctx.driver_level and not getattr(rule, "emits_body_only", False):
             # Statements run in the driver unless their code loops: then they are a kernel.
             # (Rules that only emit an inner program in place run at the driver's level,
             # so that the loop nests inside become kernels of their own.)
             with ctx.capture(plain_literals=False) as cap:
                 outs = _call_stmt_rule(ctx, rule, eqn, args)
-            if _has_loop(cap.lines):
+            if (getattr(rule, "driver_loop", None) is not None
+                    and _code_lines(cap.lines) > DRIVER_LOOP_LINES):
+                # Too large a native loop for one kernel: it would go to Numba (the LLVM
+                # kernel compiler takes no local arrays), whose compile time grows
+                # superlinearly with a function's size (a rejection sampler's loop of
+                # ~4,700 lines took 100-150 s). The driver runs the loop instead and its
+                # body's loop nests are ordinary kernels.
+                ctx.current = None
+                ctx.comment(eqn)
+                outs = _call_stmt_rule(ctx, rule.driver_loop, eqn, args)
+            elif _has_loop(cap.lines):
                 ctx.kernel(cap.lines, [(o, v.aval.ndim, ctx.dtype(v.aval.dtype))
                                        for o, v in zip(outs, eqn.out_binders)],
                            [ctx.current or eqn.primitive.name, *cap.eqns])
             else:
-                ctx.lines.extend(cap.lines)
+                pad = "    " * (ctx._indent - 1)     # inside a driver-level loop: deeper
+                ctx.lines.extend(pad + ln for ln in cap.lines)
                 ctx.line_eqn.extend(cap.line_eqn)
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
@@ -1029,6 +1046,36 @@ def _row_reduce(g: _Group, eqn) -> bool:
     d0 = _outer_axis(shape)
     return g.outer is not None and d0 not in axes and all(
         d in axes for d, n in enumerate(shape) if n != 1 and d != d0)
+
+
+# A scan/while of a split program whose native loop would be a kernel of more lines than
+# this (comments aside) runs as a Python loop in the driver instead (see visit).
+DRIVER_LOOP_LINES = 600
+
+
+def _code_lines(lines) -> int:
+    return sum(1 for ln in lines if not ln.lstrip().startswith("#"))
+
+
+def _calls_back(eqn) -> bool:
+    """Whether an equation's inner programs (at any depth) call back to the host."""
+    stack = list(_inner_jaxprs(eqn.params))
+    while stack:
+        j = stack.pop()
+        for e in j.eqns:
+            if getattr(lowering_rules.get(e.primitive), "driver_only", False):
+                return True
+            stack.extend(_inner_jaxprs(e.params))
+    return False
+
+
+def _inner_jaxprs(params):
+    for v in params.values():
+        for x in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(x, Jaxpr):
+                yield x
+            elif isinstance(getattr(x, "jaxpr", None), Jaxpr):
+                yield x.jaxpr
 
 
 def _has_loop(lines) -> bool:
