@@ -842,8 +842,10 @@ class _JaxprLowering:
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
         elif (ctx.driver_level and getattr(rule, "driver_loop", None) is not None
-              and _calls_back(eqn)):
-            # A loop whose body calls back to the host: a Python loop in the driver.
+              and (_calls_back(eqn) or _inner_size(eqn) > DRIVER_LOOP_LINES)):
+            # A loop whose body calls back to the host: a Python loop in the driver; so is
+            # a loop of more equations than a native loop kernel may have lines (each
+            # equation writes a line at least: no need to lower it twice to know).
             outs = _call_stmt_rule(ctx, rule.driver_loop, eqn, args)
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
@@ -1067,6 +1069,17 @@ def _calls_back(eqn) -> bool:
                 return True
             stack.extend(_inner_jaxprs(e.params))
     return False
+
+
+def _inner_size(eqn) -> int:
+    """The number of equations inside an equation's inner programs, at any depth."""
+    n, stack = 0, list(_inner_jaxprs(eqn.params))
+    while stack:
+        j = stack.pop()
+        n += len(j.eqns)
+        for e in j.eqns:
+            stack.extend(_inner_jaxprs(e.params))
+    return n
 
 
 def _inner_jaxprs(params):
