@@ -38,7 +38,7 @@ from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "PRNGKeyArray", "bernoulli", "beta", "binomial", "bits", "categorical",
+    "PRNGKey", "PRNGKeyArray", "ball", "bernoulli", "beta", "binomial", "bits", "categorical",
     "cauchy", "chisquare", "choice", "clone", "dirichlet", "double_sided_maxwell",
     "exponential", "f", "fold_in", "gamma", "generalized_normal", "geometric", "gumbel",
     "key", "key_data", "key_impl", "laplace", "loggamma", "logistic", "lognormal", "maxwell",
@@ -860,17 +860,18 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
 
 def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Sequence[int] | None = None,
                         dtype: Any = None, method: str = "cholesky") -> Any:
-    """Multivariate normal samples mean + L @ z with L the Cholesky factor of cov
-    (differentiable in mean and cov).
+    """Multivariate normal samples mean + F @ z with F @ F.T = cov: F the Cholesky factor
+    (method='cholesky', differentiable in mean and cov), V sqrt(w) from eigh (method='eigh')
+    or U sqrt(s) from svd (method='svd'), as JAX.
 
     >>> multivariate_normal(PRNGKey(0), np.zeros(2), np.eye(2), (3,)).shape
     (3, 2)
     """
     key = _check_key("multivariate_normal", key)
     mean, cov = _promote_inexact(mean, cov)
-    if method != "cholesky":
-        raise NotImplementedError(f"multivariate_normal: method={method!r} is not "
-                                  "implemented in funcad (only 'cholesky', JAX's default)")
+    if method not in ("cholesky", "eigh", "svd"):
+        raise ValueError(f"multivariate_normal: method must be 'cholesky', 'eigh' or 'svd', "
+                         f"got {method!r}")
     dtype = mean.dtype if dtype is None else _float_dtype("multivariate_normal", dtype)
     if mean.ndim < 1:
         raise ValueError(f"multivariate_normal requires mean.ndim >= 1, got mean.ndim == "
@@ -887,7 +888,14 @@ def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Sequence[int] | No
     else:
         shape = _shape(shape)
         _check_shape("normal", shape, mean.shape[:-1], cov.shape[:-2])
-    factor = fnp.linalg.cholesky(cov)
+    if method == "cholesky":
+        factor = fnp.linalg.cholesky(cov)
+    elif method == "eigh":
+        w, v = fnp.linalg.eigh(cov)
+        factor = v * fnp.sqrt(w)[..., None, :]      # cov = factor @ factor.T
+    else:
+        u, sv, _ = fnp.linalg.svd(cov)
+        factor = u * fnp.sqrt(sv)[..., None, :]
     z = _normal(key, shape + mean.shape[-1:], dtype)
     return mean + fnp.einsum("...ij,...j->...i", factor, z)
 
@@ -1545,6 +1553,30 @@ def generalized_normal(key: Any, p: Any, shape: Sequence[int] = (),
     g = _gamma(keys[0], 1 / p, shape, dtype)
     r = rademacher(keys[1], shape, dtype)
     return r * g ** (1 / p)
+
+
+def ball(key: Any, d: int, p: float = 2, shape: Sequence[int] = (),
+         dtype: Any = None) -> Any:
+    """Points drawn uniformly from the d-dimensional unit p-norm ball (shape (*shape, d)).
+
+    Barthe et al.'s construction, composed as JAX's: g = generalized_normal(k1, p) in
+    each coordinate, e = exponential(k2), g / (sum |g|**p + e) ** (1/p).
+
+    >>> ball(PRNGKey(0), 3, shape=(2,)).shape
+    (2, 3)
+    """
+    key = _check_key("ball", key)
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"ball: d must be a positive integer, got {d!r}")
+    if not isinstance(p, (int, float, np.integer, np.floating)) or p <= 0:
+        raise ValueError(f"ball: p must be a positive number, got {p!r}")
+    dtype = _float_dtype("ball", dtype)
+    shape = _shape(shape)
+    k1, k2 = split(key)
+    g = generalized_normal(k1, float(p), (*shape, int(d)), dtype)
+    e = exponential(k2, shape, dtype)
+    r = (fnp.sum(fnp.abs(g) ** p, axis=-1) + e) ** (1 / p)
+    return g / r[..., None]
 
 
 def triangular(key: Any, left: Any, mode: Any, right: Any,

@@ -391,3 +391,43 @@ def test_shuffle_is_deprecated_independent_permutation():
         warnings.simplefilter("ignore")
         np.testing.assert_array_equal(jr.shuffle(jr.key(42), np.arange(8)),
                                       jr.permutation(K42, 8))
+
+
+def test_multivariate_normal_eigh_and_svd_methods():
+    k = jr.PRNGKey(7)
+    mean, cov = np.array([1.0, -1.0, 0.5]), np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2],
+                                                       [0.1, 0.2, 0.7]])
+    z = np.asarray(jr.normal(k, (4, 3)))
+    w, v = np.linalg.eigh(cov)
+    u, s, _ = np.linalg.svd(cov)
+    for method, factor in (("eigh", v * np.sqrt(w)), ("svd", u * np.sqrt(s))):
+        got = jr.multivariate_normal(k, mean, cov, (4,), method=method)
+        np.testing.assert_allclose(got, mean + z @ factor.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            fa.jit(lambda q: jr.multivariate_normal(q, mean, cov, (4,), method=method))(k),
+            got, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="method"):
+        jr.multivariate_normal(k, mean, cov, method="qr")
+
+
+def test_ball_is_uniform_in_the_unit_ball():
+    k = jr.PRNGKey(3)
+    b = np.asarray(jr.ball(k, 3, shape=(4000,)))
+    assert b.shape == (4000, 3)
+    r = np.linalg.norm(b, axis=-1)
+    assert r.max() < 1.0
+    # uniform in the 3-ball: r**3 is uniform on [0, 1]
+    assert abs(np.mean(r ** 3) - 0.5) < 0.02
+    b1 = np.asarray(jr.ball(k, 2, p=1, shape=(1000,)))
+    assert np.abs(b1).sum(-1).max() < 1.0
+    # its key schedule: generalized_normal with the first half of split, exponential
+    k1, k2 = jr.split(k)
+    g = np.asarray(jr.generalized_normal(k1, 2.0, (5, 2)))
+    e = np.asarray(jr.exponential(k2, (5,)))
+    np.testing.assert_allclose(jr.ball(k, 2, shape=(5,)),
+                               g / np.sqrt((g ** 2).sum(-1) + e)[:, None], rtol=1e-13)
+    np.testing.assert_allclose(fa.jit(lambda q: jr.ball(q, 2, shape=(5,)))(k),
+                               jr.ball(k, 2, shape=(5,)), rtol=1e-13)
+    assert jr.ball(jr.key(0), 4).shape == (4,)
+    with pytest.raises(ValueError, match="positive integer"):
+        jr.ball(k, 0)
