@@ -860,8 +860,8 @@ class _JaxprLowering:
                 # Too large a native loop for one kernel: it would go to Numba (the LLVM
                 # kernel compiler takes no local arrays), whose compile time grows
                 # superlinearly with a function's size (a rejection sampler's loop of
-                # ~4,700 lines took 100-150 s). The driver runs the loop instead and its
-                # body's loop nests are ordinary kernels.
+                # ~4,700 lines took 100-150 s, a 460-line one 5-15 s). The driver runs
+                # the loop instead and its body's loop nests are ordinary kernels.
                 ctx.current = None
                 ctx.comment(eqn)
                 outs = _call_stmt_rule(ctx, rule.driver_loop, eqn, args)
@@ -1051,8 +1051,10 @@ def _row_reduce(g: _Group, eqn) -> bool:
 
 
 # A scan/while of a split program whose native loop would be a kernel of more lines than
-# this (comments aside) runs as a Python loop in the driver instead (see visit).
-DRIVER_LOOP_LINES = 600
+# this (comments aside) runs as a Python loop in the driver instead (see visit). Such a
+# kernel goes to Numba, which took 5-15 s on a 460-line loop (binomial's inversion loop)
+# and minutes on 4,700 lines; the Lorenz RK4 loop and its gradient (90-193 lines) stay.
+DRIVER_LOOP_LINES = 300
 
 
 def _code_lines(lines) -> int:
