@@ -412,5 +412,22 @@ def test_large_loop_bodies_run_from_the_driver(monkeypatch):
     assert len(bodies) > 10
     for b in bodies:
         assert len(b.splitlines()) < DRIVER_LOOP_LINES, b[:500]
+    # every kernel is in the LLVM kernel compiler's subset (none falls back to Numba)
+    llvm = pytest.importorskip("funcad.lowering.llvm")
+    from funcad.lowering.numba import compile as fc
+    seen = []
+    real = fc.kernel_callable
+
+    def record(kernel, types, *rest):
+        seen.append((kernel, types))
+        return real(kernel, types, *rest)
+
+    monkeypatch.setattr(fc, "kernel_callable", record)
     monkeypatch.setenv("FUNCAD_DISABLE_JIT", "1")
-    np.testing.assert_array_equal(f(jr.PRNGKey(0)), jr.gamma(jr.PRNGKey(0), 2.0, (3,)))
+    g = fa.jit(lambda k: jr.gamma(k, 2.375, (3,)))     # a program not built before
+    np.testing.assert_array_equal(g(jr.PRNGKey(0)), jr.gamma(jr.PRNGKey(0), 2.375, (3,)))
+    assert len(seen) > 10
+    for kernel, types in {k.key: (k, t) for k, t in seen}.values():
+        arg_types = [llvm.ArrayArg(np.dtype(t[1]), t[2]) if t[0] == "a"
+                     else llvm.ScalarArg(np.dtype(t[1])) for t in types]
+        llvm.kernel_compiler.generate_ir(kernel.source(), kernel.name, arg_types)
