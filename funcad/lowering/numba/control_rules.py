@@ -245,7 +245,11 @@ def _scan_driver(ctx, eqn, args):
             ctx.line(f"{name} = {x}[{i}]")     # a C-contiguous row (or a NumPy scalar)
             ctx.note(name, a)
             x_at.append(name)
-        outs = ctx.emit_jaxpr(p["jaxpr"], [*consts, *carry, *x_at])
+        ctx.driver_loops += 1
+        try:
+            outs = ctx.emit_jaxpr(p["jaxpr"], [*consts, *carry, *x_at])
+        finally:
+            ctx.driver_loops -= 1
         for buf, o in zip(ys, outs[nk:]):
             ctx.line(f"{buf}[{i}] = {o}")
         _assign(ctx, carry, outs[:nk])
@@ -266,8 +270,12 @@ def _while_driver(ctx, eqn, args):
     ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
     cc, bc, init = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
     carry = _driver_carries(ctx, eqn.out_binders, init)
-    with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
-        _assign(ctx, carry, ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry]))
+    ctx.driver_loops += 1
+    try:
+        with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
+            _assign(ctx, carry, ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry]))
+    finally:
+        ctx.driver_loops -= 1
     return carry
 
 
