@@ -108,9 +108,12 @@ def _lower(ctx, eqn, args):
     from funcad.lowering.numba.codegen import LoweringError
     cb = eqn.params["callback"]
     if not ctx.driver_level:
+        # (codegen runs a scan/while/cond that calls back as Python code in the driver)
         raise LoweringError("callback (debug.print, debug.callback, pure_callback): under jit "
-                            "a callback can run only outside compiled loops; move it out "
-                            "of the lax loop body or run with FUNCAD_DISABLE_JIT=1")
+                            "a callback runs from the Python driver, but this one sits in "
+                            "code compiled as one native function (FUNCAD_DRIVER=numba, or "
+                            "a construct the driver does not run, such as the reverse pass "
+                            "of a while_loop); run with FUNCAD_DISABLE_JIT=1")
     names = [ctx.fresh("cb") for _ in eqn.out_binders]
     call = f"_rt.call_callback({cb.token!r}{''.join(', ' + a for a in args)})"
     if names:
@@ -131,7 +134,8 @@ lowering_rules[callback_p] = _lower
 def call_callback(token: str, *args) -> list:
     """Run a registered callback from generated driver code (rank-0 results as scalars)."""
     outs = _REGISTRY[token](*args)
-    return [o[()] if o.ndim == 0 else o for o in outs]
+    # kernels take C-contiguous arrays (the callback may return a transposed view)
+    return [o[()] if o.ndim == 0 else np.ascontiguousarray(o) for o in outs]
 
 
 def _bind(kind: str, fn: Callable, result_avals: tuple, args: tuple, kwargs: dict,
@@ -192,8 +196,9 @@ def has_effect(eqn) -> bool:
     if eqn.primitive in effectful_primitives:
         return eqn.params["callback"].kind == "debug"
     for p in eqn.params.values():
-        inner = getattr(p, "jaxpr", p)
-        eqns = getattr(inner, "eqns", None)
-        if eqns is not None and any(has_effect(e) for e in eqns):
-            return True
+        for x in (p if isinstance(p, (tuple, list)) else (p,)):   # cond's branches: a tuple
+            inner = getattr(x, "jaxpr", x)
+            eqns = getattr(inner, "eqns", None)
+            if eqns is not None and any(has_effect(e) for e in eqns):
+                return True
     return False

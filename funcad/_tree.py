@@ -27,6 +27,49 @@ def register_pytree_node(nodetype: type, flatten_func: Callable, unflatten_func:
     _registry[nodetype] = (flatten_func, unflatten_func)
 
 
+# Registered node types that the public tree functions (funcad.tree, funcad.tree_util) see as
+# leaves, as JAX sees its typed PRNG key arrays, while the transforms (which flatten with the
+# functions below) still reach the node's one child, a traceable array; the value is how
+# many trailing axes that child has beyond the node's own shape (a key's two uint32 words).
+_PUBLIC_LEAVES: dict[type, int] = {}
+
+
+def register_public_leaf(nodetype: type, trailing_axes: int) -> None:
+    """Make a registered one-child node a leaf of the public tree functions (internal)."""
+    if nodetype not in _registry:
+        raise TypeError(f"register_public_leaf: {nodetype} is not a registered pytree node")
+    _PUBLIC_LEAVES[nodetype] = trailing_axes
+
+
+def public_is_leaf(is_leaf: Callable | None) -> Callable | None:
+    """`is_leaf` extended with the public-leaf types (see _PUBLIC_LEAVES)."""
+    if not _PUBLIC_LEAVES:
+        return is_leaf
+    kinds = _PUBLIC_LEAVES
+    if is_leaf is None:
+        return lambda x: type(x) in kinds
+    return lambda x: type(x) in kinds or is_leaf(x)
+
+
+def trailing_axes(tree: Any) -> list[int] | None:
+    """For each leaf of `tree` (as the transforms flatten it) the number of its trailing
+    axes that belong to a public-leaf node holding it (a typed key's word axis), or None
+    when the tree holds no such node."""
+    if not _PUBLIC_LEAVES:
+        return None
+    outer = tree_flatten(tree, is_leaf=public_is_leaf(None))[0]
+    if not any(type(x) in _PUBLIC_LEAVES for x in outer):
+        return None
+    out: list[int] = []
+    for x in outer:
+        n = _PUBLIC_LEAVES.get(type(x))
+        if n is None:
+            out.append(0)
+        else:
+            out.extend([n] * len(tree_flatten(x)[0]))
+    return out
+
+
 def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
@@ -258,3 +301,31 @@ def _children(x: Any) -> list:
     if isinstance(x, dict):
         return [x[k] for k in sorted(x)]
     return []
+
+
+# -- the public view: public-leaf nodes (typed PRNG keys) are leaves ------------------------
+
+
+def pub_tree_flatten(tree: Any, is_leaf: Callable | None = None) -> tuple[list, PyTreeDef]:
+    """Flatten a pytree into a list of leaves and its structure (typed keys are leaves).
+
+    >>> tree_flatten({'b': 1, 'a': (2, None)})
+    ([2, 1], PyTreeDef({'a': (*, None), 'b': *}))
+    """
+    return tree_flatten(tree, public_is_leaf(is_leaf))
+
+
+def pub_tree_leaves(tree: Any, is_leaf: Callable | None = None) -> list:
+    """The leaves of a pytree, in flattening order (typed keys are leaves)."""
+    return tree_flatten(tree, public_is_leaf(is_leaf))[0]
+
+
+def pub_tree_structure(tree: Any, is_leaf: Callable | None = None) -> PyTreeDef:
+    """The structure of a pytree (typed keys are leaves)."""
+    return tree_flatten(tree, public_is_leaf(is_leaf))[1]
+
+
+def pub_tree_map(f: Callable, tree: Any, *rest: Any, is_leaf: Callable | None = None) -> Any:
+    """Apply `f` leaf-wise to one or more pytrees of the same structure (typed keys are
+    leaves)."""
+    return tree_map(f, tree, *rest, is_leaf=public_is_leaf(is_leaf))

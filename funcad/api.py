@@ -17,6 +17,7 @@ from funcad._core import (
 )
 from funcad._ir import ClosedJaxpr, eval_jaxpr
 from funcad._tree import (
+    trailing_axes,
     tree_broadcast_prefix,
     tree_flatten,
     tree_unflatten,
@@ -442,20 +443,22 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | No
         leaves = [_in(x) for x in leaves] + [_in(x) for x in kw_leaves]
         axes = list(axes) + [0] * len(kw_leaves)
         arg_names = _leaf_names(args, kwargs, fname)
+        # a typed key's data has a trailing word axis that in_axes does not count
+        trail = trailing_axes((args, kwargs)) or [0] * len(leaves)
         size = axis_size
         sizes = []
         norm_axes = []
-        for x, ax, name in zip(leaves, axes, arg_names, strict=True):
+        for x, ax, name, tr in zip(leaves, axes, arg_names, trail, strict=True):
             if ax is None:
                 norm_axes.append(None)
                 continue
-            nd = get_aval(x).ndim
+            nd = get_aval(x).ndim - tr
             if not isinstance(ax, int):
                 raise TypeError(f"vmap of {fname}: in_axes entries must be ints or None, "
                                 f"got {ax!r} for {name}")
             if not -nd <= ax < nd:
                 raise ValueError(f"vmap of {fname}: in_axes={ax} is out of range for {name} "
-                                 f"of shape {get_aval(x).shape} (rank {nd})")
+                                 f"of shape {get_aval(x).shape[:nd]} (rank {nd})")
             ax %= nd
             norm_axes.append(ax)
             sizes.append((name, get_aval(x).shape[ax]))
@@ -489,8 +492,9 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | No
         out_tree = box["out_tree"]
         out_struct = tree_unflatten(out_tree, list(range(out_tree.num_leaves)))
         oaxes = tree_broadcast_prefix(out_axes, out_struct, "out_axes")
+        otrail = trailing_axes(box["out"]) or [0] * len(outs)
         final = []
-        for o, d, oa in zip(outs, dims, oaxes, strict=True):
+        for o, d, oa, tr in zip(outs, dims, oaxes, otrail, strict=True):
             if oa is None:
                 if d is not None:
                     raise ValueError(f"vmap of {fname}: out_axes=None for an output that "
@@ -498,7 +502,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | No
                                      f"batch)")
                 final.append(_out(o))
                 continue
-            nd = get_aval(o).ndim + (1 if d is None else 0)
+            nd = get_aval(o).ndim + (1 if d is None else 0) - tr
             if not -nd <= oa < nd:
                 raise ValueError(f"vmap of {fname}: out_axes={oa} out of range for an output "
                                  f"of rank {nd}")

@@ -1,9 +1,9 @@
 """funcad.random: JAX's key-based PRNG (threefry2x32), bit for bit.
 
 Keys are JAX's: `PRNGKey(seed)` gives a raw key (a uint32 array of shape (2,)), `key(seed)`
-a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree over its uint32
-data); `key_data` and `wrap_key_data` convert, and every function accepts both (`split` and
-`fold_in` return keys of the kind they were given). The generator is JAX's default
+a typed key array (`PRNGKeyArray`: shape (), dtype `key<fry>`, a pytree leaf as in JAX,
+over uint32 data); `key_data` and `wrap_key_data` convert, and every function accepts both
+(`split` and `fold_in` return keys of the kind they were given). The generator is JAX's default
 `threefry2x32` with `jax_threefry_partitionable` on (JAX's default since 0.5): the same key
 gives the same bits as JAX, hence the same `split`, `fold_in`, `bits`, `uniform`, `randint`,
 `bernoulli`, `choice`, `permutation`, `categorical` and `rademacher` draws; `binomial` and
@@ -38,7 +38,7 @@ from funcad.scipy.special import erf as _erf
 from funcad.scipy.special import erfinv as _erfinv
 
 __all__ = [
-    "PRNGKey", "PRNGKeyArray", "bernoulli", "beta", "binomial", "bits", "categorical",
+    "PRNGKey", "PRNGKeyArray", "ball", "bernoulli", "beta", "binomial", "bits", "categorical",
     "cauchy", "chisquare", "choice", "clone", "dirichlet", "double_sided_maxwell",
     "exponential", "f", "fold_in", "gamma", "generalized_normal", "geometric", "gumbel",
     "key", "key_data", "key_impl", "laplace", "loggamma", "logistic", "lognormal", "maxwell",
@@ -58,10 +58,10 @@ _MASK32 = 0xFFFFFFFF
 class PRNGKeyArray:
     """A typed key array, as `jax.random.key` returns: dtype `key<fry>`, shape `data.shape[:-1]`.
 
-    It wraps the keys' uint32 data (shape (*shape, 2)) and is a pytree whose one leaf is
-    that data, so typed keys pass through `jit`, `vmap` (their key axes lead the data's),
-    `grad`, `scan` and `while_loop` unchanged. (In JAX key arrays are pytree leaves; here
-    tree_util sees the uint32 data as the leaf.)
+    It wraps the keys' uint32 data (shape (*shape, 2)). As in JAX it is a pytree leaf for
+    `funcad.tree` and `funcad.tree_util`; the transforms (`jit`, `vmap` over key axes,
+    `grad`, `scan`, `fori_loop`, `while_loop`, `cond`) trace its uint32 data, so keys pass
+    through them unchanged.
 
     >>> k = key(0)
     >>> k.shape, str(k.dtype)
@@ -136,6 +136,8 @@ class PRNGKeyArray:
         data = self._data
         if _is_traced(data):
             return f"PRNGKeyArray{list(self.shape)}(key<fry>, traced)"
+        if not hasattr(data, "__array__"):  # e.g. eval_shape's ShapeDtypeStruct
+            return f"ShapeDtypeStruct(shape={self.shape}, dtype=key<fry>)"
         return (f"Array({self.shape}, dtype=key<fry>) overlaying:\n"
                 f"{np.asarray(data).view(np.ndarray)}")
 
@@ -164,9 +166,12 @@ _KEY_DTYPE = KeyDType()
 
 
 def _register_key_pytree():
-    from funcad._tree import register_pytree_node
+    # The transforms flatten a key to its uint32 data (one traceable array, whose last
+    # axis holds the two words); funcad.tree and funcad.tree_util see the key as a leaf.
+    from funcad._tree import register_public_leaf, register_pytree_node
     register_pytree_node(PRNGKeyArray, lambda k: ((k._data,), None),
                          lambda _, children: PRNGKeyArray(children[0]))
+    register_public_leaf(PRNGKeyArray, 1)
 
 
 _register_key_pytree()
@@ -855,17 +860,18 @@ def categorical(key: Any, logits: Any, axis: int = -1, shape: Sequence[int] | No
 
 def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Sequence[int] | None = None,
                         dtype: Any = None, method: str = "cholesky") -> Any:
-    """Multivariate normal samples mean + L @ z with L the Cholesky factor of cov
-    (differentiable in mean and cov).
+    """Multivariate normal samples mean + F @ z with F @ F.T = cov: F the Cholesky factor
+    (method='cholesky', differentiable in mean and cov), V sqrt(w) from eigh (method='eigh')
+    or U sqrt(s) from svd (method='svd'), as JAX.
 
     >>> multivariate_normal(PRNGKey(0), np.zeros(2), np.eye(2), (3,)).shape
     (3, 2)
     """
     key = _check_key("multivariate_normal", key)
     mean, cov = _promote_inexact(mean, cov)
-    if method != "cholesky":
-        raise NotImplementedError(f"multivariate_normal: method={method!r} is not "
-                                  "implemented in funcad (only 'cholesky', JAX's default)")
+    if method not in ("cholesky", "eigh", "svd"):
+        raise ValueError(f"multivariate_normal: method must be 'cholesky', 'eigh' or 'svd', "
+                         f"got {method!r}")
     dtype = mean.dtype if dtype is None else _float_dtype("multivariate_normal", dtype)
     if mean.ndim < 1:
         raise ValueError(f"multivariate_normal requires mean.ndim >= 1, got mean.ndim == "
@@ -882,7 +888,14 @@ def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Sequence[int] | No
     else:
         shape = _shape(shape)
         _check_shape("normal", shape, mean.shape[:-1], cov.shape[:-2])
-    factor = fnp.linalg.cholesky(cov)
+    if method == "cholesky":
+        factor = fnp.linalg.cholesky(cov)
+    elif method == "eigh":
+        w, v = fnp.linalg.eigh(cov)
+        factor = v * fnp.sqrt(w)[..., None, :]      # cov = factor @ factor.T
+    else:
+        u, sv, _ = fnp.linalg.svd(cov)
+        factor = u * fnp.sqrt(sv)[..., None, :]
     z = _normal(key, shape + mean.shape[-1:], dtype)
     return mean + fnp.einsum("...ij,...j->...i", factor, z)
 
@@ -1540,6 +1553,30 @@ def generalized_normal(key: Any, p: Any, shape: Sequence[int] = (),
     g = _gamma(keys[0], 1 / p, shape, dtype)
     r = rademacher(keys[1], shape, dtype)
     return r * g ** (1 / p)
+
+
+def ball(key: Any, d: int, p: float = 2, shape: Sequence[int] = (),
+         dtype: Any = None) -> Any:
+    """Points drawn uniformly from the d-dimensional unit p-norm ball (shape (*shape, d)).
+
+    Barthe et al.'s construction, composed as JAX's: g = generalized_normal(k1, p) in
+    each coordinate, e = exponential(k2), g / (sum |g|**p + e) ** (1/p).
+
+    >>> ball(PRNGKey(0), 3, shape=(2,)).shape
+    (2, 3)
+    """
+    key = _check_key("ball", key)
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"ball: d must be a positive integer, got {d!r}")
+    if not isinstance(p, (int, float, np.integer, np.floating)) or p <= 0:
+        raise ValueError(f"ball: p must be a positive number, got {p!r}")
+    dtype = _float_dtype("ball", dtype)
+    shape = _shape(shape)
+    k1, k2 = split(key)
+    g = generalized_normal(k1, float(p), (*shape, int(d)), dtype)
+    e = exponential(k2, shape, dtype)
+    r = (fnp.sum(fnp.abs(g) ** p, axis=-1) + e) ** (1 / p)
+    return g / r[..., None]
 
 
 def triangular(key: Any, left: Any, mode: Any, right: Any,

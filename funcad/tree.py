@@ -1,18 +1,17 @@
-"""funcad.tree: JAX's `jax.tree` namespace (map, leaves, structure, flatten, unflatten, ...)."""
+"""funcad.tree: JAX's `jax.tree` namespace (map, leaves, structure, flatten, unflatten, ...).
+
+As in JAX, typed PRNG key arrays (funcad.random.key) are leaves here."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable
 
-from funcad._tree import (
-    PyTreeDef,
-    tree_flatten,
-    tree_leaves,
-    tree_map,
-    tree_structure,
-    tree_unflatten,
-)
+from funcad._tree import PyTreeDef, tree_unflatten
+from funcad._tree import pub_tree_flatten as tree_flatten
+from funcad._tree import pub_tree_leaves as tree_leaves
+from funcad._tree import pub_tree_map as tree_map
+from funcad._tree import pub_tree_structure as tree_structure
 
 __all__ = ["all", "flatten", "leaves", "map", "reduce", "structure", "transpose", "unflatten"]
 

@@ -352,3 +352,82 @@ def test_numba_compiles_loops_and_their_reverse_passes(numba_on):
     g = fa.grad(f, (0, 1, 2))
     for a, b in zip(fa.jit(g)(0.9, x, w), g(0.9, x, w)):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_callbacks_inside_compiled_loops(numba_on, capsys):
+    # debug.print, debug.callback and pure_callback in fori_loop/scan/while_loop bodies
+    # (and a cond inside one) under real compilation: the loop runs in the Python driver.
+    def fori_body(i, c):
+        fa.debug.print("i={i} c={c}", i=i, c=c)
+        y = fa.pure_callback(lambda v: np.asarray(v * 2.0).T,
+                             fa.ShapeDtypeStruct((2,), np.float64), c)
+        lax.cond(i % 2 == 0, lambda: fa.debug.print("even {}", i), lambda: None)
+        return fnp.tanh(y) + 1.0
+
+    f = fa.jit(lambda x: lax.fori_loop(0, 3, fori_body, x))
+    c, want = np.array([0.5, -1.0]), []
+    for i in range(3):
+        want.append(f"i={i} c={c}")
+        if i % 2 == 0:
+            want.append(f"even {i}")
+        c = np.tanh(2.0 * c) + 1.0
+    np.testing.assert_allclose(f(np.array([0.5, -1.0])), c, rtol=1e-14)
+    assert capsys.readouterr().out.splitlines() == want
+
+    def scan_body(c, x):
+        fa.debug.callback(lambda a, b: print("scan", a, b), c, x)
+        return c + x, c * x
+    c, ys = fa.jit(lambda xs: lax.scan(scan_body, 0.0, xs))(np.arange(3.0))
+    assert c == 3.0
+    np.testing.assert_array_equal(ys, [0.0, 0.0, 2.0])
+    assert capsys.readouterr().out == "scan 0.0 0.0\nscan 0.0 1.0\nscan 1.0 2.0\n"
+
+    def while_body(s):
+        i, v = s
+        fa.debug.print("w {} {}", i, v)
+        return i + 1, v * fa.pure_callback(lambda t: t + 1.0,
+                                           fa.ShapeDtypeStruct((), np.float64), v)
+    n, v = fa.jit(lambda: lax.while_loop(lambda s: s[0] < 3, while_body, (0, 1.0)))()
+    assert (n, v) == (3, 42.0)
+    assert capsys.readouterr().out == "w 0 1.0\nw 1 2.0\nw 2 6.0\n"
+    # a loop without callbacks is still one native loop
+    src = fa.jit(lambda xs: lax.scan(lambda c, x: (c + x, c * x), 0.0, xs)).lower(
+        np.arange(3.0)).source
+    assert "callback" not in src
+
+
+def test_large_loop_bodies_run_from_the_driver(monkeypatch):
+    # A while loop whose native loop would be a kernel of thousands of lines (a rejection
+    # sampler: threefry and erfinv written out per element) ran through Numba in 1.5-2.5
+    # minutes; the driver runs it instead, its body's loop nests are small kernels.
+    import funcad.random as jr
+    from funcad.lowering.numba.codegen import DRIVER_LOOP_LINES
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "0")    # lower as for real compilation
+    monkeypatch.setenv("FUNCAD_DRIVER", "auto")
+    f = fa.jit(lambda k: jr.gamma(k, 2.0, (3,)))
+    src = f.lower(jr.PRNGKey(0)).source
+    driver, _, kernels = src.partition("# ---- kernels")
+    assert re.search(r"^    while True:$", driver, re.M), driver[:3000]
+    bodies = re.split(r"\n# __k\d+: ", kernels)[1:]
+    assert len(bodies) > 10
+    for b in bodies:
+        assert len(b.splitlines()) < DRIVER_LOOP_LINES, b[:500]
+    # every kernel is in the LLVM kernel compiler's subset (none falls back to Numba)
+    llvm = pytest.importorskip("funcad.lowering.llvm")
+    from funcad.lowering.numba import compile as fc
+    seen = []
+    real = fc.kernel_callable
+
+    def record(kernel, types, *rest):
+        seen.append((kernel, types))
+        return real(kernel, types, *rest)
+
+    monkeypatch.setattr(fc, "kernel_callable", record)
+    monkeypatch.setenv("FUNCAD_DISABLE_JIT", "1")
+    g = fa.jit(lambda k: jr.gamma(k, 2.375, (3,)))     # a program not built before
+    np.testing.assert_array_equal(g(jr.PRNGKey(0)), jr.gamma(jr.PRNGKey(0), 2.375, (3,)))
+    assert len(seen) > 10
+    for kernel, types in {k.key: (k, t) for k, t in seen}.values():
+        arg_types = [llvm.ArrayArg(np.dtype(t[1]), t[2]) if t[0] == "a"
+                     else llvm.ScalarArg(np.dtype(t[1])) for t in types]
+        llvm.kernel_compiler.generate_ir(kernel.source(), kernel.name, arg_types)

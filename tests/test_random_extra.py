@@ -391,6 +391,82 @@ def test_typed_keys_through_transforms():
     assert fa.grad(lambda x, q: x * jr.normal(q))(1.0, k) == jr.normal(K42)
 
 
+def test_typed_keys_are_pytree_leaves():
+    k = jr.key(3)
+    ks = jr.split(k, 3)
+    # funcad.tree and funcad.tree_util see a key array as one leaf, as JAX does
+    assert fa.tree.leaves(k) == [k] and fa.tree_util.tree_leaves(k)[0] is k
+    leaves, td = fa.tree_util.tree_flatten({"k": ks, "x": 1.0})
+    assert leaves[0] is ks and leaves[1] == 1.0 and td.num_leaves == 2
+    assert fa.tree.structure(k) == fa.tree.structure(1.0)
+    assert fa.tree.map(lambda x: x.shape, {"a": k, "b": ks}) == {"a": (), "b": (3,)}
+    assert fa.tree_util.tree_map(lambda x: x, (k,))[0] is k
+    back = fa.tree.unflatten(td, leaves)
+    assert back["k"] is ks
+    assert fa.tree.leaves(ks, is_leaf=lambda x: False) == [ks]
+    # ... and the transforms still trace their data
+    d = fa.jit(lambda t: t)({"k": ks, "x": 1.0})
+    assert isinstance(d["k"], jr.PRNGKeyArray)
+    np.testing.assert_array_equal(jr.key_data(d["k"]), jr.key_data(ks))
+    a = fa.jit(lambda t: fa.tree.map(lambda q: jr.uniform(q), t))({"a": k})["a"]
+    assert a == jr.uniform(k)
+
+
+def test_typed_keys_through_loops_and_cond():
+    k = jr.key(5)
+
+    def body(i, c):
+        q, s = c
+        q, sub = jr.split(q)
+        return q, s + jr.uniform(sub)
+
+    def eager(q, n):
+        s = 0.0
+        for _ in range(n):
+            q, sub = jr.split(q)
+            s += float(jr.uniform(sub))
+        return q, s
+
+    q3, s3 = eager(k, 3)
+    for run in (lambda q: fa.lax.fori_loop(0, 3, body, (q, 0.0)),
+                fa.jit(lambda q: fa.lax.fori_loop(0, 3, body, (q, 0.0)))):
+        q, s = run(k)
+        assert isinstance(q, jr.PRNGKeyArray) and q.shape == ()
+        np.testing.assert_array_equal(jr.key_data(q), jr.key_data(q3))
+        np.testing.assert_allclose(s, s3)
+    q, n = fa.jit(lambda q: fa.lax.while_loop(
+        lambda c: c[1] < 3, lambda c: (jr.split(c[0])[0], c[1] + 1), (q, 0)))(k)
+    np.testing.assert_array_equal(jr.key_data(q), jr.key_data(
+        jr.split(jr.split(jr.split(k)[0])[0])[0]))
+    for pred in (True, False):
+        out = fa.jit(lambda p, q: fa.lax.cond(p, lambda r: jr.split(r)[1], lambda r: r, q))(
+            pred, k)
+        want = jr.split(k)[1] if pred else k
+        np.testing.assert_array_equal(jr.key_data(out), jr.key_data(want))
+    # a key as an unmapped, non-differentiated argument of grad
+    ks = jr.split(k, 2)
+    g = fa.grad(lambda x, qs: x ** 2 * jr.normal(qs[1]))(2.0, ks)
+    np.testing.assert_allclose(g, 4.0 * jr.normal(ks[1]))
+    with pytest.raises(TypeError, match="differentiate"):
+        fa.grad(lambda q: jr.normal(q))(k)
+
+
+def test_vmap_axes_count_key_axes():
+    ks = jr.split(jr.key(1), (3, 4))
+    data = jr.key_data(ks)
+    # a negative in_axes counts the key's axes, not its data's word axis
+    got = fa.vmap(jr.key_data, in_axes=-1)(ks)
+    np.testing.assert_array_equal(got, np.moveaxis(np.asarray(data), 1, 0))
+    with pytest.raises(ValueError, match="out of range"):
+        fa.vmap(jr.key_data, in_axes=-3)(ks)
+    k3 = jr.split(jr.key(2), 3)
+    out = fa.vmap(lambda q: jr.split(q, 2), out_axes=-1)(k3)
+    assert isinstance(out, jr.PRNGKeyArray) and out.shape == (2, 3)
+    for i in range(3):
+        np.testing.assert_array_equal(jr.key_data(out[:, i]), jr.key_data(jr.split(k3[i], 2)))
+    assert "key<fry>" in repr(fa.eval_shape(jr.split, jr.key(0)))
+
+
 def test_shuffle_is_deprecated_independent_permutation():
     x = np.arange(12.0).reshape(3, 4)
     with pytest.warns(FutureWarning, match="permutation"):
@@ -400,3 +476,43 @@ def test_shuffle_is_deprecated_independent_permutation():
         warnings.simplefilter("ignore")
         np.testing.assert_array_equal(jr.shuffle(jr.key(42), np.arange(8)),
                                       jr.permutation(K42, 8))
+
+
+def test_multivariate_normal_eigh_and_svd_methods():
+    k = jr.PRNGKey(7)
+    mean, cov = np.array([1.0, -1.0, 0.5]), np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2],
+                                                       [0.1, 0.2, 0.7]])
+    z = np.asarray(jr.normal(k, (4, 3)))
+    w, v = np.linalg.eigh(cov)
+    u, s, _ = np.linalg.svd(cov)
+    for method, factor in (("eigh", v * np.sqrt(w)), ("svd", u * np.sqrt(s))):
+        got = jr.multivariate_normal(k, mean, cov, (4,), method=method)
+        np.testing.assert_allclose(got, mean + z @ factor.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            fa.jit(lambda q: jr.multivariate_normal(q, mean, cov, (4,), method=method))(k),
+            got, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="method"):
+        jr.multivariate_normal(k, mean, cov, method="qr")
+
+
+def test_ball_is_uniform_in_the_unit_ball():
+    k = jr.PRNGKey(3)
+    b = np.asarray(jr.ball(k, 3, shape=(4000,)))
+    assert b.shape == (4000, 3)
+    r = np.linalg.norm(b, axis=-1)
+    assert r.max() < 1.0
+    # uniform in the 3-ball: r**3 is uniform on [0, 1]
+    assert abs(np.mean(r ** 3) - 0.5) < 0.02
+    b1 = np.asarray(jr.ball(k, 2, p=1, shape=(1000,)))
+    assert np.abs(b1).sum(-1).max() < 1.0
+    # its key schedule: generalized_normal with the first half of split, exponential
+    k1, k2 = jr.split(k)
+    g = np.asarray(jr.generalized_normal(k1, 2.0, (5, 2)))
+    e = np.asarray(jr.exponential(k2, (5,)))
+    np.testing.assert_allclose(jr.ball(k, 2, shape=(5,)),
+                               g / np.sqrt((g ** 2).sum(-1) + e)[:, None], rtol=1e-13)
+    np.testing.assert_allclose(fa.jit(lambda q: jr.ball(q, 2, shape=(5,)))(k),
+                               jr.ball(k, 2, shape=(5,)), rtol=1e-13)
+    assert jr.ball(jr.key(0), 4).shape == (4,)
+    with pytest.raises(ValueError, match="positive integer"):
+        jr.ball(k, 0)

@@ -187,6 +187,10 @@ _ERFINV_C = (-2.7109920616438573243e-11, -2.5556418169965252055e-10,
              4.5260625972231537039e-06, -1.9681778105531670567e-05,
              7.5995277030017761139e-05, -0.00021503011930044477347,
              -0.00013871931833623122026, 1.0103004648645343977, 4.8499064014085844221)
+_ERFINV_TAB = np.zeros((3, len(_ERFINV_A)))
+for _row, _tab in enumerate((_ERFINV_A, _ERFINV_B, _ERFINV_C)):
+    _ERFINV_TAB[_row, :len(_tab)] = _tab
+del _row, _tab
 _ERFINV_A32 = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
                0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
 _ERFINV_B32 = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
@@ -210,16 +214,20 @@ def _erfinv_poly(w, dtype):
     lt625, lt16 = w < 6.25, w < 16.0
     z = fnp.where(lt625, w - 3.125, fnp.where(lt16, sw - 3.25, sw - 5.0))
     # One chain over the 23 steps of the longest table; the shorter tables (19 and 17
-    # coefficients) stop early and keep their value.
-    p = fnp.where(lt625, _ERFINV_A[0], fnp.where(lt16, _ERFINV_B[0], _ERFINV_C[0]))
+    # coefficients) stop early and keep their value. Every element's coefficients are
+    # selected at once (the tables padded with zeros, which only steps whose results are
+    # dropped read) and each step reads its column: under jit all steps then share their
+    # kernels (a select between literal coefficients per step made 23 distinct kernels).
+    coefs = fnp.where(lt625[..., None], _ERFINV_TAB[0],
+                      fnp.where(lt16[..., None], _ERFINV_TAB[1], _ERFINV_TAB[2]))
+    p = coefs[..., 0]
     for i in range(1, len(_ERFINV_A)):
         if i < len(_ERFINV_C):
-            coef = fnp.where(lt625, _ERFINV_A[i], fnp.where(lt16, _ERFINV_B[i], _ERFINV_C[i]))
-            p = _fma(p, z, coef)
+            p = _fma(p, z, coefs[..., i])
         elif i < len(_ERFINV_B):
-            p = fnp.where(lt16, _fma(p, z, fnp.where(lt625, _ERFINV_A[i], _ERFINV_B[i])), p)
+            p = fnp.where(lt16, _fma(p, z, coefs[..., i]), p)
         else:
-            p = fnp.where(lt625, _fma(p, z, _ERFINV_A[i]), p)
+            p = fnp.where(lt625, _fma(p, z, coefs[..., i]), p)
     return p
 
 

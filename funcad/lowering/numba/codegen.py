@@ -272,6 +272,7 @@ class Emitter:
         self.current: str | None = None
         self._emitted: dict[int, Jaxpr] = {}    # inner programs lowered so far, by id
         self.loop_depth = 0     # > 0 inside a loop body: small values unroll (unroll.py)
+        self.driver_loops = 0   # > 0 inside the body of a loop the Python driver runs
         # FUNCAD_DISABLE_JIT=1 runs the source as Python, element by element: NumPy's
         # math functions there, not vecmath's libm-free arithmetic (dozens of scalar
         # operations an element, written for LLVM to vectorise).
@@ -841,18 +842,37 @@ class _JaxprLowering:
             outs = _call_stmt_rule(ctx, rule, eqn, args)
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
+        elif (ctx.driver_level and getattr(rule, "driver_loop", None) is not None
+              and (_calls_back(eqn) or _inner_size(eqn) > DRIVER_LOOP_LINES)):
+            # A loop whose body calls back to the host: a Python loop in the driver; so is
+            # a loop of more equations than a native loop kernel may have lines (each
+            # equation writes a line at least: no need to lower it twice to know).
+            outs = _call_stmt_rule(ctx, rule.driver_loop, eqn, args)
+            for v, o in zip(eqn.out_binders, outs, strict=True):
+                self.env[v] = o
         elif ctx.driver_level and not getattr(rule, "emits_body_only", False):
             # Statements run in the driver unless their code loops: then they are a kernel.
             # (Rules that only emit an inner program in place run at the driver's level,
             # so that the loop nests inside become kernels of their own.)
             with ctx.capture(plain_literals=False) as cap:
                 outs = _call_stmt_rule(ctx, rule, eqn, args)
-            if _has_loop(cap.lines):
+            if (getattr(rule, "driver_loop", None) is not None
+                    and _code_lines(cap.lines) > DRIVER_LOOP_LINES):
+                # Too large a native loop for one kernel: it would go to Numba (the LLVM
+                # kernel compiler takes no local arrays), whose compile time grows
+                # superlinearly with a function's size (a rejection sampler's loop of
+                # ~4,700 lines took 100-150 s, a 460-line one 5-15 s). The driver runs
+                # the loop instead and its body's loop nests are ordinary kernels.
+                ctx.current = None
+                ctx.comment(eqn)
+                outs = _call_stmt_rule(ctx, rule.driver_loop, eqn, args)
+            elif _has_loop(cap.lines):
                 ctx.kernel(cap.lines, [(o, v.aval.ndim, ctx.dtype(v.aval.dtype))
                                        for o, v in zip(outs, eqn.out_binders)],
                            [ctx.current or eqn.primitive.name, *cap.eqns])
             else:
-                ctx.lines.extend(cap.lines)
+                pad = "    " * (ctx._indent - 1)     # inside a driver-level loop: deeper
+                ctx.lines.extend(pad + ln for ln in cap.lines)
                 ctx.line_eqn.extend(cap.line_eqn)
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
@@ -916,7 +936,8 @@ class _JaxprLowering:
             k = g.phase_of[a]
             same = read == "same" and a not in g.reduce_outs
             need = max(need, k if same else k + 1)
-        if g is not None and g.size >= _GROUP_CAP and self.ctx.split and (
+        cap = _GROUP_CAP * (_DRIVER_LOOP_CAP_FACTOR if self.ctx.driver_loops else 1)
+        if g is not None and g.size >= cap and self.ctx.split and (
                 g.size >= _GROUP_HARD_CAP or not self.big_value_pending(g)):
             # A long loop body costs LLVM superlinear time: cut it (live values become
             # arrays), so that every kernel stays small and the pieces are shared. (A
@@ -973,6 +994,10 @@ class _JaxprLowering:
 
 _SYM = "@"
 _GROUP_CAP = 12     # equations per loop nest at most (a ScalarRule's count as 4)
+# In the body of a loop the Python driver runs, every kernel call is paid each iteration:
+# loop nests there take 4x the equations (jit(random.gamma)'s steady call 342 -> 43 us,
+# and fewer kernels to compile: 3.4 -> 2.7 s CPU cold).
+_DRIVER_LOOP_CAP_FACTOR = 4
 _GROUP_HARD_CAP = 36   # ... unless the cut would store a value of over _CUT_MAX elements
 _CUT_MAX = 1 << 18
 
@@ -1029,6 +1054,49 @@ def _row_reduce(g: _Group, eqn) -> bool:
     d0 = _outer_axis(shape)
     return g.outer is not None and d0 not in axes and all(
         d in axes for d, n in enumerate(shape) if n != 1 and d != d0)
+
+
+# A scan/while of a split program whose native loop would be a kernel of more lines than
+# this (comments aside) runs as a Python loop in the driver instead (see visit). Such a
+# kernel goes to Numba, which took 5-15 s on a 460-line loop (binomial's inversion loop)
+# and minutes on 4,700 lines; the Lorenz RK4 loop and its gradient (90-193 lines) stay.
+DRIVER_LOOP_LINES = 300
+
+
+def _code_lines(lines) -> int:
+    return sum(1 for ln in lines if not ln.lstrip().startswith("#"))
+
+
+def _calls_back(eqn) -> bool:
+    """Whether an equation's inner programs (at any depth) call back to the host."""
+    stack = list(_inner_jaxprs(eqn.params))
+    while stack:
+        j = stack.pop()
+        for e in j.eqns:
+            if getattr(lowering_rules.get(e.primitive), "driver_only", False):
+                return True
+            stack.extend(_inner_jaxprs(e.params))
+    return False
+
+
+def _inner_size(eqn) -> int:
+    """The number of equations inside an equation's inner programs, at any depth."""
+    n, stack = 0, list(_inner_jaxprs(eqn.params))
+    while stack:
+        j = stack.pop()
+        n += len(j.eqns)
+        for e in j.eqns:
+            stack.extend(_inner_jaxprs(e.params))
+    return n
+
+
+def _inner_jaxprs(params):
+    for v in params.values():
+        for x in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(x, Jaxpr):
+                yield x
+            elif isinstance(getattr(x, "jaxpr", None), Jaxpr):
+                yield x.jaxpr
 
 
 def _has_loop(lines) -> bool:

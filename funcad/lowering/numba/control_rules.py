@@ -1,5 +1,9 @@
 """Numba lowering of control flow: each loop is one native loop in the generated source.
 
+(In a split program a `scan` or `while` whose body calls back to the host, or whose
+native loop would be a very large kernel, runs instead as a Python loop in the driver,
+`_scan_driver`/`_while_driver`: see codegen's `_driver_loop_reason`.)
+
 `scan` becomes a `for` loop that writes its stacked outputs into buffers preallocated
 before the loop (the reverse pass of a scan is a scan with `reverse=True` reading those
 stacks, so it is a native loop too); `while` becomes `while True: ... break`; `cond` an
@@ -217,6 +221,68 @@ def _while_numba(ctx, eqn, args):
     return carry
 
 
+def _scan_driver(ctx, eqn, args):
+    """A scan as a Python `for` loop in the driver: its body's loop nests are kernels."""
+    p = eqn.params
+    nc, nk, length, reverse = p["num_consts"], p["num_carry"], p["length"], p["reverse"]
+    consts, carry_in, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
+    carry = _driver_carries(ctx, eqn.out_binders[:nk], carry_in)
+    ys = []
+    for a in eqn.out_binders[nk:]:
+        name = ctx.fresh("ys")
+        ctx.line(f"{name} = {ctx.empty(a.aval.shape, a.aval.dtype)}")
+        ctx.note(name, a.aval)
+        ys.append(name)
+    k = ctx.fresh("k")
+    i = ctx.fresh("i")
+    x_avals = [v.aval for v in p["jaxpr"].invars[nc + nk:]]
+    ctx.line(f"for {k} in range({length}):")
+    with ctx.block():
+        ctx.line(f"{i} = {length - 1} - {k}" if reverse else f"{i} = {k}")
+        x_at = []
+        for x, a in zip(xs, x_avals):
+            name = ctx.fresh("x")
+            ctx.line(f"{name} = {x}[{i}]")     # a C-contiguous row (or a NumPy scalar)
+            ctx.note(name, a)
+            x_at.append(name)
+        ctx.driver_loops += 1
+        try:
+            outs = ctx.emit_jaxpr(p["jaxpr"], [*consts, *carry, *x_at])
+        finally:
+            ctx.driver_loops -= 1
+        for buf, o in zip(ys, outs[nk:]):
+            ctx.line(f"{buf}[{i}] = {o}")
+        _assign(ctx, carry, outs[:nk])
+    return [*carry, *ys]
+
+
+def _driver_carries(ctx, binders, init: list[str]) -> list[str]:
+    carry = [ctx.fresh("carry") for _ in binders]
+    _assign(ctx, carry, init)
+    for c, v in zip(carry, binders):
+        ctx.note(c, v.aval)
+    return carry
+
+
+def _while_driver(ctx, eqn, args):
+    """A while loop as a Python loop in the driver: its body's loop nests are kernels."""
+    p = eqn.params
+    ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+    cc, bc, init = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
+    carry = _driver_carries(ctx, eqn.out_binders, init)
+    ctx.driver_loops += 1
+    try:
+        with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
+            _assign(ctx, carry, ctx.emit_jaxpr(p["body_jaxpr"], [*bc, *carry]))
+    finally:
+        ctx.driver_loops -= 1
+    return carry
+
+
+_scan_numba.driver_loop = _scan_driver       # see codegen: loops run by the Python driver
+_while_numba.driver_loop = _while_driver
+
+
 def _cond_numba(ctx, eqn, args):
     branches = eqn.params["branches"]
     index, ops = args[0], args[1:]
@@ -237,6 +303,17 @@ def _cond_numba(ctx, eqn, args):
             if not outs:
                 ctx.line("pass")
     return outs
+
+
+def _cond_driver(ctx, eqn, args):
+    """A cond whose branches call back to the host: an if/elif/else in the driver."""
+    outs = _cond_numba(ctx, eqn, args)
+    for o, v in zip(outs, eqn.out_binders):
+        ctx.note(o, v.aval)
+    return outs
+
+
+_cond_numba.driver_loop = _cond_driver
 
 
 def _while_rev_numba(ctx, eqn, args):
