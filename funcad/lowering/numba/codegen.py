@@ -843,7 +843,7 @@ class _JaxprLowering:
             for v, o in zip(eqn.out_binders, outs, strict=True):
                 self.env[v] = o
         elif (ctx.driver_level and getattr(rule, "driver_loop", None) is not None
-              and (_calls_back(eqn) or _inner_size(eqn) > DRIVER_LOOP_LINES)):
+              and (_calls_back(eqn) or _inner_size(eqn) > _driver_lines(rule))):
             # A loop whose body calls back to the host: a Python loop in the driver; so is
             # a loop of more equations than a native loop kernel may have lines (each
             # equation writes a line at least: no need to lower it twice to know).
@@ -857,7 +857,7 @@ class _JaxprLowering:
             with ctx.capture(plain_literals=False) as cap:
                 outs = _call_stmt_rule(ctx, rule, eqn, args)
             if (getattr(rule, "driver_loop", None) is not None
-                    and _code_lines(cap.lines) > DRIVER_LOOP_LINES):
+                    and _code_lines(cap.lines) > _driver_lines(rule)):
                 # Too large a native loop for one kernel: it would go to Numba (the LLVM
                 # kernel compiler takes no local arrays), whose compile time grows
                 # superlinearly with a function's size (a rejection sampler's loop of
@@ -1061,6 +1061,12 @@ def _row_reduce(g: _Group, eqn) -> bool:
 # kernel goes to Numba, which took 5-15 s on a 460-line loop (binomial's inversion loop)
 # and minutes on 4,700 lines; the Lorenz RK4 loop and its gradient (90-193 lines) stay.
 DRIVER_LOOP_LINES = 300
+
+
+def _driver_lines(rule) -> int:
+    """How many lines of native loop a loop rule may write before the driver runs it
+    (a rule's own `driver_loop_lines`, else DRIVER_LOOP_LINES)."""
+    return getattr(rule, "driver_loop_lines", DRIVER_LOOP_LINES)
 
 
 def _code_lines(lines) -> int:
