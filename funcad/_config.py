@@ -99,20 +99,23 @@ def debug_nans(new_val: bool = True):
     Traceback (most recent call last):
     FloatingPointError: invalid value (nan) encountered in log...
     """
-    previous = config.jax_debug_nans
-    config.update("jax_debug_nans", new_val)
-    try:
+    with _flag("jax_debug_nans", new_val):
         yield
-    finally:
-        config.update("jax_debug_nans", previous)
 
 
 @contextlib.contextmanager
 def debug_infs(new_val: bool = True):
     """Context manager: jax_debug_infs set to `new_val` inside (eager infinities raise)."""
-    previous = config.jax_debug_infs
-    config.update("jax_debug_infs", new_val)
+    with _flag("jax_debug_infs", new_val):
+        yield
+
+
+@contextlib.contextmanager
+def _flag(name: str, value: Any):
+    """The config flag `name` set to `value` inside the block, restored after it."""
+    previous = getattr(config, name)
+    config.update(name, value)
     try:
         yield
     finally:
-        config.update("jax_debug_infs", previous)
+        config.update(name, previous)

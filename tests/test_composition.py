@@ -260,8 +260,10 @@ def test_self_calling_rules_of_functions_closing_over_tracers():
 
 def test_lazy_rule_closing_over_a_tracer_raises_clearly():
     # The refused case: the rule, but not the function, closes over a traced value, and
-    # the call inside the rule (traced lazily) is differentiated again.
-    def outer(s):
+    # the call inside the rule (traced lazily) is differentiated again. Eagerly the rules
+    # run on values, so it works (as in JAX); under jit, where x has no value, it is
+    # refused.
+    def outer(s, traced_x):
         @fa.custom_jvp
         def g(x):
             return fnp.sin(x)
@@ -269,10 +271,13 @@ def test_lazy_rule_closing_over_a_tracer_raises_clearly():
         @g.defjvp
         def g_jvp(p, t):
             return g(*p), fnp.cos(p[0]) * s * t[0]      # deliberately scaled by s
-        return fa.grad(fa.grad(g))(0.3)
-    _close(outer(2.0), -np.sin(0.3) * 2.0)
+        return fa.grad(fa.grad(g))(0.3 + 0.0 * s if traced_x else 0.3)
+    _close(outer(2.0, False), -np.sin(0.3) * 2.0)
+    for traced_x in (False, True):
+        _close(fa.grad(outer)(2.0, traced_x), -np.sin(0.3))
+    _close(fa.jit(fa.grad(outer), static_argnums=1)(2.0, False), -np.sin(0.3))
     with pytest.raises(TypeError, match="closes over a traced value"):
-        fa.grad(outer)(2.0)
+        fa.jit(fa.grad(outer), static_argnums=1)(2.0, True)
 
 
 # -- 3. nested jit under grad in the Numba lowering -----------------------------------------
