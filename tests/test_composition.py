@@ -522,7 +522,8 @@ def test_contraction_size_mismatch_is_a_type_error_naming_both_shapes():
 
 
 @pytest.mark.parametrize("name,fun", [
-    ("numpy.packbits", lambda x: np.packbits(x)),  # (numpy.fft: now in funcad.numpy.fft)
+    # (numpy.fft and packbits: now in funcad.numpy)
+    ("numpy.real_if_close", lambda x: np.real_if_close(x)),
     ("numpy.roots", lambda x: np.roots(x)),  # (histogram, frexp: now in funcad.numpy)
     # (numpy.sort_complex and numpy.linalg.eigvals are implemented now: their tests are in
     # tests/test_complex_linalg.py)
