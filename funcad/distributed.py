@@ -18,9 +18,11 @@ cluster shares the caller's), a fresh worker loads instead of compiling. The fir
 of a new program is built on one worker before the other chunks are sent, so that the
 other workers load it too. Unmapped inputs (parameters) and the program's constants are
 scattered to every worker once per call (`broadcast=True`), not sent once per chunk.
-`dmap` scatters each chunk of the mapped inputs straight to one worker (one network hop,
-half the time of sending it inside its task through the scheduler) and sends a chunk
-again from the caller if its data died with a worker. `data_parallel`'s chunks travel
+`dmap` sends consecutive chunks in groups (two per worker thread: a task costs Dask a few
+milliseconds), scattering each group's mapped inputs straight to one worker (one network
+hop, half the time of sending them inside the task through the scheduler), and sends a
+group again from the caller if its data died with a worker. Workers keep freed memory
+for reuse (see `_keep_freed_memory`). `data_parallel`'s chunks travel
 inside their tasks, so that Dask itself can run them again elsewhere and the merge tasks
 that depend on them stay valid.
 
