@@ -232,22 +232,11 @@ class custom_jvp(_CustomFunction):
         def jvp_flat_fn(*xs):
             primals = tree_unflatten(in_tree, xs[:n])
             tangents = tree_unflatten(in_tree, xs[n:])
-            nd = [static[i] for i in sorted(static)]
-            res = self.jvp(*nd, tuple(primals), tuple(tangents))
-            if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
-                                f"(primal_out, tangent_out)")
-            p_out, t_out = res
-            p_leaves, p_tree = tree_flatten(p_out)
-            t_leaves, t_tree = tree_flatten(t_out, is_leaf=lambda x: x is None)
+            p_leaves, p_tree, t_leaves = _run_jvp_rule(self, static, primals, tangents)
             _check_like(f"the jvp rule of {self.__name__} (primal output vs {self.__name__})",
                         box["out_tree"], p_tree, out_avals,
                         [get_aval(_as_leaf(p)) for p in p_leaves])
-            if len(t_leaves) != len(p_leaves):
-                raise TypeError(f"the jvp rule of {self.__name__}: tangent output "
-                                f"structure {t_tree} differs from the primal output "
-                                f"{p_tree}")
-            return [*p_leaves, *_tangents_like(p_leaves, t_leaves)]
+            return [*p_leaves, *t_leaves]
 
         if self._lazy_rules(fc):
             # Called from inside its own jvp rule (the usual `return f(x), ...` pattern):
@@ -266,6 +255,22 @@ class custom_jvp(_CustomFunction):
                                       jvp_jaxpr=jvp_jaxpr_, num_fun_consts=len(fc),
                                       num_jvp_consts=len(jc))
         return tree_unflatten(box["out_tree"], [_as_leaf(o) for o in outs])
+
+
+def _run_jvp_rule(self: custom_jvp, static: dict, primals, tangents) -> tuple:
+    """Call the jvp rule: (primal output leaves, their tree, tangent output leaves shaped
+    and typed like them), with the errors that name what the rule got wrong."""
+    nd = [static[i] for i in sorted(static)]
+    res = self.jvp(*nd, tuple(primals), tuple(tangents))
+    if not (isinstance(res, (tuple, list)) and len(res) == 2):
+        raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
+                        f"(primal_out, tangent_out)")
+    p_leaves, p_tree = tree_flatten(res[0])
+    t_leaves, t_tree = tree_flatten(res[1], is_leaf=lambda x: x is None)
+    if len(t_leaves) != len(p_leaves):
+        raise TypeError(f"the jvp rule of {self.__name__}: tangent output structure "
+                        f"{t_tree} differs from the primal output {p_tree}")
+    return p_leaves, p_tree, _tangents_like(p_leaves, t_leaves)
 
 
 def _tangents_like(p_leaves: list, t_leaves: list) -> list:
@@ -293,25 +298,16 @@ def _jvp_on_tape(self: custom_jvp, static: dict, in_tree, trace, vals: list, nod
     live = [k for k, n in enumerate(nodes) if n is not None]
     if not live:
         return self.fun(*_merge(static, tree_unflatten(in_tree, vals)))
-    nd = [static[i] for i in sorted(static)]
     box: dict = {}
 
     def rule(*ts):
         t_all = [np.zeros_like(v) for v in vals]
         for k, t in zip(live, ts):
             t_all[k] = t
-        res = self.jvp(*nd, tuple(tree_unflatten(in_tree, vals)),
-                       tuple(tree_unflatten(in_tree, t_all)))
-        if not (isinstance(res, (tuple, list)) and len(res) == 2):
-            raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
-                            f"(primal_out, tangent_out)")
-        p_leaves, box["tree"] = tree_flatten(res[0])
-        t_leaves, t_tree = tree_flatten(res[1], is_leaf=lambda x: x is None)
-        if len(t_leaves) != len(p_leaves):
-            raise TypeError(f"the jvp rule of {self.__name__}: tangent output structure "
-                            f"{t_tree} differs from the primal output {box['tree']}")
+        p_leaves, box["tree"], t_leaves = _run_jvp_rule(
+            self, static, tree_unflatten(in_tree, vals), tree_unflatten(in_tree, t_all))
         box["n"] = len(p_leaves)
-        return [*_tangents_like(p_leaves, t_leaves), *[_as_leaf(p) for p in p_leaves]]
+        return [*t_leaves, *[_as_leaf(p) for p in p_leaves]]
 
     outs, lin = linearize_flat(rule, [np.zeros_like(vals[k]) for k in live],
                                num_aux=lambda: box["n"], prune=False)
@@ -329,23 +325,7 @@ def _concrete_jvp_trace(leaves: Sequence):
     values (eager jvp, jacfwd, linearize, an inner eager grad), where their equations go;
     else None."""
     from funcad.interpreters.ad import JVPTracer
-    trace = None
-    for x in leaves:
-        if isinstance(x, Tracer):
-            if type(x) is not JVPTracer or not tape.holds_value(x.primal):
-                return None
-            if trace is None:
-                trace = x._trace
-            elif x._trace is not trace:
-                return None
-    if trace is None or trace.main.level < _dynamic_level():
-        return None     # a jit being traced above would stage this call
-    return trace
-
-
-def _dynamic_level() -> int:
-    from funcad import _core
-    return _core._dynamic_main.level
+    return tape.eager_trace(leaves, JVPTracer, lambda x: x.primal)
 
 
 def _jvp_on_jvp_trace(self: custom_jvp, static: dict, in_tree, trace, leaves: list):
@@ -356,19 +336,9 @@ def _jvp_on_jvp_trace(self: custom_jvp, static: dict, in_tree, trace, leaves: li
     primals = [x.primal if type(x) is JVPTracer else x for x in leaves]
     tangents = [instantiate(x.tangent) if type(x) is JVPTracer else np.zeros_like(x)
                 for x in leaves]
-    nd = [static[i] for i in sorted(static)]
-    res = self.jvp(*nd, tuple(tree_unflatten(in_tree, primals)),
-                   tuple(tree_unflatten(in_tree, tangents)))
-    if not (isinstance(res, (tuple, list)) and len(res) == 2):
-        raise TypeError(f"the jvp rule of {self.__name__} must return a pair "
-                        f"(primal_out, tangent_out)")
-    p_leaves, p_tree = tree_flatten(res[0])
-    t_leaves, t_tree = tree_flatten(res[1], is_leaf=lambda x: x is None)
-    if len(t_leaves) != len(p_leaves):
-        raise TypeError(f"the jvp rule of {self.__name__}: tangent output structure "
-                        f"{t_tree} differs from the primal output {p_tree}")
+    p_leaves, p_tree, t_leaves = _run_jvp_rule(
+        self, static, tree_unflatten(in_tree, primals), tree_unflatten(in_tree, tangents))
     p_leaves = [_as_leaf(p) for p in p_leaves]
-    t_leaves = _tangents_like(p_leaves, t_leaves)
     level = trace.main.level
     if any(isinstance(x, Tracer) and x._trace.main.level >= level
            for x in (*p_leaves, *t_leaves)):

@@ -199,15 +199,13 @@ def _how(prim, vals: list, nodes: list) -> int:
     one-hot tangent, 2 linearized on its own."""
     if prim.multiple_results:
         return 2
-    rules = _elementwise_jvp(prim)
-    if rules is not None and _diagonal(vals, nodes):
+    diagonal = prim in elementwise_primitives and _diagonal(vals, nodes)
+    if diagonal and _elementwise_jvp(prim) is not None:
         return 0
     how = _transposed(prim)
     if how is not False and _linear_in(how, vals, nodes):
         return 4 if how[1] else 1
-    if prim in elementwise_primitives and _diagonal(vals, nodes):
-        return 3
-    return 2
+    return 3 if diagonal else 2
 
 
 _RULE = {0: _elementwise_jvp, 1: lambda prim: transpose_rules[prim],
@@ -334,14 +332,14 @@ def holds_value(x) -> bool:
     return True
 
 
-def concrete_on_tape(leaves: Sequence) -> tuple | None:
-    """(trace, values, nodes) when the traced leaves are TapeTracers of one trace, holding
-    values, that is where their equations go (a custom rule may then run on the values:
-    Python control flow on them works, as in JAX's eager mode); else None."""
+def eager_trace(leaves: Sequence, tracer_type: type, value_of: Callable) -> Any:
+    """The trace of the traced leaves when all are `tracer_type` tracers of one trace
+    whose values (`value_of`) are concrete, and their equations go to it (no jit being
+    traced above); else None."""
     trace = None
     for x in leaves:
         if isinstance(x, Tracer):
-            if type(x) is not TapeTracer or not holds_value(x.val):
+            if type(x) is not tracer_type or not holds_value(value_of(x)):
                 return None
             if trace is None:
                 trace = x._trace
@@ -349,6 +347,16 @@ def concrete_on_tape(leaves: Sequence) -> tuple | None:
                 return None
     if trace is None or trace.main.level < _core._dynamic_main.level:
         return None     # a jit being traced above would stage this call
+    return trace
+
+
+def concrete_on_tape(leaves: Sequence) -> tuple | None:
+    """(trace, values, nodes) when the traced leaves are TapeTracers of one trace, holding
+    values, that is where their equations go (a custom rule may then run on the values:
+    Python control flow on them works, as in JAX's eager mode); else None."""
+    trace = eager_trace(leaves, TapeTracer, lambda x: x.val)
+    if trace is None:
+        return None
     vals = [x.val if type(x) is TapeTracer else x for x in leaves]
     nodes = [x.node if type(x) is TapeTracer else None for x in leaves]
     return trace, vals, nodes
