@@ -12,8 +12,9 @@ it behaves like a JAX array:
   operators with a traced operand (`x + tracer`) give traced values, so an Array made
   outside a transform can be closed over inside one, as in JAX.
 - Operators and methods give Arrays (`x + 1`, `x.sum(axis=0)`, `x.T`, `x[1:]`), as in
-  JAX; rank-0 results of operators and reductions stay NumPy scalars, as they are on
-  ndarrays. NumPy's own functions on Arrays (`np.sin(x)`, `np.concatenate([x, y])`)
+  JAX, rank-0 results included, and operators promote dtypes as funcad.numpy does (JAX's
+  rules: `int32_array / 10` is float32), so eager code computes in the dtypes it gets
+  under jit. NumPy's own functions on Arrays (`np.sin(x)`, `np.concatenate([x, y])`)
   give plain, writeable ndarrays, as they do on JAX arrays, so NumPy code that writes
   into its results keeps working (an operator whose left operand is a NumPy scalar,
   `np.float64(2) * x`, is NumPy's ufunc too: a plain ndarray).
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from funcad import _core
+from funcad import _core, _dtypes
 from funcad._core import Tracer
 
 # ----------------------------------------------------------------------------------
@@ -145,12 +146,40 @@ def _checked(name: str, args: tuple, out: Any) -> None:
     check_values(_PRIM_NAMES.get(name, name), args, out)
 
 
+_PY_NUMBERS = frozenset({int, float, complex})
+
+
 def _binary(ufunc, name: str):
+    inexact = name == "truediv"
+
+    def apply(a, b):
+        # funcad's (JAX's) result dtype, not NumPy's: int32 + float32 is float32, and
+        # int32 / int32 is float32 (the same dtypes as funcad.numpy, eagerly and traced)
+        ta, tb = type(a), type(b)
+        if ta is np.ndarray:
+            if tb is np.ndarray:
+                if a.dtype == b.dtype and not (inexact and a.dtype.kind in "biu"):
+                    return ufunc(a, b)
+            elif (tb is float or tb is int) and a.dtype.kind in "fc":
+                return ufunc(a, b)      # a Python number is weak: the array's dtype
+        elif (ta is float or ta is int) and tb is np.ndarray and b.dtype.kind in "fc":
+            return ufunc(a, b)
+        if tb not in _PY_NUMBERS:
+            b = np.asarray(b)
+        if ta not in _PY_NUMBERS:
+            a = np.asarray(a)
+        dt = _dtypes.result_type(a, b)
+        if inexact:
+            dt = _dtypes.inexact_dtype(dt)
+        # a Python number operand is weak: NumPy gives the array's dtype too
+        return ufunc(a if type(a) in _PY_NUMBERS else a.astype(dt, copy=False),
+                     b if type(b) in _PY_NUMBERS else b.astype(dt, copy=False))
+
     def op(self, other):
         if _defers(other):
             return NotImplemented
         a, b = self.view(np.ndarray), _plain(other)
-        out = ufunc(a, b)
+        out = apply(a, b)
         if _core._debug_hook is not None:
             _checked(name, (a, b), out)
         return _result(out)
@@ -159,7 +188,7 @@ def _binary(ufunc, name: str):
         if _defers(other):
             return NotImplemented
         a, b = _plain(other), self.view(np.ndarray)
-        out = ufunc(a, b)
+        out = apply(a, b)
         if _core._debug_hook is not None:
             _checked(name, (a, b), out)
         return _result(out)
@@ -400,19 +429,38 @@ def _results(r: Any) -> Any:
         return r
     if t is tuple:
         return tuple(_results(x) for x in r)
+    if t in _NUMPY_SCALARS:
+        return _scalar_array(r)
     return r
 
 
+# NumPy's number scalars: they leave funcad as rank-0 Arrays (as JAX returns them), so
+# that what a program does with them next follows funcad's (JAX's) dtype rules, eagerly
+# as under jit (np.int32(3) / 10 would be NumPy's float64, funcad's is float32).
+_NUMPY_SCALARS = frozenset({np.float64, np.float32, np.float16, np.int64, np.int32,
+                            np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8,
+                            np.bool_, np.complex128, np.complex64})
+
+
+def _scalar_array(x: np.generic) -> Array:
+    out = np.asarray(x).view(Array)
+    out.setflags(write=False)
+    return out
+
+
 def to_array(x: Any) -> Any:
-    """One output leaf leaving funcad: ndarrays become Arrays, everything else stays."""
+    """One output leaf leaving funcad: ndarrays and NumPy scalars become Arrays, everything
+    else stays."""
     t = type(x)
     if t is np.ndarray:
         x = x.view(Array)
         x.setflags(write=False)
+    elif t in _NUMPY_SCALARS:
+        return _scalar_array(x)
     return x
 
 
-_result = to_array      # a NumPy result as an Array (scalars stay scalars)
+_result = to_array      # a NumPy result as an Array
 
 
 def to_arrays(out: Any) -> Any:
@@ -422,6 +470,8 @@ def to_arrays(out: Any) -> Any:
         out = out.view(Array)
         out.setflags(write=False)
         return out
+    if t in _NUMPY_SCALARS:
+        return _scalar_array(out)
     if t is list:
         return [to_arrays(x) for x in out]
     if t is tuple:

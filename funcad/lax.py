@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad import _dtypes
 from funcad._core import ShapedArray, Tracer, get_aval
 from funcad._tree import PyTreeDef, tree_flatten, tree_unflatten
 from funcad.api import stop_gradient  # noqa: F401
@@ -113,13 +114,6 @@ def _carry_aval(x: Any) -> ShapedArray:
     return get_aval(x)
 
 
-_WEAK_SAMPLES = {"f": 0.0, "i": 0, "c": 0j, "b": False}
-
-
-def _promotion_operand(aval: ShapedArray) -> Any:
-    return _WEAK_SAMPLES.get(aval.dtype.kind, aval.dtype) if aval.weak_type else aval.dtype
-
-
 def _promote_weak_carry(leaves: list, avals_in: list, avals_out: Sequence
                         ) -> tuple[list, list] | None:
     """JAX's rule for loop carries: a weakly typed initial value whose dtype differs from
@@ -130,7 +124,7 @@ def _promote_weak_carry(leaves: list, avals_in: list, avals_out: Sequence
     leaves, avals_in = list(leaves), list(avals_in)
     for k, (a, b) in enumerate(zip(avals_in, avals_out, strict=True)):
         if a.weak_type and a.dtype != b.dtype:
-            dt = np.result_type(_promotion_operand(a), _promotion_operand(b))
+            dt = _dtypes.result_type(a, b)
             import funcad.numpy as fnp
             leaves[k] = fnp.asarray(leaves[k]).astype(dt)
             avals_in[k] = ShapedArray(a.shape, dt)

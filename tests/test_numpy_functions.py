@@ -10,6 +10,8 @@ Every row is checked on several shapes for
 from __future__ import annotations
 
 import itertools
+import json
+import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,7 +188,10 @@ for _n, _d in {"cbrt": "nz", "exp2": "real", "log2": "pos", "log10": "pos", "rin
                "reciprocal": "nz", "positive": "real", "deg2rad": "real", "rad2deg": "real",
                "sinc": "nz", "absolute": "nz", "around": "real"}.items():
     row(_n, getattr(fnp, _n), getattr(np, _n), S_UNARY, _d)
-for _n, _d in {"hypot": "nz", "copysign": "nz", "float_power": ("pos", "real"),
+# float_power: NumPy's is always float64, JAX's (and funcad's) keeps float32
+row("float_power", fnp.float_power, lambda x, y: np.power(
+    *(np.asarray(v, np.result_type(v, np.float32)) for v in (x, y))), S_BINARY, ("pos", "real"))
+for _n, _d in {"hypot": "nz", "copysign": "nz",
                "fmod": ("real", "gt1"), "mod": ("real", "gt1"), "remainder": ("real", "gt1"),
                "floor_divide": ("real", "gt1")}.items():
     row(_n, getattr(fnp, _n), getattr(np, _n), S_BINARY, _d)
@@ -1285,6 +1290,8 @@ def test_jit_matches_eager(r: Row, shapes, driver, monkeypatch):
 # ----------------------------------------------------------------------------------
 # dtype rules: float64 default, float32 stays float32, NumPy 2 promotion
 
+_JAX_DTYPES = json.loads(
+    (pathlib.Path(__file__).parent / "programs" / "jax_dtypes.json").read_text())
 _DTYPE_ARGS = {
     "f32": np.float32(1.5) * np.ones(3, np.float32), "f64": np.linspace(0.5, 1.5, 3),
     "i64": np.array([1, 2, 3]), "i32": np.array([1, 2, 3], np.int32),
@@ -1301,19 +1308,21 @@ _DTYPE_BINARY = ["add", "subtract", "multiply", "divide", "power", "maximum", "a
 @pytest.mark.parametrize("name", _DTYPE_UNARY)
 @pytest.mark.parametrize("kind", ["f32", "f64", "i64", "i32", "bool"])
 def test_dtype_unary(name, kind):
+    """NumPy's values, in JAX's dtype (recorded in tests/programs/jax_dtypes.json)."""
     x = _DTYPE_ARGS[kind]
     if kind == "bool" and name in ("negative", "sign", "var", "square", "round"):
         # NumPy refuses these on booleans or gives odd types (square: int8, round:
         # float16); funcad raises or keeps the booleans.
         return
+    want = np.dtype(_JAX_DTYPES["unary"][f"{name}({kind})"])
     with np.errstate(all="ignore"):
-        expected = getattr(np, name)(x)
-    if np.asarray(expected).dtype == np.float16:  # funcad: no float16 (Numba has none)
-        expected = getattr(np, name)(x.astype(np.float64))
+        # (in the dtype JAX computes in: NumPy's sin of booleans is float16)
+        expected = getattr(np, name)(x.astype(want) if want.kind in "fc" else x)
+    expected = np.asarray(expected).astype(want)
     out = getattr(fnp, name)(x)
     _assert_tree_close(out, expected, 1e-6, 1e-7, f"{name}({kind})")
     traced_out = fa.jit(getattr(fnp, name))(x)
-    assert np.asarray(traced_out).dtype == np.asarray(expected).dtype
+    assert np.asarray(traced_out).dtype == want
 
 
 _DTYPE_PAIRS = [("f32", "f32"), ("f32", "f64"), ("f32", "pyfloat"), ("f32", "pyint"),
@@ -1327,14 +1336,17 @@ _DTYPE_PAIRS = [("f32", "f32"), ("f32", "f64"), ("f32", "pyfloat"), ("f32", "pyi
     if n not in ("dot", "matmul", "inner", "outer")
     or (np.ndim(_DTYPE_ARGS[k1]) and np.ndim(_DTYPE_ARGS[k2]))])
 def test_dtype_binary(name, k1, k2):
+    """NumPy's values, in JAX's dtype (recorded in tests/programs/jax_dtypes.json)."""
     x, y = _DTYPE_ARGS[k1], _DTYPE_ARGS[k2]
     with np.errstate(all="ignore"):
         expected = getattr(np, name)(x, y)
+    want = np.dtype(_JAX_DTYPES["binary"][f"{name}({k1},{k2})"])
+    expected = np.asarray(expected).astype(want)
     out = getattr(fnp, name)(x, y)
     _assert_tree_close(out, expected, 1e-6, 1e-7, f"{name}({k1}, {k2})")
     if isinstance(x, np.ndarray):  # (a Python number passed to jit becomes an array)
         traced_out = fa.jit(lambda a: getattr(fnp, name)(a, y))(x)
-        assert np.asarray(traced_out).dtype == np.asarray(expected).dtype
+        assert np.asarray(traced_out).dtype == want
 
 
 def test_float32_grad_stays_float32():

@@ -4,9 +4,12 @@ Every function works on plain arrays and inside any transform; NumPy's names, ar
 names, broadcasting and dtype rules apply (float64 by default).
 
 Where funcad has to choose (tested in tests/test_numpy_functions.py):
-- dtypes follow NumPy 2 (Python numbers are weak; float32 stays float32), except that
-  functions NumPy computes in float16 for booleans and small integers give float64 here
-  (Numba has no float16). complex64/complex128 trace through every transform with
+- dtypes promote as JAX's do with x64 on (funcad/_dtypes.py; tests/test_dtypes.py against
+  recorded JAX dtypes): Python numbers are weak (float32 * 2.0 is float32), an integer
+  meeting a float gives that float (int32 + float32 is float32), and booleans and
+  integers of up to 32 bits made inexact become float32 (`mean(a == b)`, `sin(int32)`,
+  `int32 / int32`), 64-bit integers float64. Weak types do not propagate past a Python
+  number (JAX keeps `int32_array * 0.5` weakly typed). complex64/complex128 trace through every transform with
   JAX's conventions (docs/coverage.md, "Complex numbers"); comparisons, maximum and
   minimum order them lexicographically as NumPy does, while max/min/argmax/argmin/sort
   of complex arrays and cholesky/eigh/svd/qr of complex matrices raise a TypeError.

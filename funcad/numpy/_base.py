@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from funcad import _core
+from funcad import _core, _dtypes
+from funcad._dtypes import inexact_dtype  # noqa: F401  (re-exported to the numpy modules)
 from funcad._array import Array, to_arrays
 from funcad._core import Tracer, current_dynamic_main, get_aval
 from funcad.primitives.elementwise import convert_element_type_p
@@ -111,30 +112,15 @@ def size(a: ArrayLike, axis: int | None = None) -> int:
     return int(np.prod(s, dtype=np.int64)) if axis is None else s[axis]
 
 
-# A weakly typed tracer (a Python number traced by jit) promotes like a Python number.
-_WEAK_SAMPLES = {"f": 0.0, "i": 0, "c": 0j}
-
-
-def _dtype_of(x: Any) -> Any:
-    """What np.result_type should see: dtypes for arrays, values for Python scalars."""
-    if isinstance(x, Tracer):
-        aval = x.aval
-        return _WEAK_SAMPLES.get(aval.dtype.kind, aval.dtype) if aval.weak_type else aval.dtype
-    if type(x) in _PY_SCALARS:
-        return x
-    if isinstance(x, (np.ndarray, np.generic)):
-        return x.dtype
-    return np.asarray(x).dtype
-
-
 def result_type(*args: Any) -> np.dtype:
-    """Promoted dtype, with Python scalars weakly typed (NumPy 2 rules).
+    """Promoted dtype by JAX's rules (funcad/_dtypes.py): Python numbers are weak, and an
+    integer meeting a float gives that float.
 
     >>> import numpy as np, funcad.numpy as fnp
-    >>> fnp.result_type(np.ones(2, np.float32), 2.0)
-    dtype('float32')
+    >>> fnp.result_type(np.ones(2, np.float32), 2.0), fnp.result_type(np.int32, np.float32)
+    (dtype('float32'), dtype('float32'))
     """
-    return np.result_type(*[_dtype_of(a) for a in args])
+    return _dtypes.result_type(*args)
 
 
 def astype(x: Any, dtype: Any) -> Any:
@@ -164,11 +150,10 @@ def promote(*args: Any, dtype: Any = None) -> list:
 
 
 def promote_inexact(*args: Any) -> list:
-    """Promote, then make integer/bool results float64 (as np.sin(int) does)."""
+    """Promote, then make bool/integer results inexact as JAX does (`inexact_dtype`:
+    float32 up to 32 bits, float64 for 64)."""
     args = [_to_array_operand(a) for a in args]
-    dt = result_type(*args)
-    if not np.issubdtype(dt, np.inexact):
-        dt = np.dtype(np.float64)
+    dt = inexact_dtype(result_type(*args))
     return [astype(a, dt) for a in args]
 
 

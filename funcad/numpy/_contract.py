@@ -29,11 +29,12 @@ def dot(a: Any, b: Any) -> Any:
     >>> fnp.dot(fnp.ones((2, 3)), fnp.ones(3))
     Array([3., 3.], dtype=float64)
     """
-    a, b = promote(asarray(a), asarray(b))
+    a, b = promote(a, b)   # (a Python number is weak: float32 @ 2.0 is float32)
     na, nb = ndim(a), ndim(b)
     if na == 0 or nb == 0:
         from funcad.numpy._ufuncs import multiply
         return multiply(a, b)
+    a, b = asarray(a), asarray(b)
     b_ax = 0 if nb == 1 else nb - 2
     _check_contract("dot", shape(a), shape(b), (na - 1,), (b_ax,))
     return dot_general(a, b, (((na - 1,), (b_ax,)), ((), ())))
@@ -95,11 +96,12 @@ def vdot(a: Any, b: Any) -> Any:
 
 def inner(a: Any, b: Any) -> Any:
     """Contract the last axes of a and b."""
-    a, b = promote(asarray(a), asarray(b))
+    a, b = promote(a, b)
     na, nb = ndim(a), ndim(b)
     if na == 0 or nb == 0:
         from funcad.numpy._ufuncs import multiply
         return multiply(a, b)
+    a, b = asarray(a), asarray(b)
     _check_contract("inner", shape(a), shape(b), (na - 1,), (nb - 1,))
     return dot_general(a, b, (((na - 1,), (nb - 1,)), ((), ())))
 
@@ -108,7 +110,7 @@ def outer(a: Any, b: Any) -> Any:
     """Outer product of the flattened inputs."""
     from funcad.numpy._shapes import ravel
     from funcad.numpy._ufuncs import multiply
-    a, b = ravel(a), ravel(b)
+    a, b = (ravel(x) for x in promote(a, b))
     return multiply(st.reshape(a, (shape(a)[0], 1)), st.reshape(b, (1, shape(b)[0])))
 
 

@@ -540,12 +540,11 @@ def _scan_doubling(op: Callable, x: Any, axis: int, reverse: bool = False) -> An
 
 
 def _cumulative(name: str, op: Callable, a: Any, axis: Any, dtype: Any) -> Any:
-    from funcad.numpy._reductions import _sum_dtype
     a = asarray(a)
     if dtype is not None:
         a = astype(a, dtype)
-    elif name == "cumprod":
-        a = astype(a, _sum_dtype(a.dtype))
+    elif a.dtype == np.bool_:      # JAX: integers keep their dtype, bools count in int64
+        a = astype(a, np.int64)
     if axis is None:
         a = reshape(a, (-1,))
         axis = 0

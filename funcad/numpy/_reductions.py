@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from funcad.numpy._base import _asarray as asarray
-from funcad.numpy._base import astype, ndim, shape
+from funcad.numpy._base import astype, inexact_dtype, ndim, shape
 from funcad.numpy._ufuncs import multiply, sqrt, square, subtract, true_divide, where
 from funcad.primitives import reductions as red
 from funcad.primitives.structural import reshape
@@ -207,16 +207,12 @@ def _count(s, axes) -> int:
     return int(np.prod([s[i] for i in axes], dtype=np.int64))
 
 
-def _float_dtype(dt):
-    return dt if np.issubdtype(dt, np.inexact) else np.dtype(np.float64)
-
-
 def mean(a: Any, axis: Any = None, dtype: Any = None, out: None = None,
          keepdims: bool = False, where: Any = None) -> Any:
     """Arithmetic mean over the given axes."""
     _no_out(out, where)
     a = asarray(a)
-    a = astype(a, dtype or _float_dtype(a.dtype))
+    a = astype(a, dtype or inexact_dtype(a.dtype))
     axes = _axes(axis, ndim(a))
     n = _count(shape(a), axes)
     return true_divide(sum(a, axes, keepdims=keepdims), n)
@@ -227,7 +223,7 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: None = None, ddof: int
     """Variance over the given axes (divisor n - ddof)."""
     _no_out(out, where)
     a = asarray(a)
-    a = astype(a, dtype or _float_dtype(a.dtype))
+    a = astype(a, dtype or inexact_dtype(a.dtype))
     axes = _axes(axis, ndim(a))
     n = _count(shape(a), axes)
     centered = subtract(a, mean(a, axes, keepdims=True))
@@ -283,7 +279,8 @@ def cumsum(a: Any, axis: int | None = None, dtype: Any = None, out: None = None)
     """Cumulative sum along an axis (the flattened array if axis is None)."""
     _no_out(out, None)
     a = asarray(a)
-    a = astype(a, dtype or _sum_dtype(a.dtype))
+    # JAX: integers keep their dtype (sum promotes them, cumsum does not); bools count in int64
+    a = astype(a, dtype or (np.dtype(np.int64) if a.dtype == np.bool_ else a.dtype))
     if axis is None:
         a = reshape(a, (size_of(a),))
         axis = 0
@@ -296,8 +293,7 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     """Weighted average (1-d weights run along `axis`, as in NumPy)."""
     from funcad.numpy._base import broadcast_to
     a = asarray(a)
-    if not np.issubdtype(a.dtype, np.inexact):
-        a = astype(a, np.float64)
+    a = astype(a, inexact_dtype(a.dtype))
     if weights is None:
         avg = mean(a, axis, keepdims=keepdims)
         if not returned:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from funcad._dtypes import inexact_dtype
 from funcad._core import ConcretizationTypeError, Tracer, concretization_message
 
 _INDEX = np.dtype(np.int64)
@@ -404,7 +405,7 @@ def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None,
         raise NotImplementedError("histogram: string values for `bins` are not supported "
                                   "(give an int or the edges)")
     arr = fnp.asarray(a)
-    dtype = arr.dtype if np.issubdtype(arr.dtype, np.inexact) else np.dtype(np.float64)
+    dtype = inexact_dtype(arr.dtype)
     if np.ndim(bins) == 1 or (isinstance(bins, Tracer) and fnp.ndim(bins) == 1):
         return fnp.asarray(bins, dtype=dtype)
     if isinstance(bins, Tracer):

@@ -11,6 +11,7 @@ from funcad._core import Tracer, get_aval
 from funcad.numpy._base import (
     astype,
     broadcast_arrays,
+    inexact_dtype,
     prepare,
     promote_inexact,
     result_type,
@@ -33,12 +34,11 @@ def _fast_aval(x: Any):
 
 @functools.cache
 def _ufunc_dtype(name: str, dtype: np.dtype) -> np.dtype:
-    """The dtype NumPy's ufunc `name` returns for an input of `dtype`, except that small
-    integers and booleans give float64 (NumPy: float16/float32), as Numba has no float16."""
+    """The dtype ufunc `name` returns for an input of `dtype`: NumPy's, except that bools
+    and integers that NumPy makes floats become `inexact_dtype` (JAX's rule)."""
     with np.errstate(all="ignore"):
         dt = getattr(np, name)(np.ones((), dtype)).dtype
-    return np.dtype(np.float64) if dt in (np.float16, np.float32) and (
-        not np.issubdtype(dtype, np.inexact)) else dt
+    return inexact_dtype(dtype) if dt.kind == "f" and dtype.kind in "biu" else dt
 
 
 def _leave(x: Any) -> Any:
@@ -259,7 +259,7 @@ _divide = _binary("divide", ew.div_p, inexact=True)  # with the fast paths of th
 
 
 def true_divide(x1: Any, x2: Any, /) -> Any:
-    """Elementwise true division (integers give float64)."""
+    """Elementwise true division (integers give `inexact_dtype`: int32 / int32 is float32)."""
     return _divide(x1, x2)
 
 
@@ -314,8 +314,8 @@ def power(x1: Any, x2: Any, /) -> Any:
 
 
 def float_power(x1: Any, x2: Any, /) -> Any:
-    """x1 ** x2 in float64."""
-    return power(astype(x1, np.float64), astype(x2, np.float64))
+    """x1 ** x2 in an inexact dtype (JAX's rule: float32 stays float32)."""
+    return power(*promote_inexact(x1, x2))
 
 
 def square(x: Any, /) -> Any:

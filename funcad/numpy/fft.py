@@ -3,8 +3,9 @@
 Every transform is a composite: the transformed axes are moved to the end, cropped or
 zero-padded to the requested lengths, transformed by the one `fft` primitive
 (funcad.lax.fft) and scaled for `norm`, so all of them differentiate, batch and compile
-like any other funcad code. Dtypes as NumPy 2: float32 and complex64 give complex64 (or
-float32 for the real outputs of irfft/hfft), everything else complex128 (float64).
+like any other funcad code. Dtypes as JAX: float32, complex64, bools and integers of up to
+32 bits give complex64 (or float32 for the real outputs of irfft/hfft), everything else
+complex128 (float64).
 `norm` is None or "backward" (inverse transforms divide by n), "ortho" (both divide by
 sqrt(n)) or "forward" (forward transforms divide by n).
 """
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from funcad._dtypes import inexact_dtype
 from funcad._lax_fft import fft as _lax_fft
 from funcad.numpy._base import _asarray as asarray
 from funcad.numpy._base import ndim, shape
@@ -96,7 +98,7 @@ def _prepare(name: str, a: Any, real_only: bool) -> Any:
         raise TypeError(f"fft.{name} needs a real array, got {a.dtype.name} (use fft.fft "
                         f"for complex input)")
     if kind in "biu":
-        a = a.astype(np.float64)
+        a = a.astype(inexact_dtype(a.dtype))   # JAX: int32 -> float32 -> complex64
     return a
 
 

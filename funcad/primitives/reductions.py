@@ -215,8 +215,8 @@ cumsum_p = new_primitive("cumsum")
 
 def _cumsum_impl(x, *, axis, reverse):
     if reverse:
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
-    return np.cumsum(x, axis=axis)
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+    return np.cumsum(x, axis=axis, dtype=x.dtype)  # (NumPy would widen small integers)
 
 
 def _cumsum_batch(size, vals, dims, *, axis, reverse):

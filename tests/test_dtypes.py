@@ -1,0 +1,117 @@
+"""funcad's dtype promotion against JAX's (x64 on), row by row from recorded JAX dtypes.
+
+tests/programs/jax_dtypes.json was written once by tests/programs/record_jax_dtypes.py
+under JAX. Every pair of dtypes and Python scalar kinds goes through `funcad.numpy.add` and
+`true_divide` (eagerly and under jit), the Array operators and `funcad.numpy.result_type`;
+then the unary and binary functions of the table on arrays of several dtypes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import funcad as fa
+import funcad.numpy as fnp
+from funcad._dtypes import inexact_dtype, promote_types
+
+_HERE = pathlib.Path(__file__).parent / "programs"
+_JAX = json.loads((_HERE / "jax_dtypes.json").read_text())
+_spec = importlib.util.spec_from_file_location("dtype_rows", _HERE / "dtype_rows.py")
+_rows = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_rows)
+value, DTYPE_ARGS, _PY = _rows.value, _rows.DTYPE_ARGS, _rows.PY_SCALARS
+
+# Kept out of the comparison (docs/coverage.md, "dtypes"): arithmetic on booleans, where
+# JAX refuses (sign, negative, round) or computes in int32 (square, power, floor_divide,
+# remainder) and funcad follows NumPy; and jnp.dot(int32 array, Python int), a TypeError
+# in JAX 0.10.2 (its preferred_element_type check), int32 here.
+_DIFFERENT = {"unary": {"sign(bool)", "negative(bool)", "round(bool)", "square(bool)"},
+              "binary": {"power(bool,bool)", "floor_divide(bool,bool)",
+                         "remainder(bool,bool)", "dot(i32,pyint)"}}
+
+
+def _dtype(x):
+    return str(np.asarray(x).dtype)
+
+
+def _funcad_dtype(fn):
+    try:
+        return _dtype(fn())
+    except Exception as e:  # noqa: BLE001
+        return "error: " + type(e).__name__
+
+
+@pytest.mark.parametrize("op", ["add", "true_divide"])
+@pytest.mark.parametrize("pair", list(_JAX["add"]))
+def test_promotion_lattice_matches_jax(op, pair):
+    a, b = pair.split(",")
+    want = _JAX[op][pair]
+    fn = getattr(fnp, op)
+    assert _dtype(fn(value(a), value(b))) == want
+    # under jit, an array argument is traced (a Python number stays a constant)
+    if a not in _PY:
+        assert _dtype(fa.jit(lambda x: fn(x, value(b)))(value(a))) == want
+    # the Array operators promote the same way
+    sym = {"add": "__add__", "true_divide": "__truediv__"}[op]
+    if a not in _PY:
+        assert _dtype(getattr(fnp.asarray(value(a)), sym)(value(b))) == want
+    if op == "add" and a not in _PY and b not in _PY:
+        assert str(fnp.result_type(np.dtype(a), np.dtype(b))) == want
+        assert str(promote_types(a, b)) == want
+
+
+@pytest.mark.parametrize("row", sorted(set(_JAX["unary"]) - _DIFFERENT["unary"]))
+def test_unary_dtypes_match_jax(row):
+    name, kind = row[:-1].split("(")
+    x = DTYPE_ARGS[kind]
+    want = _JAX["unary"][row]
+    with np.errstate(all="ignore"):
+        assert _funcad_dtype(lambda: getattr(fnp, name)(x)) == want
+        if not want.startswith("error"):
+            assert _dtype(fa.jit(getattr(fnp, name))(x)) == want
+
+
+@pytest.mark.parametrize("row", sorted(set(_JAX["binary"]) - _DIFFERENT["binary"]))
+def test_binary_dtypes_match_jax(row):
+    name, args = row[:-1].split("(")
+    a, b = (DTYPE_ARGS[k] for k in args.split(","))
+    want = _JAX["binary"][row]
+    with np.errstate(all="ignore"):
+        got = _funcad_dtype(lambda: getattr(fnp, name)(a, b))
+    if want.startswith("error"):
+        assert got.startswith("error"), row   # (the exception types differ)
+        return
+    assert got == want
+    if isinstance(a, np.ndarray):
+        assert _dtype(fa.jit(lambda x: getattr(fnp, name)(x, b))(a)) == want
+
+
+def test_inexact_dtype():
+    assert inexact_dtype(np.int32) == np.float32 and inexact_dtype(np.uint8) == np.float32
+    assert inexact_dtype(bool) == np.float32 and inexact_dtype(np.int64) == np.float64
+    assert inexact_dtype(np.float32) == np.float32 and inexact_dtype(np.complex64) == np.complex64
+
+
+def test_accuracy_of_booleans_is_float32_as_jax():
+    labels = np.array([0, 1, 1, 2, 2, 2])
+    preds = np.array([0, 1, 2, 2, 2, 1])
+    acc = fnp.mean(preds == labels)
+    assert acc.dtype == np.float32 and float(acc) == np.float32(4 / 6)
+    assert fa.jit(lambda p: fnp.mean(p == labels))(preds).dtype == np.float32
+
+
+def test_rank0_results_are_arrays_and_promote_as_funcad():
+    count = fnp.zeros([], np.int32)
+    count = count + 1            # an Array operator: a rank-0 Array, not np.int32
+    assert isinstance(count, fa.Array) and count.dtype == np.int32 and count.shape == ()
+    assert (count / 10).dtype == np.float32          # as under jit
+    assert fa.jit(lambda c: c / 10)(count).dtype == np.float32
+    s = fnp.sum(fnp.arange(3.0))
+    assert isinstance(s, fa.Array) and s.shape == ()
+    g = fa.grad(lambda x: x ** 2)(3.0)
+    assert isinstance(g, fa.Array) and float(g) == 6.0 and f"{g:.1f}" == "6.0"
