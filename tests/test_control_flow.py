@@ -281,10 +281,11 @@ def test_carry_changing_shape_names_leaf_and_types():
         lax.fori_loop(0, 3, lambda i, x: fnp.stack([x, x]), np.ones(2))
 
 
-def test_fori_loop_dtype_error_names_the_index_promotion():
+def test_fori_loop_dtype_error_names_the_promotion():
     with pytest.raises(TypeError, match=r"fori_loop.*val.*f32\[2\].*f64\[2\].*astype"):
-        lax.fori_loop(0, 3, lambda i, x: x * i, np.ones(2, np.float32))
-    out = lax.fori_loop(0, 3, lambda i, x: x * i.astype(x.dtype) + 1, np.ones(2, np.float32))
+        lax.fori_loop(0, 3, lambda i, x: x + np.ones(2), np.ones(2, np.float32))
+    # the integer index times a float32 carry is float32 (JAX's promotion), as in JAX
+    out = lax.fori_loop(0, 3, lambda i, x: x * i + 1, np.ones(2, np.float32))
     assert out.dtype == np.float32
 
 
