@@ -9,9 +9,9 @@ import numpy as np
 import funcad.numpy as fnp
 from funcad.primitives import linalg as la
 
-__all__ = ["cholesky", "eig", "eigh", "hessenberg", "householder_product", "lu",
-           "lu_pivots_to_permutation", "qdwh", "qr", "schur", "svd", "triangular_solve",
-           "tridiagonal", "tridiagonal_solve"]
+__all__ = ["cholesky", "cholesky_update", "eig", "eigh", "hessenberg", "householder_product",
+           "lu", "lu_pivots_to_permutation", "ormqr", "qdwh", "qr", "schur", "svd",
+           "symmetric_product", "triangular_solve", "tridiagonal", "tridiagonal_solve"]
 
 
 def cholesky(x: Any, *, symmetrize_input: bool = True) -> Any:
@@ -231,11 +231,10 @@ def householder_product(a: Any, taus: Any) -> Any:
     if m < n or k > n:
         raise ValueError(f"householder_product: need m >= n >= k, got a {tuple(shape)} and "
                          f"taus {tuple(fnp.shape(taus))}")
-    rows = np.arange(m)[:, None]
     q = fnp.broadcast_to(np.eye(m, n, dtype=dt), shape[:-2] + (m, n))
     # Q = H_0 (H_1 (... (H_{k-1} I))): apply the reflectors from the last to the first
     for i in reversed(range(k)):
-        v = fnp.where(rows > i, a[..., :, i:i + 1], fnp.where(rows == i, 1, 0).astype(dt))
+        v = _reflector(a, i, dt)
         w = fnp.matmul(fnp.conj(la._mT(v)), q)                       # v^H Q  [.., 1, n]
         q = q - taus[..., i, None, None] * fnp.matmul(v, w)
     return q
@@ -341,3 +340,64 @@ def qdwh(x: Any, *, is_hermitian: bool = False, max_iterations: int | None = Non
     h = fnp.matmul(_H(u), x)
     h = (h + _H(h)) / 2
     return u, h, num_iters, fnp.logical_not(not_converged)
+
+
+def _reflector(a, i, dt):
+    """The Householder vector v_i of LAPACK's packed form: column i of `a` below row i,
+    v_i[i] = 1, zeros above ([..., m, 1])."""
+    rows = np.arange(fnp.shape(a)[-2])[:, None]
+    return fnp.where(rows > i, a[..., :, i:i + 1], fnp.where(rows == i, 1, 0).astype(dt))
+
+
+def ormqr(a: Any, taus: Any, c: Any, *, left: bool = True, transpose: bool = False) -> Any:
+    """Q @ c, Q^H @ c (transpose), c @ Q (left=False) or c @ Q^H, with Q = H_0 ... H_{k-1}
+    the m x m product of the Householder reflectors packed in `a` [..., m, n] and `taus`
+    [..., k] (LAPACK's geqrf form), without forming Q, as jax.lax.linalg.ormqr. Built
+    from funcad operations: differentiable, jittable, batched.
+    """
+    a, taus, c = fnp._base.promote_inexact(a, taus, c)
+    dt = np.result_type(*(fnp.result_type(v) for v in (a, taus, c)))
+    a, taus, c = a.astype(dt), taus.astype(dt), c.astype(dt)
+    m = fnp.shape(a)[-2]
+    k = fnp.shape(taus)[-1]
+    if (fnp.shape(c)[-2] if left else fnp.shape(c)[-1]) != m:
+        raise ValueError(f"ormqr: c {tuple(fnp.shape(c))} does not match the {m} rows of the "
+                         f"Householder matrix a {tuple(fnp.shape(a))} (left={left})")
+    # Q c = H_0 (... (H_{k-1} c)); Q^H c = H_{k-1}^H (... (H_0^H c)); c Q = ((c H_0) ...) H_{k-1}
+    order = range(k) if left == transpose else reversed(range(k))
+    for i in order:
+        v = _reflector(a, i, dt)
+        tau = taus[..., i, None, None]
+        if transpose:
+            tau = fnp.conj(tau)
+        if left:
+            c = c - tau * fnp.matmul(v, fnp.matmul(_H(v), c))
+        else:
+            c = c - tau * fnp.matmul(fnp.matmul(c, v), _H(v))
+    return c
+
+
+def symmetric_product(a_matrix: Any, c_matrix: Any, *, alpha: float = 1.0, beta: float = 0.0,
+                      symmetrize_output: bool = False) -> Any:
+    """alpha a a^T + beta c ([..., m, m]) as jax.lax.linalg.symmetric_product; every entry is
+    computed (JAX guarantees only the lower triangle unless symmetrize_output, which copies
+    the lower triangle to the upper)."""
+    a, c = fnp._base.promote_inexact(a_matrix, c_matrix)
+    out = alpha * fnp.matmul(a, la._mT(a)) + beta * c
+    if symmetrize_output:
+        out = fnp.tril(out) + la._mT(fnp.tril(out, -1))
+    return out
+
+
+def cholesky_update(r_matrix: Any, w_vector: Any) -> Any:
+    """The upper Cholesky factor of r^T r + w w^T for an upper-triangular r with a positive
+    diagonal (A = r^T r), as jax.lax.linalg.cholesky_update (the same factor JAX's Givens
+    rotations give; computed here by refactoring, O(n^3), differentiable)."""
+    r, w = fnp._base.promote_inexact(r_matrix, w_vector)
+    shape = tuple(fnp.shape(r))
+    if len(shape) != 2 or shape[0] != shape[1] or tuple(fnp.shape(w)) != shape[:1]:
+        raise ValueError(f"cholesky_update: expected a square matrix and a vector of its "
+                         f"size, got shapes {shape} and {tuple(fnp.shape(w))}")
+    r = fnp.triu(r)
+    a = fnp.matmul(la._mT(r), r) + w[:, None] * w[None, :]
+    return la._mT(fnp.linalg.cholesky(a))

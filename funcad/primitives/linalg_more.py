@@ -43,6 +43,7 @@ def _gtsv(dtype):
 
 def _tridiagonal_solve_impl(dl, d, du, b):
     dl, d, du, b = (np.asarray(v) for v in (dl, d, du, b))
+    _tridiagonal_solve_aval(*(get_aval(v) for v in (dl, d, du, b)))
     m, k = b.shape[-2:]
     out = np.empty(b.shape, b.dtype)
     if out.size == 0:
@@ -154,8 +155,9 @@ def _per_matrix(a, fn, out_avals):
     """Apply `fn` (one matrix -> list of arrays) to every matrix of a stack."""
     lead = a.shape[:-2]
     outs = [np.empty(o.shape, o.dtype) for o in out_avals]
-    flat = a.reshape((-1,) + a.shape[-2:])
-    flat_outs = [o.reshape((-1,) + o.shape[len(lead):]) for o in outs]
+    count = int(np.prod(lead, dtype=np.int64))
+    flat = a.reshape((count,) + a.shape[-2:])
+    flat_outs = [o.reshape((count,) + o.shape[len(lead):]) for o in outs]
     for i in range(flat.shape[0]):
         for dst, src in zip(flat_outs, fn(flat[i]), strict=True):
             dst[i] = src

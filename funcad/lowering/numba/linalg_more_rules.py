@@ -26,8 +26,8 @@ def _tridiagonal_solve(ctx, eqn, args):
     cplx = dt.kind == "c"
     out = ctx.fresh("x")
     if batch * m * k == 0:
-        ctx.line(f"{out} = {ctx.empty(b_aval.shape or (0,), dt)}")
-        return [ctx.reshape(out, b_aval.shape)] if b_aval.shape else [out]
+        ctx.line(f"{out} = {ctx.empty(b_aval.shape, dt)}")
+        return [out]
     fl, fd, fu, fb = (ctx.fresh(h) for h in ("dl", "d", "du", "b"))
     for name, a in zip((fl, fd, fu), args[:3]):
         ctx.line(f"{name} = {ctx.reshape(a, (batch, m))}")
