@@ -102,8 +102,14 @@ def lu_pivots_to_permutation(pivots: Any, permutation_size: int) -> Any:
     return perm
 
 
-def qr(x: Any, *, full_matrices: bool = True) -> tuple:
-    """(q, r); full_matrices=True needs rows <= columns here (else use False)."""
+def qr(x: Any, *, pivoting: bool = False, full_matrices: bool = True,
+       use_magma: bool | None = None) -> tuple:
+    """(q, r); full_matrices=True needs rows <= columns here (else use False); column
+    pivoting (JAX's pivoting=True) is not implemented; use_magma is unused."""
+    del use_magma
+    if pivoting:
+        raise NotImplementedError("lax.linalg.qr: pivoting=True (LAPACK's geqp3) is not "
+                                  "implemented in funcad")
     return tuple(fnp.linalg.qr(x, mode="complete" if full_matrices else "reduced"))
 
 
@@ -149,22 +155,22 @@ def tridiagonal_solve(dl: Any, d: Any, du: Any, b: Any, *,
       dl, d, du: the sub-, main and superdiagonal [..., m]: A[i, i-1] = dl[i] (dl[0] is not
         read), A[i, i] = d[i], A[i, i+1] = du[i] (du[m-1] is not read).
       b: right-hand sides [..., m, n].
-    Returns: x [..., m, n]; NaNs for a system LAPACK finds singular (a zero pivot).
-    Differentiable in all four operands (forward and reverse, any order), batched under
-    vmap and lowered under jit (a generated loop with gtsv's partial pivoting).
+      perturb_singular: as JAX's CPU kernel, perturb tiny pivots (by about
+        eps * max|U|) so that a singular system has a large finite solution (inverse
+        iteration); else a system LAPACK finds singular (a zero pivot) gives NaNs.
+    Returns: x [..., m, n]. Differentiable in all four operands (forward and reverse, any
+    order), batched under vmap and lowered under jit (a generated loop with gtsv's partial
+    pivoting; perturb_singular: a compiled helper).
 
     >>> tridiagonal_solve(np.array([0., 1.]), np.array([2., 2.]), np.array([1., 0.]),
     ...                   np.array([[3.], [3.]])).tolist()
     [[1.0], [1.0]]
     """
     from funcad.primitives.linalg_more import tridiagonal_solve_p
-    if perturb_singular:
-        raise NotImplementedError("lax.linalg.tridiagonal_solve: perturb_singular=True is not "
-                                  "implemented in funcad (singular systems give NaNs)")
     dl, d, du, b = fnp._base.promote_inexact(dl, d, du, b)
     dt = np.result_type(*(fnp.result_type(v) for v in (dl, d, du, b)))
     dl, d, du, b = (v.astype(dt) if fnp.result_type(v) != dt else v for v in (dl, d, du, b))
-    return tridiagonal_solve_p.bind(dl, d, du, b)
+    return tridiagonal_solve_p.bind(dl, d, du, b, perturb_singular=bool(perturb_singular))
 
 
 def hessenberg(a: Any) -> tuple:

@@ -119,8 +119,33 @@ def test_tridiagonal_solve_errors():
         lax.linalg.tridiagonal_solve(z, np.zeros(4), z, np.zeros((3, 1)))
     with pytest.raises(TypeError, match="b must have shape"):
         lax.linalg.tridiagonal_solve(z, z, z, np.zeros(3))
-    with pytest.raises(NotImplementedError, match="perturb_singular"):
-        lax.linalg.tridiagonal_solve(z, z, z, np.zeros((3, 1)), perturb_singular=True)
+
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tridiagonal_solve_perturb_singular(dtype):
+    """JAX's perturbed kernel: singular systems give large finite solutions; regular ones
+    the ordinary solution (JAX's test cases), eagerly, under jit and vmap, differentiable."""
+    f = lambda *a: lax.linalg.tridiagonal_solve(*a, perturb_singular=True)  # noqa: E731
+    c = lambda *v: np.array(v, dtype)  # noqa: E731
+    for g in (f, fa.jit(f)):
+        z = np.zeros(3, dtype)
+        x = g(z, z, z, np.ones((3, 1), dtype))
+        assert np.isfinite(x).all() and np.all(np.abs(x) > 1e6)
+        x = g(c(0, 1), c(1, 3), c(3, 0), c([1], [4]))
+        assert np.isfinite(x).all() and np.all(np.abs(x) > 1e6)
+        x = g(c(0, 2, -2, 3), c(1, 4, 1, -1), c(2, -1, 1, 0), c([1], [2], [3], [4]))
+        np.testing.assert_allclose(x.ravel(), [8.0, -3.5, 0.0, -4.0], atol=1e-5)
+        x = g(c(0, 1, -6, 1), c(1, -1, 2, 1), c(2, 1, -1, 0), c([1], [2], [-1], [-2]))
+        np.testing.assert_allclose(x.ravel(), [5.0, -2.0, -5.0, 3.0], atol=1e-5)
+    rng = np.random.default_rng(20)
+    dl, d, du, b = _band(rng, (3, 6), 2, dtype)
+    x = f(dl, d, du, b)
+    tol = TOL[dtype] * 50
+    np.testing.assert_allclose(x, np.linalg.solve(_dense(dl, d, du), b), rtol=tol, atol=tol)
+    np.testing.assert_allclose(fa.vmap(f)(dl, d, du, b), x, rtol=tol, atol=tol)
+    if dtype in (np.float64, np.complex128):
+        check_grads(f, (dl[0], d[0], du[0], b[0]), order=2, modes=("fwd", "rev"))
 
 
 @pytest.mark.parametrize("in_axes", [0, (None, 0, None, 0), (0, None, 0, None),
@@ -233,6 +258,10 @@ def test_tridiagonal_solve_numba(numba_on):
         return x, g, lax.linalg.tridiagonal_solve(cl, cd, cu, cb)
 
     args = (dl, d, du, b, cl, cd, cu, cb)
+    z = np.zeros(3)
+    pert = fa.jit(lambda z, b: lax.linalg.tridiagonal_solve(z, z, z, b, perturb_singular=True))
+    np.testing.assert_array_equal(pert(z, np.ones((3, 1))), lax.linalg.tridiagonal_solve(
+        z, z, z, np.ones((3, 1)), perturb_singular=True))
     out = fa.jit(f)(*args)
     ref = f(*args)
     np.testing.assert_array_equal(out[0], ref[0])

@@ -31,7 +31,9 @@ from funcad.primitives.linalg import _batch_leading, _square_aval
 # not read), JAX's argument convention. Values as LAPACK's gtsv (partial pivoting); a
 # matrix gtsv finds singular gives NaNs (JAX replaces a failed solve by NaNs). Linear in b
 # (transpose: the transposed band), nonlinear in the diagonals (JAX's jvp:
-# dx = A^-1 (db - dA x)).
+# dx = A^-1 (db - dA x)). perturb_singular=True: JAX's CPU kernel instead (scaled partial
+# pivoting, tiny pivots perturbed by eps * max|U|: large finite solutions of singular
+# systems, for inverse iteration), _runtime.tridiagonal_solve_perturbed.
 
 tridiagonal_solve_p = new_primitive("tridiagonal_solve")
 
@@ -41,7 +43,14 @@ def _gtsv(dtype):
     return lapack.get_lapack_funcs("gtsv", dtype=dtype)
 
 
-def _tridiagonal_solve_impl(dl, d, du, b):
+def perturbed_constants(dtype):
+    """(eps, safemin) of jaxlib's perturbed tridiagonal solve (LAPACK's xLAMCH safemin)."""
+    fi = np.finfo(dtype)
+    tiny, small = float(fi.tiny), 1.0 / float(fi.max)
+    return float(fi.eps), (tiny if small < tiny else small * (1.0 + float(fi.eps)))
+
+
+def _tridiagonal_solve_impl(dl, d, du, b, *, perturb_singular=False):
     dl, d, du, b = (np.asarray(v) for v in (dl, d, du, b))
     _tridiagonal_solve_aval(*(get_aval(v) for v in (dl, d, du, b)))
     m, k = b.shape[-2:]
@@ -49,8 +58,12 @@ def _tridiagonal_solve_impl(dl, d, du, b):
     if out.size == 0:
         return out
     lead = b.shape[:-2]
-    fl, fd, fu = (v.reshape((-1, m)) for v in (dl, d, du))
-    fb, fo = b.reshape((-1, m, k)), out.reshape((-1, m, k))
+    fl, fd, fu = (np.ascontiguousarray(v.reshape((-1, m))) for v in (dl, d, du))
+    fb, fo = np.ascontiguousarray(b.reshape((-1, m, k))), out.reshape((-1, m, k))
+    if perturb_singular:
+        from funcad.lowering.numba._runtime import tridiagonal_solve_perturbed
+        fo[...] = tridiagonal_solve_perturbed(fl, fd, fu, fb, *perturbed_constants(b.dtype))
+        return out
     gtsv = _gtsv(b.dtype)
     for i in range(fb.shape[0]):
         if m == 1:
@@ -61,7 +74,7 @@ def _tridiagonal_solve_impl(dl, d, du, b):
     return out.reshape(lead + (m, k))
 
 
-def _tridiagonal_solve_aval(dl, d, du, b):
+def _tridiagonal_solve_aval(dl, d, du, b, *, perturb_singular=False):
     if not (dl.shape == d.shape == du.shape):
         raise TypeError(f"tridiagonal_solve: the diagonals dl, d, du must have one shape, got "
                         f"{dl.shape}, {d.shape}, {du.shape}")
@@ -88,11 +101,11 @@ def tridiagonal_product(dl, d, du, x):
     return y
 
 
-def _tridiagonal_solve_jvp(primals, tangents):
+def _tridiagonal_solve_jvp(primals, tangents, *, perturb_singular=False):
     from funcad.primitives.elementwise import neg_p
     dl, d, du, b = primals
     tdl, td, tdu, tb = tangents
-    x = tridiagonal_solve_p.bind(dl, d, du, b)
+    x = tridiagonal_solve_p.bind(dl, d, du, b, perturb_singular=perturb_singular)
     rhs = tb
     if not all(type(t) is Zero for t in (tdl, td, tdu)):
         zero = lambda t, ref: t if type(t) is not Zero else np.zeros(  # noqa: E731
@@ -101,7 +114,7 @@ def _tridiagonal_solve_jvp(primals, tangents):
         rhs = add_tangents(rhs, neg_p.bind(dax))
     if type(rhs) is Zero:
         return x, Zero(get_aval(x))
-    return x, tridiagonal_solve_p.bind(dl, d, du, rhs)
+    return x, tridiagonal_solve_p.bind(dl, d, du, rhs, perturb_singular=perturb_singular)
 
 
 def transposed_band(dl, du):
@@ -112,14 +125,15 @@ def transposed_band(dl, du):
     return (fnp.pad(du[..., :-1], lead + [(1, 0)]), fnp.pad(dl[..., 1:], lead + [(0, 1)]))
 
 
-def _tridiagonal_solve_transpose(ct, dl, d, du, b):
+def _tridiagonal_solve_transpose(ct, dl, d, du, b, *, perturb_singular=False):
     if is_undefined(dl) or is_undefined(d) or is_undefined(du):
         raise NotImplementedError("tridiagonal_solve: the diagonals cannot be linear "
                                   "(the solve is linear in b only)")
     if type(ct) is Zero:
         return [None, None, None, Zero(b.aval)]
     dl_t, du_t = transposed_band(dl, du)
-    return [None, None, None, tridiagonal_solve_p.bind(dl_t, d, du_t, ct)]
+    return [None, None, None, tridiagonal_solve_p.bind(dl_t, d, du_t, ct,
+                                                       perturb_singular=perturb_singular)]
 
 
 impl_rules[tridiagonal_solve_p] = _tridiagonal_solve_impl

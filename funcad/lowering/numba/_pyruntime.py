@@ -214,3 +214,9 @@ def host_schur(a, compute_schur_vectors):
     """[T, vs] (or [T]) of LAPACK's gees over a stack of matrices."""
     from funcad.primitives.linalg_more import _schur_impl
     return _schur_impl(a, compute_schur_vectors=compute_schur_vectors)
+
+
+def tridiagonal_solve_perturbed(dl, d, du, b, eps, safemin):
+    """tridiagonal_solve(perturb_singular=True) over [B, m] bands (the compiled helper)."""
+    from funcad.lowering.numba._runtime import tridiagonal_solve_perturbed as solve
+    return solve(dl, d, du, b, eps, safemin)

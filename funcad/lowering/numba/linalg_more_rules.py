@@ -3,7 +3,8 @@
 - `tridiagonal_solve`: a generated loop, LAPACK's gtsv algorithm (elimination with partial
   pivoting on the band, a second superdiagonal of fill-in, back substitution), the same
   operations in the same order as the LAPACK routine the eager impl calls; a zero pivot
-  gives NaNs for that system (as JAX).
+  gives NaNs for that system (as JAX). perturb_singular=True calls the compiled helper
+  `_rt.tridiagonal_solve_perturbed` (JAX's CPU kernel), as the eager impl does.
 - `hessenberg`, `tridiagonal`, `schur`: LAPACK's gehrd, sytrd/hetrd and gees, which Numba
   does not bind, through SciPy from the program's Python driver (`_rt.host_*` in
   _pyruntime.py, the eager impls): a driver-only rule, like host callbacks, so a program
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.lowering.numba.rules import register
+from funcad.primitives.linalg_more import perturbed_constants
 
 
 def _tridiagonal_solve(ctx, eqn, args):
@@ -32,6 +34,14 @@ def _tridiagonal_solve(ctx, eqn, args):
     for name, a in zip((fl, fd, fu), args[:3]):
         ctx.line(f"{name} = {ctx.reshape(a, (batch, m))}")
     ctx.line(f"{fb} = {ctx.reshape(args[3], (batch, m, k))}")
+    if eqn.params.get("perturb_singular", False):
+        # JAX's perturbed CPU kernel, a cached Numba helper (the eager impl calls it too)
+        eps, safemin = perturbed_constants(dt)
+        ctx.line(f"{out} = _rt.tridiagonal_solve_perturbed({fl}, {fd}, {fu}, {fb}, "
+                 f"{eps!r}, {safemin!r})")
+        r = ctx.fresh("r")
+        ctx.line(f"{r} = {ctx.reshape(out, b_aval.shape)}")
+        return [r]
     wl, wd, wu = (ctx.fresh(h) for h in ("wl", "wd", "wu"))
     bi, i, j, fact, tmp, sing = (ctx.fresh(h) for h in ("bi", "i", "j", "f", "t", "sing"))
     ctx.line(f"{out} = {ctx.empty((batch, m, k), dt)}")
