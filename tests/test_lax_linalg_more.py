@@ -10,6 +10,7 @@ eigh_tridiagonal.
   (Q H Q^H = A, T quasi-triangular, Z unitary), stacks, jit, vmap; derivatives raise
   NotImplementedError naming the decomposition (as JAX has no rule); one Numba-compiled
   program (Python driver, and a scan over them).
+- scipy.linalg.rsf2csf (vs SciPy) and sqrtm (the complex Schur method; vs SciPy).
 - qdwh / polar: u h = a, u orthonormal, h Hermitian positive definite, vs scipy.linalg.polar;
   jit, vmap, derivatives through the iteration.
 """
@@ -571,6 +572,40 @@ def test_scipy_hessenberg(dtype, shape):
         hv, qv = fa.vmap(lambda a: fsl.hessenberg(a, calc_q=True))(a)
         np.testing.assert_allclose(qv, q, atol=tol)
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scipy_rsf2csf(dtype):
+    rng = np.random.default_rng(21)
+    a = rng.normal(size=(6, 6)).astype(dtype)
+    t, z = scipy.linalg.schur(a)
+    tc, zc = fsl.rsf2csf(t, z)
+    tr, zr = scipy.linalg.rsf2csf(t, z)
+    tol = TOL[dtype] * 20
+    np.testing.assert_allclose(tc, tr, atol=tol)
+    np.testing.assert_allclose(zc, zr, atol=tol)
+    assert np.all(np.tril(tc, -1) == 0)
+    np.testing.assert_allclose(zc @ tc @ np.conj(zc.T), a, atol=tol)
+    tb, zb = fa.jit(fsl.rsf2csf)(np.stack([t, t]), np.stack([z, z]))
+    np.testing.assert_allclose(tb[1], tc, atol=tol)
+    tv, _ = fa.vmap(fsl.rsf2csf)(np.stack([t, t]), np.stack([z, z]))
+    np.testing.assert_allclose(tv[0], tc, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+def test_scipy_sqrtm(dtype):
+    rng = np.random.default_rng(22)
+    a = _rand(rng, (5, 5), dtype)
+    s = fsl.sqrtm(a)
+    tol = TOL[dtype] * 100
+    np.testing.assert_allclose(s @ s, a, atol=tol)
+    np.testing.assert_allclose(s, scipy.linalg.sqrtm(a), atol=tol)
+    spd = np.eye(3) * 4 + 0.5
+    np.testing.assert_allclose(fsl.sqrtm(spd) @ fsl.sqrtm(spd), spd, atol=1e-12)
+    np.testing.assert_allclose(fa.jit(fsl.sqrtm)(a), s, atol=tol)
+    np.testing.assert_allclose(fa.vmap(fsl.sqrtm)(np.stack([a, a]))[1], s, atol=tol)
+    with pytest.raises(NotImplementedError, match="schur"):
+        fa.grad(lambda a: fnp.sum(fnp.abs(fsl.sqrtm(a))))(a.real)
 
 # -- qdwh, polar ---------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from funcad import lax
 from funcad.numpy._base import is_traced, promote_inexact
 
 __all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigh_tridiagonal", "expm",
-           "hessenberg", "inv", "lu", "lu_factor", "lu_solve", "polar", "schur", "solve",
-           "solve_triangular"]
+           "hessenberg", "inv", "lu", "lu_factor", "lu_solve", "polar", "rsf2csf", "schur",
+           "solve", "solve_triangular", "sqrtm"]
 
 
 def _mT(a):
@@ -351,6 +351,73 @@ def schur(a: Any, output: str = "real") -> tuple:
         a = a.astype(np.result_type(a.dtype, np.complex64))
     return lax.linalg.schur(a)
 
+
+
+def rsf2csf(T: Any, Z: Any, check_finite: bool = True) -> tuple:
+    """(T, Z) in complex Schur form from a real Schur form (T quasi-triangular, A = Z T Z^T),
+    as scipy.linalg.rsf2csf and JAX: each 2x2 block is split by a Givens rotation."""
+    del check_finite
+    T, Z = promote_inexact(T, Z)
+    if T.ndim < 2 or T.shape[-1] != T.shape[-2]:
+        raise ValueError("Input 'T' must be square.")
+    if Z.ndim < 2 or Z.shape[-1] != Z.shape[-2]:
+        raise ValueError("Input 'Z' must be square.")
+    if T.shape[-1] != Z.shape[-1]:
+        raise ValueError(f"Input array shapes must match: Z: {Z.shape} vs. T: {T.shape}")
+    cdt = np.result_type(T.dtype, Z.dtype, np.complex64)
+    T, Z = T.astype(cdt), Z.astype(cdt)
+    n = T.shape[-1]
+    eps = float(np.finfo(cdt).eps)
+    for m in range(n - 1, 0, -1):
+        sub = T[..., m, m - 1]
+        split = fnp.abs(sub) > eps * (fnp.abs(T[..., m - 1, m - 1]) + fnp.abs(T[..., m, m]))
+        mu = fnp.linalg.eigvals(T[..., m - 1:m + 1, m - 1:m + 1])[..., 0] - T[..., m, m]
+        r = fnp.sqrt(fnp.abs(mu) ** 2 + fnp.abs(sub) ** 2)
+        r = fnp.where(split, r, 1.0).astype(cdt)
+        c = fnp.where(split, mu / r, 1.0)
+        s = fnp.where(split, sub / r, 0.0)
+        # G = [[conj(c), s], [-s, c]] on rows m-1, m (columns >= m-1), G^H on columns m-1, m
+        # (rows <= m) and on Z's columns m-1, m
+        g = fnp.stack([fnp.stack([fnp.conj(c), s], -1), fnp.stack([-s, c], -1)], -2)
+        gh = _H(g)
+        rows = fnp.matmul(g, T[..., m - 1:m + 1, m - 1:])
+        T = fnp.concatenate([T[..., :m - 1, :],
+                             fnp.concatenate([T[..., m - 1:m + 1, :m - 1], rows], -1),
+                             T[..., m + 1:, :]], -2)
+        cols = fnp.matmul(T[..., :m + 1, m - 1:m + 1], gh)
+        T = fnp.concatenate([T[..., :, :m - 1],
+                             fnp.concatenate([cols, T[..., m + 1:, m - 1:m + 1]], -2),
+                             T[..., :, m + 1:]], -1)
+        Z = fnp.concatenate([Z[..., :, :m - 1], fnp.matmul(Z[..., :, m - 1:m + 1], gh),
+                             Z[..., :, m + 1:]], -1)
+        below = np.zeros((n, n), bool)
+        below[m, m - 1] = True
+        T = fnp.where(below, 0, T)
+    return T, Z
+
+
+def sqrtm(A: Any, blocksize: int = 1) -> Any:
+    """The principal matrix square root (complex), by the complex Schur method of Bjorck and
+    Hammarling as jax.scipy.linalg.sqrtm (A = Z T Z^H, sqrt(T) upper triangular, column
+    by column). No derivative, as JAX (through schur).
+
+    >>> np.round(sqrtm(np.array([[4.0, 0.0], [0.0, 9.0]])).real, 12).tolist()
+    [[2.0, 0.0], [0.0, 3.0]]
+    """
+    if blocksize > 1:
+        raise NotImplementedError("Blocked version is not implemented yet.")
+    A = _square("sqrtm", A)
+    T, Z = schur(A, output="complex")
+    n = T.shape[-1]
+    diag = fnp.sqrt(fnp.diagonal(T, axis1=-2, axis2=-1))
+    U = diag[..., :, None] * np.eye(n, dtype=bool)
+    # column j: (U[:j, :j] + U[j, j] I) U[:j, j] = T[:j, j] - a triangular solve
+    for j in range(1, n):
+        m = U[..., :j, :j] + diag[..., j, None, None] * np.eye(j)
+        col = fnp.linalg.solve(m, T[..., :j, j:j + 1])
+        U = fnp.concatenate([U[..., :, :j], fnp.concatenate(
+            [col, U[..., j:, j:j + 1]], -2), U[..., :, j + 1:]], -1)
+    return fnp.matmul(fnp.matmul(Z, U), _H(Z))
 
 def hessenberg(a: Any, *, calc_q: bool = False, overwrite_a: bool = False,
                check_finite: bool = True) -> Any:
