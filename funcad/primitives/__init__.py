@@ -8,6 +8,7 @@ from funcad.primitives import (  # noqa: F401
     elementwise,
     fft,
     linalg,
+    linalg_more,
     prng,
     reductions,
     structural,

@@ -17,8 +17,9 @@ import funcad.numpy as fnp
 from funcad import lax
 from funcad.numpy._base import is_traced, promote_inexact
 
-__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", "lu",
-           "lu_factor", "lu_solve", "solve", "solve_triangular"]
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigh_tridiagonal", "expm",
+           "hessenberg", "inv", "lu", "lu_factor", "lu_solve", "polar", "rsf2csf", "schur",
+           "solve", "solve_triangular", "sqrtm"]
 
 
 def _mT(a):
@@ -329,6 +330,210 @@ def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = 16) -> 
 
 del math
 
+
+
+# -- Schur, Hessenberg, polar, tridiagonal eigenproblems (over lax.linalg) ---------------------
+
+
+def schur(a: Any, output: str = "real") -> tuple:
+    """(T, Z) with a = Z T Z^H (LAPACK's gees): output='real' gives the real Schur form of a
+    real matrix (quasi-triangular), 'complex' the triangular one. No derivative (as JAX).
+
+    >>> t, z = schur(np.array([[1.0, 2.0], [0.0, 3.0]]))
+    >>> np.round(np.diag(t), 12).tolist()
+    [1.0, 3.0]
+    """
+    if output not in ("real", "complex"):
+        raise ValueError(f"scipy.linalg.schur: output must be 'real' or 'complex', got "
+                         f"{output!r}")
+    a = _square("schur", a)
+    if output == "complex" and np.dtype(a.dtype).kind != "c":
+        a = a.astype(np.result_type(a.dtype, np.complex64))
+    return lax.linalg.schur(a)
+
+
+
+def rsf2csf(T: Any, Z: Any, check_finite: bool = True) -> tuple:
+    """(T, Z) in complex Schur form from a real Schur form (T quasi-triangular, A = Z T Z^T),
+    as scipy.linalg.rsf2csf and JAX: each 2x2 block is split by a Givens rotation."""
+    del check_finite
+    T, Z = promote_inexact(T, Z)
+    if T.ndim < 2 or T.shape[-1] != T.shape[-2]:
+        raise ValueError("Input 'T' must be square.")
+    if Z.ndim < 2 or Z.shape[-1] != Z.shape[-2]:
+        raise ValueError("Input 'Z' must be square.")
+    if T.shape[-1] != Z.shape[-1]:
+        raise ValueError(f"Input array shapes must match: Z: {Z.shape} vs. T: {T.shape}")
+    cdt = np.result_type(T.dtype, Z.dtype, np.complex64)
+    T, Z = T.astype(cdt), Z.astype(cdt)
+    n = T.shape[-1]
+    eps = float(np.finfo(cdt).eps)
+    for m in range(n - 1, 0, -1):
+        sub = T[..., m, m - 1]
+        split = fnp.abs(sub) > eps * (fnp.abs(T[..., m - 1, m - 1]) + fnp.abs(T[..., m, m]))
+        mu = fnp.linalg.eigvals(T[..., m - 1:m + 1, m - 1:m + 1])[..., 0] - T[..., m, m]
+        r = fnp.sqrt(fnp.abs(mu) ** 2 + fnp.abs(sub) ** 2)
+        r = fnp.where(split, r, 1.0).astype(cdt)
+        c = fnp.where(split, mu / r, 1.0)
+        s = fnp.where(split, sub / r, 0.0)
+        # G = [[conj(c), s], [-s, c]] on rows m-1, m (columns >= m-1), G^H on columns m-1, m
+        # (rows <= m) and on Z's columns m-1, m
+        g = fnp.stack([fnp.stack([fnp.conj(c), s], -1), fnp.stack([-s, c], -1)], -2)
+        gh = _H(g)
+        rows = fnp.matmul(g, T[..., m - 1:m + 1, m - 1:])
+        T = fnp.concatenate([T[..., :m - 1, :],
+                             fnp.concatenate([T[..., m - 1:m + 1, :m - 1], rows], -1),
+                             T[..., m + 1:, :]], -2)
+        cols = fnp.matmul(T[..., :m + 1, m - 1:m + 1], gh)
+        T = fnp.concatenate([T[..., :, :m - 1],
+                             fnp.concatenate([cols, T[..., m + 1:, m - 1:m + 1]], -2),
+                             T[..., :, m + 1:]], -1)
+        Z = fnp.concatenate([Z[..., :, :m - 1], fnp.matmul(Z[..., :, m - 1:m + 1], gh),
+                             Z[..., :, m + 1:]], -1)
+        below = np.zeros((n, n), bool)
+        below[m, m - 1] = True
+        T = fnp.where(below, 0, T)
+    return T, Z
+
+
+def sqrtm(A: Any, blocksize: int = 1) -> Any:
+    """The principal matrix square root (complex), by the complex Schur method of Bjorck and
+    Hammarling as jax.scipy.linalg.sqrtm (A = Z T Z^H, sqrt(T) upper triangular, column
+    by column). No derivative, as JAX (through schur).
+
+    >>> np.round(sqrtm(np.array([[4.0, 0.0], [0.0, 9.0]])).real, 12).tolist()
+    [[2.0, 0.0], [0.0, 3.0]]
+    """
+    if blocksize > 1:
+        raise NotImplementedError("Blocked version is not implemented yet.")
+    A = _square("sqrtm", A)
+    T, Z = schur(A, output="complex")
+    n = T.shape[-1]
+    diag = fnp.sqrt(fnp.diagonal(T, axis1=-2, axis2=-1))
+    U = diag[..., :, None] * np.eye(n, dtype=bool)
+    # column j: (U[:j, :j] + U[j, j] I) U[:j, j] = T[:j, j] - a triangular solve
+    for j in range(1, n):
+        m = U[..., :j, :j] + diag[..., j, None, None] * np.eye(j)
+        col = fnp.linalg.solve(m, T[..., :j, j:j + 1])
+        U = fnp.concatenate([U[..., :, :j], fnp.concatenate(
+            [col, U[..., j:, j:j + 1]], -2), U[..., :, j + 1:]], -1)
+    return fnp.matmul(fnp.matmul(Z, U), _H(Z))
+
+def hessenberg(a: Any, *, calc_q: bool = False, overwrite_a: bool = False,
+               check_finite: bool = True) -> Any:
+    """H (upper Hessenberg, a = Q H Q^H), or (H, Q) with calc_q=True, as
+    jax.scipy.linalg.hessenberg (LAPACK's gehrd; no derivative, as JAX).
+
+    >>> h = hessenberg(np.eye(3))
+    >>> h.tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    del overwrite_a, check_finite
+    a = _square("hessenberg", a)
+    n = a.shape[-1]
+    if n == 0:
+        return (fnp.zeros_like(a), fnp.zeros_like(a)) if calc_q else fnp.zeros_like(a)
+    packed, taus = lax.linalg.hessenberg(a)
+    h = fnp.triu(packed, -1)
+    if not calc_q:
+        return h
+    q = lax.linalg.householder_product(packed[..., 1:, :-1], taus)
+    lead = [(0, 0)] * (a.ndim - 2)
+    q = fnp.pad(q, lead + [(1, 0), (1, 0)]) + np.eye(n, dtype=a.dtype) * (
+        np.arange(n) == 0)
+    return h, q
+
+
+def polar(a: Any, side: str = "right", *, method: str = "qdwh", eps: float | None = None,
+          max_iterations: int | None = None) -> tuple:
+    """(u, p): polar decomposition a = u p (side='right', p n x n) or a = p u (side='left',
+    p m x m), p Hermitian positive semidefinite, as jax.scipy.linalg.polar. method='qdwh'
+    (lax.linalg.qdwh; m >= n for 'right', m <= n for 'left') or 'svd'. Stacks of
+    matrices in the leading axes; differentiable, jit and vmap.
+
+    >>> u, p = polar(np.array([[2.0, 0.0], [0.0, -3.0]]))
+    >>> np.round(u, 12).tolist(), np.round(p, 12).tolist()
+    ([[1.0, 0.0], [0.0, -1.0]], [[2.0, 0.0], [0.0, 3.0]])
+    """
+    from funcad import api
+    (a,) = promote_inexact(a)
+    if a.ndim < 2:
+        raise ValueError("scipy.linalg.polar: the input `a` must be at least a 2-D array")
+    if side not in ("right", "left"):
+        raise ValueError("scipy.linalg.polar: side must be either 'right' or 'left'")
+    if method not in ("qdwh", "svd"):
+        raise ValueError(f"scipy.linalg.polar: unknown polar decomposition method {method}")
+
+    def one(x):
+        m, n = x.shape
+        if method == "svd":
+            u_s, s, vh = fnp.linalg.svd(x, full_matrices=False)
+            s = s.astype(u_s.dtype)
+            unitary = fnp.matmul(u_s, vh)
+            if side == "right":
+                return unitary, fnp.matmul(_H(vh) * s[None, :], vh)
+            return unitary, fnp.matmul(u_s * s[None, :], _H(u_s))
+        if side == "right" and m >= n:
+            u, p, _, _ = lax.linalg.qdwh(x, eps=eps, max_iterations=max_iterations)
+            return u, p
+        if side == "left" and m <= n:
+            u, p, _, _ = lax.linalg.qdwh(_H(x), eps=eps, max_iterations=max_iterations)
+            return _H(u), _H(p)
+        raise NotImplementedError(f"scipy.linalg.polar: method='qdwh' needs m >= n for "
+                                  f"side='right' and m <= n for side='left', got shape "
+                                  f"{x.shape} with side={side!r}")
+
+    fn = one
+    for _ in range(a.ndim - 2):
+        fn = api.vmap(fn)
+    return fn(a)
+
+
+def eigh_tridiagonal(d: Any, e: Any, *, eigvals_only: bool = False, select: str = "a",
+                     select_range: tuple | None = None, tol: float | None = None,
+                     key: Any = None) -> Any:
+    """Eigenvalues (ascending; and with eigvals_only=False the eigenvectors, in columns) of
+    the Hermitian tridiagonal matrix with diagonal d [n] and superdiagonal e [n-1] (the
+    subdiagonal is conj(e)), as jax.scipy.linalg.eigh_tridiagonal. select='a' (all) or 'i'
+    (indices select_range[0]..select_range[1]); 'v' raises NotImplementedError, as JAX.
+
+    Computed by eigh of the dense matrix (O(n^3), where JAX bisects), so differentiable
+    (distinct eigenvalues), jit and vmap; `tol` and `key` are unused.
+
+    >>> np.round(eigh_tridiagonal(np.array([2.0, 2.0]), np.array([1.0]),
+    ...                           eigvals_only=True), 12).tolist()
+    [1.0, 3.0]
+    """
+    del tol, key
+    d, e = promote_inexact(d, e)
+    if d.dtype != e.dtype:
+        raise TypeError(f"scipy.linalg.eigh_tridiagonal: diagonal and off-diagonal values "
+                        f"must have the same dtype, got {d.dtype} and {e.dtype}")
+    if d.ndim != 1 or e.shape != (max(d.shape[0] - 1, 0),):
+        raise ValueError(f"scipy.linalg.eigh_tridiagonal: expected d [n] and e [n-1], got "
+                         f"{d.shape} and {e.shape}")
+    n = d.shape[0]
+    if select == "a":
+        lo, hi = 0, n - 1
+    elif select == "i":
+        if select_range is None:
+            raise ValueError("for select='i', select_range must be specified.")
+        lo, hi = int(select_range[0]), int(select_range[1])
+        if lo > hi:
+            raise ValueError("Got empty index range in select_range.")
+    elif select == "v":
+        raise NotImplementedError("eigh_tridiagonal(..., select='v') is not implemented")
+    else:
+        raise ValueError("'select must have a value in {'a', 'i', 'v'}.")
+    if np.dtype(d.dtype).kind == "c":
+        d = fnp.real(d).astype(d.dtype)
+    a = fnp.diag(d)
+    if n > 1:
+        a = a + fnp.diag(e, 1) + fnp.diag(fnp.conj(e), -1)
+    if eigvals_only:
+        return eigh(a, eigvals_only=True)[lo:hi + 1]
+    w, v = eigh(a)
+    return w[lo:hi + 1], v[:, lo:hi + 1]
 
 # Called outside transforms, the public functions return funcad.Arrays.
 from funcad._array import export_arrays as _export_arrays  # noqa: E402

@@ -192,3 +192,31 @@ def irfft_last(x, n):
 
 # Constant tables that generated code reads as `_rt.NAME[i]` (same as _runtime.py).
 from funcad.lowering.numba.vecmath import TWO_OVER_PI  # noqa: E402
+
+
+# -- LAPACK reductions Numba does not bind (gehrd, sytrd/hetrd, gees): the eager impls, called
+# from the Python driver (driver-only rules in linalg_more_rules.py; compile.py keeps a
+# program that calls a `host_` helper on a Python driver).
+
+def host_hessenberg(a):
+    """(packed, taus) of LAPACK's gehrd over a stack of matrices."""
+    from funcad.primitives.linalg_more import _hessenberg_impl
+    return _hessenberg_impl(a)
+
+
+def host_tridiagonal(a, lower):
+    """(packed, d, e, taus) of LAPACK's sytrd/hetrd over a stack of matrices."""
+    from funcad.primitives.linalg_more import _tridiagonal_impl
+    return _tridiagonal_impl(a, lower=lower)
+
+
+def host_schur(a, compute_schur_vectors):
+    """[T, vs] (or [T]) of LAPACK's gees over a stack of matrices."""
+    from funcad.primitives.linalg_more import _schur_impl
+    return _schur_impl(a, compute_schur_vectors=compute_schur_vectors)
+
+
+def tridiagonal_solve_perturbed(dl, d, du, b, eps, safemin):
+    """tridiagonal_solve(perturb_singular=True) over [B, m] bands (the compiled helper)."""
+    from funcad.lowering.numba._runtime import tridiagonal_solve_perturbed as solve
+    return solve(dl, d, du, b, eps, safemin)

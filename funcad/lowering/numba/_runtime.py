@@ -479,3 +479,119 @@ def eigvals_complex(a):
 # Constant tables that generated code reads as `_rt.NAME[i]` (Numba freezes a global array
 # into the compiled code, so reading it cannot alias the arrays a loop writes).
 from funcad.lowering.numba.vecmath import TWO_OVER_PI  # noqa: E402
+
+
+# -- tridiagonal_solve(perturb_singular=True): JAX's CPU kernel (jaxlib's
+# tridiagonal_solve_perturbed.h), rewritten: elimination with scaled partial pivoting that
+# records U's three diagonals, then back substitution in which a pivot below 1 in magnitude
+# is moved away from zero by eps * max|U| (doubling until the quotient cannot overflow) or
+# scaled up with its row, so a singular system gives a large finite solution (inverse
+# iteration). The eager impl calls it too.
+
+@_jit
+def tridiagonal_solve_perturbed(dl, d, du, b, eps, safemin):
+    """x [B, m, k] of the systems (dl, d, du [B, m], b [B, m, k]) with perturbed pivots."""
+    nb, n, k = b.shape
+    x = np.empty_like(b)
+    u = np.zeros((n, 3), b.dtype)
+    row = np.empty(k, b.dtype)
+    bignum = 1.0 / safemin
+    for s in range(nb):
+        if n == 0:
+            continue
+        max_abs_u = 0.0
+        if n == 1:
+            max_abs_u = abs(d[s, 0])
+            u[0, 0] = d[s, 0]
+            for j in range(k):
+                x[s, 0, j] = b[s, 0, j]
+        else:
+            for i in range(n):
+                u[i, 0] = 0
+                u[i, 1] = 0
+                u[i, 2] = 0
+            u[0, 0] = d[s, 0]
+            u[0, 1] = du[s, 0]
+            max_abs_u = max(abs(u[0, 0]), abs(u[0, 1]))
+            scale1 = abs(u[0, 0]) + abs(u[0, 1])
+            for j in range(k):
+                x[s, 0, j] = b[s, 0, j]
+            for r in range(n - 1):
+                sub = dl[s, r + 1]
+                u[r + 1, 0] = d[s, r + 1]
+                scale2 = abs(sub) + abs(u[r + 1, 0])
+                if r < n - 2:
+                    scale2 += abs(du[s, r + 1])
+                if sub == 0:
+                    scale1 = scale2
+                    u[r + 1, 1] = du[s, r + 1] if r < n - 2 else 0
+                    u[r, 2] = 0
+                    for j in range(k):
+                        x[s, r + 1, j] = b[s, r + 1, j]
+                else:
+                    piv1 = 0.0 if u[r, 0] == 0 else abs(u[r, 0]) / scale1
+                    piv2 = abs(sub) / scale2
+                    if piv2 <= piv1:       # no row interchange
+                        scale1 = scale2
+                        f = sub / u[r, 0]
+                        u[r + 1, 0] = u[r + 1, 0] - f * u[r, 1]
+                        u[r + 1, 1] = du[s, r + 1] if r < n - 2 else 0
+                        u[r, 2] = 0
+                        for j in range(k):
+                            x[s, r + 1, j] = b[s, r + 1, j] - f * x[s, r, j]
+                    else:                  # interchange rows r and r + 1
+                        f = u[r, 0] / sub
+                        utmp = u[r, 1]
+                        u[r, 0] = sub
+                        u[r + 1, 0] = utmp - f * d[s, r + 1]
+                        u[r, 1] = d[s, r + 1]
+                        if r < n - 2:
+                            u[r, 2] = du[s, r + 1]
+                            u[r + 1, 1] = -f * du[s, r + 1]
+                        for j in range(k):
+                            t = x[s, r, j]
+                            x[s, r + 1, j] = t - f * b[s, r + 1, j]
+                            x[s, r, j] = b[s, r + 1, j]
+                        scale1 = abs(u[r + 1, 0]) + abs(u[r + 1, 1])
+                if r < n - 2:
+                    for c in range(3):
+                        max_abs_u = max(max_abs_u, abs(u[r, c]))
+            max_abs_u = max(max_abs_u, abs(u[n - 1, 0]))
+        perturb0 = eps * max_abs_u
+        for r in range(n - 1, -1, -1):
+            p = u[r, 0]
+            for j in range(k):
+                v = x[s, r, j]
+                if r + 1 < n:
+                    v = v - u[r, 1] * x[s, r + 1, j]
+                if r + 2 < n:
+                    v = v - u[r, 2] * x[s, r + 2, j]
+                row[j] = v
+            abs_p = abs(p)
+            if abs_p < 1.0:                # perturb (or scale) a tiny pivot
+                pert = max(abs(perturb0), safemin)
+                pert = -pert if np.signbit(p.real) else pert
+                max_factor = 0.0
+                for j in range(k):
+                    max_factor = max(max_factor, abs(row[j]))
+                stop = False
+                while abs_p < 1.0 and not stop:
+                    if abs_p < safemin:
+                        if abs_p == 0.0 or max_factor * safemin > abs_p:
+                            p = p + pert
+                            pert = pert * 2.0
+                        else:
+                            p = p * bignum
+                            for j in range(k):
+                                row[j] = row[j] * bignum
+                            stop = True
+                    elif max_factor > abs_p * bignum:
+                        p = p + pert
+                        pert = pert * 2.0
+                    else:
+                        stop = True
+                    abs_p = abs(p)
+            inv = 1.0 / p
+            for j in range(k):
+                x[s, r, j] = row[j] * inv
+    return x

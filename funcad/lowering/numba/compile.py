@@ -179,8 +179,8 @@ def lower_program(jaxpr: Jaxpr, name: str, opts: dict, comments: bool = False
         f"_rt.{f}(" in split.source
         for f in ("solve", "det", "slogdet", "cholesky", "eigh", "svd", "qr", "eig_f64",
                   "eig_f32", "eig_complex", "eigvals_f64", "eigvals_f32", "eigvals_complex"))
-    # Host callbacks run from the Python driver only.
-    calls_lib = calls_lib or "_rt.call_callback(" in split.source
+    # Host callbacks and the LAPACK calls Numba does not bind run from the Python driver.
+    calls_lib = calls_lib or "_rt.call_callback(" in split.source or "_rt.host_" in split.source
     if size <= _WHOLE_MAX_LINES and not calls_lib:
         return lower_jaxpr(jaxpr, name, opts)
     return split

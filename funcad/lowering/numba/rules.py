@@ -756,3 +756,4 @@ def check_all_lowered() -> list[str]:
 
 __all__ = ["check_all_lowered", "register", "LoweringError"]
 from funcad.lowering.numba import special_rules as _special_rules  # noqa: E402,F401
+from funcad.lowering.numba import linalg_more_rules as _linalg_more_rules  # noqa: E402,F401
