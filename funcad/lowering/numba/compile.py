@@ -181,7 +181,9 @@ def lower_program(jaxpr: Jaxpr, name: str, opts: dict, comments: bool = False
                   "eig_f32", "eig_complex", "eigvals_f64", "eigvals_f32", "eigvals_complex"))
     # Host callbacks and the LAPACK calls Numba does not bind run from the Python driver.
     calls_lib = calls_lib or "_rt.call_callback(" in split.source or "_rt.host_" in split.source
-    if size <= _WHOLE_MAX_LINES and not calls_lib:
+    # One kernel under a Python driver calls faster than one Numba function (the LLVM
+    # kernel's call costs ~0.05 us against Numba's dispatcher's ~0.4 us).
+    if size <= _WHOLE_MAX_LINES and not calls_lib and len(split.calls) > 1:
         return lower_jaxpr(jaxpr, name, opts)
     return split
 
@@ -556,14 +558,16 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     in_avals = lowered.in_avals
     scalar_outs = [(i, a.dtype) for i, a in enumerate(lowered.out_avals) if a.ndim == 0]
 
-    def run(*args):
+    def run_args(args):
         # Kernels are typed by their first call: inputs must be exactly as traced (and
         # aligned: arrays that Dask or np.frombuffer hand over may not be).
-        args = [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
+        return [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
                       and x.flags.aligned)
                 else _normalise_input(x, a)
                 for x, a in zip(args, in_avals, strict=True)]
-        res = fn(*args, *extra)
+
+    def run(*args):
+        res = fn(*run_args(args), *extra)
         if scalar_outs:
             res = list(res)
             for i, dt in scalar_outs:
@@ -573,20 +577,36 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     run.scalar_outs = scalar_outs
     run.fn = fn
     run.extra = extra
-    _add_single(run, lowered, lambda args: fn(*run_args(args), *extra))
-
-    def run_args(args):
-        return [x if (type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
-                      and x.flags.aligned)
-                else _normalise_input(x, a)
-                for x, a in zip(args, in_avals, strict=True)]
+    if "_rt.call_callback(" in lowered.source:
+        _add_single(run, lowered, lambda args: fn(*run_args(args), *extra))
+    else:
+        # Without callbacks a program may run twice: try the arguments as they are (LLVM
+        # kernels check their arrays themselves and raise TypeError on the wrong layout;
+        # reading an Array's memory needs no writeable view), and normalise on TypeError.
+        if extra:
+            def raw(args):
+                try:
+                    return fn(*args, *extra)
+                except TypeError:
+                    return fn(*run_args(args), *extra)
+        else:
+            def raw(args):
+                try:
+                    return fn(*args)
+                except TypeError:
+                    return fn(*run_args(args))
+        _add_single(run, lowered, raw, run_args)
     return run
 
 
-def _add_single(run: Callable, lowered: LoweredSource, raw: Callable) -> None:
+def _add_single(run: Callable, lowered: LoweredSource, raw: Callable,
+                normalise: Callable | None = None) -> None:
     """Give the executor of a one-output program `run.single(args)`: jit's fast path,
     which returns that output as a funcad.Array with no list or tuple in between. `raw`
-    maps the argument list to the compiled function's result tuple."""
+    maps the argument list to the compiled function's result tuple. With `normalise`
+    (for a program without extra arguments whose compiled function raises TypeError on
+    arguments it cannot take, and may then run again), the hottest case (an array
+    output) calls the compiled function itself, one call layer less."""
     if len(lowered.out_avals) != 1:
         return
     aval = lowered.out_avals[0]
@@ -595,6 +615,17 @@ def _add_single(run: Callable, lowered: LoweredSource, raw: Callable) -> None:
 
         def single(args):
             a = np.asarray(raw(args)[0], dt).view(Array)
+            a.setflags(write=False)
+            return a
+    elif normalise is not None and not lowered.extra_args:
+        fn = run.fn
+
+        def single(args):
+            try:
+                out = fn(*args)[0]
+            except TypeError:
+                out = fn(*normalise(args))[0]
+            a = out.view(Array)
             a.setflags(write=False)
             return a
     else:
@@ -736,7 +767,7 @@ def _make_executor(fn: Callable, lowered: LoweredSource) -> Callable:
                 return fn(*args)
             except TypeError:
                 return fn(*normalise(args))
-    _add_single(run, lowered, raw)
+    _add_single(run, lowered, raw, normalise)
     return run
 
 
