@@ -456,6 +456,8 @@ del _install
 
 __array_api_version__ = "2023.12"  # as jax.numpy's
 
+from funcad.numpy._array_api import __array_namespace_info__, from_dlpack  # noqa: E402,F401
+
 from funcad.numpy import fft  # noqa: E402,F401  (funcad.numpy.fft)
 
 
