@@ -183,6 +183,10 @@ class custom_jvp(_CustomFunction):
         # rule, as jit caches its traces: see _cached_traces
         self._traces: dict = {}
 
+    def __getstate__(self) -> dict:
+        # (pickled by value, e.g. by cloudpickle: the cached traces stay behind)
+        return {**self.__dict__, "_traces": {}}
+
     def defjvp(self, jvp: Callable) -> Callable:
         """Set the jvp rule `jvp(*nondiff, primals, tangents)`; returns it (decorator)."""
         self.jvp = jvp

@@ -345,3 +345,25 @@ def test_vmap_of_random_normal_is_bit_identical_and_fast():
     assert np.array_equal(again.view(np.uint64), first.view(np.uint64))
     # (was ~0.06-0.5 s a call, tracing erfinv's 44 custom fma calls each time; now ~2 ms)
     assert time.perf_counter() - t < 0.05
+
+
+def test_pickled_custom_jvp_leaves_its_traces_behind():
+    cloudpickle = pytest.importorskip("cloudpickle")
+
+    def make():
+        @fa.custom_jvp
+        def f(x):
+            return fnp.sin(x)
+
+        @f.defjvp
+        def f_jvp(primals, tangents):
+            return f(primals[0]), fnp.cos(primals[0]) * tangents[0]
+        return f
+
+    f = make()
+    x = np.array([0.1, 0.2])
+    fa.vmap(f)(x)
+    assert f._traces
+    g = cloudpickle.loads(cloudpickle.dumps(f))
+    assert g._traces == {} and f._traces
+    np.testing.assert_allclose(fa.vmap(fa.grad(g))(x), np.cos(x), rtol=1e-15)
