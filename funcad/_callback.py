@@ -2,12 +2,16 @@
 
 One primitive, `callback`, calls a Python function on concrete arrays: eagerly at once,
 and under `jit` from the program's Python driver (the driver of a program with a callback
-is always Python; a callback inside a compiled loop body is a lowering error, so use it
-outside `lax` loops under jit or run with `FUNCAD_DISABLE_JIT=1`). Debug callbacks have no
+is always Python, and a loop or cond whose body calls back runs as Python code in it; only
+FUNCAD_DRIVER=numba, one native function, cannot call back). Debug callbacks have no
 outputs and an *effect*: dead-code elimination keeps them. Under vmap the callback is
 called once per batch element (JAX's vmap_method="sequential"); under differentiation
-debug callbacks see the primal values, and pure callbacks have no derivative (as in JAX:
-wrap them in custom_jvp / custom_vjp).
+debug callbacks see the primal values and run in the forward pass only, once per primal
+iteration of a loop (as JAX: their transpose does nothing; funcad's re-runs of a while
+loop's body after its primal run, the scan that linearizes it, the loop of its linear
+program and the recomputation of its carries in reverse, drop them: see
+`without_debug_callbacks`), and pure callbacks have no derivative (as in JAX: wrap them
+in custom_jvp / custom_vjp) except with respect to integers.
 """
 
 from __future__ import annotations
@@ -75,11 +79,16 @@ def _aval(*args, callback, vmap_method):
 
 
 def _jvp(primals, tangents, *, callback, vmap_method):
-    if callback.kind != "debug":
+    from funcad.interpreters.ad import Zero, tangent_aval
+    if callback.kind != "debug" and any(
+            type(t) is not Zero and np.issubdtype(get_aval(p).dtype, np.inexact)
+            for p, t in zip(primals, tangents)):
         raise TypeError("pure_callback has no derivative; define one with custom_jvp or "
                         "custom_vjp around it")
-    callback_p.bind(*primals, callback=callback, vmap_method=vmap_method)
-    return [], []
+    # Debug callbacks see the primal values; a pure callback of integers only (a loop
+    # counter whose tangent a loop's jvp carries) has zero derivatives.
+    outs = callback_p.bind(*primals, callback=callback, vmap_method=vmap_method)
+    return outs, [Zero(tangent_aval(get_aval(o))) for o in outs]
 
 
 def _batch(size, vals, dims, *, callback, vmap_method):
@@ -111,9 +120,8 @@ def _lower(ctx, eqn, args):
         # (codegen runs a scan/while/cond that calls back as Python code in the driver)
         raise LoweringError("callback (debug.print, debug.callback, pure_callback): under jit "
                             "a callback runs from the Python driver, but this one sits in "
-                            "code compiled as one native function (FUNCAD_DRIVER=numba, or "
-                            "a construct the driver does not run, such as the reverse pass "
-                            "of a while_loop); run with FUNCAD_DISABLE_JIT=1")
+                            "code compiled as one native function (FUNCAD_DRIVER=numba); "
+                            "use FUNCAD_DRIVER=auto or run with FUNCAD_DISABLE_JIT=1")
     names = [ctx.fresh("cb") for _ in eqn.out_binders]
     call = f"_rt.call_callback({cb.token!r}{''.join(', ' + a for a in args)})"
     if names:
@@ -202,3 +210,40 @@ def has_effect(eqn) -> bool:
             if eqns is not None and any(has_effect(e) for e in eqns):
                 return True
     return False
+
+
+def without_debug_callbacks(jaxpr):
+    """`jaxpr` (a Jaxpr or ClosedJaxpr) without its debug callbacks, at any depth.
+
+    Loop transforms that re-run a primal body which already ran (the scan that linearizes
+    a while_loop after the loop that counts its trips, the loop of its linear program, the
+    recomputation and reverse steps of its transpose) use it, so that `debug.print` runs once per primal iteration, as JAX's debug
+    callbacks run in the forward pass only (their transpose does nothing). Equations only
+    the callbacks read are dropped too. Returns `jaxpr` itself when there is none.
+    """
+    from funcad._ir import ClosedJaxpr, Jaxpr, JaxprEqn
+    if isinstance(jaxpr, ClosedJaxpr):
+        inner = without_debug_callbacks(jaxpr.jaxpr)
+        return jaxpr if inner is jaxpr.jaxpr else ClosedJaxpr(inner, jaxpr.consts)
+    if not any(has_effect(e) for e in jaxpr.eqns):
+        return jaxpr
+    from funcad.interpreters.partial_eval import _prune
+    eqns = []
+    for e in jaxpr.eqns:
+        if e.primitive in effectful_primitives and e.params["callback"].kind == "debug":
+            continue
+        if has_effect(e):
+            params = {k: _strip_param(v) for k, v in e.params.items()}
+            e = JaxprEqn(e.primitive, e.inputs, params, e.out_binders)
+        eqns.append(e)
+    eqns = _prune(eqns, jaxpr.outvars)
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, tuple(eqns), jaxpr.outvars)
+
+
+def _strip_param(v):
+    from funcad._ir import ClosedJaxpr, Jaxpr
+    if isinstance(v, (Jaxpr, ClosedJaxpr)):
+        return without_debug_callbacks(v)
+    if isinstance(v, tuple) and any(isinstance(x, (Jaxpr, ClosedJaxpr)) for x in v):
+        return tuple(_strip_param(x) for x in v)
+    return v

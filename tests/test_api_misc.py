@@ -1,5 +1,5 @@
 """Issue 10 odds and ends: bit shifts, packbits/unpackbits, vectorize(signature=), sm3,
-jax_debug_nans, non-square lax.linalg.lu.
+jax_debug_nans, non-square lax.linalg.lu, from_dlpack and __array_namespace_info__.
 
 Table-driven: each CASE is a funcad function, its arguments and a NumPy reference; every
 case runs eagerly, under jit (generated Python, the test default) and under vmap (against
@@ -488,3 +488,75 @@ def test_lu_rejects_vectors_and_integers():
     with pytest.raises(TypeError, match="floating-point"):
         from funcad.primitives.decompositions import lu_p
         fa.jit(lambda a: lu_p.bind(a))(np.ones((2, 3), np.int64))    # abstract eval
+
+
+# -- DLPack and the array API inspection namespace ---------------------------------------
+
+
+def test_from_dlpack():
+    src = np.arange(6.0).reshape(2, 3)
+    a = fnp.from_dlpack(src)
+    assert type(a) is fa.Array and not a.flags.writeable
+    np.testing.assert_array_equal(a, src)
+    assert np.shares_memory(a, src)         # no copy by default, as JAX on the CPU
+    b = fnp.from_dlpack(src, copy=True)
+    assert not np.shares_memory(b, src)
+    src[0, 0] = 42.0
+    assert a[0, 0] == 42.0 and b[0, 0] == 0.0
+    for dev in (None, fa.devices()[0], "cpu"):
+        c = fnp.from_dlpack(src, device=dev, copy=False)
+        assert np.shares_memory(c, src)
+    # funcad Arrays are producers too (also of strided, int and complex data)
+    for x in (fnp.arange(4, dtype=np.int32), fnp.ones((3, 2)).T, fnp.array([1 + 2j])):
+        y = fnp.from_dlpack(x)
+        assert y.dtype == x.dtype and np.array_equal(y, x)
+        np.testing.assert_array_equal(np.from_dlpack(x), x)
+    # the result goes through transforms like any Array
+    assert float(fa.jit(fa.grad(lambda v: fnp.sum(v ** 2)))(fnp.from_dlpack(src))[1, 2]) \
+        == 10.0
+    with pytest.raises(TypeError, match="__dlpack__ and __dlpack_device__"):
+        fnp.from_dlpack([1.0, 2.0])
+    with pytest.raises(TypeError, match="traced value"):
+        fa.jit(fnp.from_dlpack)(src)
+    with pytest.raises(ValueError, match="one device"):
+        fnp.from_dlpack(src, device="cuda:0")
+
+    class OnGpu:
+        def __dlpack__(self, **kw):
+            raise AssertionError("not reached")
+
+        def __dlpack_device__(self):
+            return (2, 0)
+    with pytest.raises(TypeError, match="CPU arrays only"):
+        fnp.from_dlpack(OnGpu())
+
+
+def test_array_namespace_info():
+    info = fnp.__array_namespace_info__()
+    assert info.capabilities() == {"boolean indexing": False,
+                                   "data-dependent shapes": False, "max dimensions": 64}
+    assert info.default_device() is None
+    assert info.devices() == [None, fa.devices()[0]]
+    assert info.default_dtypes() == {
+        "real floating": np.dtype("float64"), "complex floating": np.dtype("complex128"),
+        "integral": np.dtype("int64"), "indexing": np.dtype("int64")}
+    assert info.default_dtypes(device=fa.devices()[0]) == info.default_dtypes()
+    every = info.dtypes()
+    assert set(every) == {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                          "uint32", "uint64", "float32", "float64", "complex64",
+                          "complex128"}
+    assert all(np.dtype(k) == v for k, v in every.items())
+    assert set(info.dtypes(kind="integral")) == {"int8", "int16", "int32", "int64", "uint8",
+                                                 "uint16", "uint32", "uint64"}
+    assert set(info.dtypes(kind="signed integer")) == {"int8", "int16", "int32", "int64"}
+    assert set(info.dtypes(kind=("bool", "complex floating"))) == {
+        "bool", "complex64", "complex128"}
+    assert set(info.dtypes(kind="real floating")) == {"float32", "float64"}
+    assert set(info.dtypes(kind="numeric")) == set(every) - {"bool"}
+    with pytest.raises(ValueError, match="unknown kind 'float'.*'real floating'"):
+        info.dtypes(kind="float")
+    with pytest.raises(ValueError, match="one device"):
+        info.dtypes(device="gpu")
+    # every dtype it lists makes arrays
+    for d in every.values():
+        assert fnp.zeros(2, dtype=d).dtype == d

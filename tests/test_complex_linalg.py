@@ -163,7 +163,8 @@ DECOMP = {
         lambda a: np.linalg.cholesky(_herm(a), upper=True), A3),
     # only the lower triangle and the real part of the diagonal are read, as LAPACK's
     "cholesky_lower_read": (lambda a: fnp.linalg.cholesky(
-        _herm_t(a) + fnp.triu(a, 1) + 0.5j * fnp.eye(3) * fnp.real(a)),
+        _herm_t(a) + fnp.triu(a, 1) + 0.5j * fnp.eye(3) * fnp.real(a),
+        symmetrize_input=False),
         lambda a: np.linalg.cholesky(_herm(a)), A3),
     "eigvalsh": (lambda a: fnp.linalg.eigvalsh(a + _H(a)),
                  lambda a: np.linalg.eigvalsh(a + a.conj().T), A3),
@@ -430,3 +431,19 @@ def test_complex_ordering_and_linalg_under_numba(numba_on):
                   argnums=(0, 1))
     for g, w in zip(grad(REAL4, A3), ref(REAL4, A3)):
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11)
+
+
+def test_cholesky_symmetrizes_as_jax_and_numpy_dispatch_reads_one_triangle():
+    # JAX's default (symmetrize_input=True) splits the derivative with respect to a[i, j]
+    # and a[j, i] evenly (the autodiff cookbook's last cell needs it); NumPy's own
+    # function on traced values reads the lower triangle, as NumPy.
+    a = _herm_t(A3)
+    f = lambda x: fnp.sum(fnp.abs(fnp.linalg.cholesky(x)) ** 2 + fnp.real(
+        fnp.linalg.cholesky(x)))
+    g = np.asarray(fa.grad(f)(a))
+    np.testing.assert_allclose(g, np.conj(g.T), rtol=1e-12, atol=1e-14)
+    low = np.asarray(fa.grad(lambda x: fnp.sum(fnp.real(np.linalg.cholesky(x))))(a))
+    assert np.all(np.triu(low, 1) == 0) and np.any(np.tril(low, -1) != 0)
+    explicit = fa.grad(lambda x: fnp.sum(fnp.real(
+        fnp.linalg.cholesky(x, symmetrize_input=False))))(a)
+    np.testing.assert_allclose(explicit, low, rtol=1e-13)

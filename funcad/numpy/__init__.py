@@ -24,8 +24,8 @@ Where funcad has to choose (tested in tests/test_numpy_functions.py):
   JAX, reads clamp them into range and `.at[]` updates at them are dropped.
 - `x.at[idx].set` with repeated indices: the last update wins, and only it gets a
   gradient; `.add`/`.multiply` accumulate every update (both differentiable).
-- `linalg.cholesky` reads the lower triangle, like NumPy (`symmetrize_input=True` for
-  JAX's convention).
+- `linalg.cholesky` symmetrizes its input, as JAX (`symmetrize_input=False` reads the
+  lower triangle, like NumPy, whose own function on traced values does so).
 """
 
 from numpy import (  # noqa: F401  dtypes and constants, as in numpy
@@ -455,6 +455,8 @@ _install()
 del _install
 
 __array_api_version__ = "2023.12"  # as jax.numpy's
+
+from funcad.numpy._array_api import __array_namespace_info__, from_dlpack  # noqa: E402,F401
 
 from funcad.numpy import fft  # noqa: E402,F401  (funcad.numpy.fft)
 

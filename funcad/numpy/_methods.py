@@ -128,7 +128,7 @@ def _array_function(self, func, types, args, kwargs):
             f"{public}.{func.__name__} is not supported on traced values: funcad.numpy has "
             f"no equivalent yet. Compute it outside the transformed function, or write it "
             f"with funcad.numpy functions.")
-    if target is fnp.linalg and func.__name__ in ("eigh", "eigvalsh"):
+    if target is fnp.linalg and func.__name__ in ("eigh", "eigvalsh", "cholesky"):
         # NumPy reads one triangle; funcad's (JAX's) default symmetrizes the input.
         kwargs = {"symmetrize_input": False, **kwargs}
     return fn(*args, **kwargs)

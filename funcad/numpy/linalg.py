@@ -66,13 +66,14 @@ def slogdet(a: Any) -> tuple:
     return sign, logdet
 
 
-def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = False) -> Any:
+def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = True) -> Any:
     """Lower-triangular Cholesky factor L with L @ L^H = a (upper=True: L^H).
 
-    As numpy.linalg.cholesky, only the lower triangle of `a` is read (derivatives with
-    respect to the upper triangle are 0). `symmetrize_input=True` uses (a + a^H) / 2
-    instead, JAX's default, which splits those derivatives evenly between a[i, j] and
-    a[j, i]; both agree for symmetric inputs and symmetric perturbations.
+    As JAX, the input is symmetrized first ((a + a^H) / 2), which splits the derivatives
+    with respect to a[i, j] and a[j, i] evenly. `symmetrize_input=False` reads only the
+    lower triangle, as numpy.linalg.cholesky (derivatives with respect to the upper
+    triangle are 0; NumPy's own function called on traced values does this). Both agree
+    for Hermitian inputs and Hermitian perturbations.
     """
     a = _square("cholesky", a)
     if symmetrize_input:

@@ -59,6 +59,7 @@ from funcad.interpreters.partial_eval import (
     partial_eval_jaxpr,
     trace_to_jaxpr_flat,
 )
+from funcad._callback import without_debug_callbacks
 from funcad.primitives._util import new_primitive
 from funcad.primitives.call import memoized
 
@@ -800,10 +801,14 @@ def _while_partial_eval(trace, tracers, *, cond_jaxpr, body_jaxpr, cond_nconsts,
         cj, bj = _known_while(cond_jaxpr, ncc, jk, carry_uk, counter=False)
         known_outs = while_p.bind(*known_vals, cond_jaxpr=cj, body_jaxpr=bj,
                                   cond_nconsts=ncc, body_nconsts=sum(not u for u in bc_uk))
-        u_outs = trace.default_process_primitive(while_p, list(tracers), params)
+        # (debug callbacks ran in the known loop: the loop of the linear program re-runs
+        # the primal body without them)
+        u_outs = trace.default_process_primitive(while_p, list(tracers),
+                                                 _without_debug_callbacks(params))
         k_it = iter(known_outs)
         return [o if u else next(k_it) for o, u in zip(u_outs, carry_uk)]
     bc_t, carry_t = tracers[ncc:ncc + nbc], tracers[ncc + nbc:]
+    body_jaxpr = without_debug_callbacks(body_jaxpr)   # (they ran in the counting loop)
     if exact:
         return _scan_partial_eval(trace, [*bc_t, *carry_t], jaxpr=body_jaxpr,
                                   num_consts=nbc, num_carry=nk, length=n, reverse=False)
@@ -874,6 +879,8 @@ def _trip_count(trace, tracers, cond_jaxpr, ncc, nbc, jk, bc_uk, carry_uk):
     cc = [builder.known_value(t) for t in tracers[:ncc]]
     bc = [builder.known_value(t) for t, u in zip(tracers[ncc:ncc + nbc], bc_uk) if not u]
     k = [builder.known_value(t) for t, u in zip(tracers[ncc + nbc:], carry_uk) if not u]
+    # (this is the primal loop as it runs: its debug callbacks run here, in the order of
+    # the loop's iterations, and the scan that linearizes it runs without them)
     cj, bj = _known_while(cond_jaxpr, ncc, jk, carry_uk, counter=True)
     args = [*cc, *bc, np.int64(0), *k]
     if any(isinstance(a, Tracer) for a in args):
@@ -931,7 +938,7 @@ def _while_partial_eval_jaxpr(eqn: JaxprEqn, unks_in):
         cond_jaxpr=cj, body_jaxpr=bj, cond_nconsts=ncc,
         body_nconsts=sum(not u for u in bc_uk)), tuple(k_outs))
     u_binders = tuple(v if u else Var(v.aval) for v, u in zip(eqn.out_binders, carry_uk))
-    eqn_u = JaxprEqn(while_p, eqn.inputs, p, u_binders)
+    eqn_u = JaxprEqn(while_p, eqn.inputs, _without_debug_callbacks(p), u_binders)
     # Every known operand (including carries that only became unknown in the loop) is
     # read by the unknown equation.
     res = [a for a in dict.fromkeys(a for a, u in zip(eqn.inputs, unks_in) if not u)
@@ -967,7 +974,17 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
                for l_, a in zip(k_lin, carry)])
 
 
+def _without_debug_callbacks(params: dict) -> dict:
+    """A while equation's params with the debug callbacks of its programs removed."""
+    return dict(params, cond_jaxpr=without_debug_callbacks(params["cond_jaxpr"]),
+                body_jaxpr=without_debug_callbacks(params["body_jaxpr"]))
+
+
 def _while_rev_jaxprs(cond_jaxpr, body_jaxpr, ncc, bc_lin, k_lin):
+    # The primal loop ran the debug callbacks; re-running it (fwd, and bwd's residuals)
+    # does not.
+    cond_jaxpr = without_debug_callbacks(cond_jaxpr)
+    body_jaxpr = without_debug_callbacks(body_jaxpr)
     # A carry is linear if it is undefined or becomes linear in the body (e.g. a tangent
     # carry that starts from an instantiated zero).
     k_lin = list(k_lin)

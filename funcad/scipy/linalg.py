@@ -59,7 +59,7 @@ def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False,
     """
     del overwrite_a, check_finite
     a = _square("cholesky", a)
-    L = fnp.linalg.cholesky(0.5 * (a + _H(a)))
+    L = fnp.linalg.cholesky(0.5 * (a + _H(a)), symmetrize_input=False)
     return L if lower else _H(L)
 
 

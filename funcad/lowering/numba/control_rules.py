@@ -370,6 +370,52 @@ def _while_rev_numba(ctx, eqn, args):
     return rest
 
 
+def _while_rev_driver(ctx, eqn, args):
+    """while_rev as two Python loops in the driver (its programs call back to the host:
+    a pure_callback that the primal loop's recomputation needs): the primal carries go on
+    a list, then the reverse steps walk it back; the bodies' loop nests are kernels."""
+    p = eqn.params
+    ncc, nnl = p["num_cc"], p["num_nlc"]
+    fwd = p["fwd_jaxpr"]
+    n_k = len(fwd.outvars)
+    cc, nlc, init, rest_in = args[:ncc], args[ncc:ncc + nnl], args[ncc + nnl:ncc + nnl + n_k], \
+        args[ncc + nnl + n_k:]
+    avals = [v.aval for v in fwd.outvars]
+    carry = [ctx.fresh("carry") for _ in init]
+    _assign(ctx, carry, init)
+    for c, a in zip(carry, avals):
+        ctx.note(c, a)
+    stack = ctx.fresh("stack")
+    ctx.line(f"{stack} = []")
+    ctx.driver_loops += 1
+    try:
+        with _while_cond_holds(ctx, p["cond_jaxpr"], [*cc, *carry]):
+            ctx.line(f"{stack}.append(({''.join(c + ', ' for c in carry)}))")
+            _assign(ctx, carry, ctx.emit_jaxpr(fwd, [*nlc, *carry]))
+        rest = [ctx.fresh("ct") for _ in rest_in]
+        _assign(ctx, rest, rest_in)
+        for r, v in zip(rest, eqn.out_binders):
+            ctx.note(r, v.aval)
+        j = ctx.fresh("j")
+        c_j = [ctx.fresh("carry") for _ in avals]
+        ctx.line(f"for {j} in range(len({stack}) - 1, -1, -1):")
+        with ctx.block():
+            if c_j:
+                ctx.line(f"{''.join(c + ', ' for c in c_j)}= {stack}[{j}]")
+            for c, a in zip(c_j, avals):
+                ctx.note(c, a)
+            _assign(ctx, rest, ctx.emit_jaxpr(p["bwd_jaxpr"], [*nlc, *c_j, *rest]))
+            if not rest:
+                ctx.line("pass")
+    finally:
+        ctx.driver_loops -= 1
+    return rest
+
+
+_while_rev_numba.driver_loop = _while_rev_driver   # only when it calls back (see codegen)
+_while_rev_numba.driver_loop_lines = float("inf")  # (large ones stay native loops)
+
+
 def _inline_numba(ctx, eqn, args):
     return ctx.emit_jaxpr(eqn.params["jaxpr"], args)
 
