@@ -298,12 +298,42 @@ def _trace_key(self: _CustomFunction, static: dict, in_tree, avals: list):
     if self._rule_depth:
         return None
     key = (tuple((i, type(v), v) for i, v in sorted(static.items())), in_tree,
-           tuple((a.shape, a.dtype) for a in avals))
+           tuple((a.shape, a.dtype) for a in avals),
+           _free_values(self.fun), _free_values(getattr(self, "jvp", None)),
+           _free_values(getattr(self, "fwd", None)), _free_values(getattr(self, "bwd", None)))
     try:
         hash(key)
     except TypeError:
         return None
     return key
+
+
+def _free_values(fn) -> tuple:
+    """What a function reads from outside when traced: its closure cells' contents and the
+    globals its code names, as values when hashable (a Python number), else by identity
+    (arrays, modules, functions). Part of the trace key, so that a changed closed-over
+    value is traced again, as JAX's eager transforms would see it."""
+    if fn is None or not hasattr(fn, "__code__"):
+        return (id(fn),)
+    out = []
+    for c in fn.__closure__ or ():
+        try:
+            v = c.cell_contents
+        except ValueError:      # an empty cell
+            continue
+        out.append(_by_value(v))
+    g = fn.__globals__
+    for name in fn.__code__.co_names:
+        if name in g:
+            out.append((name, _by_value(g[name])))
+    return tuple(out)
+
+
+def _by_value(v):
+    t = type(v)
+    if t in (int, float, complex, bool, str, type(None)):
+        return (t, v)
+    return id(v)
 
 
 def _run_jvp_rule(self: custom_jvp, static: dict, primals, tangents) -> tuple:

@@ -367,3 +367,43 @@ def test_pickled_custom_jvp_leaves_its_traces_behind():
     g = cloudpickle.loads(cloudpickle.dumps(f))
     assert g._traces == {} and f._traces
     np.testing.assert_allclose(fa.vmap(fa.grad(g))(x), np.cos(x), rtol=1e-15)
+
+
+_SCALE = 2.0
+
+
+@fa.custom_jvp
+def _scaled(x):
+    return x * _SCALE
+
+
+@_scaled.defjvp
+def _scaled_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return x * _SCALE, t * _SCALE
+
+
+def test_custom_jvp_trace_cache_sees_changed_closed_over_values():
+    # The traces are kept per signature, but a global or a closure cell that changed
+    # value is traced again (eager vmap must see the value of the moment, as in JAX).
+    global _SCALE
+    x = np.arange(3.0)
+    _SCALE = 2.0
+    np.testing.assert_array_equal(fa.vmap(_scaled)(x), 2.0 * x)
+    _SCALE = 3.0
+    np.testing.assert_array_equal(fa.vmap(_scaled)(x), 3.0 * x)
+    np.testing.assert_array_equal(fa.vmap(fa.grad(_scaled))(x), np.full(3, 3.0))
+    _SCALE = 2.0
+
+    def make(c):
+        @fa.custom_jvp
+        def f(x):
+            return x * c[0]
+        f.defjvps(lambda t, ans, x: t * c[0])
+        return f
+    box = [1.5]
+    f = make(box)
+    np.testing.assert_array_equal(fa.vmap(f)(x), 1.5 * x)
+    box2 = [4.0]
+    g = make(box2)
+    np.testing.assert_array_equal(fa.vmap(g)(x), 4.0 * x)
