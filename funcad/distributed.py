@@ -133,7 +133,7 @@ def _nthreads(client) -> int:
 
 _programs: dict[str, Callable] = {}
 _wstats: dict[str, Any] = {"programs_built": 0, "build_seconds": 0.0, "chunks": 0,
-                           "busy_seconds": 0.0,
+                           "groups": 0, "busy_seconds": 0.0,
                            "started": time.time(), "first_result": None}
 _wlock = threading.Lock()
 
@@ -231,6 +231,7 @@ def _run_chunk_data(key: str, payload: bytes, consts: list, template: list,
 def _run_group(programs: list, consts: list, template: list, mapped_pos: list,
                data: list, whats: list) -> list:
     """Run a group of chunks one after the other (worker side); their outputs in order."""
+    _wstats["groups"] += 1
     return [_run_chunk_data(key, payload, cs, template, mapped_pos, d, what)
             for (key, payload), cs, d, what in zip(programs, consts, data, whats,
                                                    strict=True)]
@@ -666,7 +667,8 @@ def _holders(c, blocks: dict, n: int) -> list | None:
     """The worker holding each chunk's first Dask block, when every block of every mapped
     Dask input is in some worker's memory; else None."""
     keys = [b.key for bs in blocks.values() for b in bs]
-    who = c.who_has(keys)
+    # (who_has takes futures: given bare keys, it answers nothing)
+    who = c.who_has([_dd.Future(k, client=c) for k in keys])
     if any(not who.get(k) for k in keys):
         return None
     first = next(iter(blocks.values()))

@@ -113,6 +113,32 @@ def test_dask_array_inputs_run_where_their_blocks_are(client, compiled):
     assert_trees_equal(fd.dmap(per_example, in_axes=(None, 0, 0))(pd, xd, Y), want)
 
 
+def test_dask_arrays_on_the_workers_run_in_groups_where_they_are(client, compiled):
+    # Regression: the holders of persisted blocks were asked with bare keys, which
+    # who_has answers with nothing, so every chunk went through the task graph instead.
+    import dask.array as da
+    from dask.distributed import wait
+    per_example = fa.grad(loss)
+    want = fd.dmap(per_example, in_axes=(None, 0, 0), chunks=10)(PARAMS, X, Y)
+    xd = client.persist(da.from_array(X, chunks=(10, 8)))
+    yd = client.persist(da.from_array(Y, chunks=10))
+    wait([xd, yd])
+    before = {w: s["groups"] for w, s in fd.worker_stats(client).items()}
+    assert_trees_equal(fd.dmap(per_example, in_axes=(None, 0, 0))(PARAMS, xd, yd), want)
+    after = fd.worker_stats(client)
+    runs = {w: after[w]["groups"] - before.get(w, 0) for w in after}
+    holders = {ws[0] for ws in client.who_has(client.futures_of(xd)).values()}
+    assert sum(runs.values()) == sum(min(2, n) for n in _blocks_per_worker(client, xd))
+    assert {w for w, n in runs.items() if n} <= holders
+
+
+def _blocks_per_worker(client, x):
+    counts = {}
+    for ws in client.who_has(client.futures_of(x)).values():
+        counts[ws[0]] = counts.get(ws[0], 0) + 1
+    return list(counts.values())
+
+
 def test_dask_array_inputs_chunked_wrongly_are_refused(client):
     import dask.array as da
     g = fd.dmap(fa.grad(loss), in_axes=(None, 0, 0))

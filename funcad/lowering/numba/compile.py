@@ -41,6 +41,37 @@ stats: dict[str, float] = {"lowered": 0, "compiled": 0, "disk_hits": 0, "rewritt
 _log: list[str] = []
 _lock = threading.RLock()
 
+# Numba compilations of this machine's processes, one at a time (see _numba_machine_lock).
+_machine = threading.RLock()
+_machine_held = [0, None]      # depth, the locked file
+
+
+@contextlib.contextmanager
+def _numba_machine_lock():
+    """Hold a lock file while Numba compiles: Numba's disk cache of a function compiled for
+    several signatures (the `_runtime` helpers) is an index plus numbered files that two
+    processes compiling new signatures at once overwrite each other's of, after which a
+    process loads one signature's code for another and refuses to compile (seen with Dask
+    workers compiling together). Nested compilations take it once."""
+    with _machine:
+        if _machine_held[0] == 0:
+            try:
+                import fcntl
+                f = open(os.path.join(tempfile.gettempdir(),
+                                      f"funcad-numba-{os.getuid()}.lock"), "a")
+                fcntl.flock(f, fcntl.LOCK_EX)
+            except (ImportError, OSError):   # no fcntl (Windows) or no writable tmp
+                f = None
+            _machine_held[1] = f
+        _machine_held[0] += 1
+        try:
+            yield
+        finally:
+            _machine_held[0] -= 1
+            if _machine_held[0] == 0 and _machine_held[1] is not None:
+                _machine_held[1].close()     # (closing releases the lock)
+                _machine_held[1] = None
+
 
 def compile_log() -> list[str]:
     """One line per program compiled or loaded in this process (newest last)."""
@@ -514,7 +545,8 @@ def _numba_kernel(kernel, types, opts, name) -> Callable:
                 else numba.from_dtype(np.dtype(t[1])) for t in types)
     t0 = time.perf_counter()
     try:
-        disp.compile(sig)
+        with _numba_machine_lock():
+            disp.compile(sig)
     except Exception as e:
         texts = kernel.equation_texts()
         eqns = "\n".join(f"    {q}" for q in texts)
@@ -670,7 +702,8 @@ def _numba_compile(pyfn, lowered: LoweredSource, name: str, opts: dict, text: st
         _numba_type(_AvalOf(c)) for c in lowered.extra_args)
     t0 = time.perf_counter()
     try:
-        with progress.task(f"jit({name})", "the whole program, one Numba function"):
+        with progress.task(f"jit({name})", "the whole program, one Numba function"), \
+                _numba_machine_lock():
             disp.compile(sig)
     except Exception as e:  # Numba's typing errors, and the odd raw AttributeError
         raise _wrap_numba_error(e, lowered, name, text) from None
