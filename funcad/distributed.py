@@ -19,9 +19,12 @@ of a new program is built on one worker before the other chunks are sent, so tha
 other workers load it too. Unmapped inputs (parameters) and the program's constants are
 scattered to every worker once per call (`broadcast=True`), not sent once per chunk.
 `dmap` sends consecutive chunks in groups (two per worker thread: a task costs Dask a few
-milliseconds), scattering each group's mapped inputs straight to one worker (one network
-hop, half the time of sending them inside the task through the scheduler), and sends a
-group again from the caller if its data died with a worker. Workers keep freed memory
+milliseconds). When every worker maps this machine's shared memory (a local cluster) and
+the mapped NumPy inputs are large, they go into one pooled shared segment and the tasks
+carry index ranges of it (funcad/_dist_shm.py); otherwise each group's mapped inputs are
+scattered straight to one worker (one network hop, half the time of sending them inside
+the task through the scheduler), and a group is sent again from the caller if its data
+died with a worker. Workers keep freed memory
 for reuse (see `_keep_freed_memory`). `data_parallel`'s chunks travel
 inside their tasks, so that Dask itself can run them again elsewhere and the merge tasks
 that depend on them stay valid.
@@ -68,6 +71,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess by the 
 
 import numpy as np
 
+from funcad import _dist_shm as _shm
 from funcad._core import Tracer
 from funcad._serialize import dumps, loads
 from funcad._tree import tree_broadcast_prefix, tree_flatten, tree_unflatten
@@ -133,7 +137,7 @@ def _nthreads(client) -> int:
 
 _programs: dict[str, Callable] = {}
 _wstats: dict[str, Any] = {"programs_built": 0, "build_seconds": 0.0, "chunks": 0,
-                           "groups": 0, "busy_seconds": 0.0,
+                           "groups": 0, "shared_groups": 0, "busy_seconds": 0.0,
                            "started": time.time(), "first_result": None}
 _wlock = threading.Lock()
 
@@ -235,6 +239,23 @@ def _run_group(programs: list, consts: list, template: list, mapped_pos: list,
     return [_run_chunk_data(key, payload, cs, template, mapped_pos, d, what)
             for (key, payload), cs, d, what in zip(programs, consts, data, whats,
                                                    strict=True)]
+
+
+def _run_group_shared(programs: list, consts: list, template: list, mapped_pos: list,
+                      segment: tuple, bounds: list, whats: list) -> list:
+    """`_run_group` for chunks read in place from the caller's shared memory `segment`
+    (name, layout: see funcad._dist_shm); outputs never view it."""
+    from funcad._dist_shm import Chunks, own
+    chunks = Chunks(*segment)
+    _wstats["groups"] += 1
+    _wstats["shared_groups"] += 1
+    out = []
+    for (key, payload), cs, (lo, hi), what in zip(programs, consts, bounds, whats,
+                                                  strict=True):
+        data = [chunks.get(j, lo, hi) for j in range(len(mapped_pos))]
+        res = _run_chunk_data(key, payload, cs, template, mapped_pos, data, what)
+        out.append([own(r) for r in res])
+    return out
 
 
 def _groups(n: int, k: int) -> list[list[int]]:
@@ -581,26 +602,46 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
         group_names = [f"in chunks {g[0]}-{g[-1]} of {what}: indices {bounds[g[0]][0]}:"
                        f"{bounds[g[-1]][1]} of the mapped axis (of size {n})" for g in groups]
 
+        shared = None
+        if (all(axes[k] == 0 for k in mapped_pos) and mapped_pos
+                and sum(leaves[k].nbytes for k in mapped_pos) >= _shm.MIN_BYTES
+                and _shm.workers_share_memory(c)):
+            # Workers on this machine read the mapped inputs from shared memory.
+            shared = _shm.SharedInputs([leaves[k] for k in mapped_pos])
+
         def submit(idx: list[int]) -> list:
             # Unmapped inputs and constants: to every worker once. Groups of chunks:
             # straight to one worker each (direct scatter: one network hop, half the time
-            # of sending them inside tasks through the scheduler).
+            # of sending them inside tasks through the scheduler), or as index ranges of
+            # the shared segment.
             fixed = _scatter(c, [x for x, ax in zip(leaves, axes, strict=True) if ax is None])
             consts = {s.key: _scatter(c, s.consts) for s in shipped}
-            data = c.scatter([[[_take(leaves[k], axes[k], *bounds[i]) for k in mapped_pos]
-                               for i in groups[gi]] for gi in idx], direct=True, hash=False)
+            if shared is None:
+                data = c.scatter([[[_take(leaves[k], axes[k], *bounds[i]) for k in mapped_pos]
+                                   for i in groups[gi]] for gi in idx], direct=True,
+                                 hash=False)
             it = iter(fixed)
             template = [None if ax is not None else next(it) for ax in axes]
             futs = []
-            for gi, d in zip(idx, data, strict=True):
+            for n_, gi in enumerate(idx):
                 chunk_progs = [progs[bounds[i][1] - bounds[i][0]][0] for i in groups[gi]]
-                futs.append(c.submit(
-                    _run_group, [(p.key, p.payload) for p in chunk_progs],
-                    [consts[p.key] for p in chunk_progs], template, mapped_pos, d,
-                    [names[i] for i in groups[gi]], pure=False))
+                progs_ = [(p.key, p.payload) for p in chunk_progs]
+                consts_ = [consts[p.key] for p in chunk_progs]
+                whats = [names[i] for i in groups[gi]]
+                if shared is None:
+                    futs.append(c.submit(_run_group, progs_, consts_, template, mapped_pos,
+                                         data[n_], whats, pure=False))
+                else:
+                    futs.append(c.submit(_run_group_shared, progs_, consts_, template,
+                                         mapped_pos, (shared.name, shared.layout),
+                                         [bounds[i] for i in groups[gi]], whats, pure=False))
             return futs
 
-        results = _run_resubmitting(c, submit, len(groups), group_names)
+        try:
+            results = _run_resubmitting(c, submit, len(groups), group_names)
+        finally:
+            if shared is not None:
+                shared.__exit__(None, None, None)
         return _assemble([r for group in results for r in group], shipped[0].out_tree,
                          out_axes)
 

@@ -139,6 +139,26 @@ def _blocks_per_worker(client, x):
     return list(counts.values())
 
 
+def test_numpy_inputs_reach_local_workers_through_shared_memory(client, compiled,
+                                                                monkeypatch):
+    from funcad import _dist_shm
+    monkeypatch.setattr(_dist_shm, "MIN_BYTES", 0)      # (CI-sized inputs)
+    assert _dist_shm.workers_share_memory(client)
+    per_example = fa.grad(loss)
+    want = fa.jit(fa.vmap(per_example, in_axes=(None, 0, 0)))(PARAMS, X, Y)
+    before = sum(s["shared_groups"] for s in fd.worker_stats(client).values())
+    for chunks in (10, 7):       # twice: the second call reuses the pooled segment
+        got = fd.dmap(per_example, in_axes=(None, 0, 0), chunks=chunks)(PARAMS, X, Y)
+        assert_trees_equal(got, want)
+    assert sum(s["shared_groups"] for s in fd.worker_stats(client).values()) > before
+    # an output that is its input (a view of the segment on the worker) comes back whole
+    ident = fd.dmap(lambda x: x, chunks=5)(X)
+    np.testing.assert_array_equal(ident, X)
+    # a mapped axis other than 0 goes the scatter way, with the same result
+    np.testing.assert_array_equal(fd.dmap(lambda x: x * 2, in_axes=1, out_axes=1)(X),
+                                  X * 2)
+
+
 def test_dask_array_inputs_chunked_wrongly_are_refused(client):
     import dask.array as da
     g = fd.dmap(fa.grad(loss), in_axes=(None, 0, 0))
