@@ -323,15 +323,20 @@ def _cond_driver(ctx, eqn, args):
 _cond_numba.driver_loop = _cond_driver
 
 
+def _while_rev_args(eqn, args) -> tuple:
+    """while_rev's operands: (cond consts, loop consts, initial carry, cotangents in)."""
+    p = eqn.params
+    ncc, nnl, n_k = p["num_cc"], p["num_nlc"], len(p["fwd_jaxpr"].outvars)
+    return (args[:ncc], args[ncc:ncc + nnl], args[ncc + nnl:ncc + nnl + n_k],
+            args[ncc + nnl + n_k:])
+
+
 def _while_rev_numba(ctx, eqn, args):
     # Re-run the primal loop pushing its carries on growable stacks (capacity doubles),
     # then walk them back with the reverse step: two native loops, no Python per step.
     p = eqn.params
-    ncc, nnl = p["num_cc"], p["num_nlc"]
     fwd = p["fwd_jaxpr"]
-    n_k = len(fwd.outvars)
-    cc, nlc, init, rest_in = args[:ncc], args[ncc:ncc + nnl], args[ncc + nnl:ncc + nnl + n_k], \
-        args[ncc + nnl + n_k:]
+    cc, nlc, init, rest_in = _while_rev_args(eqn, args)
     carry = [ctx.fresh("carry") for _ in init]
     _assign(ctx, carry, init)
     cap, n = ctx.fresh("cap"), ctx.fresh("n")
@@ -375,11 +380,8 @@ def _while_rev_driver(ctx, eqn, args):
     a pure_callback that the primal loop's recomputation needs): the primal carries go on
     a list, then the reverse steps walk it back; the bodies' loop nests are kernels."""
     p = eqn.params
-    ncc, nnl = p["num_cc"], p["num_nlc"]
     fwd = p["fwd_jaxpr"]
-    n_k = len(fwd.outvars)
-    cc, nlc, init, rest_in = args[:ncc], args[ncc:ncc + nnl], args[ncc + nnl:ncc + nnl + n_k], \
-        args[ncc + nnl + n_k:]
+    cc, nlc, init, rest_in = _while_rev_args(eqn, args)
     avals = [v.aval for v in fwd.outvars]
     carry = [ctx.fresh("carry") for _ in init]
     _assign(ctx, carry, init)
