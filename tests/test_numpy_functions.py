@@ -10,8 +10,6 @@ Every row is checked on several shapes for
 from __future__ import annotations
 
 import itertools
-import json
-import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -1288,65 +1286,10 @@ def test_jit_matches_eager(r: Row, shapes, driver, monkeypatch):
 
 
 # ----------------------------------------------------------------------------------
-# dtype rules: float64 default, float32 stays float32, NumPy 2 promotion
+# dtype rules: float64 default, float32 stays float32, JAX's promotion
 
-_JAX_DTYPES = json.loads(
-    (pathlib.Path(__file__).parent / "programs" / "jax_dtypes.json").read_text())
-_DTYPE_ARGS = {
-    "f32": np.float32(1.5) * np.ones(3, np.float32), "f64": np.linspace(0.5, 1.5, 3),
-    "i64": np.array([1, 2, 3]), "i32": np.array([1, 2, 3], np.int32),
-    "bool": np.array([True, False, True]), "pyint": 2, "pyfloat": 0.5,
-    "f32s": np.float32(0.25),
-}
-_DTYPE_UNARY = ["sin", "exp", "log", "sqrt", "tanh", "negative", "square", "abs", "sign",
-                "floor", "round", "isnan", "cumsum", "sum", "mean", "prod", "max", "var",
-                "argmax", "ravel", "flip"]
-_DTYPE_BINARY = ["add", "subtract", "multiply", "divide", "power", "maximum", "arctan2",
-                 "logaddexp", "equal", "less", "dot", "matmul", "inner", "outer"]
-
-
-@pytest.mark.parametrize("name", _DTYPE_UNARY)
-@pytest.mark.parametrize("kind", ["f32", "f64", "i64", "i32", "bool"])
-def test_dtype_unary(name, kind):
-    """NumPy's values, in JAX's dtype (recorded in tests/programs/jax_dtypes.json)."""
-    x = _DTYPE_ARGS[kind]
-    if kind == "bool" and name in ("negative", "sign", "var", "square", "round"):
-        # NumPy refuses these on booleans or gives odd types (square: int8, round:
-        # float16); funcad raises or keeps the booleans.
-        return
-    want = np.dtype(_JAX_DTYPES["unary"][f"{name}({kind})"])
-    with np.errstate(all="ignore"):
-        # (in the dtype JAX computes in: NumPy's sin of booleans is float16)
-        expected = getattr(np, name)(x.astype(want) if want.kind in "fc" else x)
-    expected = np.asarray(expected).astype(want)
-    out = getattr(fnp, name)(x)
-    _assert_tree_close(out, expected, 1e-6, 1e-7, f"{name}({kind})")
-    traced_out = fa.jit(getattr(fnp, name))(x)
-    assert np.asarray(traced_out).dtype == want
-
-
-_DTYPE_PAIRS = [("f32", "f32"), ("f32", "f64"), ("f32", "pyfloat"), ("f32", "pyint"),
-                ("i64", "pyfloat"), ("i32", "f32"), ("i64", "i32"), ("f32s", "f64"),
-                ("bool", "i64"), ("pyfloat", "f32"), ("i64", "i64")]
-
-
-@pytest.mark.parametrize("name,k1,k2", [
-    (n, k1, k2) for n in _DTYPE_BINARY for k1, k2 in _DTYPE_PAIRS
-    # (matrix products of rank-0 operands are in the value table)
-    if n not in ("dot", "matmul", "inner", "outer")
-    or (np.ndim(_DTYPE_ARGS[k1]) and np.ndim(_DTYPE_ARGS[k2]))])
-def test_dtype_binary(name, k1, k2):
-    """NumPy's values, in JAX's dtype (recorded in tests/programs/jax_dtypes.json)."""
-    x, y = _DTYPE_ARGS[k1], _DTYPE_ARGS[k2]
-    with np.errstate(all="ignore"):
-        expected = getattr(np, name)(x, y)
-    want = np.dtype(_JAX_DTYPES["binary"][f"{name}({k1},{k2})"])
-    expected = np.asarray(expected).astype(want)
-    out = getattr(fnp, name)(x, y)
-    _assert_tree_close(out, expected, 1e-6, 1e-7, f"{name}({k1}, {k2})")
-    if isinstance(x, np.ndarray):  # (a Python number passed to jit becomes an array)
-        traced_out = fa.jit(lambda a: getattr(fnp, name)(a, y))(x)
-        assert np.asarray(traced_out).dtype == want
+# Result dtypes (JAX's rules) and their values, row by row against dtypes recorded from
+# JAX: tests/test_dtypes.py.
 
 
 def test_float32_grad_stays_float32():
