@@ -452,3 +452,67 @@ def test_frompyfunc_nout_and_unary():
         fnp.frompyfunc(3, 1, 1)
     u = fnp.frompyfunc(operator.add, 2, 1)
     assert pickle.loads(pickle.dumps(u)) == u
+
+
+# -- roots ------------------------------------------------------------------------------------
+
+def _sorted_roots(r):
+    r = np.asarray(r)
+    return r[np.lexsort((r.imag.round(8), r.real.round(8)))]
+
+
+@pytest.mark.parametrize("p", [[1.0, -3.0, 2.0], [2.0, 0.0, 1.0], [1.0, -6.0, 11.0, -6.0],
+                               [0.0, 0.0, 1.0, 2.0, 5.0], [1.0, 2.0, 0.0, 0.0],
+                               [3.0], [0.0, 4.0], [1.5, -0.5]])
+def test_roots_values(p):
+    p = np.array(p)
+    out = fnp.roots(p)
+    exp = np.roots(p)
+    assert out.dtype == np.complex128 and out.shape == exp.shape
+    _close(_sorted_roots(out), _sorted_roots(exp), rtol=1e-8, atol=1e-8)
+    assert fnp.roots(p.astype(np.float32)).dtype == np.complex64
+
+
+def test_roots_strip_zeros_false_under_jit():
+    f = fa.jit(lambda p: fnp.roots(p, strip_zeros=False))
+    p = np.array([0.0, 0.0, 1.0, -3.0, 2.0])
+    out = np.asarray(f(p))
+    assert out.shape == (4,)
+    assert np.isnan(out[2:]).all()
+    _close(_sorted_roots(out[:2]), [1.0, 2.0], atol=1e-10)
+    q = np.array([1.0, -6.0, 11.0, -6.0])
+    _close(_sorted_roots(f(q)), [1.0, 2.0, 3.0], atol=1e-9)
+    assert np.isnan(np.asarray(f(np.zeros(3)))).all()
+    # trailing zeros are zero roots, sorted last
+    out = np.asarray(f(np.array([1.0, -1.0, 0.0])))
+    _close(out, [1.0, 0.0], atol=1e-12)
+    with pytest.raises(fa.errors.ConcretizationTypeError, match="strip_zeros=False"):
+        fa.jit(fnp.roots)(q)
+    with pytest.raises(ValueError, match="rank-1"):
+        fnp.roots(np.ones((2, 2)))
+    # numpy.roots on traced values dispatches here (__array_function__)
+    g = fa.grad(lambda p: fnp.real(fnp.sum(np.roots(p) ** 2)))(q)
+    _close(g, fa.grad(lambda p: fnp.real(fnp.sum(fnp.roots(p) ** 2)))(q))
+
+
+def test_roots_derivatives_jit_vmap():
+    p = np.array([1.0, -6.0, 11.0, -6.0])      # roots 1, 2, 3 (distinct)
+
+    def f(p, strip=True):     # symmetric functions of the roots: independent of their order
+        r = fnp.roots(p, strip_zeros=strip)
+        return fnp.real(fnp.sum(r ** 2)), fnp.real(fnp.prod(r)), fnp.sum(fnp.abs(r) ** 3)
+    exp = (36 / 1 - 2 * 11, 6.0, 36.0)
+    for got, e in zip(f(p), exp):
+        _close(got, e, rtol=1e-9)
+    check_grads(f, (p,), order=2, modes=("fwd", "rev"), rtol=1e-5, atol=1e-7)
+    check_grads(lambda p: f(p)[0], (np.array([2.0, 1.0, 3.0]),), order=2,
+                modes=("fwd", "rev"), rtol=1e-5, atol=1e-7)   # complex roots
+    g = lambda p: fnp.sort(fnp.real(fnp.roots(p, strip_zeros=False)))
+    ps = np.stack([p, np.array([1.0, -9.0, 26.0, -24.0])])
+    _close(fa.vmap(g)(ps), np.stack([[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]), atol=1e-9)
+    _close(fa.jit(fa.vmap(g))(ps), fa.vmap(g)(ps), atol=1e-12)
+    _close(fa.jit(lambda p: f(p, False)[0])(p), exp[0], rtol=1e-9)
+    gr = fa.grad(lambda p: f(p)[0])(p)
+    _close(fa.jit(fa.grad(lambda p: f(p, False)[0]))(p), gr, rtol=1e-9)
+    check_grads(lambda p: f(p, False), (p,), order=2, modes=("fwd", "rev"), rtol=1e-5,
+                atol=1e-7)

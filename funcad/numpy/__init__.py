@@ -294,6 +294,7 @@ from funcad.numpy._more import (  # noqa: F401
     put,
     put_along_axis,
     r_,
+    roots,
     resize,
     spacing,
     top_k,
