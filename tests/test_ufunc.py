@@ -516,3 +516,89 @@ def test_roots_derivatives_jit_vmap():
     _close(fa.jit(fa.grad(lambda p: f(p, False)[0]))(p), gr, rtol=1e-9)
     check_grads(lambda p: f(p, False), (p,), order=2, modes=("fwd", "rev"), rtol=1e-5,
                 atol=1e-7)
+
+
+# -- lax.conv_general_dilated(batch_group_count=k) ------------------------------------------
+
+def _ref_conv_batch_groups(lhs, rhs, k, strides=(1, 1), pads=((0, 0), (0, 0))):
+    """Brute force (NCHW / OIHW): out[n, g*O/k + o] = sum_c,window lhs[g*N/k + n, c] *
+    rhs[g*O/k + o, c], XLA's batch_group_count."""
+    lhs = np.pad(lhs, ((0, 0), (0, 0)) + tuple(pads))
+    n, c, h, w = lhs.shape
+    o, i, kh, kw = rhs.shape
+    assert i == c
+    nb, ob = n // k, o // k
+    oh, ow = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    out = np.zeros((nb, o, oh, ow))
+    for b, oc, y, x in itertools.product(range(nb), range(o), range(oh), range(ow)):
+        g = oc // ob
+        patch = lhs[g * nb + b, :, y * strides[0]:y * strides[0] + kh,
+                    x * strides[1]:x * strides[1] + kw]
+        out[b, oc, y, x] = np.sum(patch * rhs[oc])
+    return out
+
+
+@pytest.mark.parametrize("k,lhs_shape,rhs_shape,strides,padding,pads", [
+    (2, (4, 3, 5, 4), (4, 3, 2, 2), (1, 1), "VALID", ((0, 0), (0, 0))),
+    (3, (6, 2, 4, 4), (3, 2, 3, 2), (2, 1), [(1, 0), (0, 1)], ((1, 0), (0, 1))),
+    (2, (2, 1, 3, 3), (6, 1, 2, 2), (1, 1), "VALID", ((0, 0), (0, 0))),
+])
+def test_conv_batch_group_count(k, lhs_shape, rhs_shape, strides, padding, pads):
+    lhs, rhs = RNG.normal(size=lhs_shape), RNG.normal(size=rhs_shape)
+
+    def f(x, w):
+        return lax.conv_general_dilated(x, w, strides, padding, batch_group_count=k)
+    _check(f, lambda x, w: _ref_conv_batch_groups(x, w, k, strides, pads), (lhs, rhs),
+           rtol=1e-9, atol=1e-10)
+    # vmap over the kernel too, and over both
+    rhs2 = np.stack([rhs, rhs * -0.5])
+    _close(fa.vmap(f, in_axes=(None, 0))(lhs, rhs2),
+           np.stack([_ref_conv_batch_groups(lhs, r, k, strides, pads) for r in rhs2]),
+           rtol=1e-9, atol=1e-10)
+    lhs2 = np.stack([lhs, lhs + 1.0])
+    _close(fa.jit(fa.vmap(f))(lhs2, rhs2),
+           np.stack([_ref_conv_batch_groups(a, r, k, strides, pads)
+                     for a, r in zip(lhs2, rhs2)]), rtol=1e-9, atol=1e-10)
+
+
+def test_conv_batch_group_count_is_the_grouped_weight_gradient():
+    # JAX's use: the weight gradient of a feature-grouped conv is a batch-grouped conv of
+    # the (transposed) input and output cotangent.
+    g = 2
+    x = RNG.normal(size=(3, 4, 5, 5))         # N, C=g*2, H, W
+    w = RNG.normal(size=(6, 2, 3, 3))         # O=g*3, I=2
+    ct = RNG.normal(size=(3, 6, 3, 3))
+
+    def fwd(w):
+        return lax.conv_general_dilated(x, w, (1, 1), "VALID", feature_group_count=g)
+    _, vjp = fa.vjp(fwd, w)
+    (dw,) = vjp(ct)
+    # dw[o, i, kh, kw] = sum_n,y,x x[n, grp(o)*2 + i, y+kh, x+kw] ct[n, o, y, x]
+    lhs = np.transpose(x, (1, 0, 2, 3))        # C, N, H, W: "batch" = C, features = N
+    rhs = np.transpose(ct, (1, 0, 2, 3))       # O, N, h, w
+    via = lax.conv_general_dilated(lhs, rhs, (1, 1), "VALID", batch_group_count=g)
+    _close(np.transpose(np.asarray(via), (1, 0, 2, 3)), dw, rtol=1e-9, atol=1e-10)
+
+
+def test_conv_batch_group_count_layouts_and_errors():
+    lhs, rhs = RNG.normal(size=(4, 5, 4, 3)), RNG.normal(size=(2, 2, 3, 4))  # NHWC, HWIO
+    out = lax.conv_general_dilated(lhs, rhs, (1, 1), "SAME", batch_group_count=2,
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ref = lax.conv_general_dilated(np.transpose(lhs, (0, 3, 1, 2)),
+                                   np.transpose(rhs, (3, 2, 0, 1)), (1, 1), "SAME",
+                                   batch_group_count=2)
+    _close(out, np.transpose(np.asarray(ref), (0, 2, 3, 1)))
+    check_grads(lambda a, b: lax.conv_general_dilated(
+        a, b, (1, 1), "SAME", batch_group_count=2, dimension_numbers=("NHWC", "HWIO", "NHWC")),
+        (lhs, rhs), order=2, modes=("fwd", "rev"))
+    x, w = np.ones((4, 2, 3, 3)), np.ones((4, 2, 2, 2))
+    with pytest.raises(ValueError, match="batch_group_count"):
+        lax.conv_general_dilated(x, w, (1, 1), "VALID", batch_group_count=3)
+    with pytest.raises(ValueError, match="batch_group_count"):
+        lax.conv_general_dilated(x, np.ones((3, 2, 2, 2)), (1, 1), "VALID",
+                                 batch_group_count=2)
+    with pytest.raises(ValueError, match="At most one"):
+        lax.conv_general_dilated(np.ones((4, 4, 3, 3)), np.ones((4, 2, 2, 2)), (1, 1), "VALID",
+                                 batch_group_count=2, feature_group_count=2)
+    with pytest.raises(ValueError, match="batch_group_count"):
+        lax.conv_general_dilated(x, w, (1, 1), "VALID", batch_group_count=0)
