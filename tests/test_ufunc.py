@@ -86,6 +86,9 @@ def test_ufunc_instances(name):
     assert pickle.loads(pickle.dumps(u)) is u
     assert copy.deepcopy(u) is u and copy.copy(u) is u
     assert u.__module__ == "funcad.numpy"
+    import inspect
+    assert list(inspect.signature(u).parameters) == (["x"] if name == "negative" else
+                                                     ["x1", "x2"])
 
 
 def test_ufunc_calls_return_arrays_and_trace():
@@ -142,10 +145,16 @@ def test_ufunc_call_errors():
         fnp.add.accumulate(np.ones((2, 2)), axis=None)
     with pytest.raises(ValueError, match="one-dimensional"):
         fnp.add.reduceat(np.ones(4), np.zeros((1, 1), int))
+    for bad in ([0, 4], [-1]):
+        with pytest.raises(IndexError, match="out-of-bounds"):
+            fnp.add.reduceat(np.ones(4), np.array(bad))
     with pytest.raises(NotImplementedError, match="boolean mask"):
         fnp.add.at(np.ones(3), np.array([True, False, True]), 1.0, inplace=False)
     with pytest.raises(ValueError, match="second operand"):
         fnp.add.at(np.ones(3), 0, inplace=False)
+    for u in (fnp.add, fnp.bitwise_or, fnp.frompyfunc(operator.mul, 2, 1)):
+        with pytest.raises(IndexError):
+            u.at(np.ones(3, int), np.array([0, 3]), 1, inplace=False)
 
 
 # -- reduce -----------------------------------------------------------------------------------
@@ -602,3 +611,22 @@ def test_conv_batch_group_count_layouts_and_errors():
                                  batch_group_count=2, feature_group_count=2)
     with pytest.raises(ValueError, match="batch_group_count"):
         lax.conv_general_dilated(x, w, (1, 1), "VALID", batch_group_count=0)
+
+
+def test_ufunc_constructor_hooks():
+    calls = []
+
+    def my_reduce(a, axis=0, dtype=None, keepdims=False, initial=None, where=None):
+        calls.append((axis, keepdims))
+        return fnp.sum(a, axis=axis, keepdims=keepdims)
+    u = fnp.ufunc(lambda a, b: a + b, 2, 1, name="myadd", nargs=3, identity=0,
+                  call=fnp.add, reduce=my_reduce)
+    assert (u.__name__, u.nargs, u.identity) == ("myadd", 3, 0)
+    x = RNG.normal(size=(2, 3))
+    _close(u(x, x), 2 * x)
+    _close(u.reduce(x, axis=1, keepdims=True), x.sum(1, keepdims=True))
+    assert calls == [(1, True)]
+    _close(u.accumulate(x, axis=1), np.cumsum(x, axis=1))       # generic scan
+    _close(u.outer(x[0], x[1]), np.add.outer(x[0], x[1]))
+    assert u == fnp.ufunc(u._func, 2, 1, name="myadd", nargs=3, identity=0)
+    assert repr(u) == "<funcad.numpy.ufunc 'myadd'>"

@@ -13,6 +13,7 @@ accumulate as a scan, at as a scan over the indices, reduceat as JAX's masked lo
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import sys
@@ -289,6 +290,8 @@ class ufunc:
         if not shape:
             return a.at[idx].set(self._apply(a.at[idx].get(), *args))
         n = math.prod(shape)
+        if not any(isinstance(i, _core.Tracer) for i in arrays):
+            a[idx]      # concrete indices out of range: IndexError (the scan would clamp)
         if args:
             # b broadcasts against a[indices]: the index shape, then the indexed core.
             core = tuple(fnp.shape(a[tuple(i if isinstance(i, slice) or i is None or
@@ -333,6 +336,12 @@ class ufunc:
             raise TypeError(f"{self.__name__}.reduceat: indices must be integers, got "
                             f"{indices.dtype}")
         axis = _canon_axis(axis, fnp.ndim(a), f"{self.__name__}.reduceat")
+        if not isinstance(indices, _core.Tracer):
+            n = fnp.shape(a)[axis]
+            bad = [int(i) for i in np.asarray(indices).ravel() if not 0 <= int(i) < n]
+            if bad:     # (traced indices cannot be checked: they are clamped, as take's)
+                raise IndexError(f"index {bad[0]} out-of-bounds in {self.__name__}.reduceat "
+                                 f"[0, {n})")
         impl = self._impls["reduceat"] or self._reduceat_via_loop
         return _out(impl(a, indices, axis=axis, dtype=dtype))
 
@@ -404,6 +413,8 @@ def builtin(fn: Callable[..., Any], nin: int, *, identity: Any = None,
     u = cls(fn, nin, 1, name=fn.__name__, identity=identity, call=fn, **methods)
     u.__module__ = module
     u._call = fn
+    # inspect.signature would read the staticmethod as a method and drop its first argument
+    u.__signature__ = inspect.signature(fn)
     return u
 
 
