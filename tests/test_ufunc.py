@@ -217,6 +217,11 @@ def test_reduce_dtype_and_empty():
     _close(fnp.logical_and.reduce(e), np.logical_and.reduce(e))
     with pytest.raises(ValueError):
         fnp.maximum.reduce(e)
+    with pytest.raises(ValueError, match="rank 0"):
+        fnp.add.reduce(np.float64(3.0))
+    for name in ["add", "maximum", "subtract", "bitwise_or"]:
+        s = np.array(3) if name == "bitwise_or" else np.array(3.0)
+        assert getattr(fnp, name).reduce(s, axis=None) == getattr(np, name).reduce(s, axis=None)
 
 
 # -- accumulate -------------------------------------------------------------------------------

@@ -162,6 +162,9 @@ class ufunc:
                                       f"supported (arrays are immutable: use the result)")
         import funcad.numpy as fnp
         a = fnp.asarray(a)
+        if fnp.ndim(a) == 0 and axis is not None and axis != ():
+            raise ValueError(f"{self.__name__}.reduce: axis {axis} is out of bounds for an "
+                             f"array of rank 0 (use axis=None)")
         if where is not None:
             where = fnp.asarray(where)
             if where.dtype != np.bool_:
