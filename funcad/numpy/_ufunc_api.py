@@ -352,8 +352,8 @@ class ufunc:
                            dtype: Any = None) -> Any:
         import funcad.numpy as fnp
         from funcad import lax
-        if dtype is None:
-            dtype = self._reduce_dtype(a.dtype)
+        if dtype is None:   # (JAX: a's dtype; this is the same for add, multiply, max...)
+            dtype = self._result_dtype(a.dtype, a.dtype)
         n = fnp.shape(a)[axis]
         x = fnp.astype(fnp.moveaxis(a, axis, 0), dtype)       # n, rest...
         m = fnp.shape(indices)[0]
@@ -370,9 +370,6 @@ class ufunc:
         if n > 1:
             res = lax.fori_loop(1, n, body, res)
         return fnp.moveaxis(res, 0, axis)
-
-    def _reduce_dtype(self, dt: Any) -> np.dtype:
-        return self._result_dtype(dt, dt)
 
     # -- outer -----------------------------------------------------------------------------
 

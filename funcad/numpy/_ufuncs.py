@@ -673,12 +673,10 @@ def _any(a, **kw):
     return _a(a, **kw)
 
 
-def _accumulate_with(cum, sum_dtype=False):
-    """A ufunc.accumulate fast path: `cum(a, axis)` in the requested (or NumPy's) dtype."""
+def _accumulate_with(cum):
+    """A ufunc.accumulate fast path: `cum(a, axis)`, in `dtype` if given (else cum's dtype:
+    JAX's add.accumulate is cumsum, so int32 stays int32)."""
     def impl(a, axis=0, dtype=None):
-        from funcad.numpy._reductions import _sum_dtype
-        if dtype is None and sum_dtype:
-            dtype = _sum_dtype(np.dtype(a.dtype))
         if dtype is not None:
             a = astype(a, dtype)
         return cum(a, axis)
@@ -724,17 +722,11 @@ def _at_with(method, bool_via_int=False):
     return impl
 
 
-def _sum_reduce_dtype(dt):
-    """add and multiply reduce small integers and booleans in 64 bits, as numpy.sum."""
-    from funcad.numpy._reductions import _sum_dtype
-    return _sum_dtype(np.dtype(dt))
-
-
 _B = _ufunc_api.builtin
 add = _B(add, 2, identity=0, reduce=_reduce_with(_sum, 0, add),
-         accumulate=_accumulate_with(_cumsum, sum_dtype=True), at=_at_with("add", True))
+         accumulate=_accumulate_with(_cumsum), at=_at_with("add", True))
 multiply = _B(multiply, 2, identity=1, reduce=_reduce_with(_prod, 1, multiply),
-              accumulate=_accumulate_with(_cumprod, sum_dtype=True),
+              accumulate=_accumulate_with(_cumprod),
               at=_at_with("multiply", True))
 subtract = _B(subtract, 2, identity=None, at=_at_with("subtract"))
 maximum = _B(maximum, 2, identity=None,
@@ -757,5 +749,4 @@ logaddexp = _B(logaddexp, 2, identity=-np.inf,
                reduce=_reduce_with(_logsumexp, -np.inf, logaddexp, dtype_arg=False),
                accumulate=_accumulate_with(_cumlogsumexp))
 negative = _B(negative, 1)
-add._reduce_dtype = multiply._reduce_dtype = _sum_reduce_dtype
 del _B
