@@ -12,6 +12,7 @@ import builtins
 import enum
 import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -698,16 +699,22 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int], padd
                          batch_group_count: int = 1, precision: Any = None,
                          preferred_element_type: Any = None) -> Any:
     """N-d convolution (cross-correlation, as in XLA) with strides, padding, lhs/rhs
-    dilation, layouts given by dimension_numbers (e.g. ('NHWC', 'HWIO', 'NHWC')) and
-    feature groups."""
+    dilation, layouts given by dimension_numbers (e.g. ('NHWC', 'HWIO', 'NHWC')), feature
+    groups and batch groups."""
     lhs, rhs = fnp._base.promote(lhs, rhs, dtype=preferred_element_type)
     nd = fnp.ndim(lhs)
     if fnp.ndim(rhs) != nd or nd < 3:
         raise ValueError(f"conv: lhs and rhs need the same rank >= 3, got shapes "
                          f"{fnp.shape(lhs)} and {fnp.shape(rhs)}")
-    if batch_group_count != 1:
-        raise NotImplementedError("conv_general_dilated: batch_group_count > 1 is not "
-                                  "supported")
+    bg = operator.index(batch_group_count)
+    fg = operator.index(feature_group_count)
+    if bg < 1 or fg < 1:
+        raise ValueError(f"conv_general_dilated: batch_group_count and feature_group_count "
+                         f"must be positive, got {bg} and {fg}")
+    if bg > 1 and fg > 1:
+        raise ValueError(f"conv_general_dilated: At most one of batch_group_count and "
+                         f"feature_group_count may be > 1, got batch_group_count={bg} and "
+                         f"feature_group_count={fg}")
     nsp = nd - 2
     lhs_perm, rhs_perm, out_perm = _conv_specs(dimension_numbers, nd)
     x = fnp.transpose(lhs, lhs_perm)  # N, C, spatial
@@ -717,7 +724,10 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int], padd
     rhs_dilation = tuple(rhs_dilation or (1,) * nsp)
     n, c = fnp.shape(x)[:2]
     o, i = fnp.shape(w)[:2]
-    g = int(feature_group_count)
+    g = fg
+    if bg > 1 and (n % bg or o % bg):
+        raise ValueError(f"conv_general_dilated: batch_group_count={bg} must divide the lhs "
+                         f"batch size ({n}) and the number of output features ({o})")
     if c != i * g or o % g:
         raise ValueError(f"conv: lhs has {c} features, rhs expects {i} per group with "
                          f"feature_group_count={g} and {o} output features")
@@ -731,12 +741,20 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int], padd
     kk = math.prod(ksize)
     w = fnp.reshape(w, (o, i, kk))
     og = o // g
-    outs = []
-    for gi in range(g):
-        pg = patches[:, :, gi * i:(gi + 1) * i]
-        wg = w[gi * og:(gi + 1) * og]
-        outs.append(fnp.einsum("knc...,ock->no...", pg, wg))
-    out = outs[0] if g == 1 else fnp.concatenate(outs, axis=1)
+    if bg > 1:
+        # XLA's batch groups: the batch splits into bg groups (group-major), and group b of
+        # the output features (o // bg of them) sees only batch group b; out's batch is
+        # n // bg. (JAX's weight gradient of a feature-grouped conv.)
+        nb, ob = n // bg, o // bg
+        outs = [fnp.einsum("knc...,ock->no...", patches[:, b * nb:(b + 1) * nb],
+                           w[b * ob:(b + 1) * ob]) for b in range(bg)]
+    else:
+        outs = []
+        for gi in range(g):
+            pg = patches[:, :, gi * i:(gi + 1) * i]
+            wg = w[gi * og:(gi + 1) * og]
+            outs.append(fnp.einsum("knc...,ock->no...", pg, wg))
+    out = outs[0] if len(outs) == 1 else fnp.concatenate(outs, axis=1)
     return fnp.transpose(out, tuple(int(v) for v in np.argsort(out_perm)))
 
 

@@ -1000,6 +1000,12 @@ row("lax.conv_general_dilated-NHWC-HWIO",
     lambda x, w: np.transpose(_np_conv(np.transpose(x, (0, 3, 1, 2)), np.transpose(
         w, (3, 2, 0, 1)), (1, 1), ((1, 1), (0, 1))), (0, 2, 3, 1)),
     [((2, 4, 3, 2), (3, 2, 2, 3))], rtol=1e-9)
+row("lax.conv_general_dilated-batch-groups",
+    lambda x, w: lax.conv_general_dilated(x, w, (2, 1), [(1, 0), (0, 1)], batch_group_count=2),
+    # batch group b (the b-th half of the batch) with output-feature group b, concatenated
+    lambda x, w: np.concatenate([_np_conv(x[2 * b:2 * b + 2], w[3 * b:3 * b + 3], (2, 1),
+                                          ((1, 0), (0, 1))) for b in range(2)], axis=1),
+    [((4, 2, 4, 3), (6, 2, 2, 2))], rtol=1e-9)
 row("lax.conv", lambda x, w: lax.conv(x, w, (1, 1), "VALID"),
     lambda x, w: _np_conv(x, w, (1, 1), ((0, 0), (0, 0))), [((1, 2, 4, 4), (2, 2, 2, 2))],
     rtol=1e-9)

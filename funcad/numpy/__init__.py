@@ -139,6 +139,7 @@ from funcad.numpy._bits import (  # noqa: F401
     unpackbits,
 )
 from funcad.numpy._vectorize import vectorize  # noqa: F401
+from funcad.numpy._ufunc_api import frompyfunc, ufunc  # noqa: F401
 from funcad.numpy._extra import (  # noqa: F401
     allclose,
     angle,
@@ -293,6 +294,7 @@ from funcad.numpy._more import (  # noqa: F401
     put,
     put_along_axis,
     r_,
+    roots,
     resize,
     spacing,
     top_k,

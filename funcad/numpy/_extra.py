@@ -28,6 +28,7 @@ from funcad.numpy._base import (
     stack,
     zeros_like,
 )
+from funcad.numpy import _ufunc_api
 from funcad.numpy._contract import matmul
 from funcad.numpy._reductions import _axes, all, any, cumsum, sum
 from funcad.numpy._shapes import (
@@ -170,6 +171,26 @@ def logaddexp2(x1: Any, x2: Any, /) -> Any:
     x1, x2 = prepare("logaddexp2", x1, x2, inexact=True)
     ln2 = float(np.log(2.0))  # a Python float: weakly typed, float32 stays float32
     return true_divide(logaddexp(multiply(x1, ln2), multiply(x2, ln2)), ln2)
+
+
+def _logaddexp2_accumulate(a, axis=0, dtype=None):
+    from funcad.numpy._ufuncs import promote_inexact
+    from funcad.lax import cumlogsumexp
+    (a,) = promote_inexact(a if dtype is None else astype(a, dtype))
+    ln2 = float(np.log(2.0))
+    return true_divide(cumlogsumexp(multiply(a, ln2), axis=axis), ln2)
+
+
+def _make_logaddexp2():
+    from funcad.numpy import _ufuncs
+    return _ufunc_api.builtin(
+        logaddexp2, 2, identity=-np.inf,
+        reduce=_ufuncs._reduce_with(_ufuncs._logsumexp2, -np.inf, logaddexp2,
+                                    dtype_arg=False),
+        accumulate=_logaddexp2_accumulate)
+
+
+logaddexp2 = _make_logaddexp2()  # a funcad.numpy.ufunc, as jax.numpy.logaddexp2
 
 
 # -- shapes and grids ---------------------------------------------------------------------------

@@ -12,6 +12,12 @@ from funcad.numpy import _base, _bits, _contract, _indexing, _reductions, _setop
 from funcad.numpy import linalg as _linalg
 
 
+def _raw(f):
+    """The plain function behind a funcad.numpy ufunc (operators are bound to it: a ufunc
+    instance is no descriptor, and the function is a call cheaper)."""
+    return getattr(f, "_call", f)
+
+
 def _swap(f):
     return lambda self, other: f(other, self)
 
@@ -38,20 +44,20 @@ def _divmod(a, b):
 
 
 METHODS = {
-    "__add__": _ufuncs.add, "__radd__": _swap(_ufuncs.add),
-    "__sub__": _ufuncs.subtract, "__rsub__": _swap(_ufuncs.subtract),
-    "__mul__": _ufuncs.multiply, "__rmul__": _swap(_ufuncs.multiply),
+    "__add__": _raw(_ufuncs.add), "__radd__": _swap(_raw(_ufuncs.add)),
+    "__sub__": _raw(_ufuncs.subtract), "__rsub__": _swap(_raw(_ufuncs.subtract)),
+    "__mul__": _raw(_ufuncs.multiply), "__rmul__": _swap(_raw(_ufuncs.multiply)),
     "__truediv__": _ufuncs.true_divide, "__rtruediv__": _swap(_ufuncs.true_divide),
     "__floordiv__": _ufuncs.floor_divide, "__rfloordiv__": _swap(_ufuncs.floor_divide),
     "__mod__": _ufuncs.remainder, "__rmod__": _swap(_ufuncs.remainder),
     "__pow__": _ufuncs.power, "__rpow__": _swap(_ufuncs.power),
     "__matmul__": _contract.matmul, "__rmatmul__": _swap(_contract.matmul),
-    "__and__": _ufuncs.bitwise_and, "__rand__": _swap(_ufuncs.bitwise_and),
-    "__or__": _ufuncs.bitwise_or, "__ror__": _swap(_ufuncs.bitwise_or),
-    "__xor__": _ufuncs.bitwise_xor, "__rxor__": _swap(_ufuncs.bitwise_xor),
+    "__and__": _raw(_ufuncs.bitwise_and), "__rand__": _swap(_raw(_ufuncs.bitwise_and)),
+    "__or__": _raw(_ufuncs.bitwise_or), "__ror__": _swap(_raw(_ufuncs.bitwise_or)),
+    "__xor__": _raw(_ufuncs.bitwise_xor), "__rxor__": _swap(_raw(_ufuncs.bitwise_xor)),
     "__lshift__": _bits.left_shift, "__rlshift__": _swap(_bits.left_shift),
     "__rshift__": _bits.right_shift, "__rrshift__": _swap(_bits.right_shift),
-    "__neg__": _ufuncs.negative, "__pos__": _ufuncs.positive, "__abs__": _ufuncs.absolute,
+    "__neg__": _raw(_ufuncs.negative), "__pos__": _ufuncs.positive, "__abs__": _ufuncs.absolute,
     "__invert__": _ufuncs.invert, "__getitem__": _indexing.getitem,
     "__lt__": _ufuncs.less, "__le__": _ufuncs.less_equal, "__gt__": _ufuncs.greater,
     "__ge__": _ufuncs.greater_equal, "__eq__": _ufuncs.equal, "__ne__": _ufuncs.not_equal,
@@ -95,13 +101,16 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
                 f"has no {name}); compute it outside the transformed function, or write it "
                 f"with funcad.numpy functions")
         return fn(*inputs, **kwargs)
-    if method == "reduce":
-        reducers = {"add": fnp.sum, "multiply": fnp.prod, "maximum": fnp.max,
-                    "minimum": fnp.min, "logical_and": fnp.all, "logical_or": fnp.any}
-        if ufunc.__name__ in reducers:
-            return reducers[ufunc.__name__](*inputs, **kwargs)
-    if method == "accumulate" and ufunc.__name__ == "add":
-        return fnp.cumsum(*inputs, **kwargs)
+    fn = getattr(fnp, name, None)
+    if isinstance(fn, fnp.ufunc):
+        # numpy.add.reduce(tracer), numpy.maximum.accumulate(tracer), ...: the same method
+        # of funcad.numpy's ufunc (at updates in place, which traced values cannot).
+        if method == "at":
+            raise TypeError(f"numpy.{ufunc.__name__}.at cannot update a traced array in "
+                            f"place; use funcad.numpy.{name}.at(a, indices, b, "
+                            f"inplace=False), which returns the updated array")
+        if method in ("reduce", "accumulate", "reduceat", "outer"):
+            return getattr(fn, method)(*inputs, **kwargs)
     raise UnsupportedNumPyFunctionError(f"numpy.{ufunc.__name__}.{method} is not supported "
                                         f"on traced values")
 

@@ -591,6 +591,58 @@ def poly(seq_of_zeros: Any) -> Any:
     return a
 
 
+def _companion_roots(p: Any) -> Any:
+    """The eigenvalues of p's companion matrix (p[0] != 0): its roots, complex."""
+    fnp = _fnp()
+    n = fnp.shape(p)[0]
+    a = fnp.diag(fnp.ones((n - 2,), p.dtype), -1)
+    a = a.at[0, :].set(-p[1:] / p[0])
+    return fnp.linalg.eigvals(a)
+
+
+def roots(p: Any, *, strip_zeros: bool = True) -> Any:
+    """The roots of the polynomial with coefficients p (highest power first), complex, as
+    the eigenvalues of its companion matrix (jax.numpy.roots). Leading zeros are stripped,
+    which needs concrete p; under jit pass strip_zeros=False: the result then always has
+    len(p) - 1 entries, and one per leading zero is NaN (at the end).
+
+    >>> sorted(roots(np.array([1.0, -3.0, 2.0])).real.round(6).tolist())
+    [1.0, 2.0]
+    """
+    fnp = _fnp()
+    from funcad.numpy._base import promote_inexact
+    (p,) = promote_inexact(fnp.atleast_1d(fnp.asarray(p)))
+    if fnp.ndim(p) != 1:
+        raise ValueError(f"roots: p must be a rank-1 array of coefficients, got shape "
+                         f"{fnp.shape(p)}")
+    cdt = np.result_type(p.dtype, np.complex64)
+    n = fnp.shape(p)[0]
+    if n < 2:
+        return fnp.zeros((0,), cdt)
+    is_zero = p == 0
+    lead = fnp.where(fnp.all(is_zero), n, fnp.argmin(is_zero))
+    if strip_zeros:
+        try:
+            lead = int(lead)
+        except ConcretizationTypeError as e:
+            raise ConcretizationTypeError(
+                f"{e} roots() strips leading zeros, which needs concrete coefficients: "
+                f"under jit pass strip_zeros=False (the roots that leading zeros remove "
+                f"are then NaN).") from None
+        q = p[lead:]
+        if fnp.shape(q)[0] < 2:
+            return fnp.zeros((0,), cdt)
+        return _companion_roots(q)
+    # Leading zeros rolled to the end give zero roots; sort those last and make as many of
+    # the last roots as there were leading zeros NaN.
+    q = fnp.where(lead == n, fnp.ones_like(p), p)
+    q = fnp.take(q, (fnp.arange(n) + lead) % n)   # roll by -lead (lead may be traced)
+    r = _companion_roots(q)
+    r = r[fnp.argsort(r == 0, stable=True)]
+    return fnp.where(fnp.arange(n - 1) < n - 1 - lead, r, fnp.asarray(complex(np.nan, np.nan),
+                                                                       cdt))
+
+
 def polydiv(u: Any, v: Any, *, trim_leading_zeros: bool = False) -> tuple:
     """(quotient, remainder) of the polynomials u / v (highest power first); as in JAX the
     remainder keeps u's length unless trim_leading_zeros (concrete inputs only).

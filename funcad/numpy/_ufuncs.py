@@ -577,3 +577,176 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
     out = where(isnan(x), nan, x)
     out = where(logical_and(isinf(out), greater(out, 0)), posinf, out)
     return where(logical_and(isinf(out), less(out, 0)), neginf, out)
+
+
+# -- ufunc instances (as jax.numpy: the binary ufuncs and negative) ---------------------------
+#
+# fnp.add and the others below are funcad.numpy.ufunc instances whose call is the function
+# above itself (see _ufunc_api.builtin); their methods use funcad's fused reductions,
+# scans and scatters where there are some, and ufunc's generic loops otherwise.
+
+from funcad.numpy import _ufunc_api  # noqa: E402
+
+
+def _masked(a, mask, fill):
+    """a where `mask` holds, else `fill` (in a's dtype)."""
+    if mask is None:
+        return a
+    return where(mask, a, astype(np.asarray(fill), a.dtype))
+
+
+def _has_empty_axis(a, axis) -> bool:
+    from funcad.numpy._base import shape
+    from funcad.numpy._reductions import _axes
+    s = shape(a)
+    return any(s[d] == 0 for d in _axes(axis, len(s)))
+
+
+def _reduce_with(reducer, identity, combine, dtype_arg=True):
+    """A ufunc.reduce fast path over the funcad.numpy reduction `reducer`: masked elements
+    become the identity (or `initial`, for maximum and minimum), and `initial` joins the
+    result through the ufunc itself (`combine`)."""
+    def impl(a, axis=0, dtype=None, keepdims=False, initial=None, where=None):
+        from funcad.numpy._base import full, shape
+        from funcad.numpy._reductions import _axes
+        if dtype is not None and not dtype_arg:
+            a = astype(a, dtype)
+        a = _masked(a, where, identity if identity is not None else initial)
+        if identity is None and initial is not None and _has_empty_axis(a, axis):
+            axes = _axes(axis, len(shape(a)))
+            final = tuple(1 if d in axes else n for d, n in enumerate(shape(a))) if \
+                keepdims else tuple(n for d, n in enumerate(shape(a)) if d not in axes)
+            return full(final, initial, a.dtype)
+        y = reducer(a, axis=axis, keepdims=keepdims, **({"dtype": dtype} if dtype_arg and
+                                                         dtype is not None else {}))
+        if initial is not None:
+            y = astype(combine(y, initial), y.dtype)
+        return y
+    return impl
+
+
+def _logical_xor_reduce(a, axis=None, keepdims=False):
+    from funcad.numpy._reductions import sum as _sum
+    return not_equal(remainder(_sum(astype(a, bool), axis=axis, keepdims=keepdims,
+                                    dtype=np.int64), 2), 0)
+
+
+def _logsumexp(a, axis=None, keepdims=False):
+    from funcad.nn import logsumexp
+    (a,) = promote_inexact(a)
+    return logsumexp(a, axis=axis, keepdims=keepdims)
+
+
+def _logsumexp2(a, axis=None, keepdims=False):
+    ln2 = float(np.log(2.0))
+    (a,) = promote_inexact(a)
+    return true_divide(_logsumexp(multiply(a, ln2), axis, keepdims), ln2)
+
+
+def _sum(a, **kw):
+    from funcad.numpy._reductions import sum as _s
+    return _s(a, **kw)
+
+
+def _prod(a, **kw):
+    from funcad.numpy._reductions import prod as _p
+    return _p(a, **kw)
+
+
+def _max(a, **kw):
+    from funcad.numpy._reductions import max as _m
+    return _m(a, **kw)
+
+
+def _min(a, **kw):
+    from funcad.numpy._reductions import min as _m
+    return _m(a, **kw)
+
+
+def _all(a, **kw):
+    from funcad.numpy._reductions import all as _a
+    return _a(a, **kw)
+
+
+def _any(a, **kw):
+    from funcad.numpy._reductions import any as _a
+    return _a(a, **kw)
+
+
+def _accumulate_with(cum):
+    """A ufunc.accumulate fast path: `cum(a, axis)`, in `dtype` if given (else cum's dtype:
+    JAX's add.accumulate is cumsum, so int32 stays int32)."""
+    def impl(a, axis=0, dtype=None):
+        if dtype is not None:
+            a = astype(a, dtype)
+        return cum(a, axis)
+    return impl
+
+
+def _cumsum(a, axis):
+    from funcad.numpy._reductions import cumsum as _c
+    return _c(a, axis=axis)
+
+
+def _cumprod(a, axis):
+    from funcad.numpy._extra import cumprod as _c
+    return _c(a, axis=axis)
+
+
+def _cummax(a, axis):
+    from funcad.lax import cummax as _c
+    return _c(a, axis=axis)
+
+
+def _cummin(a, axis):
+    from funcad.lax import cummin as _c
+    return _c(a, axis=axis)
+
+
+def _cumlogsumexp(a, axis):
+    from funcad.lax import cumlogsumexp as _c
+    (a,) = promote_inexact(a)
+    return _c(a, axis=axis)
+
+
+def _at_with(method, bool_via_int=False):
+    """A ufunc.at fast path: `a.at[indices].<method>(b)` (a scatter that applies every
+    repeated index), booleans through int32 as JAX."""
+    def impl(a, indices, b):
+        from funcad.numpy._indexing import at as _at
+        idx = _ufunc_api._index_tuple(indices)
+        if bool_via_int and a.dtype == np.bool_:
+            b = astype(astype(b, bool), np.int32)
+            return astype(getattr(_at(astype(a, np.int32))[idx], method)(b), bool)
+        return getattr(_at(a)[idx], method)(b)
+    return impl
+
+
+_B = _ufunc_api.builtin
+add = _B(add, 2, identity=0, reduce=_reduce_with(_sum, 0, add),
+         accumulate=_accumulate_with(_cumsum), at=_at_with("add", True))
+multiply = _B(multiply, 2, identity=1, reduce=_reduce_with(_prod, 1, multiply),
+              accumulate=_accumulate_with(_cumprod),
+              at=_at_with("multiply", True))
+subtract = _B(subtract, 2, identity=None, at=_at_with("subtract"))
+maximum = _B(maximum, 2, identity=None,
+             reduce=_reduce_with(_max, None, maximum, dtype_arg=False),
+             accumulate=_accumulate_with(_cummax), at=_at_with("max"))
+minimum = _B(minimum, 2, identity=None,
+             reduce=_reduce_with(_min, None, minimum, dtype_arg=False),
+             accumulate=_accumulate_with(_cummin), at=_at_with("min"))
+logical_and = _B(logical_and, 2, identity=True,
+                 reduce=_reduce_with(_all, True, logical_and, dtype_arg=False))
+logical_or = _B(logical_or, 2, identity=False,
+                reduce=_reduce_with(_any, False, logical_or, dtype_arg=False))
+logical_xor = _B(logical_xor, 2, identity=False,
+                 reduce=_reduce_with(_logical_xor_reduce, False, logical_xor,
+                                     dtype_arg=False))
+bitwise_and = _B(bitwise_and, 2, identity=-1)
+bitwise_or = _B(bitwise_or, 2, identity=0)
+bitwise_xor = _B(bitwise_xor, 2, identity=0)
+logaddexp = _B(logaddexp, 2, identity=-np.inf,
+               reduce=_reduce_with(_logsumexp, -np.inf, logaddexp, dtype_arg=False),
+               accumulate=_accumulate_with(_cumlogsumexp))
+negative = _B(negative, 1)
+del _B

@@ -229,7 +229,12 @@ def _literal_text(val: Any, d: np.dtype) -> str:
     if kind in "iu":
         return repr(int(val)) if d == np.int64 else f"np.{d.name}({int(val)})"
     if kind == "c":
-        return f"np.{d.name}({complex(val)!r})"
+        c = complex(val)
+        if np.isfinite(c.real) and np.isfinite(c.imag):
+            return f"np.{d.name}({c!r})"
+        # repr gives (nan+nanj) / (inf+0j): names, not Python. Write the parts as floats.
+        parts = [_literal_text(v, np.dtype(np.float64)) for v in (c.real, c.imag)]
+        return f"np.{d.name}(complex({parts[0]}, {parts[1]}))"
     raise LoweringError(f"cannot write a constant of dtype {d}")
 
 
