@@ -380,6 +380,55 @@ row("eig", "eig-vectors", lambda a: (lambda w, v: (w, fnp.abs(v)))(
     *P["eig"].bind(a, vectors=True, gauge_free=False)),
     lambda a: (lambda w, v: (w.astype(complex), np.abs(v)))(*np.linalg.eig(a)),
     [((3, 3),), ((2, 3, 3),)], grad=False, rtol=1e-8, atol=1e-10)
+# (issue 10: the rest of lax.linalg; more in tests/test_lax_linalg_more.py)
+import scipy.linalg as _sp_linalg  # noqa: E402
+def _tridiag_ref(dl, d, du, b):
+    """A dense solve of the tridiagonal system (d shifted by 4: diagonally dominant)."""
+    def one(l, dd, u, rhs):
+        n = dd.shape[0]
+        a = np.diag(dd + 4.0) + np.diag(l[1:], -1) + np.diag(u[:-1], 1)
+        return np.linalg.solve(a, rhs)
+    lead = b.shape[:-2]
+    outs = [one(*v) for v in zip(*(x.reshape((-1,) + x.shape[len(lead):])
+                                   for x in (dl, d, du, b)))]
+    return np.stack(outs).reshape(b.shape)
+
+
+row("tridiagonal_solve", "tridiagonal_solve",
+    lambda dl, d, du, b: P["tridiagonal_solve"].bind(dl, d + 4.0, du, b,
+                                                    perturb_singular=False),
+    _tridiag_ref, [((4,), (4,), (4,), (4, 2)), ((2, 3), (2, 3), (2, 3), (2, 3, 1))],
+    rtol=1e-10)
+
+
+def _per_matrix_ref(f):
+    return lambda a: np.stack([f(m) for m in a.reshape((-1,) + a.shape[-2:])]).reshape(
+        a.shape[:-2] + f(a.reshape((-1,) + a.shape[-2:])[0]).shape)
+
+
+def _tridiag_eigvals(a):
+    """Eigenvalues of the tridiagonal form that tridiagonal packs (d and e): a's own."""
+    _, d, e, _ = P["tridiagonal"].bind(a, lower=True)
+    n = d.shape[-1]
+    e = fnp.concatenate([e, fnp.zeros(e.shape[:-1] + (1,))], axis=-1)
+    t = (d[..., :, None] * np.eye(n) + e[..., :, None] * np.eye(n, k=1)
+         + e[..., None, :] * np.eye(n, k=-1))
+    return fnp.linalg.eigvalsh(t)
+
+
+# No derivatives (as JAX): each row checks an invariant against NumPy/SciPy.
+row("hessenberg", "hessenberg", lambda a: fnp.triu(P["hessenberg"].bind(a)[0], -1),
+    _per_matrix_ref(lambda m: _sp_linalg.hessenberg(m)),
+    [((4, 4),), ((2, 3, 3),)], grad=False, rtol=1e-10, atol=1e-12)
+row("tridiagonal", "tridiagonal", _tridiag_eigvals,
+    lambda a: np.linalg.eigvalsh((a + np.swapaxes(a, -1, -2)) / 2), [((4, 4),), ((2, 3, 3),)],
+    "spd", grad=False, rtol=1e-9, atol=1e-12)
+row("schur", "schur",
+    lambda a: (lambda t, vs: fnp.matmul(fnp.matmul(vs, t), fnp.swapaxes(vs, -1, -2)))(
+        *P["schur"].bind(a, compute_schur_vectors=True)),
+    lambda a: a, [((4, 4),), ((2, 3, 3),)], grad=False, rtol=1e-9, atol=1e-12)
+
+
 # eig_vectors_tangent (the eigenvector tangent of eig, refused when evaluated, transposed or
 # compiled) has no value to compare: tests/test_complex_linalg.py checks that it raises.
 COVERED.setdefault("eig_vectors_tangent", []).append(
