@@ -13,9 +13,11 @@ second call faults no page in again.
 from __future__ import annotations
 
 import atexit
+import mmap
+import os
 import secrets
 import threading
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import shared_memory
 from typing import Any
 
 import numpy as np
@@ -26,22 +28,35 @@ MIN_BYTES = 8 << 20
 _checked: dict[tuple, bool] = {}
 
 
-def _attach(name: str) -> shared_memory.SharedMemory:
-    """Map a segment another process created, without this process's resource tracker
-    claiming it (Python < 3.13 would unlink it when this worker exits)."""
-    shm = shared_memory.SharedMemory(name=name)
-    try:
-        resource_tracker.unregister(shm._name, "shared_memory")
-    except Exception:  # noqa: BLE001  (no tracker running: nothing claimed it)
-        pass
-    return shm
+class _Mapping:
+    """A segment another process created, mapped here without Python's resource tracker:
+    `SharedMemory(name=...)` registers it (Python < 3.13), and a worker's tracker would
+    unlink it when the worker exits, or, shared with the caller's (spawned processes
+    inherit it), lose the caller's own registration."""
+
+    def __init__(self, name: str):
+        import _posixshmem
+        fd = _posixshmem.shm_open("/" + name.lstrip("/"), os.O_RDWR, mode=0o600)
+        try:
+            self._mmap = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        self.buf = memoryview(self._mmap)
+
+    def close(self) -> None:
+        self.buf.release()
+        self._mmap.close()
+
+
+def _attach(name: str) -> _Mapping:
+    return _Mapping(name)
 
 
 def _probe(name: str, token: bytes) -> bool:
     """Worker side: can this process read the caller's segment `name`?"""
     try:
         shm = _attach(name)
-    except (FileNotFoundError, OSError):
+    except (ImportError, OSError):      # another machine, or no POSIX shared memory
         return False
     try:
         return bytes(shm.buf[:len(token)]) == token
@@ -132,11 +147,11 @@ def _unlink_pool() -> None:
 
 
 # Worker side: segments kept mapped between tasks (the caller reuses them), newest last.
-_mapped: dict[str, shared_memory.SharedMemory] = {}
+_mapped: dict[str, _Mapping] = {}
 _MAPPED_MAX = 4
 
 
-def _mapping(name: str) -> shared_memory.SharedMemory:
+def _mapping(name: str) -> _Mapping:
     shm = _mapped.pop(name, None)
     if shm is None:
         shm = _attach(name)
