@@ -615,19 +615,7 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
         # Without callbacks a program may run twice: try the arguments as they are (LLVM
         # kernels check their arrays themselves and raise TypeError on the wrong layout;
         # reading an Array's memory needs no writeable view), and normalise on TypeError.
-        if extra:
-            def raw(args):
-                try:
-                    return fn(*args, *extra)
-                except TypeError:
-                    return fn(*run_args(args), *extra)
-        else:
-            def raw(args):
-                try:
-                    return fn(*args)
-                except TypeError:
-                    return fn(*run_args(args))
-        _add_single(run, lowered, raw, run_args)
+        _add_single(run, lowered, _trying(fn, extra, run_args), run_args)
     return run
 
 
@@ -788,6 +776,13 @@ def _make_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     run.fn = fn
     run.extra = extra
 
+    _add_single(run, lowered, _trying(fn, extra, normalise), normalise)
+    return run
+
+
+def _trying(fn: Callable, extra: tuple, normalise: Callable) -> Callable:
+    """args -> fn's result tuple: the arguments as they come, normalised after a TypeError
+    (the compiled function refusing a dtype, a layout or a read-only array)."""
     if extra:
         def raw(args):
             try:
@@ -800,8 +795,7 @@ def _make_executor(fn: Callable, lowered: LoweredSource) -> Callable:
                 return fn(*args)
             except TypeError:
                 return fn(*normalise(args))
-    _add_single(run, lowered, raw, normalise)
-    return run
+    return raw
 
 
 __all__ = ["Compiled", "NumbaCompileError", "backend_compile", "cache_dir", "compile_jaxpr",
