@@ -151,6 +151,7 @@ _PY_NUMBERS = frozenset({int, float, complex})
 
 def _binary(ufunc, name: str):
     inexact = name == "truediv"
+    numeric = name in ("floordiv", "mod", "pow")   # booleans count as int32 (JAX's rule)
 
     def apply(a, b):
         # funcad's (JAX's) result dtype, not NumPy's: int32 + float32 is float32, and
@@ -158,7 +159,8 @@ def _binary(ufunc, name: str):
         ta, tb = type(a), type(b)
         if ta is np.ndarray:
             if tb is np.ndarray:
-                if a.dtype == b.dtype and not (inexact and a.dtype.kind in "biu"):
+                if a.dtype == b.dtype and not (inexact and a.dtype.kind in "biu") and not (
+                        numeric and a.dtype.kind == "b"):
                     return ufunc(a, b)
             elif (tb is float or tb is int) and a.dtype.kind in "fc":
                 return ufunc(a, b)      # a Python number is weak: the array's dtype
@@ -171,6 +173,9 @@ def _binary(ufunc, name: str):
         dt = _dtypes.result_type(a, b)
         if inexact:
             dt = _dtypes.inexact_dtype(dt)
+        elif numeric and (dt == np.bool_ or (name == "pow" and tb is int
+                                              and a.dtype == np.bool_)):
+            dt = np.dtype(np.int32)       # (bool ** 2: integer_pow of the int32 booleans)
         # a Python number operand is weak: NumPy gives the array's dtype too
         return ufunc(a if type(a) in _PY_NUMBERS else a.astype(dt, copy=False),
                      b if type(b) in _PY_NUMBERS else b.astype(dt, copy=False))

@@ -26,13 +26,11 @@ _rows = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_rows)
 value, DTYPE_ARGS, _PY = _rows.value, _rows.DTYPE_ARGS, _rows.PY_SCALARS
 
-# Kept out of the comparison (docs/coverage.md, "dtypes"): arithmetic on booleans, where
-# JAX refuses (sign, negative, round) or computes in int32 (square, power, floor_divide,
-# remainder) and funcad follows NumPy; and jnp.dot(int32 array, Python int), a TypeError
-# in JAX 0.10.2 (its preferred_element_type check), int32 here.
-_DIFFERENT = {"unary": {"sign(bool)", "negative(bool)", "round(bool)", "square(bool)"},
-              "binary": {"power(bool,bool)", "floor_divide(bool,bool)",
-                         "remainder(bool,bool)", "dot(i32,pyint)"}}
+# Kept out of the comparison (docs/coverage.md, "dtypes"): sign, negative and round of
+# booleans, which JAX refuses and funcad follows NumPy in; and jnp.dot(int32 array,
+# Python int), a TypeError in JAX 0.10.2 (its preferred_element_type check), int32 here.
+_DIFFERENT = {"unary": {"sign(bool)", "negative(bool)", "round(bool)"},
+              "binary": {"dot(i32,pyint)"}}
 
 
 def _dtype(x):
@@ -131,3 +129,35 @@ def test_rank0_results_are_arrays_and_promote_as_funcad():
     assert isinstance(s, fa.Array) and s.shape == ()
     g = fa.grad(lambda x: x ** 2)(3.0)
     assert isinstance(g, fa.Array) and float(g) == 6.0 and f"{g:.1f}" == "6.0"
+
+
+_OPERATORS = [("__add__", "add"), ("__sub__", "subtract"), ("__mul__", "multiply"),
+              ("__truediv__", "true_divide"), ("__floordiv__", "floor_divide"),
+              ("__mod__", "remainder"), ("__pow__", "power"), ("__and__", "bitwise_and"),
+              ("__or__", "bitwise_or"), ("__xor__", "bitwise_xor"),
+              ("__radd__", "add"), ("__rsub__", "subtract"), ("__rtruediv__", "true_divide")]
+
+
+@pytest.mark.parametrize("op,fname", _OPERATORS)
+@pytest.mark.parametrize("a", [k for k in _rows.KINDS if k not in _PY])
+def test_array_operators_promote_as_funcad_numpy_and_jit(op, fname, a):
+    """Generative: for every dtype pair, an Array operator, the funcad.numpy function and
+    the same operator on a traced value agree on the result dtype (or all refuse)."""
+    x = fnp.asarray(value(a))
+    fn = getattr(fnp, fname)
+    for b in _rows.KINDS:
+        y = value(b)
+        reflected = op.startswith("__r")
+
+        def numpy_fn():
+            return fn(y, x) if reflected else fn(x, y)
+
+        with np.errstate(all="ignore"):
+            want = _funcad_dtype(numpy_fn)
+            got = _funcad_dtype(lambda: getattr(x, op)(y))
+            traced = _funcad_dtype(lambda: fa.jit(lambda t: getattr(t, op)(y))(x))
+        if want.startswith("error"):
+            assert got.startswith("error") or got == "NotImplemented", (op, a, b, got)
+            continue
+        assert got == want, (op, a, b)
+        assert traced == want, (op, a, b)

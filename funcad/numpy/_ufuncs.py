@@ -266,9 +266,15 @@ def true_divide(x1: Any, x2: Any, /) -> Any:
 divide = true_divide
 
 
+def _numeric(*xs) -> list:
+    """JAX's rule for arithmetic on booleans (floor_divide, remainder, power, square):
+    they count as int32 (NumPy gives int8, and a primitive of booleans would give bool)."""
+    return [astype(x, np.int32) if x.dtype == np.bool_ else x for x in xs]
+
+
 def floor_divide(x1: Any, x2: Any, /) -> Any:
     """Elementwise floor division (for floats, NumPy's exact algorithm: 1.0 // 0.1 == 9)."""
-    a, b = prepare("floor_divide", x1, x2)
+    a, b = _numeric(*prepare("floor_divide", x1, x2))
     if not np.issubdtype(a.dtype, np.inexact):
         return ew.floor_divide_p.bind(a, b)
     # floor(a / b) is wrong where a / b rounds up to an integer; go through fmod as NumPy.
@@ -287,7 +293,7 @@ def _remainder_needs_fix(mod, b):
 
 def remainder(x1: Any, x2: Any, /) -> Any:
     """Elementwise remainder with the sign of the divisor (Python's %)."""
-    a, b = prepare("remainder", x1, x2)
+    a, b = _numeric(*prepare("remainder", x1, x2))
     r = ew.rem_p.bind(a, b)
     return where(_remainder_needs_fix(r, b), add(r, b), r)
 
@@ -297,7 +303,7 @@ mod = remainder
 
 def fmod(x1: Any, x2: Any, /) -> Any:
     """Elementwise remainder with the sign of the dividend (C's fmod)."""
-    a, b = prepare("fmod", x1, x2)
+    a, b = _numeric(*prepare("fmod", x1, x2))
     return ew.rem_p.bind(a, b)
 
 
@@ -305,11 +311,11 @@ def power(x1: Any, x2: Any, /) -> Any:
     """Elementwise x1 ** x2 (integer exponents use repeated multiplication)."""
     if not isinstance(x2, Tracer) and (isinstance(x2, (int, np.integer)) and
                                        not isinstance(x2, bool)):
-        (a,) = prepare("power", x1)
+        (a,) = _numeric(*prepare("power", x1))
         if np.issubdtype(a.dtype, np.integer) and x2 < 0:
             raise ValueError("Integers to negative integer powers are not allowed.")
         return ew.integer_pow_p.bind(a, y=int(x2))
-    a, b = prepare("power", x1, x2)
+    a, b = _numeric(*prepare("power", x1, x2))
     return ew.pow_p.bind(a, b)
 
 
@@ -320,7 +326,7 @@ def float_power(x1: Any, x2: Any, /) -> Any:
 
 def square(x: Any, /) -> Any:
     """Elementwise x * x."""
-    (x,) = prepare("square", x)
+    (x,) = _numeric(*prepare("square", x))
     return ew.integer_pow_p.bind(x, y=2)
 
 
