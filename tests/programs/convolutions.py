@@ -1,7 +1,7 @@
 """Generalized convolutions in JAX (JAX's tutorial notebook), as a program.
 
-Port of docs/notebooks/convolutions.md of github.com/jax-ml/jax (Apache License 2.0;
-Copyright the JAX Authors) to funcad: its code cells, in order.
+Port of docs/notebooks/convolutions.md of github.com/jax-ml/jax (commit cec06d1,
+Apache License 2.0; Copyright the JAX Authors) to funcad: every code cell, in order.
 What changed:
   * imports: `jax` -> `funcad` (random, lax, jax.numpy, jax.scipy as jsp for
     jsp.stats.norm.pdf and jsp.signal.convolve).
@@ -20,7 +20,10 @@ What changed:
     grid, to float32 before adding it to the float32 zeros: the notebook runs without
     x64, where jnp computes it in float32; with x64 (as these ports are recorded) it is
     float64, the sum is float64, and JAX's conv_general_dilated refuses the float64 data
-    with the float32 kernel.
+    with the float32 kernel (funcad's lax promotes mixed operands instead of refusing
+    them, as for its other lax functions).
+  * jax.scipy.signal was missing from funcad; the port added funcad.scipy.signal
+    (convolve, correlate, convolve2d, correlate2d; the direct method, as JAX's 'auto').
 """
 
 import builtins
