@@ -5,8 +5,8 @@ Apache License 2.0; Copyright the JAX Authors) to funcad: every code cell, in or
 What changed:
   * imports: `jax` -> `funcad` (random, lax, jax.numpy, jax.scipy as jsp for
     jsp.stats.norm.pdf and jsp.signal.convolve).
-  * matplotlib is gone (every `plt`/`ax`/`mpl` line, and the 3D notebook's density-plot
-    helper `make_alpha`), and so are the `scipy.datasets.face()` download: the image to
+  * matplotlib is gone (every `plt`/`ax`/`mpl` line, and the 3D cell's density-plot
+    helper `make_alpha`), and so is the `scipy.datasets.face()` download: the image to
     de-noise is a deterministic smooth float64 image of shape `image_shape` (default
     96 x 128 instead of the raccoon's 768 x 1024), built with NumPy.
   * the cells run inside `main()`, which returns, per cell, the printed shapes and
