@@ -33,8 +33,9 @@ import numpy as np
 
 def _summarise(result, name, a):
     """Float64 summaries of an array the notebook plots, stored as result[name + "_..."]:
-    its shape, its sums of absolute values and of squares per channel (last axis), and the row sums of
-    its first 2-D slice (the notebook's `out[0, :, :, 0]`), added up by NumPy."""
+    its shape, its sums of absolute values and of squares per channel (last axis), and
+    the row sums of its first 2-D slice (the notebook's `out[0, :, :, 0]`), added up by
+    NumPy."""
     a = np.asarray(a, np.float64)
     flat = a.reshape(-1, a.shape[-1])
     plane = a.reshape((-1,) + a.shape[-3:])[0, :, :, 0] if a.ndim >= 3 else a
@@ -141,7 +142,7 @@ def main(image_shape=(96, 128), verbose=True):
                                    'SAME',  # padding mode
                                    (1, 1),  # lhs/image dilation
                                    (1, 1),  # rhs/kernel dilation
-                                   dn)      # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)      # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape)
     print("First output channel:")
     _summarise(result, "same", out)
@@ -153,7 +154,7 @@ def main(image_shape=(96, 128), verbose=True):
                                    'VALID',  # padding mode
                                    (1, 1),   # lhs/image dilation
                                    (1, 1),   # rhs/kernel dilation
-                                   dn)       # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)       # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape, "DIFFERENT from above!")
     print("First output channel:")
     _summarise(result, "valid", out)
@@ -165,19 +166,20 @@ def main(image_shape=(96, 128), verbose=True):
                                    'SAME',  # padding mode
                                    (1, 1),  # lhs/image dilation
                                    (1, 1),  # rhs/kernel dilation
-                                   dn)      # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)      # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape, " <-- half the size of above")
     print("First output channel:")
     _summarise(result, "same_stride2", out)
 
-    # VALID padding, no stride, rhs kernel dilation ~ Atrous convolution (excessive to illustrate)
+    # VALID padding, no stride, rhs kernel dilation ~ Atrous convolution
+    # (excessive to illustrate)
     out = lax.conv_general_dilated(img,       # lhs = image tensor
                                    kernel,    # rhs = conv kernel tensor
                                    (1, 1),    # window strides
                                    'VALID',   # padding mode
                                    (1, 1),    # lhs/image dilation
                                    (12, 12),  # rhs/kernel dilation
-                                   dn)        # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)        # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape)
     print("First output channel:")
     _summarise(result, "valid_rhs_dilation", out)
@@ -189,7 +191,7 @@ def main(image_shape=(96, 128), verbose=True):
                                    ((0, 0), (0, 0)),  # padding mode
                                    (2, 2),            # lhs/image dilation
                                    (1, 1),            # rhs/kernel dilation
-                                   dn)                # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)       # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape, "<-- larger than original!")
     print("First output channel:")
     _summarise(result, "valid_lhs_dilation", out)
@@ -209,7 +211,7 @@ def main(image_shape=(96, 128), verbose=True):
                                    padding,     # padding mode
                                    (2, 2),      # lhs/image dilation
                                    (1, 1),      # rhs/kernel dilation
-                                   dn)          # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)          # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape, "<-- transposed_conv")
     print("First output channel:")
     _summarise(result, "transposed_conv", out)
@@ -240,7 +242,7 @@ def main(image_shape=(96, 128), verbose=True):
                                    'SAME',  # padding mode
                                    (1,),    # lhs/image dilation
                                    (1,),    # rhs/kernel dilation
-                                   dn)      # dimension_numbers = lhs, rhs, out dimension permutation
+                                   dn)      # dimension_numbers = lhs, rhs, out dim. permutation
     print("out shape: ", out.shape)
     result["conv_1d"] = np.asarray(out[0])
 
