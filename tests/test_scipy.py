@@ -417,3 +417,58 @@ def test_stats_distributions_are_submodules():
     one = np.ones(1)
     assert float(fa.vmap(norm.logpdf)(0.5 * one, 0 * one, 2 * one)[0]) == pytest.approx(
         st.norm.logpdf(0.5, 0.0, 2.0), rel=1e-15)
+
+
+# ---- funcad.scipy.signal (found missing by the convolutions port) ----
+
+_SIGNAL_SHAPES = [((5, 6), (3, 2)), ((2, 3), (4, 5)), ((3, 4), (3, 4)), ((4, 3), (4, 1))]
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("shapes", _SIGNAL_SHAPES + [((7,), (3,)), ((2,), (5,)),
+                                                      ((4, 5, 3), (2, 3, 2))])
+def test_signal_convolve_correlate_match_scipy(shapes, mode):
+    import scipy.signal as ss
+    from funcad.scipy import signal as sig
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    np.testing.assert_allclose(sig.convolve(a, b, mode), ss.convolve(a, b, mode, "direct"),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sig.correlate(a, b, mode), ss.correlate(a, b, mode, "direct"),
+                               rtol=1e-12, atol=1e-12)
+    if a.ndim == 2:
+        np.testing.assert_allclose(sig.convolve2d(a, b, mode), ss.convolve2d(a, b, mode),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(sig.correlate2d(a, b, mode), ss.correlate2d(a, b, mode),
+                                   rtol=1e-12, atol=1e-12)
+    # complex correlation conjugates the second input, as SciPy does
+    ac, bc = a + 1j * rng.normal(size=a.shape), b - 2j * rng.normal(size=b.shape)
+    np.testing.assert_allclose(sig.correlate(ac, bc, mode), ss.correlate(ac, bc, mode, "direct"),
+                               rtol=1e-12, atol=1e-12)
+    if a.ndim == 2:
+        np.testing.assert_allclose(sig.correlate2d(ac, bc, mode), ss.correlate2d(ac, bc, mode),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_signal_dtypes_errors_grads_jit_vmap():
+    from funcad.scipy import signal as sig
+    assert fa.scipy.signal is sig
+    assert sig.convolve(np.arange(4), np.ones(2, np.int32)).dtype == np.float64
+    assert sig.convolve(np.ones(4, np.float32), np.ones(2, np.float32)).dtype == np.float32
+    with pytest.raises(ValueError):
+        sig.convolve(np.ones((3, 2)), np.ones((2, 3)))
+    with pytest.raises(ValueError):
+        sig.convolve2d(np.ones(3), np.ones(2))
+    with pytest.raises(NotImplementedError):
+        sig.convolve2d(np.ones((3, 3)), np.ones((2, 2)), boundary="wrap")
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(5, 4)), rng.normal(size=(3, 2))
+    for f in (sig.convolve, sig.correlate, sig.convolve2d, sig.correlate2d):
+        for mode in ("full", "same", "valid"):
+            check_grads(lambda x, y: f(x, y, mode), (a, b), order=2, atol=1e-6, rtol=1e-6)
+            np.testing.assert_allclose(fa.jit(lambda x, y: f(x, y, mode))(a, b), f(a, b, mode),
+                                       rtol=1e-13, atol=1e-13)
+    batch = rng.normal(size=(3, 5, 4))
+    np.testing.assert_allclose(fa.vmap(lambda x: sig.convolve(x, b, "same"))(batch),
+                               np.stack([sig.convolve(x, b, "same") for x in batch]),
+                               rtol=1e-13, atol=1e-13)
