@@ -49,6 +49,7 @@ CASES = {
     "optax_getting_started": dict(num_train_steps=201),
     "gaussian_process_regression": dict(num_steps=1000, num_test=25),
     "convolutions": dict(image_shape=(96, 128)),
+    "vmapped_log_probs": dict(num_iters=100),
 }
 
 # funcad.random expressions (jr is the random module; K42 = PRNGKey(42)) recorded by --random
