@@ -10,6 +10,7 @@ from funcad._array import (  # noqa: E402  (first: primitives return Arrays outs
     device_get,
     device_put,
     devices,
+    effects_barrier,
     local_device_count,
     local_devices,
 )
@@ -59,7 +60,7 @@ jacobian = jacrev  # JAX's alias
 
 __all__ = [
     "Array", "CpuDevice", "default_backend", "device_count", "device_get", "device_put",
-    "devices", "local_device_count", "local_devices",
+    "devices", "effects_barrier", "local_device_count", "local_devices",
     "ClosedJaxpr", "ConcretizationTypeError", "FuncadError", "Jaxpr", "ShapeMismatchError",
     "UnexpectedTracerError", "UnsupportedNumPyFunctionError",
     "checkpoint", "custom_jvp", "custom_vjp", "remat",

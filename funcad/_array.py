@@ -74,6 +74,33 @@ def _cpu_device() -> CpuDevice:
 CPU = CpuDevice.__new__(CpuDevice)
 
 
+class SingleDeviceSharding:
+    """How an Array is laid out over devices: whole, on funcad's one device (JAX's
+    `SingleDeviceSharding(device=CpuDevice(id=0), memory_kind=device)`)."""
+
+    __slots__ = ()
+    memory_kind = "device"
+    is_fully_addressable = True
+    is_fully_replicated = True
+    num_devices = 1
+
+    @property
+    def device_set(self) -> set:
+        return {CPU}
+
+    def __repr__(self) -> str:
+        return "SingleDeviceSharding(device=CpuDevice(id=0), memory_kind=device)"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, SingleDeviceSharding)
+
+    def __hash__(self) -> int:
+        return hash(SingleDeviceSharding)
+
+
+SHARDING = SingleDeviceSharding()
+
+
 def _immutable_error(what: str, fix: str) -> TypeError:
     return TypeError(
         f"funcad Arrays are immutable (as JAX's are): {what} would change one in place. "
@@ -264,6 +291,11 @@ class Array(np.ndarray, metaclass=_ArrayMeta):
     def devices(self) -> set:
         """The devices holding the array: `{CpuDevice(id=0)}`."""
         return {CPU}
+
+    @property
+    def sharding(self) -> SingleDeviceSharding:
+        """`SingleDeviceSharding(device=CpuDevice(id=0), memory_kind=device)`."""
+        return SHARDING
 
     @property
     def is_fully_addressable(self) -> bool:
@@ -620,6 +652,11 @@ def device_put(x: Any, device: Any = None, *, src: Any = None, donate: bool = Fa
     return tree_map(lambda a: asarray_leaf(a, copy=not may_alias), x)
 
 
+def effects_barrier() -> None:
+    """Wait until every computation's side effects (`debug.print`, callbacks) are done:
+    funcad runs them synchronously, so there is nothing to wait for."""
+
+
 def device_get(x: Any) -> Any:
     """Fetch a pytree of arrays to the host: funcad's arrays are there already, so this
     returns `x` itself.
@@ -631,5 +668,6 @@ def device_get(x: Any) -> Any:
     return x
 
 
-__all__ = ["Array", "CpuDevice", "default_backend", "device_count", "device_get",
-           "device_put", "devices", "local_device_count", "local_devices"]
+__all__ = ["Array", "CpuDevice", "SingleDeviceSharding", "default_backend", "device_count",
+           "device_get", "device_put", "devices", "effects_barrier", "local_device_count",
+           "local_devices"]

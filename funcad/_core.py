@@ -27,6 +27,11 @@ class ConcretizationTypeError(FuncadError, TypeError):
     """A traced value was used where a concrete Python value is needed."""
 
 
+class NonConcreteBooleanIndexError(ConcretizationTypeError, IndexError):
+    """A traced boolean array was used as a mask index (the result's shape would depend
+    on its values). An IndexError, as JAX's is, and a ConcretizationTypeError."""
+
+
 class UnexpectedTracerError(FuncadError):
     """A tracer escaped the transform that created it."""
 

@@ -408,6 +408,18 @@ def test_devices_and_transfers():
     _assert_arrays(fa.device_put((1.0, [np.ones(2)])))
 
 
+def test_sharding_and_effects_barrier():
+    # the thinking_in_jax port: `x.sharding` is JAX's single-device sharding of the CPU,
+    # and `funcad.effects_barrier()` (waiting for debug.print) exists and returns None
+    x = fnp.arange(5)
+    s = x.sharding
+    assert repr(s) == "SingleDeviceSharding(device=CpuDevice(id=0), memory_kind=device)"
+    assert s.device_set == x.devices() and s.num_devices == 1
+    assert s.is_fully_replicated and s.is_fully_addressable and s.memory_kind == "device"
+    assert s == fnp.ones(2).sharding and hash(s) == hash(fnp.ones(2).sharding)
+    assert fa.effects_barrier() is None
+
+
 def test_asarray_copies_writeable_numpy_arrays():
     n = np.zeros(2)
     a = fnp.asarray(n)

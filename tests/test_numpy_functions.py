@@ -1383,6 +1383,12 @@ def test_at_keyword_arguments():
 def test_boolean_mask_needs_concrete_values():
     with pytest.raises(fa.ConcretizationTypeError, match="mask"):
         fa.grad(lambda x: fnp.sum(x[x > 0]))(np.ones(3))
+    # JAX's NonConcreteBooleanIndexError, an IndexError (the thinking_in_jax port catches
+    # `jit(lambda x: x[x < 0])` as one)
+    with pytest.raises(fa.errors.NonConcreteBooleanIndexError, match="mask"):
+        fa.jit(lambda x: x[x < 0])(np.ones(3))
+    with pytest.raises(IndexError, match="mask"):
+        fa.vmap(lambda x: x[x < 0])(np.ones((2, 3)))
 
 
 def test_traced_slice_bounds_name_the_fix():

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from funcad._array import returns_arrays
-from funcad._core import ConcretizationTypeError, Tracer, concretization_message
+from funcad._core import (ConcretizationTypeError, NonConcreteBooleanIndexError, Tracer,
+                          concretization_message)
 from funcad.numpy._base import _asarray as asarray
 from funcad.numpy._base import astype, broadcast_arrays, broadcast_to, shape
 from funcad.primitives import structural as st
@@ -36,7 +37,7 @@ def _expand_index(idx: Any, nd: int) -> tuple[list, list[int]]:
             i = asarray(i)
         if (isinstance(i, (np.ndarray, Tracer)) and (i.dtype == np.bool_)):
             if isinstance(i, Tracer):
-                raise ConcretizationTypeError(
+                raise NonConcreteBooleanIndexError(
                     concretization_message(i, "used as a boolean mask index") +
                     " Boolean masks need concrete values because the result's shape depends"
                     " on them; use fnp.where(mask, x, 0) to keep the shape static.")
