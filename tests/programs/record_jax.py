@@ -50,6 +50,7 @@ CASES = {
     "gaussian_process_regression": dict(num_steps=1000, num_test=25),
     "convolutions": dict(image_shape=(96, 128)),
     "vmapped_log_probs": dict(num_iters=100),
+    "autodiff_remat": dict(),
 }
 
 # funcad.random expressions (jr is the random module; K42 = PRNGKey(42)) recorded by --random
