@@ -135,7 +135,8 @@ def saved_residuals(f: Callable, *args: Any, **kwargs: Any) -> list[tuple[Any, s
         a, kw = tree_unflatten(tree, list(xs))
         return tree_flatten(f(*a, **kw))[0]
 
-    _, lin = linearize_flat(g, leaves)
+    _, lin = linearize_flat(g, leaves, scalar_residuals={
+        id(x) for x in leaves if not isinstance(x, Tracer) and x.ndim == 0})
     out = []
     for c in lin.consts:
         where = (f"from argument {in_ids[id(c)]}" if id(c) in in_ids

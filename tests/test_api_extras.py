@@ -207,3 +207,34 @@ def test_checkpoint_name_is_identity_under_transforms():
     check_grads(f, (x,), order=2)
     np.testing.assert_allclose(fa.vmap(lambda v: checkpoint_name(v, "n") * 2)(x), 2 * x)
     np.testing.assert_allclose(fa.jit(f)(x), f(x))
+
+
+def test_saved_residuals_lists_scalar_residuals():
+    # 0-d residuals were inlined as literals and missing from the list (the autodiff_remat
+    # port; the counts are JAX's): a chain of n sins at a scalar saves its n cos values,
+    # the notebook's recursive checkpointing of 8 (16) sins the argument and 3 (4) values
+    def chain(n):
+        def f(x):
+            for _ in range(n):
+                x = fnp.sin(x)
+            return x
+        return f
+
+    def recursive(funs):
+        if len(funs) == 1:
+            return funs[0]
+        if len(funs) == 2:
+            f1, f2 = funs
+            return lambda x: f1(f2(x))
+        f1, f2 = recursive(funs[:len(funs) // 2]), recursive(funs[len(funs) // 2:])
+        return lambda x: f1(fa.checkpoint(f2)(x))
+
+    for n in (8, 16):
+        res = saved_residuals(chain(n), 3.)
+        assert len(res) == n and all(s.shape == () for s, _ in res)
+    for n, want in ((8, 4), (16, 5)):
+        res = saved_residuals(recursive([fnp.sin] * n), 3.)
+        assert len(res) == want and res[0][1] == "from argument 0"
+    # Python constants stay literals, not residuals; arrays are listed as before
+    assert saved_residuals(lambda x: 2.0 * x + 1.0, 3.) == []
+    assert len(saved_residuals(lambda x: fnp.sin(x), np.ones(3))) == 1

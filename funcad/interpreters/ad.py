@@ -319,14 +319,18 @@ class LinearizeResult:
 
 
 def linearize_flat(fun: Callable, primals: Sequence, num_aux: int | Callable[[], int] = 0,
-                   prune: bool = True) -> tuple[list, LinearizeResult]:
+                   prune: bool = True, scalar_residuals: set | None = None
+                   ) -> tuple[list, LinearizeResult]:
     """Run `fun` on primals and stage its linear map (the jvp) into a jaxpr.
 
     The last `num_aux` outputs of `fun` are auxiliary: returned, but not linearized.
     `num_aux` may be a callable, asked after `fun` has run. `prune=False` keeps equations
     the outputs do not need (for a jaxpr transposed once, by backward_pass, which skips them).
+    `scalar_residuals` (a set of ids of 0-d primals, for saved_residuals) keeps computed
+    0-d residuals and those primals as constants, not as literals.
     """
     builder = JaxprBuilder(partial_eval=True)
+    builder.keep_scalar_residuals = scalar_residuals
     with new_main(JaxprTrace, builder) as main:
         trace = main.trace
         tangent_in = [trace.new_arg(tangent_aval(get_aval(p))) for p in primals]

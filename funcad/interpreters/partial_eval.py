@@ -55,6 +55,11 @@ class JaxprBuilder:
         self.eqns: list[JaxprEqn] = []
         self.const_tracers: dict[int, JaxprTracer] = {}   # id(value) -> tracer
         self.const_list: list[JaxprTracer] = []            # array constants, in order
+        # saved_residuals: ids of 0-d arguments, or None. When set, computed 0-d values
+        # (NumPy scalars, what NumPy's ufuncs return) and those arguments stay constants
+        # instead of literals, so that scalar residuals are listed too; Python numbers
+        # and converted constants (0-d arrays) stay literals
+        self.keep_scalar_residuals: set | None = None
 
     def new_tracer(self, trace: Trace, aval: ShapedArray) -> JaxprTracer:
         return JaxprTracer(trace, aval, Var(aval), _NO_CONST)
@@ -70,7 +75,8 @@ class JaxprBuilder:
             self.const_list.append(t)
             self.const_tracers[key] = t  # the tracer keeps `val` alive, so ids stay unique
             return t
-        if is_scalar_literal(val):
+        if is_scalar_literal(val) and (self.keep_scalar_residuals is None or not (
+                isinstance(val, np.generic) or key in self.keep_scalar_residuals)):
             aval = get_aval(val)
             t = JaxprTracer(trace, aval, Literal(val, aval), val)
         else:

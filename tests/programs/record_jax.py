@@ -51,6 +51,7 @@ CASES = {
     "convolutions": dict(image_shape=(96, 128)),
     "vmapped_log_probs": dict(num_iters=100),
     "thinking_in_jax": dict(),
+    "autodiff_remat": dict(),
 }
 
 # funcad.random expressions (jr is the random module; K42 = PRNGKey(42)) recorded by --random
