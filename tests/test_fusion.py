@@ -157,3 +157,21 @@ def test_loop_nests_are_not_cut_where_a_large_value_would_be_stored(monkeypatch)
     src = fa.jit(f).lower(a, b, c).source
     assert "(80, 64, 64" not in src, src
     np.testing.assert_allclose(fa.jit(f)(a, b, c), f(a, b, c), rtol=1e-12)
+
+
+def test_output_transpose_of_a_matrix_is_a_view(driver):
+    # A program output that is the transpose of a matrix computed in the program is
+    # returned as a transposed view, not stored with a stride in the inner loop.
+    g = fa.jit(lambda a: fnp.tanh(a * 2.0).T)
+    a = np.arange(12.0).reshape(3, 4) / 10
+    src = g.lower(a).source
+    assert "np.transpose(" in src, src
+    out = g(a)
+    np.testing.assert_allclose(out, np.tanh(a * 2.0).T, rtol=1e-15)
+    assert isinstance(out, fa.Array) and not out.flags.writeable and out.shape == (4, 3)
+    # fed back into a compiled program (its inputs must be C-contiguous): normalised
+    h = fa.jit(lambda b: b @ np.ones(3))
+    np.testing.assert_allclose(h(out), np.tanh(a * 2.0).T @ np.ones(3), rtol=1e-14)
+    np.testing.assert_allclose(fa.jit(fa.hessian(rosenbrock))(np.linspace(-1, 1, 9)),
+                               rosenbrock_hessian(np.linspace(-1, 1, 9)), rtol=1e-12,
+                               atol=1e-9)
