@@ -171,9 +171,14 @@ def test_dask_array_inputs_chunked_wrongly_are_refused(client):
             PARAMS, da.from_array(X, chunks=(10, 8)), Y)
 
 
-def test_workers_reuse_freed_memory(client, compiled):
+def test_workers_reuse_freed_memory(client, compiled, monkeypatch):
     # A chunk's program allocates ~5 MB (the sorted rows). Dask's worker malloc settings
     # would hand it fresh pages on every call; funcad keeps freed memory for reuse there.
+    # (The 9.6 MB input goes by scatter here: through shared memory, a worker's first
+    # read of rows another worker read before faults their pages in, which this count
+    # would see whenever the scheduler swaps the groups between calls.)
+    from funcad import _dist_shm
+    monkeypatch.setattr(_dist_shm, "MIN_BYTES", 1 << 40)
     g = fd.dmap(lambda r: fnp.sum(fnp.sort(r)[::2]), chunks=2)
     x = np.linspace(-1.0, 1.0, 4 * 300_000).reshape(4, 300_000)
     want = np.array([np.sort(r)[::2].sum() for r in x])
