@@ -174,9 +174,10 @@ def test_dask_array_inputs_chunked_wrongly_are_refused(client):
 def test_workers_reuse_freed_memory(client, compiled, monkeypatch):
     # A chunk's program allocates ~5 MB (the sorted rows). Dask's worker malloc settings
     # would hand it fresh pages on every call; funcad keeps freed memory for reuse there.
-    # (The 9.6 MB input goes by scatter here: through shared memory, a worker's first
-    # read of rows another worker read before faults their pages in, which this count
-    # would see whenever the scheduler swaps the groups between calls.)
+    # (The 9.6 MB input goes by scatter here, not through shared memory, whose first reads
+    # fault pages in too.) Where Dask places a call's groups varies: a worker that gets
+    # both for the first time faults their data in once. So the steadiest of three calls
+    # is measured: without reuse every call faults >= 1,200 pages per chunk.
     from funcad import _dist_shm
     monkeypatch.setattr(_dist_shm, "MIN_BYTES", 1 << 40)
     g = fd.dmap(lambda r: fnp.sum(fnp.sort(r)[::2]), chunks=2)
@@ -184,12 +185,14 @@ def test_workers_reuse_freed_memory(client, compiled, monkeypatch):
     want = np.array([np.sort(r)[::2].sum() for r in x])
     for _ in range(2):
         np.testing.assert_allclose(g(x), want, rtol=1e-12)
-    before = {k: v["minor_faults"] for k, v in fd.worker_stats(client).items()}
-    g(x)
-    after = {k: v["minor_faults"] for k, v in fd.worker_stats(client).items()}
+    faults = []
+    for _ in range(3):
+        before = {k: v["minor_faults"] for k, v in fd.worker_stats(client).items()}
+        g(x)
+        after = {k: v["minor_faults"] for k, v in fd.worker_stats(client).items()}
+        faults.append(max(after[k] - before[k] for k in before if k in after))
     assert all(v.get("mallopt") for v in fd.worker_stats(client).values())
-    # without reuse: >= 1,200 faults per chunk (5 MB in 4 KiB pages)
-    assert max(after[k] - before[k] for k in before) < 600, (before, after)
+    assert min(faults) < 600, faults
 
 
 def test_closed_over_arrays_travel_as_constants(client, compiled):
