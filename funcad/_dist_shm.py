@@ -48,14 +48,10 @@ class _Mapping:
         self._mmap.close()
 
 
-def _attach(name: str) -> _Mapping:
-    return _Mapping(name)
-
-
 def _probe(name: str, token: bytes) -> bool:
     """Worker side: can this process read the caller's segment `name`?"""
     try:
-        shm = _attach(name)
+        shm = _Mapping(name)
     except (ImportError, OSError):      # another machine, or no POSIX shared memory
         return False
     try:
@@ -90,9 +86,9 @@ class SharedInputs:
     """The mapped arrays of one dmap call in a shared segment (caller side).
 
     `layout[k]` is (offset, shape, dtype) of mapped input k; chunks are ranges of its
-    first axis. A context manager: on exit the segment goes back to a small pool and the
-    next call reuses it, so neither this process nor the workers (which keep it mapped)
-    fault its pages in again; the pool's segments are unlinked when this process exits.
+    first axis. `release()` gives the segment back to a small pool and the next call
+    reuses it, so neither this process nor the workers (which keep it mapped) fault its
+    pages in again; the pool's segments are unlinked when this process exits.
     """
 
     def __init__(self, arrays: list[np.ndarray]):
@@ -107,10 +103,8 @@ class SharedInputs:
             np.ndarray(shape, dt, buffer=self.shm.buf, offset=off)[...] = a
         self.name = self.shm.name
 
-    def __enter__(self) -> SharedInputs:
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def release(self) -> None:
+        """The call is over: the segment goes back to the pool."""
         _give_back(self.shm)
 
 
@@ -154,7 +148,7 @@ _MAPPED_MAX = 4
 def _mapping(name: str) -> _Mapping:
     shm = _mapped.pop(name, None)
     if shm is None:
-        shm = _attach(name)
+        shm = _Mapping(name)
     _mapped[name] = shm
     while len(_mapped) > _MAPPED_MAX:
         old = _mapped.pop(next(iter(_mapped)))
@@ -180,12 +174,13 @@ class Chunks:
         return np.ndarray((hi - lo, *shape[1:]), dt, buffer=self.shm.buf,
                           offset=off + lo * row)
 
+    def own(self, out: Any) -> Any:
+        """An output that views the segment (a program returning its input), as an array
+        of its own; any other output as it is."""
+        if isinstance(out, np.ndarray) and np.may_share_memory(
+                out, np.frombuffer(self.shm.buf, np.uint8)):
+            return np.array(out)
+        return out
 
-def own(out: Any) -> Any:
-    """An output array that may view a segment's memory, as an array of its own."""
-    if isinstance(out, np.ndarray) and out.base is not None:
-        return np.array(out)
-    return out
 
-
-__all__ = ["MIN_BYTES", "Chunks", "SharedInputs", "own", "workers_share_memory"]
+__all__ = ["MIN_BYTES", "Chunks", "SharedInputs", "workers_share_memory"]

@@ -245,17 +245,12 @@ def _run_group_shared(programs: list, consts: list, template: list, mapped_pos: 
                       segment: tuple, bounds: list, whats: list) -> list:
     """`_run_group` for chunks read in place from the caller's shared memory `segment`
     (name, layout: see funcad._dist_shm); outputs never view it."""
-    from funcad._dist_shm import Chunks, own
+    from funcad._dist_shm import Chunks
     chunks = Chunks(*segment)
-    _wstats["groups"] += 1
     _wstats["shared_groups"] += 1
-    out = []
-    for (key, payload), cs, (lo, hi), what in zip(programs, consts, bounds, whats,
-                                                  strict=True):
-        data = [chunks.get(j, lo, hi) for j in range(len(mapped_pos))]
-        res = _run_chunk_data(key, payload, cs, template, mapped_pos, data, what)
-        out.append([own(r) for r in res])
-    return out
+    data = [[chunks.get(j, lo, hi) for j in range(len(mapped_pos))] for lo, hi in bounds]
+    res = _run_group(programs, consts, template, mapped_pos, data, whats)
+    return [[chunks.own(r) for r in outs] for outs in res]
 
 
 def _groups(n: int, k: int) -> list[list[int]]:
@@ -641,7 +636,7 @@ def dmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, client: Any = None,
             results = _run_resubmitting(c, submit, len(groups), group_names)
         finally:
             if shared is not None:
-                shared.__exit__(None, None, None)
+                shared.release()
         return _assemble([r for group in results for r in group], shipped[0].out_tree,
                          out_axes)
 
