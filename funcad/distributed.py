@@ -153,14 +153,15 @@ _TRIM_THRESHOLD = 128 << 20
 
 
 def _keep_freed_memory() -> None:
-    if os.environ.get("FUNCAD_WORKER_KEEP_MEMORY", "1") == "0" or _wstats.get("mallopt"):
+    if os.environ.get("FUNCAD_WORKER_KEEP_MEMORY", "1") == "0" or "mallopt" in _wstats:
         return
-    _wstats["mallopt"] = True
+    _wstats["mallopt"] = False                # tried once; True once glibc took both
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, _MMAP_THRESHOLD)     # M_MMAP_THRESHOLD
-        libc.mallopt(-1, _TRIM_THRESHOLD)     # M_TRIM_THRESHOLD
+        took = (libc.mallopt(-3, _MMAP_THRESHOLD),     # M_MMAP_THRESHOLD
+                libc.mallopt(-1, _TRIM_THRESHOLD))     # M_TRIM_THRESHOLD
+        _wstats["mallopt"] = took == (1, 1)
     except (OSError, AttributeError):         # not glibc: nothing to tune
         pass
 
