@@ -157,8 +157,8 @@ def worker_page_faults(client):
 
     funcad's workers keep freed memory for reuse (glibc's mallopt), where Dask's nanny
     settings return it to the OS: each call then faults its arrays in afresh (6,700
-    faults a call here with FUNCAD_WORKER_KEEP_MEMORY=0, under 10 with reuse). The inputs go by scatter (not shared memory), as a remote
-    cluster would receive them."""
+    faults a call here with FUNCAD_WORKER_KEEP_MEMORY=0, under 10 with reuse). The
+    inputs go by scatter (not shared memory), as a remote cluster would receive them."""
     from funcad import _dist_shm
     from funcad import distributed as fd
     keep, _dist_shm.MIN_BYTES = _dist_shm.MIN_BYTES, 1 << 40
