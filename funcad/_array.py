@@ -181,6 +181,8 @@ def _binary(ufunc, name: str):
     numeric = name in ("floordiv", "mod", "pow")   # booleans count as int32 (JAX's rule)
 
     def apply(a, b):
+        """(the result, whether it is weakly typed). A weak Array operand comes as it is,
+        a strong one as a plain view."""
         # funcad's (JAX's) result dtype, not NumPy's: int32 + float32 is float32, and
         # int32 / int32 is float32 (the same dtypes as funcad.numpy, eagerly and traced)
         ta, tb = type(a), type(b)
@@ -188,45 +190,53 @@ def _binary(ufunc, name: str):
             if tb is np.ndarray:
                 if a.dtype == b.dtype and not (inexact and a.dtype.kind in "biu") and not (
                         numeric and a.dtype.kind == "b"):
-                    return ufunc(a, b)
+                    return ufunc(a, b), False
             elif (tb is float or tb is int) and a.dtype.kind in "fc":
-                return ufunc(a, b)      # a Python number is weak: the array's dtype
+                return ufunc(a, b), False    # a Python number is weak: the array's dtype
         elif (ta is float or ta is int) and tb is np.ndarray and b.dtype.kind in "fc":
-            return ufunc(a, b)
+            return ufunc(a, b), False
+        dt, weak = _dtypes.result_type_weak(a, b)
+        if weak and name == "pow" and tb is not int and tb is not float and tb is not complex:
+            weak = tb is Array and b._weak   # JAX's pow: a strong exponent makes it strong
         if tb not in _PY_NUMBERS:
             b = np.asarray(b)
         if ta not in _PY_NUMBERS:
             a = np.asarray(a)
-        dt = _dtypes.result_type(a, b)
         if inexact:
             dt = _dtypes.inexact_dtype(dt)
         elif numeric and (dt == np.bool_ or (name == "pow" and tb is int
                                               and a.dtype == np.bool_)):
-            dt = np.dtype(np.int32)       # (bool ** 2: integer_pow of the int32 booleans)
+            dt, weak = np.dtype(np.int32), False   # (bool ** 2: integer_pow of int32 bools)
         # a Python number operand is weak: NumPy gives the array's dtype too
         return ufunc(a if type(a) in _PY_NUMBERS else a.astype(dt, copy=False),
-                     b if type(b) in _PY_NUMBERS else b.astype(dt, copy=False))
+                     b if type(b) in _PY_NUMBERS else b.astype(dt, copy=False)), weak
 
     def op(self, other):
         if _defers(other):
             return NotImplemented
-        a, b = self.view(np.ndarray), _plain(other)
-        out = apply(a, b)
+        a, b = _operand(self), _operand(other)
+        out, weak = apply(a, b)
         if _core._debug_hook is not None:
             _checked(name, (a, b), out)
-        return _result(out)
+        return mark_weak(out, True) if weak else _result(out)
 
     def rop(self, other):
         if _defers(other):
             return NotImplemented
-        a, b = _plain(other), self.view(np.ndarray)
-        out = apply(a, b)
+        a, b = _operand(other), _operand(self)
+        out, weak = apply(a, b)
         if _core._debug_hook is not None:
             _checked(name, (a, b), out)
-        return _result(out)
+        return mark_weak(out, True) if weak else _result(out)
 
     op.__name__, rop.__name__ = f"__{name}__", f"__r{name}__"
     return op, rop
+
+
+def _operand(x: Any) -> Any:
+    """An operator's operand: a strong Array as a plain view, a weak one as it is (its
+    weak type takes part in the promotion)."""
+    return x if type(x) is not Array or x._weak else x.view(np.ndarray)
 
 
 def _unary(ufunc, name: str):
@@ -235,16 +245,17 @@ def _unary(ufunc, name: str):
         out = ufunc(a)
         if _core._debug_hook is not None:
             _checked(name, (a,), out)
-        return _result(out)
+        return mark_weak(out, True) if self._weak else _result(out)
     op.__name__ = f"__{name}__"
     return op
 
 
-def _method(name: str):
+def _method(name: str, keeps_weak: bool):
     base = getattr(np.ndarray, name)
 
     def method(self, *args, **kwargs):
-        return _results(base(self.view(np.ndarray), *args, **kwargs))
+        out = _results(base(self.view(np.ndarray), *args, **kwargs))
+        return mark_weak(out, True) if keeps_weak and self._weak else out
     method.__name__ = name
     method.__doc__ = base.__doc__
     return method
@@ -257,7 +268,7 @@ def _mutator(name: str, fix: str):
     return method
 
 
-class Array(np.ndarray, metaclass=_ArrayMeta):
+class Array(np.ndarray, metaclass=_ArrayMeta):  # noqa: PLW1641 (no __slots__: see _weak)
     """funcad's array: an immutable `numpy.ndarray` (JAX's `jax.Array`).
 
     >>> import funcad.numpy as fnp
@@ -271,8 +282,6 @@ class Array(np.ndarray, metaclass=_ArrayMeta):
     >>> x, y
     (Array([0., 1., 2.], dtype=float64), Array([1., 2., 3.], dtype=float64))
     """
-
-    __slots__ = ()
 
     # -- JAX's array API -----------------------------------------------------------
     @property
@@ -305,9 +314,15 @@ class Array(np.ndarray, metaclass=_ArrayMeta):
     def is_fully_replicated(self) -> bool:
         return True
 
+    #: Weakly typed (made from Python numbers, as `fnp.asarray(0.5)` or `int32_x * 0.5`):
+    #: yields to the other operand's dtype in promotion, as JAX's weak types do. Set on
+    #: the instance (`mark_weak`); a view or a result of NumPy code is strong again.
+    _weak = False
+
     @property
     def weak_type(self) -> bool:
-        return False
+        """True for a weakly typed Array (the type of a Python number, as in JAX)."""
+        return self._weak
 
     # -- immutability --------------------------------------------------------------
     def __setitem__(self, idx, value):
@@ -324,7 +339,19 @@ class Array(np.ndarray, metaclass=_ArrayMeta):
         out = np.ndarray.__getitem__(self, idx)
         if type(out) is Array and out.flags.writeable:   # advanced indexing: a fresh copy
             out.setflags(write=False)
+        if self._weak:
+            return mark_weak(out)
         return out
+
+    @property
+    def T(self) -> Array:
+        """The transpose (axes reversed), as `x.transpose()`."""
+        return self.transpose()
+
+    @property
+    def mT(self) -> Array:
+        """The transpose of the last two axes (a stack of matrices transposed)."""
+        return self.swapaxes(-1, -2)
 
     # -- NumPy's protocols: NumPy functions on Arrays see (and give) plain ndarrays ----
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -421,14 +448,18 @@ def _divmod(self, other):
 
 Array.__divmod__ = _divmod
 
-# Methods that make new arrays give Arrays; those that would write in place raise.
+# Methods that make new arrays give Arrays; those that would write in place raise. Those
+# that only move elements (and clip, round, conj) keep a weak type, as JAX's do.
+_KEEP_WEAK = frozenset({"clip", "round", "conj", "conjugate", "copy", "flatten", "ravel",
+                        "reshape", "take", "repeat", "compress", "transpose", "swapaxes",
+                        "squeeze", "diagonal", "__round__"})
 for _name in ["sum", "prod", "mean", "var", "std", "max", "min", "argmax", "argmin", "ptp",
               "cumsum", "cumprod", "all", "any", "clip", "round", "conj", "conjugate", "dot",
               "astype", "copy", "flatten", "ravel", "reshape", "take", "repeat", "compress",
               "choose", "searchsorted", "argsort", "argpartition", "nonzero", "trace",
               "transpose", "swapaxes", "squeeze", "diagonal", "byteswap", "__round__"]:
     if hasattr(np.ndarray, _name):
-        setattr(Array, _name, _method(_name))
+        setattr(Array, _name, _method(_name, _name in _KEEP_WEAK))
 for _name, _fix in [("sort", "Use `x = fnp.sort(x)` (or np.sort(x))."),
                     ("partition", "Use `np.partition(x, kth)`."),
                     ("fill", "Use `fnp.full_like(x, value)`."),
@@ -522,11 +553,37 @@ def to_arrays(out: Any) -> Any:
 
 _core.to_array = to_array
 _core.ARRAY_TYPES.add(Array)
+_core._array_type = Array
+_core._WEAK_SOURCES = frozenset({int, float, complex, Array})
+
+
+def mark_weak(x: Any, weak: bool = True) -> Any:
+    """`x` (an ndarray, Array or NumPy scalar) as an Array that is weakly typed when
+    `weak`; anything else (a tracer) as it is."""
+    if not weak:
+        return x
+    t = type(x)
+    if t is np.ndarray or t is Array or t in _NUMPY_SCALARS:
+        out = np.asarray(x).view(Array)
+        out.setflags(write=False)
+        out._weak = True
+        return out
+    return x
 
 
 def at_top_level() -> bool:
     """True outside every transform: values made now leave funcad."""
     return len(_core.trace_stack) == 1
+
+
+def _has_weak(args: tuple, kwargs: dict) -> bool:
+    from funcad._weak_eval import has_weak
+    return has_weak(args, kwargs)
+
+
+def _eval_weak(fun, args: tuple, kwargs: dict) -> Any:
+    from funcad._weak_eval import eval_weak
+    return eval_weak(fun, args, kwargs)
 
 
 def returns_arrays(fun, module: str | None = None):
@@ -537,8 +594,13 @@ def returns_arrays(fun, module: str | None = None):
     `__module__` is `module` (the namespace that exports it, where pickle looks it up)."""
     stack = _core.trace_stack
     convert = to_arrays
+    has_weak, eval_weak = _has_weak, _eval_weak     # closure cells: see the globals below
 
     def wrapper(*args, **kwargs):
+        if len(stack) == 1 and has_weak(args, kwargs):
+            out = eval_weak(fun, args, kwargs)
+            if out is not None:
+                return out
         out = fun(*args, **kwargs)
         if len(stack) == 1:
             return convert(out)

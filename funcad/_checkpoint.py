@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import partial_eval_jaxpr_rules, partial_eval_rules
 from funcad._ir import Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr, intern_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
@@ -28,6 +29,7 @@ from funcad.primitives.call import define_call_rules, memoized
 from funcad.primitives.control import trace_jaxpr
 
 checkpoint_p = new_primitive("checkpoint", multiple_results=True)
+_core.typed_by_program.add(checkpoint_p)
 define_call_rules(checkpoint_p)
 
 _POLICIES = {None: "nothing", "nothing": "nothing", "nothing_saveable": "nothing",

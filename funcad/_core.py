@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -139,6 +139,8 @@ def get_aval(x: Any) -> ShapedArray:
         return ShapedArray(x.shape, x.dtype)
     if isinstance(x, Tracer):
         return x.aval
+    if t in ARRAY_TYPES:       # funcad.Array: weakly typed when made from Python numbers
+        return ShapedArray(x.shape, x.dtype, x._weak)
     if isinstance(x, np.generic):
         return ShapedArray(x.shape, x.dtype)
     if t in _PY_SCALAR_DTYPES:
@@ -189,7 +191,14 @@ class Primitive:
             if _debug_hook is not None:     # jax_debug_nans / jax_debug_infs (_debug_checks)
                 _debug_hook(self, args, params, out)
             if _outside:    # outside every transform: the result leaves funcad as an Array
-                return [to_array(o) for o in out] if self.multiple_results else to_array(out)
+                if self.multiple_results:
+                    if self in typed_by_program:
+                        return _weak_results(self, args, params, out)
+                    return [to_array(o) for o in out]
+                for a in args:
+                    if type(a) in _WEAK_SOURCES and (type(a) is not _array_type or a._weak):
+                        return _weak_result(self, args, params, out)
+                return to_array(out)
             return out
         if not main.alive:
             raise_leaked_tracer(self)
@@ -207,6 +216,62 @@ class Primitive:
 
 all_primitives: dict[str, Primitive] = {}
 
+#: The types whose values may be weakly typed: Python numbers and funcad.Array (whose
+#: `_weak` says; set by funcad._array).
+_array_type: type = type(None)
+_WEAK_SOURCES: frozenset = frozenset({int, float, complex})
+
+
+def _weak_result(prim: Primitive, args: tuple, params: dict, out: Any) -> Any:
+    """An eager result as an Array, weakly typed where JAX's rule (`out_weak`) says."""
+    arr = to_array(out)
+    if type(arr) is _array_type and out_weak(prim, [get_aval(a) for a in args], params):
+        arr = arr.view(_array_type)
+        arr.setflags(write=False)
+        arr._weak = True
+    return arr
+
+
+def _weak_results(prim: Primitive, args: tuple, params: dict, outs: list) -> list:
+    """Eager results of a primitive that runs a program (a loop, a call): weakly typed
+    where the program's outputs are (its abstract evaluation says)."""
+    avals = abstract_eval_rules[prim](*[get_aval(a) for a in args], **params)
+    res = []
+    for o, a in zip(outs, avals):
+        o = to_array(o)
+        if a.weak_type and type(o) is _array_type:
+            o = o.view(_array_type)
+            o.setflags(write=False)
+            o._weak = True
+        res.append(o)
+    return res
+
+
+def out_weak(prim: Primitive, avals: Sequence[ShapedArray], params: dict) -> bool:
+    """Whether the result of `prim` on `avals` is weakly typed (JAX's rule).
+
+    A weak type is the type of a Python number: it yields to the other operand's dtype in
+    promotion (a weak float64 times a float32 array is float32). Elementwise primitives
+    keep it when every operand has it; structural ones (reshape, slicing, ...) when their
+    operand does (`weak_type_rules`); everything else (reductions, ...) drops it.
+    """
+    rule = weak_type_rules.get(prim)
+    if rule is not None:
+        return rule(avals, params)
+    if prim in elementwise_primitives:
+        return all(a.weak_type for a in avals)
+    return False
+
+
+def weak_if_operand(avals: Sequence[ShapedArray], params: dict) -> bool:
+    """Weak type rule of a structural primitive: weak when its first operand is."""
+    return avals[0].weak_type
+
+
+def weak_if_all(avals: Sequence[ShapedArray], params: dict) -> bool:
+    """Weak type rule: weak when every operand is (concatenate, pad, dot_general)."""
+    return all(a.weak_type for a in avals)
+
 #: funcad._debug_checks.check while jax_debug_nans or jax_debug_infs is on, else None.
 _debug_hook: Callable | None = None
 
@@ -220,6 +285,11 @@ partial_eval_rules: dict[Primitive, Callable] = {}
 partial_eval_jaxpr_rules: dict[Primitive, Callable] = {}
 pp_rules: dict[Primitive, Callable] = {}
 lowering_rules: dict[Primitive, Callable] = {}
+#: prim -> fn(in_avals, params) -> whether its result is weakly typed (see `out_weak`).
+weak_type_rules: dict[Primitive, Callable] = {}
+#: Primitives that run a program (loops, calls): their outputs' weak types are the
+#: program's, which their abstract evaluation gives.
+typed_by_program: set[Primitive] = set()
 
 #: Primitives that are linear in all their array inputs (so they need a transpose rule).
 linear_primitives: set[Primitive] = set()

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import (
     Tracer,
     abstract_eval_rules,
@@ -54,7 +55,9 @@ from funcad.primitives.call import memoized
 from funcad.primitives.control import _split
 
 custom_jvp_call_p = new_primitive("custom_jvp_call", multiple_results=True)
+_core.typed_by_program.add(custom_jvp_call_p)
 custom_vjp_call_p = new_primitive("custom_vjp_call", multiple_results=True)
+_core.typed_by_program.add(custom_vjp_call_p)
 custom_lin_p = new_primitive("custom_lin", multiple_results=True)
 
 

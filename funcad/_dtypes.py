@@ -78,7 +78,7 @@ def _node(x: Any) -> tuple[str, bool]:
     if t in _PY_WEAK:
         return _PY_WEAK[t]
     if t is np.ndarray or isinstance(x, (np.ndarray, np.generic)):
-        dt, weak = x.dtype, False
+        dt, weak = x.dtype, t is not np.ndarray and getattr(x, "_weak", False) is True
     elif isinstance(x, Tracer):
         dt, weak = x.aval.dtype, x.aval.weak_type
     elif isinstance(x, ShapedArray):

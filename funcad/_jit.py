@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from funcad import _core
-from funcad._array import Array, to_array, writeable_const, writeable_view
+from funcad._array import Array, mark_weak, to_array, writeable_const, writeable_view
 from funcad._core import ShapedArray, Tracer, eval_context, get_aval
 from funcad._ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from funcad._tree import tree_flatten, tree_unflatten
@@ -25,6 +25,7 @@ from funcad.primitives._util import new_primitive
 from funcad.primitives.call import define_call_rules
 
 jit_p = new_primitive("jit", multiple_results=True)
+_core.typed_by_program.add(jit_p)
 
 # The compiled backend: a callable (jaxpr, options) -> executor(*args) -> list of outputs.
 _backend: dict[str, Callable | None] = {"compile": None}
@@ -48,8 +49,11 @@ define_call_rules(jit_p, impl=_jit_impl)
 _EVAL_MAIN = _core.trace_stack[0]
 
 
-def _fast_call(run: Callable, consts: tuple, out_tree) -> Callable:
-    """The cached call of one signature: run the program, rebuild the output pytree."""
+def _fast_call(run: Callable, consts: tuple, out_tree, weak: tuple) -> Callable:
+    """The cached call of one signature: run the program, rebuild the output pytree
+    (`weak`: which outputs are weakly typed)."""
+    if any(weak):
+        return _weak_outputs(_fast_call(run, consts, out_tree, ()), out_tree, weak)
     single = out_tree.num_leaves == 1 and out_tree.kind is None
     if not consts and single:
         one = getattr(run, "single", None)     # the executor's own one-output path
@@ -62,6 +66,18 @@ def _fast_call(run: Callable, consts: tuple, out_tree) -> Callable:
     def call(args):
         return tree_unflatten(out_tree, [to_array(o) for o in run(*consts, *args)])
     return call
+
+
+def _weak_outputs(call: Callable, out_tree, weak: tuple) -> Callable:
+    """`call` with the outputs that the program types weakly made weak Arrays."""
+    def weak_call(args):
+        leaves = tree_flatten(call(args))[0]
+        return tree_unflatten(out_tree, [mark_weak(o, w) for o, w in zip(leaves, weak)])
+    return weak_call
+
+
+def _out_weak(jaxpr: Jaxpr) -> tuple:
+    return tuple(v.aval.weak_type for v in jaxpr.outvars)
 
 
 _SCALAR_TYPES = (bool, int, float, complex)
@@ -79,10 +95,10 @@ def _fast_key(args: tuple) -> tuple:
         if type(a) is np.ndarray:
             return ((np.ndarray, a.shape, a.dtype),)
         if type(a) is Array:
-            return ((Array, a.shape, a.dtype),)
+            return ((Array, a.shape, a.dtype, a._weak),)
     return tuple([(np.ndarray, a.shape, a.dtype) if type(a) is np.ndarray else
                   (type(a), _fast_key(a)) if type(a) is tuple or type(a) is list else
-                  (Array, a.shape, a.dtype) if type(a) is Array else type(a)
+                  (Array, a.shape, a.dtype, a._weak) if type(a) is Array else type(a)
                   for a in args])
 
 
@@ -166,8 +182,10 @@ def _signature(leaves) -> tuple:
         if isinstance(x, Tracer):
             a = x.aval
             sig.append((a.shape, a.dtype, a.weak_type))
-        elif type(x) is np.ndarray or type(x) is Array:
+        elif type(x) is np.ndarray:
             sig.append((x.shape, x.dtype, False))
+        elif type(x) is Array:
+            sig.append((x.shape, x.dtype, x._weak))
         else:
             a = get_aval(x)
             sig.append((a.shape, a.dtype, a.weak_type))
@@ -359,7 +377,7 @@ class Jitted:
             # the next call; the fast path is registered once native code runs.
             if (not kwargs and not self.static_argnums and not self.static_argnames
                     and not getattr(run, "tiered", False)):
-                call = _fast_call(run, consts, out_tree)
+                call = _fast_call(run, consts, out_tree, _out_weak(jaxpr))
                 if all(type(a) is np.ndarray for a in args):
                     self._fast[_fast_key(args)] = call
                 elif all(type(a) is np.ndarray or type(a) is Array or _is_scalar(a)
@@ -370,7 +388,8 @@ class Jitted:
                     self._fast[_fast_key(args)] = (
                         _flattening(call) if plain
                         else lambda a, call=call: call(_plain_flat(a, [])))
-        outs = [o if isinstance(o, Tracer) else to_array(np.asarray(o)) for o in outs]
+        outs = [o if isinstance(o, Tracer) else mark_weak(to_array(np.asarray(o)), w)
+                for o, w in zip(outs, _out_weak(jaxpr), strict=True)]
         return tree_unflatten(out_tree, outs)
 
     def lower(self, *args, **kwargs):

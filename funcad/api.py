@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from funcad._array import Array, to_array
+from funcad._array import Array, mark_weak, to_array
 from funcad._core import (
     ShapedArray,
     Tracer,
@@ -47,6 +47,21 @@ def _out(x: Any) -> Any:
     if type(x) is Zero:
         return to_array(np.zeros(x.aval.shape, x.aval.dtype))
     return to_array(x if type(x) is np.ndarray or type(x) is Array else np.asarray(x))
+
+
+_WEAK_LEAVES = frozenset({int, float, complex, Array})   # (an Array when its _weak says)
+
+
+def _weak_like(g: Any, weak: bool) -> Any:
+    """A gradient weakly typed when its input is (a Python number), as JAX's."""
+    if not weak:
+        return g
+    if isinstance(g, Tracer):
+        if g.aval.weak_type:
+            return g
+        from funcad.primitives.elementwise import convert_element_type_p
+        return convert_element_type_p.bind(g, new_dtype=g.aval.dtype, weak_type=True)
+    return mark_weak(g)
 
 
 def _in(x: Any) -> Any:
@@ -181,6 +196,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     def value_and_grad_fun(*args, **kwargs):
         single, nums = _normalize_argnums(argnums, len(args), fname)
         leaves, in_tree = tree_flatten(tuple([args[i] for i in nums]))
+        weak = [x.aval.weak_type if isinstance(x, Tracer) else
+                type(x) in _WEAK_LEAVES and (type(x) is not Array or x._weak) for x in leaves]
         leaves = [_in(x) for x in leaves]
         _check_float_leaves(leaves, fname, argnums, holomorphic, "grad")
         box: dict = {}
@@ -210,7 +227,9 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         ct = (np.ones((), y_dtype) if current_dynamic_main().level == 0
               else full((), 1, y_dtype))
         cts = backward([ct])
-        grads = tree_unflatten(in_tree, [_out(instantiate(c)) for c in cts])
+        # a gradient has its input's type: weakly typed for a Python number, as in JAX
+        grads = tree_unflatten(in_tree, [_weak_like(_out(instantiate(c)), w)
+                                         for c, w in zip(cts, weak, strict=True)])
         grad_val = grads[0] if single else grads
         if has_aux:
             aux = tree_unflatten(box["aux_tree"], [_out(a) for a in outs[len(outs) - n_aux:]])

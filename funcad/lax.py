@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from funcad import _dtypes
+from funcad._array import Array
 from funcad._core import ShapedArray, Tracer, get_aval
 from funcad._tree import PyTreeDef, tree_flatten, tree_unflatten
 from funcad.api import stop_gradient  # noqa: F401
@@ -77,8 +78,8 @@ def _leaf_paths(tree: PyTreeDef, prefix: str = "") -> list[str]:
 
 
 def _as_value(x: Any) -> Any:
-    if isinstance(x, Tracer) or type(x) is np.ndarray:
-        return x
+    if isinstance(x, Tracer) or type(x) is np.ndarray or type(x) is Array:
+        return x        # (an Array keeps its weak type)
     return np.asarray(x)
 
 
@@ -193,7 +194,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     if not lengths:
         raise ValueError("scan: give `length` when xs is None")
     n = lengths.pop()
-    x_avals = [ShapedArray(_aval(x).shape[1:], _aval(x).dtype) for x in xs_leaves]
+    x_avals = [ShapedArray(a.shape[1:], a.dtype, a.weak_type)
+               for a in [get_aval(x) for x in xs_leaves]]
     box: dict = {}
 
     def flat_body(*args):
@@ -359,7 +361,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
 def _branches(what: str, funs: Sequence[Callable], operands: tuple, labels: Sequence[str]):
     leaves, tree = tree_flatten(operands)
     leaves = [_as_value(x) for x in leaves]
-    avals = [_aval(x) for x in leaves]
+    avals = [get_aval(x) for x in leaves]      # a weakly typed operand stays weak there
     jaxprs, consts, out_trees = [], [], []
     for k, fun in enumerate(funs):
         box = {}

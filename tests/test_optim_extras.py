@@ -168,10 +168,6 @@ def test_schedules_match_optax(src):
     sched = eval(src, {"optim": optim})
     for c, v32, dt32, v, dt in _OPTAX_SCHEDULES[src]:
         rtol = 3e-7 if dt32 == "float32" else 1e-12
-        if src.startswith("optim.warmup_cosine"):
-            # JAX's weak types (not mirrored by funcad, docs/coverage.md): its cosine
-            # part is a weakly typed float64 that yields to the warmup's float32
-            dt32 = "float64"
         for got in (sched(np.int32(c)), fa.jit(sched)(np.int32(c))):
             assert np.asarray(got).dtype == dt32, (src, c)
             np.testing.assert_allclose(got, v32, rtol=rtol, atol=1e-15)

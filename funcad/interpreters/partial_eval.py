@@ -22,6 +22,7 @@ from funcad._core import (
     get_aval,
     is_scalar_literal,
     new_main,
+    out_weak,
     partial_eval_jaxpr_rules,
     partial_eval_rules,
 )
@@ -80,7 +81,9 @@ class JaxprBuilder:
             aval = get_aval(val)
             t = JaxprTracer(trace, aval, Literal(val, aval), val)
         else:
-            aval = get_aval(val).strip_weak()
+            aval = get_aval(val)      # a weakly typed Array stays weak; a number does not
+            if aval.weak_type and not isinstance(val, np.ndarray):
+                aval = aval.strip_weak()
             t = JaxprTracer(trace, aval, Var(aval), val)
             self.const_list.append(t)
         self.const_tracers[key] = t
@@ -182,11 +185,17 @@ class JaxprTrace(Trace):
         # staged equation (every tangent equation of eager linearize comes here).
         in_avals = []
         ins = []
+        weak = False
         for t in tracers:
-            in_avals.append(t._aval)
+            a = t._aval
+            in_avals.append(a)
             ins.append(t.var)
+            if a.weak_type:
+                weak = True
         aval = (abstract_eval_rules[prim](*in_avals, **params) if params
                 else abstract_eval_rules[prim](*in_avals))
+        if weak or aval.weak_type:
+            aval = _weak_typed(prim, in_avals, params, aval)
         out = JaxprTracer(self, aval, Var(aval), _NO_CONST)
         builder.eqns.append(JaxprEqn(prim, tuple(ins), params, (out.var,)))
         return out
@@ -205,9 +214,19 @@ class JaxprTrace(Trace):
             outs = [JaxprTracer(self, a, Var(a), _NO_CONST) for a in avals_out]
             builder.eqns.append(JaxprEqn(prim, ins, params, tuple([o.var for o in outs])))
             return outs
+        if avals_out.weak_type or any(a.weak_type for a in in_avals):
+            avals_out = _weak_typed(prim, in_avals, params, avals_out)
         out = JaxprTracer(self, avals_out, Var(avals_out), _NO_CONST)
         builder.eqns.append(JaxprEqn(prim, ins, params, (out.var,)))
         return out
+
+
+def _weak_typed(prim, in_avals: list, params: dict, aval: ShapedArray) -> ShapedArray:
+    """`aval` weakly typed exactly when JAX's rule says (`funcad._core.out_weak`)."""
+    weak = out_weak(prim, in_avals, params)
+    if weak == aval.weak_type:
+        return aval
+    return ShapedArray(aval.shape, aval.dtype, weak)
 
 
 def trace_to_jaxpr_flat(fun: Callable, in_avals: Sequence[ShapedArray]) -> tuple[Jaxpr, list]:

@@ -8,8 +8,9 @@ Where funcad has to choose (tested in tests/test_numpy_functions.py):
   recorded JAX dtypes): Python numbers are weak (float32 * 2.0 is float32), an integer
   meeting a float gives that float (int32 + float32 is float32), and booleans and
   integers of up to 32 bits made inexact become float32 (`mean(a == b)`, `sin(int32)`,
-  `int32 / int32`), 64-bit integers float64. Weak types do not propagate past a Python
-  number (JAX keeps `int32_array * 0.5` weakly typed). complex64/complex128 trace through every transform with
+  `int32 / int32`), 64-bit integers float64. Weak types propagate as JAX's
+  (`int32_array * 0.5` is a weak float64, which yields to float32 later; reductions
+  make them strong). complex64/complex128 trace through every transform with
   JAX's conventions (docs/coverage.md, "Complex numbers"); comparisons, maximum and
   minimum order them lexicographically as NumPy does, while max/min/argmax/argmin/sort
   of complex arrays and cholesky/eigh/svd/qr of complex matrices raise a TypeError.

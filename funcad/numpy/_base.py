@@ -9,7 +9,7 @@ import numpy as np
 
 from funcad import _core, _dtypes
 from funcad._dtypes import inexact_dtype  # noqa: F401  (re-exported to the numpy modules)
-from funcad._array import Array, to_arrays
+from funcad._array import Array, mark_weak, to_arrays
 from funcad._core import Tracer, current_dynamic_main, get_aval
 from funcad.primitives.elementwise import convert_element_type_p
 from funcad.primitives.structural import broadcast_in_dim, iota, reshape
@@ -17,6 +17,7 @@ from funcad.primitives.structural import full as _full
 
 ArrayLike = Any
 _PY_SCALARS = (bool, int, float, complex)
+_WEAK_SCALARS = (int, float, complex)
 
 
 def is_traced(x: Any) -> bool:
@@ -50,6 +51,8 @@ def asarray(a: ArrayLike, dtype: Any = None, order: Any = None, *,
     """
     if type(a) is Array and (dtype is None or a.dtype == dtype) and not copy:
         return a
+    if dtype is None and (type(a) in _WEAK_SCALARS or type(a) is Array and a._weak):
+        return lift(mark_weak(np.asarray(a)))        # JAX: weakly typed
     out = _asarray(a, dtype, copy)
     if (out is a and type(a) is np.ndarray and copy is not False
             and len(_core.trace_stack) == 1 and a.flags.writeable):
@@ -80,6 +83,9 @@ def array(object: ArrayLike, dtype: Any = None, *, copy: bool = True, order: Any
     out = _asarray(object, dtype)
     if not isinstance(out, Tracer) and copy:
         out = np.array(out, copy=True)
+        if dtype is None and (type(object) in _WEAK_SCALARS
+                              or type(object) is Array and object._weak):
+            out = mark_weak(out)           # JAX: weakly typed
     while ndim(out) < ndmin:
         out = reshape(out, (1, *shape(out)))
     return lift(out)
@@ -123,17 +129,47 @@ def result_type(*args: Any) -> np.dtype:
     return _dtypes.result_type(*args)
 
 
-def astype(x: Any, dtype: Any) -> Any:
-    """Convert to `dtype` (a no-op when it already has it)."""
+_WEAK_PY = {"i": int, "f": float, "c": complex}
+
+
+def astype(x: Any, dtype: Any, weak: bool = False) -> Any:
+    """Convert to `dtype` (a no-op when it already has it); weakly typed when `weak` (an
+    operand promoted to a weak type: `int32_x * 0.5` converts `int32_x` to weak float64)."""
     dtype = np.dtype(dtype)
     if isinstance(x, Tracer):
         if x.aval.dtype == dtype:
             return x
+        if weak:
+            return convert_element_type_p.bind(x, new_dtype=dtype, weak_type=True)
         return convert_element_type_p.bind(x, new_dtype=dtype)
     if type(x) in _PY_SCALARS:
+        if weak and type(x) is not bool:
+            return _weak_scalar(_WEAK_PY[dtype.kind](x))
         return dtype.type(x)
+    if weak:
+        x = np.asarray(x)
+        return mark_weak(x if x.dtype == dtype else x.astype(dtype))
     x = np.asarray(x)
     return x if x.dtype == dtype else x.astype(dtype)
+
+
+def _weak_scalar(x: int | float | complex) -> Any:
+    """A Python number as a weakly typed rank-0 array: an Array outside transforms, a
+    tracer of the innermost trace inside (a weak literal)."""
+    main = _core.trace_stack[-1]
+    if main.level == 0:
+        return mark_weak(np.asarray(x))
+    return main.trace.pure(x)
+
+
+def is_weak(x: Any) -> bool:
+    """Whether `x` is weakly typed: a Python number (not a bool), a weak Array or tracer."""
+    t = type(x)
+    if t is int or t is float or t is complex:
+        return True
+    if t is Array:
+        return x._weak
+    return isinstance(x, Tracer) and x.aval.weak_type
 
 
 def _to_array_operand(x: Any) -> Any:
@@ -145,16 +181,20 @@ def _to_array_operand(x: Any) -> Any:
 def promote(*args: Any, dtype: Any = None) -> list:
     """Convert arguments to a common dtype (NumPy 2 promotion rules)."""
     args = [_to_array_operand(a) for a in args]
-    dt = np.dtype(dtype) if dtype is not None else result_type(*args)
-    return [astype(a, dt) for a in args]
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        return [astype(a, dt) for a in args]
+    dt, weak = _dtypes.result_type_weak(*args)
+    return [astype(a, dt, weak) for a in args]
 
 
 def promote_inexact(*args: Any) -> list:
     """Promote, then make bool/integer results inexact as JAX does (`inexact_dtype`:
     float32 up to 32 bits, float64 for 64)."""
     args = [_to_array_operand(a) for a in args]
-    dt = inexact_dtype(result_type(*args))
-    return [astype(a, dt) for a in args]
+    dt, weak = _dtypes.result_type_weak(*args)
+    dt = inexact_dtype(dt)
+    return [astype(a, dt, weak) for a in args]
 
 
 def broadcast_shapes(*shapes: Sequence[int], op: str = "operation") -> tuple[int, ...]:
@@ -193,7 +233,7 @@ def broadcast_to(array: ArrayLike, shape: Sequence[int]) -> Any:
         raise ValueError(f"broadcast_to: cannot broadcast shape {s} to {shape_}")
     nd = len(shape_)
     if not isinstance(x, Tracer) and current_dynamic_main().level == 0:
-        return np.array(np.broadcast_to(x, shape_))
+        return mark_weak(np.array(np.broadcast_to(x, shape_)), is_weak(x))
     # drop size-1 dims that need expanding, then broadcast_in_dim
     dims = tuple(range(nd - len(s), nd))
     return broadcast_in_dim(x, shape_, dims)
@@ -247,37 +287,58 @@ def ones(shape: Any, dtype: Any = None) -> Any:
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
-    """Array filled with `fill_value` (which may be traced, and an array that broadcasts)."""
+    """Array filled with `fill_value` (which may be traced, and an array that broadcasts);
+    weakly typed when `dtype` is None and `fill_value` is (a Python number), as in JAX."""
+    weak = False
     if dtype is None:
-        dtype = result_type(fill_value)
+        dtype, weak = _dtypes.result_type_weak(fill_value)
     if isinstance(fill_value, Tracer) and fill_value.ndim:
         return broadcast_to(astype(fill_value, dtype), _shape_arg(shape))
     if not isinstance(fill_value, Tracer) and np.ndim(fill_value):
-        return lift(broadcast_to(np.asarray(fill_value, dtype), _shape_arg(shape)))
-    return lift(_full(_shape_arg(shape), fill_value, np.dtype(dtype)))
+        return lift(mark_weak(broadcast_to(np.asarray(fill_value, dtype), _shape_arg(shape)),
+                              weak))
+    return lift(_filled(_shape_arg(shape), fill_value, np.dtype(dtype), weak))
 
 
-def _like(a: Any, dtype: Any, shape_: Any) -> tuple[tuple[int, ...], np.dtype]:
+def _filled(shape_: tuple, fill_value: Any, dtype: np.dtype, weak: bool) -> Any:
+    return keep_weak(_full(shape_, fill_value, dtype), weak)
+
+
+def keep_weak(x: Any, weak: bool) -> Any:
+    """`x` weakly typed when `weak` (a function whose result JAX types weakly, computed
+    here through steps that drop the weak type)."""
+    if not weak:
+        return x
+    if isinstance(x, Tracer):
+        return x if x.aval.weak_type else convert_element_type_p.bind(
+            x, new_dtype=x.aval.dtype, weak_type=True)
+    return mark_weak(x)
+
+
+def _like(a: Any, dtype: Any, shape_: Any) -> tuple[tuple[int, ...], np.dtype, bool]:
     s = _shape_arg(shape_) if shape_ is not None else _shape_of(a)
-    return s, np.dtype(dtype) if dtype is not None else result_type(_to_array_operand(a))
+    if dtype is not None:
+        return s, np.dtype(dtype), False
+    return (s, *_dtypes.result_type_weak(_to_array_operand(a)))
 
 
 def zeros_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
-    """Zeros with the shape and dtype of `a`."""
-    s, dt = _like(a, dtype, shape)
-    return lift(_full(s, 0, dt))
+    """Zeros with the shape and dtype (and weak type) of `a`."""
+    s, dt, weak = _like(a, dtype, shape)
+    return lift(_filled(s, 0, dt, weak))
 
 
 def ones_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
-    """Ones with the shape and dtype of `a`."""
-    s, dt = _like(a, dtype, shape)
-    return lift(_full(s, 1, dt))
+    """Ones with the shape and dtype (and weak type) of `a`."""
+    s, dt, weak = _like(a, dtype, shape)
+    return lift(_filled(s, 1, dt, weak))
 
 
 def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None) -> Any:
-    """`fill_value` with the shape and dtype of `a`."""
-    s, dt = _like(a, dtype, shape)
-    return full(s, fill_value, dt)
+    """`fill_value` with the shape and dtype (and weak type) of `a`."""
+    s, dt, weak = _like(a, dtype, shape)
+    out = full(s, fill_value, dt)
+    return lift(_filled(s, fill_value, dt, weak)) if weak and not np.ndim(fill_value) else out
 
 
 def _static(x: Any, what: str) -> Any:

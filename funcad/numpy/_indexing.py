@@ -289,7 +289,8 @@ class _IndexUpdateRef:
 
     def _scatter(self, prim, values, positions=None):
         x, s, n, pos = positions or self._positions()
-        from funcad.numpy._base import promote
+        from funcad.numpy._base import is_weak, keep_weak, promote
+        weak = is_weak(self.array) and is_weak(values)   # JAX: then still weakly typed
         (values,) = promote(values, dtype=x.dtype)
         values = broadcast_to(values, shape(pos))
         flat = st.reshape(x, (n,))
@@ -299,7 +300,7 @@ class _IndexUpdateRef:
         out = prim.bind(flat, pos, values, axes=(0,))
         if dump:
             out = st.slice_(out, (0,), (n,))
-        return st.reshape(out, s)
+        return keep_weak(st.reshape(out, s), weak)
 
     def get(self, **kwargs) -> Any:
         """`x[idx]` (out-of-range traced indices are clamped: mode 'clip')."""

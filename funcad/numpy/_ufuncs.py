@@ -12,6 +12,7 @@ from funcad.numpy._base import (
     astype,
     broadcast_arrays,
     inexact_dtype,
+    is_weak,
     prepare,
     promote_inexact,
     result_type,
@@ -48,7 +49,7 @@ def _leave(x: Any) -> Any:
 
 def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
     def fn(x: Any, /) -> Any:
-        if type(x) is Array:    # NumPy runs the impl on a plain view without protocol calls
+        if type(x) is Array and not x._weak:    # NumPy runs the impl on a plain view
             x = x.view(np.ndarray)
         # Fast path (inlined: a call per operation is measurable in eager AD) for tracers
         # and arrays, whose .dtype is all that is needed.
@@ -61,7 +62,7 @@ def _unary(name: str, prim, inexact: bool = True, doc: str = ""):
             if not np.issubdtype(dt, np.inexact):
                 # floor/ceil of integers: the integers themselves
                 return _leave(astype(x, dt))
-            x = astype(x, dt)
+            x = astype(x, dt, is_weak(x))
         return prim.bind(x)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"Elementwise {name}, as numpy.{name}."
@@ -74,9 +75,11 @@ _FLOAT_SCALARS = (float, int)
 
 def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
     def fn(x1: Any, x2: Any, /) -> Any:
-        if type(x1) is Array:   # NumPy runs the impl on plain views without protocol calls
+        # NumPy runs the impl on plain views without protocol calls (a weakly typed Array
+        # takes the general path: its weak type takes part in the promotion)
+        if type(x1) is Array and not x1._weak:
             x1 = x1.view(np.ndarray)
-        if type(x2) is Array:
+        if type(x2) is Array and not x2._weak:
             x2 = x2.view(np.ndarray)
         # Fast paths: same-typed arrays, and an array with a Python number. An ndarray
         # stands for its own aval (shape and dtype); _fast_aval inlined.
@@ -87,9 +90,11 @@ def _binary(name: str, prim, inexact: bool = False, doc: str = ""):
                 if a1.shape == a2.shape and a1.dtype == a2.dtype and (
                         not inexact or a1.dtype.kind == "f"):
                     return prim.bind(x1, x2)
-            elif type(x2) in _FLOAT_SCALARS and a1.dtype.kind == "f":
+            elif type(x2) in _FLOAT_SCALARS and a1.dtype.kind == "f" and (
+                    a1 is x1 or not a1.weak_type):
                 return prim.bind(x1, scalar_operand(x2, a1))
-        elif a2 is not None and type(x1) in _FLOAT_SCALARS and a2.dtype.kind == "f":
+        elif (a2 is not None and type(x1) in _FLOAT_SCALARS and a2.dtype.kind == "f"
+              and (a2 is x2 or not a2.weak_type)):
             return prim.bind(scalar_operand(x1, a2), x2)
         a, b = prepare(name, x1, x2, inexact=inexact)
         return prim.bind(a, b)
@@ -316,6 +321,10 @@ def power(x1: Any, x2: Any, /) -> Any:
             raise ValueError("Integers to negative integer powers are not allowed.")
         return ew.integer_pow_p.bind(a, y=int(x2))
     a, b = _numeric(*prepare("power", x1, x2))
+    if is_weak(b) and not is_weak(x2):
+        # JAX's pow keeps a strong exponent strong: weak ** int32 array is strong
+        b = (ew.convert_element_type_p.bind(b, new_dtype=b.aval.dtype)
+             if isinstance(b, Tracer) else np.asarray(b))
     return ew.pow_p.bind(a, b)
 
 

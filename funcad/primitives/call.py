@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from funcad import _core
 from funcad._core import (
     Primitive,
     abstract_eval_rules,
@@ -147,6 +148,7 @@ def pp_call(eqn: JaxprEqn) -> tuple[dict, dict]:
 
 # The plain call (used by jit when no compiled backend is involved, and by tests).
 closed_call_p = new_primitive("closed_call", multiple_results=True)
+_core.typed_by_program.add(closed_call_p)
 define_call_rules(closed_call_p)
 
 __all__ = ["closed_call_p", "define_call_rules", "instantiate"]

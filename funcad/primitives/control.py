@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import (
     ShapedArray,
     Tracer,
@@ -95,11 +96,11 @@ def _zero_from_aval(aval: ShapedArray) -> Any:
 
 
 def _stacked(aval: ShapedArray, n: int) -> ShapedArray:
-    return ShapedArray((n, *aval.shape), aval.dtype)
+    return ShapedArray((n, *aval.shape), aval.dtype, aval.weak_type)
 
 
 def _unstacked(aval: ShapedArray) -> ShapedArray:
-    return ShapedArray(aval.shape[1:], aval.dtype)
+    return ShapedArray(aval.shape[1:], aval.dtype, aval.weak_type)
 
 
 def _check_avals(what: str, expected: Sequence[ShapedArray], got: Sequence[ShapedArray]):
@@ -122,6 +123,7 @@ def _pp_with(*names: str):
 # scan
 
 scan_p = new_primitive("scan", multiple_results=True)
+_core.typed_by_program.add(scan_p)
 
 
 def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
@@ -483,6 +485,7 @@ pp_rules[scan_p] = _pp_with("jaxpr")
 # cond (n-way: index selects a branch)
 
 cond_p = new_primitive("cond", multiple_results=True)
+_core.typed_by_program.add(cond_p)
 
 
 def _cond_impl(index, *ops, branches):
@@ -663,6 +666,7 @@ pp_rules[cond_p] = _pp_with("branches")
 # while
 
 while_p = new_primitive("while", multiple_results=True)
+_core.typed_by_program.add(while_p)
 
 
 def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):

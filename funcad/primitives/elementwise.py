@@ -20,6 +20,9 @@ from funcad._core import (
     jvp_rules,
     lowering_rules,
     transpose_rules,
+    weak_type_rules,
+    weak_if_all,
+    weak_if_operand,
 )
 from funcad.interpreters.ad import (
     UndefinedPrimal,
@@ -185,6 +188,7 @@ def _log1p_jvp(t, x):
 integer_pow_p = new_primitive("integer_pow")
 impl_rules[integer_pow_p] = lambda x, *, y: np.power(x, y) if y >= 0 else 1 / np.power(x, -y)
 abstract_eval_rules[integer_pow_p] = lambda x, *, y: ShapedArray(x.shape, x.dtype)
+weak_type_rules[integer_pow_p] = weak_if_operand
 vectorized_batch(integer_pow_p)
 lowering_rules[integer_pow_p] = "({0} ** {y})"
 
@@ -509,6 +513,7 @@ def _select_n_transpose(ct, pred, *cases):
 
 impl_rules[select_n_p] = _select_n_impl
 abstract_eval_rules[select_n_p] = _select_n_aval
+weak_type_rules[select_n_p] = lambda avals, params: all(a.weak_type for a in avals[1:])
 jvp_rules[select_n_p] = _select_n_jvp
 transpose_rules[select_n_p] = _select_n_transpose
 elementwise_batch(select_n_p)
@@ -520,21 +525,21 @@ lowering_rules[select_n_p] = "select_n"  # handled specially by the code generat
 convert_element_type_p = new_primitive("convert_element_type")
 
 
-def _convert_impl(x, *, new_dtype):
+def _convert_impl(x, *, new_dtype, weak_type=False):
     if np.iscomplexobj(x) and np.dtype(new_dtype).kind != "c":
         x = np.real(x)  # as NumPy's astype, without its ComplexWarning (JAX's rule too)
     return np.asarray(x).astype(new_dtype) if np.ndim(x) else new_dtype.type(x)
 
 
-def _convert_jvp(primals, tangents, *, new_dtype):
+def _convert_jvp(primals, tangents, *, new_dtype, **weak):
     (x,), (t,) = primals, tangents
-    ans = convert_element_type_p.bind(x, new_dtype=new_dtype)
+    ans = convert_element_type_p.bind(x, new_dtype=new_dtype, **weak)
     if type(t) is Zero or not np.issubdtype(new_dtype, np.inexact):
         return ans, Zero(ShapedArray(np.shape(ans), new_dtype))
     return ans, convert_element_type_p.bind(t, new_dtype=new_dtype)
 
 
-def _convert_transpose(ct, x, *, new_dtype):
+def _convert_transpose(ct, x, *, new_dtype, weak_type=False):
     # real -> complex transposes to the real part of the cotangent (<ct, t> = Re(ct t)).
     if get_aval(ct).dtype.kind == "c" and x.aval.dtype.kind != "c":
         ct = real_p.bind(ct)
@@ -542,8 +547,12 @@ def _convert_transpose(ct, x, *, new_dtype):
 
 
 impl_rules[convert_element_type_p] = _convert_impl
+# weak_type=True (a parameter only present when True): the result is weakly typed, as an
+# integer operand promoted by a Python float (`int32_x * 0.5`) is in JAX.
 abstract_eval_rules[convert_element_type_p] = (
-    lambda x, *, new_dtype: ShapedArray(x.shape, np.dtype(new_dtype)))
+    lambda x, *, new_dtype, weak_type=False: ShapedArray(x.shape, np.dtype(new_dtype),
+                                                         weak_type))
+weak_type_rules[convert_element_type_p] = lambda avals, params: params.get("weak_type", False)
 jvp_rules[convert_element_type_p] = _convert_jvp
 transpose_rules[convert_element_type_p] = _convert_transpose
 vectorized_batch(convert_element_type_p)
@@ -576,6 +585,7 @@ def _complex_only_aval(name, out):
 real_p = new_primitive("real")
 impl_rules[real_p] = lambda x: np.real(x).copy() if np.ndim(x) else np.real(x)[()]
 abstract_eval_rules[real_p] = _complex_only_aval("real", _real_dtype)
+weak_type_rules[real_p] = weak_if_operand
 vectorized_batch(real_p)
 linear_primitives.add(real_p)
 defjvp(real_p, lambda t, ans, x: real_p.bind(t))
@@ -584,6 +594,7 @@ lowering_rules[real_p] = "{0}.real"
 imag_p = new_primitive("imag")
 impl_rules[imag_p] = lambda x: np.imag(x).copy() if np.ndim(x) else np.imag(x)[()]
 abstract_eval_rules[imag_p] = _complex_only_aval("imag", _real_dtype)
+weak_type_rules[imag_p] = weak_if_operand
 vectorized_batch(imag_p)
 linear_primitives.add(imag_p)
 defjvp(imag_p, lambda t, ans, x: imag_p.bind(t))
@@ -592,6 +603,7 @@ lowering_rules[imag_p] = "{0}.imag"
 conj_p = new_primitive("conj")
 impl_rules[conj_p] = np.conjugate
 abstract_eval_rules[conj_p] = _complex_only_aval("conj", lambda d: d)
+weak_type_rules[conj_p] = weak_if_operand
 vectorized_batch(conj_p)
 linear_primitives.add(conj_p)
 defjvp(conj_p, lambda t, ans, x: conj_p.bind(t))
@@ -639,6 +651,7 @@ def _zeros_of(x, dtype):
 
 impl_rules[complex_p] = _complex_impl
 abstract_eval_rules[complex_p] = _complex_aval
+weak_type_rules[complex_p] = weak_if_all
 jvp_rules[complex_p] = _complex_jvp
 transpose_rules[complex_p] = _complex_transpose
 elementwise_batch(complex_p)

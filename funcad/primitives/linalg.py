@@ -14,6 +14,8 @@ from funcad._core import (
     jvp_rules,
     lowering_rules,
     transpose_rules,
+    weak_if_all,
+    weak_type_rules,
 )
 from funcad.interpreters.ad import Zero, add_tangents, defjvp, is_undefined
 from funcad.interpreters.batching import moveaxis
@@ -143,6 +145,7 @@ def _dot_general_batch(size, vals, dims, *, dimension_numbers):
 
 impl_rules[dot_general_p] = _dot_general_impl
 abstract_eval_rules[dot_general_p] = _dot_general_aval
+weak_type_rules[dot_general_p] = weak_if_all
 defjvp(dot_general_p,
        lambda t, ans, lhs, rhs, *, dimension_numbers: dot_general_p.bind(
            t, rhs, dimension_numbers=dimension_numbers),

@@ -19,6 +19,9 @@ from funcad._core import (
     lowering_rules,
     nondiff_primitives,
     transpose_rules,
+    weak_if_all,
+    weak_if_operand,
+    weak_type_rules,
 )
 from funcad.interpreters.ad import Zero, add_tangents, deflinear_jvp, instantiate, is_undefined
 from funcad.interpreters.batching import moveaxis
@@ -90,6 +93,7 @@ def _bid_batch(size, vals, dims, *, shape, broadcast_dimensions):
 
 impl_rules[broadcast_in_dim_p] = _bid_impl
 abstract_eval_rules[broadcast_in_dim_p] = _bid_aval
+weak_type_rules[broadcast_in_dim_p] = weak_if_operand
 _linear(broadcast_in_dim_p)
 transpose_rules[broadcast_in_dim_p] = _bid_transpose
 batch_rules[broadcast_in_dim_p] = _bid_batch
@@ -122,6 +126,7 @@ def _reshape_batch(size, vals, dims, *, new_sizes):
 
 impl_rules[reshape_p] = lambda x, *, new_sizes: np.reshape(x, new_sizes)
 abstract_eval_rules[reshape_p] = _reshape_aval
+weak_type_rules[reshape_p] = weak_if_operand
 _linear(reshape_p)
 transpose_rules[reshape_p] = lambda ct, x, *, new_sizes: [reshape(ct, x.aval.shape)]
 batch_rules[reshape_p] = _reshape_batch
@@ -158,6 +163,7 @@ def _transpose_batch(size, vals, dims, *, permutation):
 
 impl_rules[transpose_p] = lambda x, *, permutation: np.transpose(x, permutation)
 abstract_eval_rules[transpose_p] = _transpose_aval
+weak_type_rules[transpose_p] = weak_if_operand
 _linear(transpose_p)
 transpose_rules[transpose_p] = _transpose_transpose
 batch_rules[transpose_p] = _transpose_batch
@@ -181,6 +187,7 @@ def _rev_batch(size, vals, dims, *, dimensions):
 
 impl_rules[rev_p] = _rev_impl
 abstract_eval_rules[rev_p] = lambda x, *, dimensions: ShapedArray(x.shape, x.dtype)
+weak_type_rules[rev_p] = weak_if_operand
 _linear(rev_p)
 transpose_rules[rev_p] = lambda ct, x, *, dimensions: [rev_p.bind(ct, dimensions=dimensions)]
 batch_rules[rev_p] = _rev_batch
@@ -237,6 +244,7 @@ def _slice_batch(size, vals, dims, *, start_indices, limit_indices, strides):
 
 impl_rules[slice_p] = _slice_impl
 abstract_eval_rules[slice_p] = _slice_aval
+weak_type_rules[slice_p] = weak_if_operand
 _linear(slice_p)
 transpose_rules[slice_p] = _slice_transpose
 batch_rules[slice_p] = _slice_batch
@@ -310,6 +318,7 @@ def _pad_batch(size, vals, dims, *, padding_config):
 
 impl_rules[pad_p] = _pad_impl
 abstract_eval_rules[pad_p] = _pad_aval
+weak_type_rules[pad_p] = weak_if_all
 _linear(pad_p)
 transpose_rules[pad_p] = _pad_transpose
 batch_rules[pad_p] = _pad_batch
@@ -360,6 +369,7 @@ def _concat_batch(size, vals, dims, *, dimension):
 
 impl_rules[concatenate_p] = lambda *xs, dimension: np.concatenate(xs, axis=dimension)
 abstract_eval_rules[concatenate_p] = _concat_aval
+weak_type_rules[concatenate_p] = weak_if_all
 _linear(concatenate_p)
 transpose_rules[concatenate_p] = _concat_transpose
 batch_rules[concatenate_p] = _concat_batch
@@ -481,6 +491,7 @@ def _gather_batch(size, vals, dims, *, axes):
 
 impl_rules[gather_p] = _gather_impl
 abstract_eval_rules[gather_p] = _gather_aval
+weak_type_rules[gather_p] = weak_if_operand
 jvp_rules[gather_p] = _gather_jvp
 linear_primitives.add(gather_p)
 transpose_rules[gather_p] = _gather_transpose
@@ -537,7 +548,13 @@ def _scatter_batch(prim):
 
 scatter_add_p = new_primitive("scatter_add")
 impl_rules[scatter_add_p] = _scatter_impl("add")
+def _weak_operand_and_updates(avals, params) -> bool:
+    """Weak type rule of a scatter: weak when its operand and its updates are."""
+    return avals[0].weak_type and avals[2].weak_type
+
+
 abstract_eval_rules[scatter_add_p] = _scatter_aval
+weak_type_rules[scatter_add_p] = _weak_operand_and_updates
 _linear(scatter_add_p)
 
 
@@ -567,6 +584,7 @@ lowering_rules[scatter_add_p] = "scatter_add"
 scatter_p = new_primitive("scatter")
 impl_rules[scatter_p] = _scatter_impl("set")
 abstract_eval_rules[scatter_p] = _scatter_aval
+weak_type_rules[scatter_p] = _weak_operand_and_updates
 _scatter_lin_jvp(scatter_p)
 linear_primitives.add(scatter_p)
 
@@ -612,6 +630,7 @@ lowering_rules[scatter_p] = "scatter"
 scatter_mul_p = new_primitive("scatter_mul")
 impl_rules[scatter_mul_p] = _scatter_impl("mul")
 abstract_eval_rules[scatter_mul_p] = _scatter_aval
+weak_type_rules[scatter_mul_p] = _weak_operand_and_updates
 
 
 def _scatter_mul_jvp(primals, tangents, *, axes):
@@ -725,6 +744,7 @@ def _batched_window(size, shape, sizes, starts, dims):
 
 impl_rules[dynamic_slice_p] = _ds_impl
 abstract_eval_rules[dynamic_slice_p] = _ds_aval
+weak_type_rules[dynamic_slice_p] = weak_if_operand
 jvp_rules[dynamic_slice_p] = _ds_jvp
 linear_primitives.add(dynamic_slice_p)
 transpose_rules[dynamic_slice_p] = _ds_transpose
@@ -782,6 +802,7 @@ def _dus_batch(size, vals, dims):
 
 impl_rules[dynamic_update_slice_p] = _dus_impl
 abstract_eval_rules[dynamic_update_slice_p] = _dus_aval
+weak_type_rules[dynamic_update_slice_p] = lambda avals, params: avals[0].weak_type and avals[1].weak_type
 jvp_rules[dynamic_update_slice_p] = _dus_jvp
 linear_primitives.add(dynamic_update_slice_p)
 transpose_rules[dynamic_update_slice_p] = _dus_transpose

@@ -26,11 +26,12 @@ What changed:
     an `adamw` built on `optax.scale_and_decay`, which optax does not have (optax 0.2.8,
     nor at 2edbcbe): the notebook never calls it and neither does the port.
   * known difference (tests/test_programs.py TOLERANCES): warmup_cosine_decay_schedule,
-    fed optax's int32 step count, returns float32 in JAX (its cosine branch is weakly
-    typed float64, so jnp.where takes the float32 of the warmup branch's int32 / int) and
-    float64 in funcad, which has no weak types on arrays. The final injected learning
-    rate differs by JAX's float32 rounding, and the two MLPs trained with the schedule
-    (peak learning rate 1, losses down to 1e-150) differ by ~2e-2 at step 200.
+    fed optax's int32 step count, returns float32 (its cosine branch is weakly typed
+    float64, so jnp.where takes the float32 of the warmup branch's int32 / int), in JAX
+    and in funcad, and funcad's rates are JAX's eager ones bit for bit. Under jit XLA
+    rounds 11 of the first 60 float32 rates differently from JAX's own eager ones, and
+    the two MLPs trained with the schedule (peak learning rate 1, losses down to 1e-150)
+    drift apart by ~2e-2 at step 200.
 """
 
 import functools
