@@ -554,7 +554,6 @@ def to_arrays(out: Any) -> Any:
 _core.to_array = to_array
 _core.ARRAY_TYPES.add(Array)
 _core._array_type = Array
-_core._WEAK_SOURCES = frozenset({int, float, complex, Array})
 
 
 def mark_weak(x: Any, weak: bool = True) -> Any:
@@ -576,14 +575,23 @@ def at_top_level() -> bool:
     return len(_core.trace_stack) == 1
 
 
-def _has_weak(args: tuple, kwargs: dict) -> bool:
-    from funcad._weak_eval import has_weak
-    return has_weak(args, kwargs)
+def _any_weak(xs) -> bool:
+    """Whether a weakly typed Array is among `xs` (or in their lists and tuples)."""
+    for a in xs:
+        t = type(a)
+        if t is Array:
+            if a._weak:
+                return True
+        elif (t is tuple or t is list) and _any_weak(a):
+            return True
+    return False
 
 
-def _eval_weak(fun, args: tuple, kwargs: dict) -> Any:
+def _call_weak(fun, args: tuple, kwargs: dict) -> Any:
+    """`fun` called outside transforms with weakly typed Arrays (funcad._weak_eval)."""
     from funcad._weak_eval import eval_weak
-    return eval_weak(fun, args, kwargs)
+    out = eval_weak(fun, args, kwargs)
+    return to_arrays(fun(*args, **kwargs)) if out is None else out
 
 
 def returns_arrays(fun, module: str | None = None):
@@ -594,17 +602,22 @@ def returns_arrays(fun, module: str | None = None):
     `__module__` is `module` (the namespace that exports it, where pickle looks it up)."""
     stack = _core.trace_stack
     convert = to_arrays
-    has_weak, eval_weak = _has_weak, _eval_weak     # closure cells: see the globals below
+    # closure cells, not globals: the wrapper runs in `fun`'s globals (see below)
+    any_weak, call_weak, array_type = _any_weak, _call_weak, Array
 
     def wrapper(*args, **kwargs):
-        if len(stack) == 1 and has_weak(args, kwargs):
-            out = eval_weak(fun, args, kwargs)
-            if out is not None:
-                return out
-        out = fun(*args, **kwargs)
-        if len(stack) == 1:
-            return convert(out)
-        return out
+        if len(stack) != 1:
+            return fun(*args, **kwargs)
+        for a in args:          # (inlined: every eager call of a funcad function checks)
+            t = type(a)
+            if t is array_type:
+                if a._weak:
+                    return call_weak(fun, args, kwargs)
+            elif (t is tuple or t is list) and any_weak(a):
+                return call_weak(fun, args, kwargs)
+        if kwargs and any_weak(kwargs.values()):
+            return call_weak(fun, args, kwargs)
+        return convert(fun(*args, **kwargs))
     w = types.FunctionType(wrapper.__code__, fun.__globals__, fun.__name__, None,
                            wrapper.__closure__)
     functools.update_wrapper(w, fun)

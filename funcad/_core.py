@@ -195,8 +195,8 @@ class Primitive:
                     if self in typed_by_program:
                         return _weak_results(self, args, params, out)
                     return [to_array(o) for o in out]
-                for a in args:
-                    if type(a) in _WEAK_SOURCES and (type(a) is not _array_type or a._weak):
+                for a in args:  # a weakly typed Array operand (funcad.numpy makes them)
+                    if type(a) is _array_type and a._weak:
                         return _weak_result(self, args, params, out)
                 return to_array(out)
             return out
@@ -216,10 +216,8 @@ class Primitive:
 
 all_primitives: dict[str, Primitive] = {}
 
-#: The types whose values may be weakly typed: Python numbers and funcad.Array (whose
-#: `_weak` says; set by funcad._array).
+#: funcad.Array (set by funcad._array): its `_weak` says whether it is weakly typed.
 _array_type: type = type(None)
-_WEAK_SOURCES: frozenset = frozenset({int, float, complex})
 
 
 def _weak_result(prim: Primitive, args: tuple, params: dict, out: Any) -> Any:

@@ -16,18 +16,6 @@ from typing import Any, Callable
 from funcad._array import Array, mark_weak
 
 
-def has_weak(args: tuple, kwargs: dict) -> bool:
-    """Whether a weakly typed Array is among the arguments (or in their lists/tuples)."""
-    for a in args:
-        t = type(a)
-        if t is Array:
-            if a._weak:
-                return True
-        elif (t is tuple or t is list) and has_weak(a, {}):
-            return True
-    return bool(kwargs) and has_weak(tuple(kwargs.values()), {})
-
-
 def _collect(x: Any, found: list) -> None:
     t = type(x)
     if t is Array and x._weak:
