@@ -42,6 +42,7 @@ from funcad._core import (
     nondiff_primitives,
     transpose_rules,
 )
+from funcad.interpreters import tape_backward
 from funcad.interpreters.ad import (
     UndefinedPrimal,
     Zero,
@@ -54,10 +55,18 @@ from funcad.interpreters.ad import (
 #: Eager grad uses the tape (False: the general linearize-then-transpose path).
 ENABLED = True
 
+#: Elementwise primitives that funcad._core.elementwise_primitives does not list: x ** n.
+_ELEMENTWISE = {"integer_pow"}
+
+
+def _elementwise(prim) -> bool:
+    return prim in elementwise_primitives or prim.name in _ELEMENTWISE
+
+
 def _elementwise_jvp(prim) -> Any:
     """The per-argument jvp rules `(t, ans, *primals, **params) -> tangent` of an
     elementwise primitive, as `defjvp` keeps them with its jvp rule (None: not one)."""
-    if prim not in elementwise_primitives:
+    if not _elementwise(prim):
         return None
     return getattr(jvp_rules.get(prim), "per_arg_rules", None)
 
@@ -117,11 +126,17 @@ class TapeTracer(Tracer):
 
 
 class _Tape:
-    __slots__ = ("entries", "count")
+    """The entries `(how, prim, params, vals, out, nodes)` (how 2: `prim` is the linear
+    map, `params` None), the number of nodes, and where the tape's structure stands in the
+    trie of structures seen (`node`; None: not cacheable, see tape_backward)."""
+
+    __slots__ = ("entries", "count", "node", "cacheable")
 
     def __init__(self):
         self.entries: list = []
         self.count = 0
+        self.node = None
+        self.cacheable = True
 
 
 def _kind(v) -> str:
@@ -151,16 +166,25 @@ class TapeTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         vals = []
         nodes = []
+        key = [prim, _params_key(params) if params else None]  # the equation's structure
         live = False
         plain = True        # every value an ndarray (no outer transform's tracer)
         for t in tracers:   # one loop, no comprehension frames (the hot path)
             v = t.val
             vals.append(v)
-            if type(v) is not np.ndarray:
-                plain = False
             n = t.node
             nodes.append(n)
-            if n is not None:
+            if type(v) is not np.ndarray:
+                plain = False
+                if n is None:
+                    key.append(_value_key(v))
+                else:
+                    key.append(n)
+                    live = True
+            elif n is None:
+                key.append((v.shape, v.dtype))
+            else:
+                key.append(n)
                 live = True
         if not live or prim in nondiff_primitives:
             out = prim.bind(*vals, **params) if params else prim.bind(*vals)
@@ -168,7 +192,13 @@ class TapeTrace(Trace):
                 return [TapeTracer(self, o, None) for o in out]
             return TapeTracer(self, out, None)
         tape = self.main.payload
-        how = _how(prim, vals, nodes)
+        node = tape.node
+        if node is not None:    # the structure seen so far: how it is transposed, known
+            node = tape.node = node.child(tuple(key), prim, vals, nodes)
+        if node is not None:
+            how = node.how
+        else:
+            how = _how(prim, vals, nodes)
         if how != 2:
             if plain:       # what bind does below every transform, without its dispatch
                 out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
@@ -178,11 +208,14 @@ class TapeTrace(Trace):
                 out = prim.bind(*vals, **params) if params else prim.bind(*vals)
             if how in (0, 3) and _kind(out) != "f":     # a complex result of real operands
                 how = 2
+            elif node is not None and not node.same_out(out):
+                tape.node = None        # an output unlike the last time: not cached
         if how == 2:
+            tape.node = None
             out, lin = _linearize_one(prim, params, vals, nodes)
             tape.entries.append((2, lin, None, vals, out, nodes))
         else:
-            tape.entries.append((how, _RULE[how](prim), params, vals, out, nodes))
+            tape.entries.append((how, prim, params, vals, out, nodes))
         first = tape.count
         if prim.multiple_results:
             tape.count += len(out)
@@ -193,13 +226,111 @@ class TapeTrace(Trace):
         return TapeTracer(self, out, first if _kind(out) in "fc" else None)
 
 
+# ----------------------------------------------------------------------------------
+# The structure of tapes: a trie whose paths are the equations recorded (their keys:
+# primitive, params, and for each operand its node, or for a constant its type, shape and
+# dtype). A tape's node in it names its structure: what its backward pass computes, which
+# tape_backward compiles once per structure. The live operands' shapes need no key: they
+# follow from the equations before (each output's is checked against the trie's).
+
+#: Most nodes the trie holds; beyond, it starts again (a loop over ever new programs).
+MAX_NODES = 100_000
+_NOKEY: list = []       # in a key, makes it unhashable: the tape is not cached
+
+
+class _Node:
+    __slots__ = ("children", "how", "out")
+
+    def __init__(self, how: int | None):
+        self.children: dict = {}
+        self.how = how
+        self.out = None
+
+    def child(self, key: tuple, prim, vals: list, nodes: list) -> _Node | None:
+        """The node after the equation `key` (None: the key is not hashable)."""
+        global _n_nodes
+        try:
+            c = self.children.get(key)
+        except TypeError:
+            return None
+        if c is None:
+            if _n_nodes >= MAX_NODES:
+                reset_cache()
+                return None
+            _n_nodes += 1
+            c = self.children[key] = _Node(None if prim is None else _how(prim, vals, nodes))
+        return c
+
+    def same_out(self, out) -> bool:
+        """Whether the equation's output has the type, shape and dtype it had before."""
+        k = _value_key(out)
+        if self.out is None:
+            self.out = k
+            return k is not _NOKEY
+        return k is not _NOKEY and k == self.out
+
+
+_root = _Node(None)
+_n_nodes = 0
+
+
+def reset_cache() -> None:
+    """Forget every structure seen and every backward pass compiled."""
+    global _root, _n_nodes
+    _root = _Node(None)
+    _n_nodes = 0
+    from funcad.interpreters import tape_backward
+    tape_backward.clear()
+
+
+def _value_key(v) -> Any:
+    """A constant's or output's type, shape and dtype, hashable."""
+    t = type(v)
+    if t is np.ndarray:
+        return (v.shape, v.dtype)
+    if t is float or t is int or t is bool or t is complex or isinstance(v, np.generic):
+        return t
+    if isinstance(v, np.ndarray):
+        return (t, v.shape, v.dtype)
+    return _NOKEY
+
+
+_PLAIN = {int, str, bool, type(None)}
+
+
+def _params_key(params: dict) -> Any:
+    """The params as a hashable tuple (with _NOKEY in it where a value is no plain data:
+    a program, an array, a function)."""
+    key = []
+    for k, v in params.items():
+        key.append(k)
+        key.append(v if type(v) in _PLAIN else _param_key(v))
+    return tuple(key)
+
+
+def _param_key(v) -> Any:
+    t = type(v)
+    if t in _PLAIN or isinstance(v, (np.dtype, type)):
+        return v
+    if t is float:      # 0.0 and -0.0 are equal (and nan is not itself)
+        return (float, v.hex())
+    if isinstance(v, tuple):     # tuples, named tuples
+        return (t, tuple([_param_key(x) for x in v]))
+    if isinstance(v, frozenset):
+        return (t, frozenset([_param_key(x) for x in v]))
+    import enum
+    if isinstance(v, enum.Enum):
+        return v
+    return _NOKEY
+
+
 def _how(prim, vals: list, nodes: list) -> int:
     """How the equation is transposed: 0 its per-argument jvp rules, 1 its transpose rule
     per argument, 4 its transpose rule for all live arguments at once, 3 its jvp rule on a
     one-hot tangent, 2 linearized on its own."""
     if prim.multiple_results:
         return 2
-    diagonal = prim in elementwise_primitives and _diagonal(vals, nodes)
+    diagonal = _elementwise(prim) and _diagonal(vals, nodes)
     if diagonal and _elementwise_jvp(prim) is not None:
         return 0
     how = _transposed(prim)
@@ -260,15 +391,18 @@ def _accumulate(cts: dict, node: int, ct: Any) -> None:
     cts[node] = ct if prev is None else add_tangents(prev, ct)
 
 
-def _backward(tape: _Tape, out_nodes: Sequence, out_cts: Sequence, in_nodes: Sequence
-              ) -> list:
-    """Cotangents of the input nodes, given those of the output nodes."""
+def _backward(entries: list, count: int, out_nodes: Sequence, out_cts: Sequence,
+              in_nodes: Sequence) -> list:
+    """Cotangents of the input nodes, given those of the output nodes (`count`: the
+    number of nodes of the tape `entries`)."""
     cts: dict[int, Any] = {}
     for n, ct in zip(out_nodes, out_cts):
         if n is not None:
             _accumulate(cts, n, ct)
-    node = tape.count
-    for kind, rule, params, vals, out, nodes in reversed(tape.entries):
+    node = count
+    for kind, rule, params, vals, out, nodes in reversed(entries):
+        if kind != 2:
+            rule = _RULE[kind](rule)
         if kind == 2 and isinstance(out, list):
             node -= len(out)
             outs_ct = [cts.pop(node + k, None) for k in range(len(out))]
@@ -366,6 +500,7 @@ def record_linearized(trace, vals: list, nodes: list, outs: list, lin) -> list:
     """Put an equation linearized elsewhere on the tape (`lin`: its linear map from the
     live inputs' tangents to the outputs' tangents); returns the outputs' tracers."""
     tape = trace.main.payload
+    tape.node = None    # a linear map of this call's: not cached
     outs = list(outs)
     tape.entries.append((2, lin, None, vals, outs, nodes))
     first = tape.count
@@ -385,6 +520,7 @@ def vjp_flat(fun: Callable, primals: Sequence) -> tuple[list, Callable[[Sequence
     """Run `fun` on the tape: its outputs (plain values) and the function mapping output
     cotangents (None or Zero: none) to input cotangents (Zero where none flows)."""
     tape = _Tape()
+    tape.node = _root.child(tuple([_value_key(p) for p in primals]), None, None, None)
     with new_main(TapeTrace, tape) as main:
         trace = main.trace
         ins = [TapeTracer(trace, p, k) for k, p in enumerate(primals)]
@@ -393,11 +529,14 @@ def vjp_flat(fun: Callable, primals: Sequence) -> tuple[list, Callable[[Sequence
         out_t = [trace.full_raise(o) for o in outs]
     out_vals = [t.val for t in out_t]
     out_nodes = [t.node for t in out_t]
-    avals = [get_aval(p) for p in primals]
-    in_nodes = list(range(len(primals)))   # entries' nodes come after the inputs'
 
     def backward(cts_out: Sequence) -> list:
-        with _core.inside():
-            res = _backward(tape, out_nodes, cts_out, in_nodes)
-        return [Zero(a) if c is None else c for a, c in zip(avals, res)]
+        res = None
+        if tape.node is not None and _core._debug_hook is None:
+            res = tape_backward.replay(tape, out_nodes, cts_out, len(primals))
+        if res is None:
+            with _core.inside():
+                res = _backward(tape.entries, tape.count, out_nodes, cts_out,
+                                range(len(primals)))   # entries' nodes follow the inputs'
+        return [Zero(get_aval(p)) if c is None else c for p, c in zip(primals, res)]
     return out_vals, backward

@@ -1,0 +1,202 @@
+"""The tape's backward pass, compiled once per structure of tape.
+
+Eager `grad` runs the user's function every call (its Python control flow may differ
+between calls), but most calls record the same equations on the same shapes: the tape's
+node in the trie of structures (funcad/interpreters/tape.py) says so. The backward pass of
+such a tape is the same program every time, only on other values, since the rules never
+look at values (they run under jit too). So the second time a structure is seen, its
+backward pass (`tape._backward`) is traced once on tracers standing for the tape's values
+(every equation's operands and output, and the output cotangents) and the output
+cotangents; the primitives that it applies become straight-line Python calling each
+primitive's impl rule with its params (what `bind` does outside every transform, without
+its dispatch). Later tapes of that structure run that function on their own values.
+
+Not compiled (the tape's own backward pass runs instead): a tape with an equation
+linearized on its own (loops, custom rules, complex results: its linear map is this
+call's), params that are no plain data (programs, arrays, functions), values that are not
+NumPy's, or a rule that needs a value (it raises while traced: remembered as FAILED).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Sequence
+
+from funcad import _core
+from funcad._core import Trace, Tracer, abstract_eval_rules, get_aval, impl_rules, new_main
+from funcad.interpreters.ad import Zero
+
+#: Compile backward passes (False: every tape runs its own, as the first call does).
+ENABLED = True
+#: Structures compiled (least recently used dropped beyond).
+MAX_PROGRAMS = 64
+#: A structure's backward pass is compiled the time after it was seen this many times
+#: (1: programs run only once are not compiled).
+COMPILE_AFTER = 1
+
+_programs: OrderedDict = OrderedDict()     # key -> compiled function, or FAILED
+_seen: OrderedDict = OrderedDict()         # key -> times seen, not compiled yet
+FAILED = object()
+
+
+def clear() -> None:
+    _programs.clear()
+    _seen.clear()
+
+
+def _ct_key(ct) -> Any:
+    if ct is None or type(ct) is Zero:
+        return None
+    from funcad.interpreters.tape import _value_key
+    return _value_key(ct)
+
+
+def replay(tape, out_nodes: list, cts: Sequence, n_in: int) -> list | None:
+    """The input cotangents by the compiled backward pass of the tape's structure, or None
+    (not compiled: the caller runs the tape's backward pass)."""
+    if not ENABLED:
+        return None
+    key = (tape.node, tuple(out_nodes), tuple([_ct_key(c) for c in cts]))
+    try:
+        prog = _programs[key]
+    except KeyError:
+        prog = None
+    except TypeError:       # an unhashable cotangent key
+        return None
+    if prog is None:
+        seen = _seen.get(key, 0)
+        if seen < COMPILE_AFTER:
+            _seen[key] = seen + 1
+            if len(_seen) > 4 * MAX_PROGRAMS:
+                _seen.popitem(last=False)
+            return None
+        _seen.pop(key, None)
+        prog = _compile(tape, out_nodes, cts, n_in)
+        _programs[key] = prog
+        if len(_programs) > MAX_PROGRAMS:
+            _programs.popitem(last=False)
+    else:
+        _programs.move_to_end(key)
+    if prog is FAILED:
+        return None
+    return prog(tape.entries, cts)
+
+
+# ----------------------------------------------------------------------------------
+# Tracing the backward pass
+
+
+class _Tracer(Tracer):
+    """A value of the backward pass: `name` in the generated code."""
+
+    __slots__ = ("_aval", "name")
+
+    def __init__(self, trace, aval, name: str):
+        self._trace = trace
+        self._aval = aval
+        self.name = name
+
+    @property
+    def aval(self):
+        return self._aval
+
+
+class _Program:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = {}
+        self.inputs: dict[str, str] = {}    # name -> where it is read from
+        self.used: set[str] = set()
+        self.n = 0
+
+    def new_name(self) -> str:
+        self.n += 1
+        return f"v{self.n}"
+
+    def const(self, val: Any) -> str:
+        name = f"c{len(self.globals)}"
+        self.globals[name] = val
+        return name
+
+
+class _Trace(Trace):
+    __slots__ = ()
+
+    def pure(self, val: Any) -> _Tracer:
+        prog = self.main.payload
+        return _Tracer(self, get_aval(val), prog.const(val))
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        prog = self.main.payload
+        avals = [t.aval for t in tracers]
+        prog.used.update([t.name for t in tracers])
+        out_aval = abstract_eval_rules[prim](*avals, **params)
+        k = len(prog.globals)
+        prog.globals[f"f{k}"] = impl_rules[prim]
+        args = ", ".join([t.name for t in tracers])
+        if params:
+            prog.globals[f"p{k}"] = params
+            args += f", **p{k}" if tracers else f"**p{k}"
+        if prim.multiple_results:
+            outs = [_Tracer(self, a, prog.new_name()) for a in out_aval]
+            lhs = "".join([o.name + ", " for o in outs])
+            prog.lines.append(f"    ({lhs}) = f{k}({args})" if outs else f"    f{k}({args})")
+            return outs
+        out = _Tracer(self, out_aval, prog.new_name())
+        prog.lines.append(f"    {out.name} = f{k}({args})")
+        return out
+
+
+def _compile(tape, out_nodes: list, cts: Sequence, n_in: int) -> Any:
+    from funcad.interpreters import tape as T
+    prog = _Program()
+    try:
+        with _core.inside(), new_main(_Trace, prog) as main:
+            trace = main.trace
+            entries = []
+            for i, (how, prim, params, vals, out, nodes) in enumerate(tape.entries):
+                if how == 2:
+                    return FAILED
+                tvals = []
+                for j, v in enumerate(vals):
+                    name = f"a{i}_{j}"
+                    prog.inputs[name] = f"E[{i}][3][{j}]"
+                    tvals.append(_Tracer(trace, get_aval(v), name))
+                name = f"o{i}"
+                prog.inputs[name] = f"E[{i}][4]"
+                entries.append((how, prim, params, tvals, _Tracer(trace, get_aval(out), name),
+                                nodes))
+            tcts = []
+            for k, c in enumerate(cts):
+                if c is None or type(c) is Zero:
+                    tcts.append(None)
+                else:
+                    name = f"ct{k}"
+                    prog.inputs[name] = f"CT[{k}]"
+                    tcts.append(_Tracer(trace, get_aval(c), name))
+            res = T._backward(entries, tape.count, out_nodes, tcts, range(n_in))
+            outs = []
+            for c in res:
+                if c is None or type(c) is Zero:
+                    outs.append("None")
+                elif isinstance(c, _Tracer) and c._trace is trace:
+                    outs.append(c.name)
+                elif isinstance(c, Tracer):
+                    return FAILED
+                else:
+                    outs.append(prog.const(c))
+    except Exception:       # a rule that needs a value, a missing rule: not compiled
+        return FAILED
+    used = [n for n in prog.inputs if n in prog.used or n in outs]
+    src = ["def backward(E, CT):"]
+    src += [f"    {n} = {prog.inputs[n]}" for n in used]
+    src += prog.lines
+    src.append(f"    return [{', '.join(outs)}]")
+    namespace = dict(prog.globals)
+    exec(compile("\n".join(src), "<tape backward>", "exec"), namespace)
+    fn = namespace["backward"]
+    fn.source = "\n".join(src)
+    return fn
+
