@@ -336,3 +336,44 @@ def test_debug_nans_with_a_compiled_backward(compile_at_once):
     with fa.debug_nans(True):
         with pytest.raises(FloatingPointError, match="nan"):
             g(np.zeros(3))
+
+
+def test_rules_looking_at_values_are_guarded(compile_at_once):
+    # div's and sqrt's jvp rules take exact shortcuts where the denominator is nonzero or
+    # the factor finite: a compiled program keeps them, checked on every call's values.
+    g = fa.grad(lambda x, y: fnp.sum(fnp.sin(x / y) * fnp.sqrt(y * y + x)), argnums=(0, 1))
+    x = np.linspace(0.5, 2.0, 50)
+    y = np.linspace(-1.3, 1.1, 50)
+    y0 = np.where(np.abs(y) < 0.3, 0.0, y)
+    with np.errstate(all="ignore"):
+        for yy in [y, y, y0, y, y0]:
+            got, want = g(x, yy), uncached(g, x, yy)
+            if yy is y:
+                assert_same_bits(got, want)
+            for u, v in zip(got, want):
+                np.testing.assert_allclose(u, v, rtol=1e-15, atol=0, equal_nan=True)
+    assert [p.guarded for p in compiled()] == [True]
+
+
+def test_a_replaced_rule_is_seen(compile_at_once, monkeypatch):
+    from funcad._core import jvp_rules
+    from funcad.primitives.elementwise import cos_p, mul_p, sin_p
+
+    def f(x):
+        return fnp.sum(fnp.sin(x) * x)
+
+    right = np.cos(X) * X + np.sin(X)
+    g = fa.grad(f)
+    for _ in range(2):
+        np.testing.assert_allclose(g(X), right, rtol=1e-14)
+
+    def doubled(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return sin_p.bind(x), mul_p.bind(t, mul_p.bind(cos_p.bind(x), np.float64(2.0)))
+
+    with monkeypatch.context() as m:
+        m.setitem(jvp_rules, sin_p, doubled)
+        for _ in range(3):
+            np.testing.assert_allclose(g(X), 2 * np.cos(X) * X + np.sin(X), rtol=1e-14)
+    for _ in range(2):
+        np.testing.assert_allclose(g(X), right, rtol=1e-14)

@@ -166,41 +166,83 @@ class TapeTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         vals = []
         nodes = []
+        tape = self.main.payload
+        node = tape.node
+        if node is None:        # not cached: no key
+            live = False
+            plain = True        # every value an ndarray (no outer transform's tracer)
+            for t in tracers:   # one loop, no comprehension frames (the hot path)
+                v = t.val
+                vals.append(v)
+                if type(v) is not np.ndarray:
+                    plain = False
+                n = t.node
+                nodes.append(n)
+                if n is not None:
+                    live = True
+            if not live or prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            return self._record(tape, None, prim, params, vals, nodes, plain)
         key = [prim, _params_key(params) if params else None]  # the equation's structure
         live = False
-        plain = True        # every value an ndarray (no outer transform's tracer)
-        for t in tracers:   # one loop, no comprehension frames (the hot path)
+        for t in tracers:
             v = t.val
             vals.append(v)
             n = t.node
             nodes.append(n)
-            if type(v) is not np.ndarray:
-                plain = False
-                if n is None:
-                    key.append(_value_key(v))
-                else:
-                    key.append(n)
-                    live = True
-            elif n is None:
-                key.append((v.shape, v.dtype))
-            else:
+            if n is not None:
                 key.append(n)
                 live = True
+            elif type(v) is np.ndarray:
+                key.append((v.shape, v.dtype))
+            else:
+                key.append(_value_key(v))
         if not live or prim in nondiff_primitives:
-            out = prim.bind(*vals, **params) if params else prim.bind(*vals)
-            if prim.multiple_results:
-                return [TapeTracer(self, o, None) for o in out]
-            return TapeTracer(self, out, None)
-        tape = self.main.payload
-        node = tape.node
-        if node is not None:    # the structure seen so far: how it is transposed, known
-            node = tape.node = node.child(tuple(key), prim, vals, nodes)
-        if node is not None:
-            how = node.how
-        else:
-            how = _how(prim, vals, nodes)
+            return self._constant(prim, vals, params)
+        key = tuple(key)
+        try:
+            child = node.children.get(key)
+        except TypeError:       # params or a constant that is no plain data
+            tape.node = None
+            return self._record(tape, None, prim, params, vals, nodes, False)
+        if child is None or child.out is None or child.rule is not child.table.get(prim):
+            child = node.child(key, prim, vals, nodes)
+            tape.node = child
+            # Values that the trie keys are NumPy's or Python's: bind would call the impl
+            return self._record(tape, child, prim, params, vals, nodes, child is not None)
+        # Seen before, with its output: its way of transposing, its output's aval, known.
+        # (An equation linearized on its own ends the tape's structure: never here.)
+        out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
+        if _core._debug_hook is not None:      # jax_debug_nans, as bind does
+            _core._debug_hook(prim, vals, params, out)
+        if (((out.shape, out.dtype) if type(out) is np.ndarray else _value_key(out))
+                != child.out):   # an output unlike the last time's (data-dependent shape)
+            tape.node = None
+            return self._record(tape, None, prim, params, vals, nodes, True, out)
+        tape.node = child
+        tape.entries.append((child.how, prim, params, vals, out, nodes))
+        first = tape.count
+        tape.count = first + 1
+        t = TapeTracer(self, out, first if child.diff else None)
+        t._aval = child.aval
+        return t
+
+    def _constant(self, prim, vals: list, params: dict):
+        """An equation of constants (or with no derivative): only computed."""
+        out = prim.bind(*vals, **params) if params else prim.bind(*vals)
+        if prim.multiple_results:
+            return [TapeTracer(self, o, None) for o in out]
+        return TapeTracer(self, out, None)
+
+    def _record(self, tape, node, prim, params, vals: list, nodes: list, plain: bool,
+                out: Any = None):
+        """Compute the equation (unless `out` is given) and put it on the tape; `node`:
+        its node in the trie of structures (None: the tape is not cached)."""
+        how = node.how if node is not None else _how(prim, vals, nodes)
         if how != 2:
-            if plain:       # what bind does below every transform, without its dispatch
+            if out is not None:
+                pass
+            elif plain:     # what bind does below every transform, without its dispatch
                 out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
                 if _core._debug_hook is not None:      # jax_debug_nans, as bind does
                     _core._debug_hook(prim, vals, params, out)
@@ -239,12 +281,25 @@ _NOKEY: list = []       # in a key, makes it unhashable: the tape is not cached
 
 
 class _Node:
-    __slots__ = ("children", "how", "out")
+    """The structure of a tape up to an equation: `how` it is transposed, and once an
+    equation has been recorded there, its output's key (`out`), aval, and whether it
+    carries a derivative (`diff`)."""
 
-    def __init__(self, how: int | None):
+    __slots__ = ("children", "how", "table", "rule", "out", "aval", "diff")
+
+    def __init__(self, prim=None, vals: list | None = None, nodes: list | None = None):
         self.children: dict = {}
-        self.how = how
         self.out = None
+        self.aval = None
+        self.diff = False
+        if prim is None:
+            self.how = self.table = self.rule = None
+            return
+        self.how = how = _how(prim, vals, nodes)
+        # The rule that transposes it (a test may replace it: then the cache is reset)
+        self.table = (jvp_rules if how == 0 or how == 3 else
+                      transpose_rules if how == 1 or how == 4 else _NO_RULES)
+        self.rule = self.table.get(prim)
 
     def child(self, key: tuple, prim, vals: list, nodes: list) -> _Node | None:
         """The node after the equation `key` (None: the key is not hashable)."""
@@ -258,26 +313,35 @@ class _Node:
                 reset_cache()
                 return None
             _n_nodes += 1
-            c = self.children[key] = _Node(None if prim is None else _how(prim, vals, nodes))
+            c = self.children[key] = _Node(prim, vals, nodes)
+        elif prim is not None and c.rule is not c.table.get(prim):
+            reset_cache()       # a rule replaced: what was derived from it, forgotten
+            return None
         return c
 
     def same_out(self, out) -> bool:
-        """Whether the equation's output has the type, shape and dtype it had before."""
+        """Whether the equation's output has the type, shape and dtype it had before (the
+        first time: whether it has a key)."""
         k = _value_key(out)
+        if k is _NOKEY:
+            return False
         if self.out is None:
+            self.aval = get_aval(out)
+            self.diff = self.aval.dtype.kind in "fc"
             self.out = k
-            return k is not _NOKEY
-        return k is not _NOKEY and k == self.out
+            return True
+        return k == self.out
 
 
-_root = _Node(None)
+_NO_RULES: dict = {}
+_root = _Node()
 _n_nodes = 0
 
 
 def reset_cache() -> None:
     """Forget every structure seen and every backward pass compiled."""
     global _root, _n_nodes
-    _root = _Node(None)
+    _root = _Node()
     _n_nodes = 0
     from funcad.interpreters import tape_backward
     tape_backward.clear()

@@ -79,7 +79,28 @@ def replay(tape, out_nodes: list, cts: Sequence, n_in: int) -> list | None:
         _programs.move_to_end(key)
     if prog is FAILED:
         return None
-    return prog(tape.entries, cts)
+    try:
+        return prog(tape.entries, cts)
+    except _GuardFailed:    # a value unlike those the program was compiled for
+        pass
+    general = prog.general
+    if general is None:     # compiled again without assumptions on values
+        general = prog.general = _compile(tape, out_nodes, cts, n_in, guarded=False)
+    return None if general is FAILED else general(tape.entries, cts)
+
+
+class _GuardFailed(Exception):
+    pass
+
+
+# Rules that look at values (eager only): where a denominator is nonzero or a factor
+# finite, the jvp rules of div, log, sqrt, ... take cheaper and exact equations (a plain
+# mul or div, not mul_sz's strong zero or a reciprocal). On traced values they take the
+# general equations. A guarded program assumes what the values it was compiled for said,
+# and checks it where the rule looked; where a check fails, the call runs the program
+# compiled without assumptions (once, when first needed). Results: the bits of the tape's
+# own backward pass, but for the calls where a check failed (then equal to a rounding).
+_VALUE_TESTS = ("_finite_constant", "_nonzero_constant")
 
 
 # ----------------------------------------------------------------------------------
@@ -102,7 +123,9 @@ class _Tracer(Tracer):
 
 
 class _Program:
-    def __init__(self):
+    def __init__(self, trace_guards: bool):
+        self.trace_guards = trace_guards
+        self.guarded = False
         self.lines: list[str] = []
         self.globals: dict[str, Any] = {}
         self.inputs: dict[str, str] = {}    # name -> where it is read from
@@ -134,7 +157,7 @@ class _Trace(Trace):
         prog.used.update([t.name for t in tracers])
         out_aval = abstract_eval_rules[prim](*avals, **params)
         k = len(prog.globals)
-        prog.globals[f"f{k}"] = impl_rules[prim]
+        prog.globals[f"f{k}"] = prim      # its impl rule looked up when run (tests swap some)
         args = ", ".join([t.name for t in tracers])
         if params:
             prog.globals[f"p{k}"] = params
@@ -142,17 +165,36 @@ class _Trace(Trace):
         if prim.multiple_results:
             outs = [_Tracer(self, a, prog.new_name()) for a in out_aval]
             lhs = "".join([o.name + ", " for o in outs])
-            prog.lines.append(f"    ({lhs}) = f{k}({args})" if outs else f"    f{k}({args})")
+            prog.lines.append(f"    ({lhs}) = IR[f{k}]({args})" if outs
+                              else f"    IR[f{k}]({args})")
             return outs
         out = _Tracer(self, out_aval, prog.new_name())
-        prog.lines.append(f"    {out.name} = f{k}({args})")
+        prog.lines.append(f"    {out.name} = IR[f{k}]({args})")
         return out
 
 
-def _compile(tape, out_nodes: list, cts: Sequence, n_in: int) -> Any:
+def _value_test(prog: _Program, test):
+    def traced_test(x):
+        if not isinstance(x, _Tracer):
+            return test(x)
+        if not prog.trace_guards:
+            return False
+        prog.guarded = True
+        prog.used.add(x.name)
+        prog.lines.append(f"    if not {prog.const(test)}({x.name}): raise GuardFailed")
+        return True
+    return traced_test
+
+
+def _compile(tape, out_nodes: list, cts: Sequence, n_in: int, guarded: bool = True) -> Any:
     from funcad.interpreters import tape as T
-    prog = _Program()
+    from funcad.primitives import elementwise
+    prog = _Program(guarded)
+    tests = {name: getattr(elementwise, name, None) for name in _VALUE_TESTS}
     try:
+        for name, test in tests.items():
+            if test is not None:
+                setattr(elementwise, name, _value_test(prog, test))
         with _core.inside(), new_main(_Trace, prog) as main:
             trace = main.trace
             entries = []
@@ -189,14 +231,20 @@ def _compile(tape, out_nodes: list, cts: Sequence, n_in: int) -> Any:
                     outs.append(prog.const(c))
     except Exception:       # a rule that needs a value, a missing rule: not compiled
         return FAILED
+    finally:
+        for name, test in tests.items():
+            if test is not None:
+                setattr(elementwise, name, test)
     used = [n for n in prog.inputs if n in prog.used or n in outs]
     src = ["def backward(E, CT):"]
     src += [f"    {n} = {prog.inputs[n]}" for n in used]
     src += prog.lines
     src.append(f"    return [{', '.join(outs)}]")
-    namespace = dict(prog.globals)
+    namespace = dict(prog.globals, GuardFailed=_GuardFailed, IR=impl_rules)
     exec(compile("\n".join(src), "<tape backward>", "exec"), namespace)
     fn = namespace["backward"]
     fn.source = "\n".join(src)
+    fn.guarded = prog.guarded
+    fn.general = None if prog.guarded else FAILED
     return fn
 
