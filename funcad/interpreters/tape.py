@@ -164,11 +164,11 @@ class TapeTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        vals = []
-        nodes = []
         tape = self.main.payload
         node = tape.node
         if node is None:        # not cached: no key
+            vals = []
+            nodes = []
             live = False
             plain = True        # every value an ndarray (no outer transform's tracer)
             for t in tracers:   # one loop, no comprehension frames (the hot path)
@@ -183,23 +183,60 @@ class TapeTrace(Trace):
             if not live or prim in nondiff_primitives:
                 return self._constant(prim, vals, params)
             return self._record(tape, None, prim, params, vals, nodes, plain)
-        key = [prim, _params_key(params) if params else None]  # the equation's structure
-        live = False
-        for t in tracers:
-            v = t.val
-            vals.append(v)
-            n = t.node
-            nodes.append(n)
-            if n is not None:
-                key.append(n)
-                live = True
-            elif type(v) is np.ndarray:
-                key.append((v.shape, v.dtype))
+        # The equation's key: primitive, params, each operand's node (a constant: its
+        # type, shape and dtype). One and two operands spelt out: the commonest, and hot.
+        pk = _params_key(params) if params else None
+        if len(tracers) == 2:
+            t0, t1 = tracers
+            v0 = t0.val
+            v1 = t1.val
+            n0 = t0.node
+            n1 = t1.node
+            vals = [v0, v1]
+            nodes = [n0, n1]
+            if n0 is None:
+                if n1 is None or prim in nondiff_primitives:
+                    return self._constant(prim, vals, params)
+                key = (prim, pk, (v0.shape, v0.dtype) if type(v0) is np.ndarray
+                       else _value_key(v0), n1)
+            elif n1 is None:
+                if prim in nondiff_primitives:
+                    return self._constant(prim, vals, params)
+                key = (prim, pk, n0, (v1.shape, v1.dtype) if type(v1) is np.ndarray
+                       else _value_key(v1))
+            elif prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
             else:
-                key.append(_value_key(v))
-        if not live or prim in nondiff_primitives:
-            return self._constant(prim, vals, params)
-        key = tuple(key)
+                key = (prim, pk, n0, n1)
+        elif len(tracers) == 1:
+            t0 = tracers[0]
+            v0 = t0.val
+            n0 = t0.node
+            vals = [v0]
+            nodes = [n0]
+            if n0 is None or prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            key = (prim, pk, n0)
+        else:
+            vals = []
+            nodes = []
+            key = [prim, pk]
+            live = False
+            for t in tracers:
+                v = t.val
+                vals.append(v)
+                n = t.node
+                nodes.append(n)
+                if n is not None:
+                    key.append(n)
+                    live = True
+                elif type(v) is np.ndarray:
+                    key.append((v.shape, v.dtype))
+                else:
+                    key.append(_value_key(v))
+            if not live or prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            key = tuple(key)
         try:
             child = node.children.get(key)
         except TypeError:       # params or a constant that is no plain data

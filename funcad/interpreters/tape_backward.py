@@ -123,13 +123,17 @@ class _Tracer(Tracer):
 
 
 class _Program:
+    """The backward pass being traced: its items, in order, ("eqn", prim, params, operand
+    names, output names, kept) or ("guard", test, name); and the names' values: globals
+    (constants, primitives, params) and inputs (read from the tape's entries)."""
+
     def __init__(self, trace_guards: bool):
         self.trace_guards = trace_guards
         self.guarded = False
-        self.lines: list[str] = []
+        self.items: list = []
         self.globals: dict[str, Any] = {}
         self.inputs: dict[str, str] = {}    # name -> where it is read from
-        self.used: set[str] = set()
+        self.cse: dict = {}                 # (prim, operand names, params key) -> output
         self.n = 0
 
     def new_name(self) -> str:
@@ -152,24 +156,31 @@ class _Trace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
+        from funcad._callback import effectful_primitives
+        from funcad.interpreters.tape import _params_key
         prog = self.main.payload
+        names = tuple([t.name for t in tracers])
+        # The impl rules are pure: an equation computed before (by the forward pass, or
+        # by an earlier rule: div's jvp computes x / y again) is not computed again.
+        key = (prim, names, _params_key(params) if params else None)
+        kept = prim in effectful_primitives
+        try:
+            hit = None if kept else prog.cse.get(key)
+        except TypeError:       # params that are no plain data: always computed
+            kept, hit = True, None
+        if hit is not None:
+            return hit
         avals = [t.aval for t in tracers]
-        prog.used.update([t.name for t in tracers])
         out_aval = abstract_eval_rules[prim](*avals, **params)
-        k = len(prog.globals)
-        prog.globals[f"f{k}"] = prim      # its impl rule looked up when run (tests swap some)
-        args = ", ".join([t.name for t in tracers])
-        if params:
-            prog.globals[f"p{k}"] = params
-            args += f", **p{k}" if tracers else f"**p{k}"
         if prim.multiple_results:
-            outs = [_Tracer(self, a, prog.new_name()) for a in out_aval]
-            lhs = "".join([o.name + ", " for o in outs])
-            prog.lines.append(f"    ({lhs}) = IR[f{k}]({args})" if outs
-                              else f"    IR[f{k}]({args})")
-            return outs
-        out = _Tracer(self, out_aval, prog.new_name())
-        prog.lines.append(f"    {out.name} = IR[f{k}]({args})")
+            out = [_Tracer(self, a, prog.new_name()) for a in out_aval]
+            outs = out
+        else:
+            out = _Tracer(self, out_aval, prog.new_name())
+            outs = [out]
+        prog.items.append(("eqn", prim, params, names, [o.name for o in outs], kept))
+        if not kept:
+            prog.cse[key] = out
         return out
 
 
@@ -180,8 +191,8 @@ def _value_test(prog: _Program, test):
         if not prog.trace_guards:
             return False
         prog.guarded = True
-        prog.used.add(x.name)
-        prog.lines.append(f"    if not {prog.const(test)}({x.name}): raise GuardFailed")
+        if ("guard", test, x.name) not in prog.items:   # checked once
+            prog.items.append(("guard", test, x.name))
         return True
     return traced_test
 
@@ -198,18 +209,28 @@ def _compile(tape, out_nodes: list, cts: Sequence, n_in: int, guarded: bool = Tr
         with _core.inside(), new_main(_Trace, prog) as main:
             trace = main.trace
             entries = []
+            # One tracer per node (an input, or an equation's output: every equation has
+            # one, equations with several being linearized on their own), one per constant.
+            by_node: dict[int, _Tracer] = {}
             for i, (how, prim, params, vals, out, nodes) in enumerate(tape.entries):
                 if how == 2:
                     return FAILED
                 tvals = []
-                for j, v in enumerate(vals):
-                    name = f"a{i}_{j}"
-                    prog.inputs[name] = f"E[{i}][3][{j}]"
-                    tvals.append(_Tracer(trace, get_aval(v), name))
+                for j, (v, n) in enumerate(zip(vals, nodes)):
+                    t = by_node.get(n) if n is not None else None
+                    if t is None:
+                        name = f"a{i}_{j}"
+                        prog.inputs[name] = f"E[{i}][3][{j}]"
+                        t = _Tracer(trace, get_aval(v), name)
+                        if n is not None:
+                            by_node[n] = t
+                    tvals.append(t)
                 name = f"o{i}"
                 prog.inputs[name] = f"E[{i}][4]"
-                entries.append((how, prim, params, tvals, _Tracer(trace, get_aval(out), name),
-                                nodes))
+                tout = by_node[n_in + i] = _Tracer(trace, get_aval(out), name)
+                prog.cse[(prim, tuple([t.name for t in tvals]),
+                          T._params_key(params) if params else None)] = tout
+                entries.append((how, prim, params, tvals, tout, nodes))
             tcts = []
             for k, c in enumerate(cts):
                 if c is None or type(c) is Zero:
@@ -235,10 +256,35 @@ def _compile(tape, out_nodes: list, cts: Sequence, n_in: int, guarded: bool = Tr
         for name, test in tests.items():
             if test is not None:
                 setattr(elementwise, name, test)
-    used = [n for n in prog.inputs if n in prog.used or n in outs]
+    # Straight-line code of the equations that the results need (and the checks)
+    live = set(outs)
+    kept = []
+    for item in reversed(prog.items):
+        if item[0] == "eqn":
+            _, prim, params, names, out_names, effect = item
+            if not effect and not any(n in live for n in out_names):
+                continue
+            live.update(names)
+        else:
+            live.add(item[2])
+        kept.append(item)
     src = ["def backward(E, CT):"]
-    src += [f"    {n} = {prog.inputs[n]}" for n in used]
-    src += prog.lines
+    src += [f"    {n} = {where}" for n, where in prog.inputs.items() if n in live]
+    for item in reversed(kept):
+        if item[0] == "guard":
+            src.append(f"    if not {prog.const(item[1])}({item[2]}): raise GuardFailed")
+            continue
+        _, prim, params, names, out_names, _ = item
+        args = ", ".join(names)
+        if params:
+            args += (", " if names else "") + "**" + prog.const(params)
+        call = f"IR[{prog.const(prim)}]({args})"  # looked up when run (tests swap some)
+        if not out_names:
+            src.append(f"    {call}")
+        elif prim.multiple_results:
+            src.append(f"    ({''.join([n + ', ' for n in out_names])}) = {call}")
+        else:
+            src.append(f"    {out_names[0]} = {call}")
     src.append(f"    return [{', '.join(outs)}]")
     namespace = dict(prog.globals, GuardFailed=_GuardFailed, IR=impl_rules)
     exec(compile("\n".join(src), "<tape backward>", "exec"), namespace)
