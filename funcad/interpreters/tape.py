@@ -102,11 +102,11 @@ class TapeTracer(Tracer):
 
     __slots__ = ("val", "node", "_aval")
 
-    def __init__(self, trace: Trace, val: Any, node: int | None):
+    def __init__(self, trace: Trace, val: Any, node: int | None, aval=None):
         self._trace = trace
         self.val = val
         self.node = node
-        self._aval = None
+        self._aval = aval
 
     @property
     def aval(self):
@@ -260,9 +260,7 @@ class TapeTrace(Trace):
         tape.entries.append((child.how, prim, params, vals, out, nodes))
         first = tape.count
         tape.count = first + 1
-        t = TapeTracer(self, out, first if child.diff else None)
-        t._aval = child.aval
-        return t
+        return TapeTracer(self, out, first if child.diff else None, child.aval)
 
     def _constant(self, prim, vals: list, params: dict):
         """An equation of constants (or with no derivative): only computed."""
@@ -313,7 +311,7 @@ class TapeTrace(Trace):
 # follow from the equations before (each output's is checked against the trie's).
 
 #: Most nodes the trie holds; beyond, it starts again (a loop over ever new programs).
-MAX_NODES = 100_000
+MAX_NODES = 20_000
 _NOKEY: list = []       # in a key, makes it unhashable: the tape is not cached
 
 
@@ -417,6 +415,8 @@ def _param_key(v) -> Any:
         return (float, v.hex())
     if isinstance(v, tuple):     # tuples, named tuples
         return (t, tuple([_param_key(x) for x in v]))
+    if isinstance(v, (np.integer, np.bool_)):
+        return (t, int(v))
     if isinstance(v, frozenset):
         return (t, frozenset([_param_key(x) for x in v]))
     import enum

@@ -19,11 +19,15 @@ NumPy's, or a rule that needs a value (it raises while traced: remembered as FAI
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any, Sequence
 
+import numpy as np
+
 from funcad import _core
 from funcad._core import Trace, Tracer, abstract_eval_rules, get_aval, impl_rules, new_main
+from funcad.interpreters import tape as _T     # (being imported: used when called)
 from funcad.interpreters.ad import Zero
 
 #: Compile backward passes (False: every tape runs its own, as the first call does).
@@ -47,8 +51,9 @@ def clear() -> None:
 def _ct_key(ct) -> Any:
     if ct is None or type(ct) is Zero:
         return None
-    from funcad.interpreters.tape import _value_key
-    return _value_key(ct)
+    if type(ct) is np.ndarray:
+        return (ct.shape, ct.dtype)
+    return _T._value_key(ct)
 
 
 def replay(tape, out_nodes: list, cts: Sequence, n_in: int) -> list | None:
@@ -157,7 +162,7 @@ class _Trace(Trace):
 
     def process_primitive(self, prim, tracers, params):
         from funcad._callback import effectful_primitives
-        from funcad.interpreters.tape import _params_key
+        _params_key = _T._params_key
         prog = self.main.payload
         names = tuple([t.name for t in tracers])
         # The impl rules are pure: an equation computed before (by the forward pass, or
@@ -197,8 +202,17 @@ def _value_test(prog: _Program, test):
     return traced_test
 
 
+#: Compiling patches module functions for the time of a trace: one at a time.
+_compiling = threading.RLock()
+
+
 def _compile(tape, out_nodes: list, cts: Sequence, n_in: int, guarded: bool = True) -> Any:
-    from funcad.interpreters import tape as T
+    with _compiling:
+        return _compile_locked(tape, out_nodes, cts, n_in, guarded)
+
+
+def _compile_locked(tape, out_nodes: list, cts: Sequence, n_in: int, guarded: bool) -> Any:
+    T = _T
     from funcad.primitives import elementwise
     prog = _Program(guarded)
     tests = {name: getattr(elementwise, name, None) for name in _VALUE_TESTS}
