@@ -377,3 +377,37 @@ def test_a_replaced_rule_is_seen(compile_at_once, monkeypatch):
             np.testing.assert_allclose(g(X), 2 * np.cos(X) * X + np.sin(X), rtol=1e-14)
     for _ in range(2):
         np.testing.assert_allclose(g(X), right, rtol=1e-14)
+
+
+@pytest.mark.parametrize("case", ["grad_grad", "hessian", "vmap_inside", "jit_inside",
+                                  "custom_jvp", "value_and_grad_aux", "integer_branch"])
+def test_compositions_with_a_compiled_backward(compile_at_once, case):
+    # Run three times (compiled the first, replayed after) on other values each time:
+    # the bits of the tape's own backward pass, and the general path's values.
+    if case == "grad_grad":
+        g = fa.grad(fa.grad(lambda x: fnp.sum(fnp.sin(x) ** 3 * x)))
+        f = lambda x: g(x[0])                                       # noqa: E731
+    elif case == "hessian":
+        f = fa.jacrev(fa.grad(lambda x: fnp.sum(fnp.sin(x) * x[::-1])))
+    elif case == "vmap_inside":
+        f = fa.grad(lambda w: fnp.sum(fa.vmap(lambda r: fnp.tanh(r * w))(np.stack([X, Y]))))
+    elif case == "jit_inside":
+        inner = fa.jit(lambda x: fnp.cos(x) * x)
+        f = fa.grad(lambda x: fnp.sum(inner(x) ** 2))
+    elif case == "custom_jvp":
+        @fa.custom_jvp
+        def softplus(x):
+            return fnp.log1p(fnp.exp(x))
+
+        softplus.defjvp(lambda p, t: (softplus(p[0]), t[0] * 2.0))   # deliberately 2
+        f = fa.grad(lambda x: fnp.sum(softplus(x * x)))
+    elif case == "value_and_grad_aux":
+        f = fa.value_and_grad(lambda x: (fnp.sum(fnp.exp(x) * x), {"m": fnp.max(x)}),
+                              has_aux=True)
+    elif case == "integer_branch":
+        f = fa.grad(lambda x: fnp.sum(x * fnp.floor(x * 3).astype(int) + fnp.sin(x)))
+    for k in range(3):
+        x = X * (1.0 + 0.1 * k)
+        got = f(x)
+        assert_same_bits(got, uncached(f, x))
+        assert_close(got, both(f, x)[1])

@@ -252,8 +252,10 @@ class TapeTrace(Trace):
         out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
         if _core._debug_hook is not None:      # jax_debug_nans, as bind does
             _core._debug_hook(prim, vals, params, out)
-        if (((out.shape, out.dtype) if type(out) is np.ndarray else _value_key(out))
-                != child.out):   # an output unlike the last time's (data-dependent shape)
+        if not (out.shape == child.shape and (out.dtype is child.dtype or out.dtype ==
+                                                  child.dtype) if type(out) is np.ndarray
+                else _value_key(out) == child.out):
+            # an output unlike the last time's (a data-dependent shape)
             tape.node = None
             return self._record(tape, None, prim, params, vals, nodes, True, out)
         tape.node = child
@@ -320,11 +322,11 @@ class _Node:
     equation has been recorded there, its output's key (`out`), aval, and whether it
     carries a derivative (`diff`)."""
 
-    __slots__ = ("children", "how", "table", "rule", "out", "aval", "diff")
+    __slots__ = ("children", "how", "table", "rule", "out", "shape", "dtype", "aval", "diff")
 
     def __init__(self, prim=None, vals: list | None = None, nodes: list | None = None):
         self.children: dict = {}
-        self.out = None
+        self.out = self.shape = self.dtype = None
         self.aval = None
         self.diff = False
         if prim is None:
@@ -364,6 +366,8 @@ class _Node:
             self.aval = get_aval(out)
             self.diff = self.aval.dtype.kind in "fc"
             self.out = k
+            if type(out) is np.ndarray:     # the short path's test
+                self.shape, self.dtype = out.shape, out.dtype
             return True
         return k == self.out
 
