@@ -18,6 +18,14 @@ tangent equation into a linear jaxpr, then transposing that jaxpr):
   linearized on its own with the general machinery (`linearize_flat`) when it runs, and
   its linear jaxpr is transposed by `backward_pass` when the tape reaches it.
 
+Calls that record the same equations on the same shapes (the commonest: a training loop)
+share their backward pass. The forward walks a trie of the equations recorded (`_Node`):
+each node knows how its equation is transposed and its output's aval, so an equation seen
+before costs little more than its impl; the tape's last node names its structure, whose
+backward pass funcad/interpreters/tape_backward.py compiles into straight-line calls of
+impl rules the second time it is seen. The user's function still runs every call (its
+Python control flow may take another branch: another path in the trie).
+
 Higher orders compose: an inner `grad` sees TapeTracers as inputs (not a top-level
 call), takes the general path, and its primitives, forward and transposed, land on the
 outer tape. Set `ENABLED = False` to send every eager gradient down the general path

@@ -3,18 +3,25 @@
 Eager `grad` runs the user's function every call (its Python control flow may differ
 between calls), but most calls record the same equations on the same shapes: the tape's
 node in the trie of structures (funcad/interpreters/tape.py) says so. The backward pass of
-such a tape is the same program every time, only on other values, since the rules never
-look at values (they run under jit too). So the second time a structure is seen, its
-backward pass (`tape._backward`) is traced once on tracers standing for the tape's values
-(every equation's operands and output, and the output cotangents) and the output
-cotangents; the primitives that it applies become straight-line Python calling each
+such a tape is the same program every time, only on other values: the rules run under jit
+too, so they do not need values. So the second time a structure is seen, its backward
+pass (`tape._backward`) is traced once on tracers standing for the tape's values (one per
+node: the inputs and every equation's output; one per constant operand) and the output
+cotangents. The primitives that it applies become straight-line Python calling each
 primitive's impl rule with its params (what `bind` does outside every transform, without
-its dispatch). Later tapes of that structure run that function on their own values.
+its dispatch), less the equations that the forward pass or an earlier rule computed
+already (impl rules are pure) and those whose results are unused. Later tapes of that
+structure run that function on their own values: the same NumPy calls in the same order
+as their own backward pass, so the same bits.
+
+The few rules that do look at values when they have them (`_VALUE_TESTS`) are traced
+with guards: see below.
 
 Not compiled (the tape's own backward pass runs instead): a tape with an equation
 linearized on its own (loops, custom rules, complex results: its linear map is this
 call's), params that are no plain data (programs, arrays, functions), values that are not
-NumPy's, or a rule that needs a value (it raises while traced: remembered as FAILED).
+NumPy's, or a rule that needs a value (it raises while traced: remembered as FAILED). And
+none runs while jax_debug_nans/infs is on (the tape's backward pass checks every result).
 """
 
 from __future__ import annotations
