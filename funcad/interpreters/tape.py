@@ -34,6 +34,7 @@ outer tape. Set `ENABLED = False` to send every eager gradient down the general 
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -138,13 +139,12 @@ class _Tape:
     map, `params` None), the number of nodes, and where the tape's structure stands in the
     trie of structures seen (`node`; None: not cacheable, see tape_backward)."""
 
-    __slots__ = ("entries", "count", "node", "cacheable")
+    __slots__ = ("entries", "count", "node")
 
     def __init__(self):
         self.entries: list = []
         self.count = 0
         self.node = None
-        self.cacheable = True
 
 
 def _kind(v) -> str:
@@ -390,7 +390,6 @@ def reset_cache() -> None:
     global _root, _n_nodes
     _root = _Node()
     _n_nodes = 0
-    from funcad.interpreters import tape_backward
     tape_backward.clear()
 
 
@@ -431,7 +430,6 @@ def _param_key(v) -> Any:
         return (t, int(v))
     if isinstance(v, frozenset):
         return (t, frozenset([_param_key(x) for x in v]))
-    import enum
     if isinstance(v, enum.Enum):
         return v
     return _NOKEY
