@@ -74,12 +74,15 @@ def test_the_tape_is_used_eagerly_and_not_under_transforms(monkeypatch):
     assert calls == [1]
 
 
-@pytest.mark.parametrize("case", [
+COMPOSITIONS = [
     "grad_grad", "vmap_grad", "grad_vmap", "closure_over_vmap", "jit_inside", "scan_inside",
     "custom_vjp_inside", "checkpoint_inside", "has_aux", "python_control_flow",
     "integer_intermediate", "complex_intermediate", "stop_gradient", "where",
     "live_denominator", "constant_output", "unused_input", "max_and_sort", "matmul",
-    "hessian", "pieces_with_constants"])
+    "hessian", "pieces_with_constants"]
+
+
+@pytest.mark.parametrize("case", COMPOSITIONS)
 def test_compositions_agree(case):
     if case == "grad_grad":
         g = fa.grad(fa.grad(lambda x: fnp.sum(fnp.sin(x) ** 3)))
@@ -411,3 +414,10 @@ def test_compositions_with_a_compiled_backward(compile_at_once, case):
         got = f(x)
         assert_same_bits(got, uncached(f, x))
         assert_close(got, both(f, x)[1])
+
+
+@pytest.mark.parametrize("case", COMPOSITIONS)
+def test_compositions_agree_compiled(compile_at_once, case):
+    # The same, with backward passes compiled the first time and replayed the second.
+    test_compositions_agree(case)
+    test_compositions_agree(case)
