@@ -272,6 +272,10 @@ def weak_if_all(avals: Sequence[ShapedArray], params: dict) -> bool:
 
 #: funcad._debug_checks.check while jax_debug_nans or jax_debug_infs is on, else None.
 _debug_hook: Callable | None = None
+#: While the eager tape compiles a backward pass (funcad/interpreters/tape_backward.py):
+#: `hook(test, tracer) -> bool`, asked by the rules' value tests (elementwise.py) about a
+#: traced value; None otherwise (a traced value then passes no value test).
+value_test_hook: Callable | None = None
 
 # One dictionary per transform. Primitive modules register into these.
 impl_rules: dict[Primitive, Callable] = {}

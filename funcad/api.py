@@ -145,8 +145,10 @@ def _check_rev_output(y_dtype: np.dtype, fname: str, transform: str,
 
 def _flat_fun_of_args(fun, args, kwargs, argnums, in_tree, has_aux, box):
     """A function of the flat differentiable leaves; other args are held fixed."""
+    flat_in = in_tree is _flat_tuple_tree(len(argnums))     # the leaves are the args
+
     def flat_fun(*leaves):
-        diff = tree_unflatten(in_tree, leaves)
+        diff = leaves if flat_in else tree_unflatten(in_tree, leaves)
         new_args = list(args)
         for i, d in zip(argnums, diff):
             new_args[i] = d
@@ -160,11 +162,43 @@ def _flat_fun_of_args(fun, args, kwargs, argnums, in_tree, has_aux, box):
             box["aux_tree"] = aux_tree
         else:
             aux_leaves = []
-        out_leaves, out_tree = tree_flatten(out)
+        if isinstance(out, Tracer) or type(out) is np.ndarray:      # one leaf (grad's)
+            out_leaves, out_tree = [out], _LEAF_TREE
+        else:
+            out_leaves, out_tree = tree_flatten(out)
         box["out_tree"] = out_tree
         box["num_aux"] = len(aux_leaves)
         return [*out_leaves, *aux_leaves]
     return flat_fun
+
+
+_LEAF_TREE = tree_flatten(0)[1]
+_FLAT_TUPLE_TREES: dict = {}
+
+
+def _flat_tuple_tree(n: int):
+    """The structure of a tuple of n leaves (one object per n)."""
+    t = _FLAT_TUPLE_TREES.get(n)
+    if t is None:
+        t = _FLAT_TUPLE_TREES[n] = tree_flatten(tuple(range(n)))[1]
+    return t
+
+
+def _diff_leaves(args: tuple, nums: tuple) -> tuple[list, Any, list | None]:
+    """The leaves of the differentiated arguments, their structure, and which are weakly
+    typed (None: none is); ndarrays (the commonest arguments) are their own leaves."""
+    leaves = []
+    for i in nums:
+        a = args[i]
+        if type(a) is not np.ndarray:
+            break
+        leaves.append(a)
+    else:
+        return leaves, _flat_tuple_tree(len(nums)), None
+    leaves, in_tree = tree_flatten(tuple([args[i] for i in nums]))
+    weak = [x.aval.weak_type if isinstance(x, Tracer) else
+            type(x) in _WEAK_LEAVES and (type(x) is not Array or x._weak) for x in leaves]
+    return [_in(x) for x in leaves], in_tree, weak if any(weak) else None
 
 
 # ----------------------------------------------------------------------------------
@@ -190,16 +224,33 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     >>> float(v), g.tolist()
     (5.0, [2.0, 4.0])
     """
-    fname = _fun_name(fun)
+    vg = _value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun, updated=())
     def value_and_grad_fun(*args, **kwargs):
-        single, nums = _normalize_argnums(argnums, len(args), fname)
-        leaves, in_tree = tree_flatten(tuple([args[i] for i in nums]))
-        weak = [x.aval.weak_type if isinstance(x, Tracer) else
-                type(x) in _WEAK_LEAVES and (type(x) is not Array or x._weak) for x in leaves]
-        leaves = [_in(x) for x in leaves]
-        _check_float_leaves(leaves, fname, argnums, holomorphic, "grad")
+        return vg(args, kwargs, True)
+
+    return value_and_grad_fun
+
+
+def _value_and_grad(fun: Callable, argnums, has_aux: bool, holomorphic: bool) -> Callable:
+    """value_and_grad's work: `(args, kwargs, value) -> ((value, aux), grad)` (only the
+    gradient and aux, not the value, made Arrays when `value` is False: grad's)."""
+    fname = _fun_name(fun)
+    normalized: dict = {}       # number of args -> _normalize_argnums's answer
+
+    def value_and_grad_fun(args, kwargs, value):
+        norm = normalized.get(len(args))
+        if norm is None:
+            norm = normalized[len(args)] = _normalize_argnums(argnums, len(args), fname)
+        single, nums = norm
+        leaves, in_tree, weak = _diff_leaves(args, nums)
+        if holomorphic or any([x.dtype.kind not in "fc" for x in leaves
+                               if type(x) is np.ndarray]):
+            _check_float_leaves(leaves, fname, argnums, holomorphic, "grad")
+        else:
+            _check_float_leaves([x for x in leaves if type(x) is not np.ndarray], fname,
+                                argnums, holomorphic, "grad")
         box: dict = {}
         flat_fun = _flat_fun_of_args(fun, args, kwargs, nums, in_tree, has_aux, box)
         if tape.usable(leaves):     # eager: equations recorded and transposed at once
@@ -211,30 +262,33 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                 return backward_pass(lin.jaxpr, lin.consts, [True] * len(leaves),
                                      [None] * len(leaves), cts_out)
         n_aux = box["num_aux"]
-        out_leaves = outs[:len(outs) - n_aux]
-        if len(out_leaves) != 1 or get_aval(out_leaves[0]).shape != ():
+        y = outs[0] if len(outs) - n_aux == 1 else None
+        y_aval = get_aval(y) if y is not None else None
+        if y is None or y_aval.shape != ():
+            out_leaves = outs[:len(outs) - n_aux]
             shape = ([get_aval(o).shape for o in out_leaves] if len(out_leaves) != 1
-                     else get_aval(out_leaves[0]).shape)
+                     else y_aval.shape)
             raise TypeError(
                 f"grad requires {fname} to return a scalar (shape ()), but it returned "
                 f"{'a value of shape ' + str(shape) if len(out_leaves) == 1 else shape}. "
                 f"Reduce it to a scalar (e.g. with .sum()) or use jacrev/jacfwd/vjp for "
                 f"non-scalar outputs.")
-        y = out_leaves[0]
-        y_dtype = get_aval(y).dtype
+        y_dtype = y_aval.dtype
         _check_rev_output(y_dtype, fname, "grad", holomorphic)
         # full() without its argument checks when nothing is staged (every eager call)
         ct = (np.ones((), y_dtype) if current_dynamic_main().level == 0
               else full((), 1, y_dtype))
         cts = backward([ct])
-        # a gradient has its input's type: weakly typed for a Python number, as in JAX
-        grads = tree_unflatten(in_tree, [_weak_like(_out(instantiate(c)), w)
-                                         for c, w in zip(cts, weak, strict=True)])
+        grads = [_out(instantiate(c)) for c in cts]
+        if weak is not None:    # a gradient has its input's type: weak for a Python number
+            grads = [_weak_like(g, w) for g, w in zip(grads, weak, strict=True)]
+        grads = (tuple(grads) if in_tree is _flat_tuple_tree(len(nums))
+                 else tree_unflatten(in_tree, grads))
         grad_val = grads[0] if single else grads
         if has_aux:
             aux = tree_unflatten(box["aux_tree"], [_out(a) for a in outs[len(outs) - n_aux:]])
-            return (_out(y), aux), grad_val
-        return _out(y), grad_val
+            return (_out(y) if value else y, aux), grad_val
+        return _out(y) if value else y, grad_val
 
     return value_and_grad_fun
 
@@ -262,14 +316,14 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     >>> fa.grad(lambda x: fnp.sin(x) * x)(0.0)
     Array(0., dtype=float64)
     """
-    vg = value_and_grad(fun, argnums, has_aux, holomorphic)
+    vg = _value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun, updated=())
     def grad_fun(*args, **kwargs):
         if has_aux:
-            (_, aux), g = vg(*args, **kwargs)
+            (_, aux), g = vg(args, kwargs, False)
             return g, aux
-        return vg(*args, **kwargs)[1]
+        return vg(args, kwargs, False)[1]
 
     return grad_fun
 

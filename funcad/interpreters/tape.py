@@ -18,6 +18,14 @@ tangent equation into a linear jaxpr, then transposing that jaxpr):
   linearized on its own with the general machinery (`linearize_flat`) when it runs, and
   its linear jaxpr is transposed by `backward_pass` when the tape reaches it.
 
+Calls that record the same equations on the same shapes (the commonest: a training loop)
+share their backward pass. The forward walks a trie of the equations recorded (`_Node`):
+each node knows how its equation is transposed and its output's aval, so an equation seen
+before costs little more than its impl; the tape's last node names its structure, whose
+backward pass funcad/interpreters/tape_backward.py compiles into straight-line calls of
+impl rules the second time it is seen. The user's function still runs every call (its
+Python control flow may take another branch: another path in the trie).
+
 Higher orders compose: an inner `grad` sees TapeTracers as inputs (not a top-level
 call), takes the general path, and its primitives, forward and transposed, land on the
 outer tape. Set `ENABLED = False` to send every eager gradient down the general path
@@ -26,6 +34,7 @@ outer tape. Set `ENABLED = False` to send every eager gradient down the general 
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -42,6 +51,7 @@ from funcad._core import (
     nondiff_primitives,
     transpose_rules,
 )
+from funcad.interpreters import tape_backward
 from funcad.interpreters.ad import (
     UndefinedPrimal,
     Zero,
@@ -54,10 +64,18 @@ from funcad.interpreters.ad import (
 #: Eager grad uses the tape (False: the general linearize-then-transpose path).
 ENABLED = True
 
+#: Elementwise primitives that funcad._core.elementwise_primitives does not list: x ** n.
+_ELEMENTWISE = {"integer_pow"}
+
+
+def _elementwise(prim) -> bool:
+    return prim in elementwise_primitives or prim.name in _ELEMENTWISE
+
+
 def _elementwise_jvp(prim) -> Any:
     """The per-argument jvp rules `(t, ans, *primals, **params) -> tangent` of an
     elementwise primitive, as `defjvp` keeps them with its jvp rule (None: not one)."""
-    if prim not in elementwise_primitives:
+    if not _elementwise(prim):
         return None
     return getattr(jvp_rules.get(prim), "per_arg_rules", None)
 
@@ -93,11 +111,11 @@ class TapeTracer(Tracer):
 
     __slots__ = ("val", "node", "_aval")
 
-    def __init__(self, trace: Trace, val: Any, node: int | None):
+    def __init__(self, trace: Trace, val: Any, node: int | None, aval=None):
         self._trace = trace
         self.val = val
         self.node = node
-        self._aval = None
+        self._aval = aval
 
     @property
     def aval(self):
@@ -117,11 +135,16 @@ class TapeTracer(Tracer):
 
 
 class _Tape:
-    __slots__ = ("entries", "count")
+    """The entries `(how, prim, params, vals, out, nodes)` (how 2: `prim` is the linear
+    map, `params` None), the number of nodes, and where the tape's structure stands in the
+    trie of structures seen (`node`; None: not cacheable, see tape_backward)."""
+
+    __slots__ = ("entries", "count", "node")
 
     def __init__(self):
         self.entries: list = []
         self.count = 0
+        self.node = None
 
 
 def _kind(v) -> str:
@@ -149,28 +172,122 @@ class TapeTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        vals = []
-        nodes = []
-        live = False
-        plain = True        # every value an ndarray (no outer transform's tracer)
-        for t in tracers:   # one loop, no comprehension frames (the hot path)
-            v = t.val
-            vals.append(v)
-            if type(v) is not np.ndarray:
-                plain = False
-            n = t.node
-            nodes.append(n)
-            if n is not None:
-                live = True
-        if not live or prim in nondiff_primitives:
-            out = prim.bind(*vals, **params) if params else prim.bind(*vals)
-            if prim.multiple_results:
-                return [TapeTracer(self, o, None) for o in out]
-            return TapeTracer(self, out, None)
         tape = self.main.payload
-        how = _how(prim, vals, nodes)
+        node = tape.node
+        if node is None:        # not cached: no key
+            vals = []
+            nodes = []
+            live = False
+            plain = True        # every value an ndarray (no outer transform's tracer)
+            for t in tracers:   # one loop, no comprehension frames (the hot path)
+                v = t.val
+                vals.append(v)
+                if type(v) is not np.ndarray:
+                    plain = False
+                n = t.node
+                nodes.append(n)
+                if n is not None:
+                    live = True
+            if not live or prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            return self._record(tape, None, prim, params, vals, nodes, plain)
+        # The equation's key: primitive, params, each operand's node (a constant: its
+        # type, shape and dtype). One and two operands spelt out: the commonest, and hot.
+        pk = _params_key(params) if params else None
+        if len(tracers) == 2:
+            t0, t1 = tracers
+            v0 = t0.val
+            v1 = t1.val
+            n0 = t0.node
+            n1 = t1.node
+            vals = [v0, v1]
+            nodes = [n0, n1]
+            if n0 is None:
+                if n1 is None or prim in nondiff_primitives:
+                    return self._constant(prim, vals, params)
+                key = (prim, pk, (v0.shape, v0.dtype) if type(v0) is np.ndarray
+                       else _value_key(v0), n1)
+            elif n1 is None:
+                if prim in nondiff_primitives:
+                    return self._constant(prim, vals, params)
+                key = (prim, pk, n0, (v1.shape, v1.dtype) if type(v1) is np.ndarray
+                       else _value_key(v1))
+            elif prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            else:
+                key = (prim, pk, n0, n1)
+        elif len(tracers) == 1:
+            t0 = tracers[0]
+            v0 = t0.val
+            n0 = t0.node
+            vals = [v0]
+            nodes = [n0]
+            if n0 is None or prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            key = (prim, pk, n0)
+        else:
+            vals = []
+            nodes = []
+            key = [prim, pk]
+            live = False
+            for t in tracers:
+                v = t.val
+                vals.append(v)
+                n = t.node
+                nodes.append(n)
+                if n is not None:
+                    key.append(n)
+                    live = True
+                elif type(v) is np.ndarray:
+                    key.append((v.shape, v.dtype))
+                else:
+                    key.append(_value_key(v))
+            if not live or prim in nondiff_primitives:
+                return self._constant(prim, vals, params)
+            key = tuple(key)
+        try:
+            child = node.children.get(key)
+        except TypeError:       # params or a constant that is no plain data
+            tape.node = None
+            return self._record(tape, None, prim, params, vals, nodes, False)
+        if child is None or child.out is None or child.rule is not child.table.get(prim):
+            child = node.child(key, prim, vals, nodes)
+            tape.node = child
+            # Values that the trie keys are NumPy's or Python's: bind would call the impl
+            return self._record(tape, child, prim, params, vals, nodes, child is not None)
+        # Seen before, with its output: its way of transposing, its output's aval, known.
+        # (An equation linearized on its own ends the tape's structure: never here.)
+        out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
+        if _core._debug_hook is not None:      # jax_debug_nans, as bind does
+            _core._debug_hook(prim, vals, params, out)
+        if not (out.shape == child.shape and (out.dtype is child.dtype or out.dtype ==
+                                                  child.dtype) if type(out) is np.ndarray
+                else _value_key(out) == child.out):
+            # an output unlike the last time's (a data-dependent shape)
+            tape.node = None
+            return self._record(tape, None, prim, params, vals, nodes, True, out)
+        tape.node = child
+        tape.entries.append((child.how, prim, params, vals, out, nodes))
+        first = tape.count
+        tape.count = first + 1
+        return TapeTracer(self, out, first if child.diff else None, child.aval)
+
+    def _constant(self, prim, vals: list, params: dict):
+        """An equation of constants (or with no derivative): only computed."""
+        out = prim.bind(*vals, **params) if params else prim.bind(*vals)
+        if prim.multiple_results:
+            return [TapeTracer(self, o, None) for o in out]
+        return TapeTracer(self, out, None)
+
+    def _record(self, tape, node, prim, params, vals: list, nodes: list, plain: bool,
+                out: Any = None):
+        """Compute the equation (unless `out` is given) and put it on the tape; `node`:
+        its node in the trie of structures (None: the tape is not cached)."""
+        how = node.how if node is not None else _how(prim, vals, nodes)
         if how != 2:
-            if plain:       # what bind does below every transform, without its dispatch
+            if out is not None:
+                pass
+            elif plain:     # what bind does below every transform, without its dispatch
                 out = impl_rules[prim](*vals, **params) if params else impl_rules[prim](*vals)
                 if _core._debug_hook is not None:      # jax_debug_nans, as bind does
                     _core._debug_hook(prim, vals, params, out)
@@ -178,11 +295,14 @@ class TapeTrace(Trace):
                 out = prim.bind(*vals, **params) if params else prim.bind(*vals)
             if how in (0, 3) and _kind(out) != "f":     # a complex result of real operands
                 how = 2
+            elif node is not None and not node.same_out(out):
+                tape.node = None        # an output unlike the last time: not cached
         if how == 2:
+            tape.node = None
             out, lin = _linearize_one(prim, params, vals, nodes)
             tape.entries.append((2, lin, None, vals, out, nodes))
         else:
-            tape.entries.append((how, _RULE[how](prim), params, vals, out, nodes))
+            tape.entries.append((how, prim, params, vals, out, nodes))
         first = tape.count
         if prim.multiple_results:
             tape.count += len(out)
@@ -193,13 +313,135 @@ class TapeTrace(Trace):
         return TapeTracer(self, out, first if _kind(out) in "fc" else None)
 
 
+# ----------------------------------------------------------------------------------
+# The structure of tapes: a trie whose paths are the equations recorded (their keys:
+# primitive, params, and for each operand its node, or for a constant its type, shape and
+# dtype). A tape's node in it names its structure: what its backward pass computes, which
+# tape_backward compiles once per structure. The live operands' shapes need no key: they
+# follow from the equations before (each output's is checked against the trie's).
+
+#: Most nodes the trie holds; beyond, it starts again (a loop over ever new programs).
+MAX_NODES = 20_000
+_NOKEY: list = []       # in a key, makes it unhashable: the tape is not cached
+
+
+class _Node:
+    """The structure of a tape up to an equation: `how` it is transposed, and once an
+    equation has been recorded there, its output's key (`out`), aval, and whether it
+    carries a derivative (`diff`)."""
+
+    __slots__ = ("children", "how", "table", "rule", "out", "shape", "dtype", "aval", "diff")
+
+    def __init__(self, prim=None, vals: list | None = None, nodes: list | None = None):
+        self.children: dict = {}
+        self.out = self.shape = self.dtype = None
+        self.aval = None
+        self.diff = False
+        if prim is None:
+            self.how = self.table = self.rule = None
+            return
+        self.how = how = _how(prim, vals, nodes)
+        # The rule that transposes it (a test may replace it: then the cache is reset)
+        self.table = (jvp_rules if how == 0 or how == 3 else
+                      transpose_rules if how == 1 or how == 4 else _NO_RULES)
+        self.rule = self.table.get(prim)
+
+    def child(self, key: tuple, prim, vals: list, nodes: list) -> _Node | None:
+        """The node after the equation `key` (None: the key is not hashable)."""
+        global _n_nodes
+        try:
+            c = self.children.get(key)
+        except TypeError:
+            return None
+        if c is None:
+            if _n_nodes >= MAX_NODES:
+                reset_cache()
+                return None
+            _n_nodes += 1
+            c = self.children[key] = _Node(prim, vals, nodes)
+        elif prim is not None and c.rule is not c.table.get(prim):
+            reset_cache()       # a rule replaced: what was derived from it, forgotten
+            return None
+        return c
+
+    def same_out(self, out) -> bool:
+        """Whether the equation's output has the type, shape and dtype it had before (the
+        first time: whether it has a key)."""
+        k = _value_key(out)
+        if k is _NOKEY:
+            return False
+        if self.out is None:
+            self.aval = get_aval(out)
+            self.diff = self.aval.dtype.kind in "fc"
+            self.out = k
+            if type(out) is np.ndarray:     # the short path's test
+                self.shape, self.dtype = out.shape, out.dtype
+            return True
+        return k == self.out
+
+
+_NO_RULES: dict = {}
+_root = _Node()
+_n_nodes = 0
+
+
+def reset_cache() -> None:
+    """Forget every structure seen and every backward pass compiled."""
+    global _root, _n_nodes
+    _root = _Node()
+    _n_nodes = 0
+    tape_backward.clear()
+
+
+def _value_key(v) -> Any:
+    """A constant's or output's type, shape and dtype, hashable."""
+    t = type(v)
+    if t is np.ndarray:
+        return (v.shape, v.dtype)
+    if t is float or t is int or t is bool or t is complex or isinstance(v, np.generic):
+        return t
+    if isinstance(v, np.ndarray):
+        return (t, v.shape, v.dtype)
+    return _NOKEY
+
+
+_PLAIN = {int, str, bool, type(None)}
+
+
+def _params_key(params: dict) -> Any:
+    """The params as a hashable tuple (with _NOKEY in it where a value is no plain data:
+    a program, an array, a function)."""
+    key = []
+    for k, v in params.items():
+        key.append(k)
+        key.append(v if type(v) in _PLAIN else _param_key(v))
+    return tuple(key)
+
+
+def _param_key(v) -> Any:
+    t = type(v)
+    if t in _PLAIN or isinstance(v, (np.dtype, type)):
+        return v
+    if t is float:      # 0.0 and -0.0 are equal (and nan is not itself)
+        return (float, v.hex())
+    if isinstance(v, tuple):     # tuples, named tuples
+        return (t, tuple([_param_key(x) for x in v]))
+    if isinstance(v, (np.integer, np.bool_)):
+        return (t, int(v))
+    if isinstance(v, frozenset):
+        return (t, frozenset([_param_key(x) for x in v]))
+    if isinstance(v, enum.Enum):
+        return v
+    return _NOKEY
+
+
 def _how(prim, vals: list, nodes: list) -> int:
     """How the equation is transposed: 0 its per-argument jvp rules, 1 its transpose rule
     per argument, 4 its transpose rule for all live arguments at once, 3 its jvp rule on a
     one-hot tangent, 2 linearized on its own."""
     if prim.multiple_results:
         return 2
-    diagonal = prim in elementwise_primitives and _diagonal(vals, nodes)
+    diagonal = _elementwise(prim) and _diagonal(vals, nodes)
     if diagonal and _elementwise_jvp(prim) is not None:
         return 0
     how = _transposed(prim)
@@ -260,15 +502,18 @@ def _accumulate(cts: dict, node: int, ct: Any) -> None:
     cts[node] = ct if prev is None else add_tangents(prev, ct)
 
 
-def _backward(tape: _Tape, out_nodes: Sequence, out_cts: Sequence, in_nodes: Sequence
-              ) -> list:
-    """Cotangents of the input nodes, given those of the output nodes."""
+def _backward(entries: list, count: int, out_nodes: Sequence, out_cts: Sequence,
+              in_nodes: Sequence) -> list:
+    """Cotangents of the input nodes, given those of the output nodes (`count`: the
+    number of nodes of the tape `entries`)."""
     cts: dict[int, Any] = {}
     for n, ct in zip(out_nodes, out_cts):
         if n is not None:
             _accumulate(cts, n, ct)
-    node = tape.count
-    for kind, rule, params, vals, out, nodes in reversed(tape.entries):
+    node = count
+    for kind, rule, params, vals, out, nodes in reversed(entries):
+        if kind != 2:
+            rule = _RULE[kind](rule)
         if kind == 2 and isinstance(out, list):
             node -= len(out)
             outs_ct = [cts.pop(node + k, None) for k in range(len(out))]
@@ -366,6 +611,7 @@ def record_linearized(trace, vals: list, nodes: list, outs: list, lin) -> list:
     """Put an equation linearized elsewhere on the tape (`lin`: its linear map from the
     live inputs' tangents to the outputs' tangents); returns the outputs' tracers."""
     tape = trace.main.payload
+    tape.node = None    # a linear map of this call's: not cached
     outs = list(outs)
     tape.entries.append((2, lin, None, vals, outs, nodes))
     first = tape.count
@@ -385,6 +631,7 @@ def vjp_flat(fun: Callable, primals: Sequence) -> tuple[list, Callable[[Sequence
     """Run `fun` on the tape: its outputs (plain values) and the function mapping output
     cotangents (None or Zero: none) to input cotangents (Zero where none flows)."""
     tape = _Tape()
+    tape.node = _root.child(tuple([_value_key(p) for p in primals]), None, None, None)
     with new_main(TapeTrace, tape) as main:
         trace = main.trace
         ins = [TapeTracer(trace, p, k) for k, p in enumerate(primals)]
@@ -393,11 +640,14 @@ def vjp_flat(fun: Callable, primals: Sequence) -> tuple[list, Callable[[Sequence
         out_t = [trace.full_raise(o) for o in outs]
     out_vals = [t.val for t in out_t]
     out_nodes = [t.node for t in out_t]
-    avals = [get_aval(p) for p in primals]
-    in_nodes = list(range(len(primals)))   # entries' nodes come after the inputs'
 
     def backward(cts_out: Sequence) -> list:
-        with _core.inside():
-            res = _backward(tape, out_nodes, cts_out, in_nodes)
-        return [Zero(a) if c is None else c for a, c in zip(avals, res)]
+        res = None
+        if tape.node is not None and _core._debug_hook is None:
+            res = tape_backward.replay(tape, out_nodes, cts_out, len(primals))
+        if res is None:
+            with _core.inside():
+                res = _backward(tape.entries, tape.count, out_nodes, cts_out,
+                                range(len(primals)))   # entries' nodes follow the inputs'
+        return [Zero(get_aval(p)) if c is None else c for p, c in zip(primals, res)]
     return out_vals, backward

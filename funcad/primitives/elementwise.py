@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from funcad import _core
 from funcad._core import (
     ShapedArray,
     abstract_eval_rules,
@@ -346,15 +347,28 @@ def _div_jvp(primals, tangents):
     return ans, Zero(tangent_aval(get_aval(ans))) if out is None else out
 
 
+# Value tests: the jvp rules of mul by a constant, div, log, sqrt, ... take exact shortcut
+# equations where a known value is finite or nonzero (the general ones otherwise). A
+# traced value is not known, but the eager tape's compiled backward passes trace the rules
+# with guards (funcad/interpreters/tape_backward.py): `_core.value_test_hook` answers then.
+
+
 def _finite_constant(a):
-    return type(a) is np.ndarray and bool(np.isfinite(a).all()) or (
-        isinstance(a, (np.generic, float, int)) and bool(np.isfinite(a)))
+    if type(a) is np.ndarray:
+        return bool(np.isfinite(a).all())
+    if isinstance(a, (np.generic, float, int)):
+        return bool(np.isfinite(a))
+    hook = _core.value_test_hook
+    return hook is not None and hook(_finite_constant, a)
 
 
 def _nonzero_constant(y):
     if type(y) is np.ndarray:
         return bool((y != 0).all())  # the method: np.all's dispatch costs more than the test
-    return isinstance(y, (np.ndarray, np.generic, float, int)) and bool(np.all(y != 0))
+    if isinstance(y, (np.ndarray, np.generic, float, int)):
+        return bool(np.all(y != 0))
+    hook = _core.value_test_hook
+    return hook is not None and hook(_nonzero_constant, y)
 
 
 jvp_rules[div_p] = _div_jvp
