@@ -338,7 +338,7 @@ class Array(np.ndarray, metaclass=_ArrayMeta):  # noqa: PLW1641 (no __slots__: s
             return _core._tracer_methods["__getitem__"](self, idx)
         out = np.ndarray.__getitem__(self, idx)
         if type(out) is Array and out.flags.writeable:   # advanced indexing: a fresh copy
-            out.setflags(write=False)
+            out.setflags(False)
         if self._weak:
             return mark_weak(out)
         return out
@@ -481,7 +481,7 @@ _WRITING_FUNCTIONS = frozenset(f for f in (
 def wrap(x: np.ndarray) -> Array:
     """A read-only Array view of an ndarray (the ndarray itself is left as it is)."""
     out = x.view(Array)
-    out.setflags(write=False)
+    out.setflags(False)
     return out
 
 
@@ -489,11 +489,11 @@ def _results(r: Any) -> Any:
     t = type(r)
     if t is np.ndarray:
         r = r.view(Array)
-        r.setflags(write=False)
+        r.setflags(False)
         return r
     if t is Array:
         if r.flags.writeable:
-            r.setflags(write=False)
+            r.setflags(False)
         return r
     if t is tuple:
         return tuple(_results(x) for x in r)
@@ -512,8 +512,12 @@ _NUMPY_SCALARS = frozenset({np.float64, np.float32, np.float16, np.int64, np.int
 
 def _scalar_array(x: np.generic) -> Array:
     out = np.asarray(x).view(Array)
-    out.setflags(write=False)
+    out.setflags(False)
     return out
+
+
+# `x.setflags(False)`, not `setflags(write=False)`: keyword parsing costs 140 ns more, on
+# every result that leaves funcad.
 
 
 def to_array(x: Any) -> Any:
@@ -522,7 +526,7 @@ def to_array(x: Any) -> Any:
     t = type(x)
     if t is np.ndarray:
         x = x.view(Array)
-        x.setflags(write=False)
+        x.setflags(False)
     elif t in _NUMPY_SCALARS:
         return _scalar_array(x)
     return x
@@ -536,7 +540,7 @@ def to_arrays(out: Any) -> Any:
     t = type(out)
     if t is np.ndarray:
         out = out.view(Array)
-        out.setflags(write=False)
+        out.setflags(False)
         return out
     if t in _NUMPY_SCALARS:
         return _scalar_array(out)
@@ -564,7 +568,7 @@ def mark_weak(x: Any, weak: bool = True) -> Any:
     t = type(x)
     if t is np.ndarray or t is Array or t in _NUMPY_SCALARS:
         out = np.asarray(x).view(Array)
-        out.setflags(write=False)
+        out.setflags(False)
         out._weak = True
         return out
     return x

@@ -225,7 +225,7 @@ def _weak_result(prim: Primitive, args: tuple, params: dict, out: Any) -> Any:
     arr = to_array(out)
     if type(arr) is _array_type and out_weak(prim, [get_aval(a) for a in args], params):
         arr = arr.view(_array_type)
-        arr.setflags(write=False)
+        arr.setflags(False)
         arr._weak = True
     return arr
 
@@ -239,7 +239,7 @@ def _weak_results(prim: Primitive, args: tuple, params: dict, outs: list) -> lis
         o = to_array(o)
         if a.weak_type and type(o) is _array_type:
             o = o.view(_array_type)
-            o.setflags(write=False)
+            o.setflags(False)
             o._weak = True
         res.append(o)
     return res

@@ -251,8 +251,8 @@ class Jitted:
         self._cache, self._fast = _shared_caches(
             fun, (self.static_argnums, self.static_argnames, self.donate_argnums, options))
         self._runs: dict = {}      # id(jaxpr) -> (jaxpr, compiled executor)
-        # the fast call of the last single-ndarray signature (shape, dtype) called
-        self._one_shape = self._one_dtype = self._one_call = None
+        # (shape, dtype, fast call) of the last single-ndarray signature called
+        self._one = (None, None, None)
         # updated=(): copying fun.__dict__ would overwrite our own attributes (e.g. `fun`)
         functools.update_wrapper(self, fun, updated=())
 
@@ -334,12 +334,12 @@ class Jitted:
 
     def __call__(self, *args, **kwargs):
         # Fastest path: one ndarray of the shape and dtype of the last such call.
-        if len(args) == 1 and not kwargs:
+        if not kwargs and len(args) == 1:
             a = args[0]
-            if (type(a) is np.ndarray and a.shape == self._one_shape
-                    and a.dtype is self._one_dtype and _core._dynamic_main is _EVAL_MAIN
-                    and not _plain):
-                return self._one_call(args)
+            shape, dtype, call = self._one
+            if (type(a) is np.ndarray and a.dtype is dtype and a.shape == shape
+                    and _core._dynamic_main is _EVAL_MAIN and not _plain):
+                return call(args)
         if _plain:  # funcad.disable_jit(): run the Python function itself
             if _disabled:
                 return self.fun(*args, **kwargs)
@@ -352,8 +352,7 @@ class Jitted:
                 pass
             else:
                 if len(args) == 1 and type(args[0]) is np.ndarray:
-                    self._one_shape, self._one_dtype = args[0].shape, args[0].dtype
-                    self._one_call = call
+                    self._one = (args[0].shape, args[0].dtype, call)
                 return call(args)
         return self._call_slow(args, kwargs)
 

@@ -142,6 +142,26 @@ def test_layouts_and_scalars_are_normalised(numba_on):
     _close(f(a[:, ::-1].copy()[:, ::-1], 2.0), np.sum(a * 2.0, axis=0))
 
 
+def test_one_output_fast_path_normalises_layouts(numba_on):
+    # The driver's one-output entry point (codegen._single_entry) runs the kernel on the
+    # argument as it comes; a strided or read-only array of the same shape and dtype makes
+    # the kernel refuse it, and the call goes to the general path.
+    f = fa.jit(fa.grad(lambda x: fnp.sum(fnp.sin(x) * x)))
+    x = np.linspace(-1.0, 1.0, 16)
+    want = np.cos(x) * x + np.sin(x)
+    strided = np.linspace(-1.0, 1.0, 32)[::2]          # (16,), as x, but every other
+    want_strided = np.cos(strided) * strided + np.sin(strided)
+    for arg, ref in [(x, want), (x, want), (strided, want_strided), (x[::-1], want[::-1]),
+                     (fa.device_put(x), want), (x, want)]:
+        out = f(arg)
+        _close(out, ref)
+        assert isinstance(out, fa.Array) and not out.flags.writeable
+    ro = x.copy()
+    ro.flags.writeable = False
+    _close(f(ro), want)
+    assert "_single(args)" in f.lower(x).source
+
+
 def test_outputs_do_not_alias_inputs(numba_on):
     x = np.arange(6.0)
     out = fa.jit(lambda x: (x, x.reshape(2, 3)))(x)

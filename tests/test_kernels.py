@@ -272,7 +272,7 @@ def test_long_lived_cheap_residuals_are_recomputed(monkeypatch):
         lp = lower_program(fa.jit(g).lower(ws, x)._flat, "f", _options_dict(()))
         live, peak = set(), 0
         for ln in lp.source.split("# ---- kernels")[0].splitlines():
-            m = re.match(r"\s+(\w+) = (?:_rt\.fill\()?_rt\.empty1\(37,", ln)
+            m = re.match(r"\s+(\w+) = (?:_rt\.fill\()?_empty\(37,", ln)
             if m:
                 live.add(m.group(1))
             elif ln.strip().startswith("del "):

@@ -425,7 +425,12 @@ def _build_split(lowered: LoweredSource, key: str, opts: dict, disabled: bool,
                 f"{len(lowered.calls)} kernel calls, "
                 f"{len({c.kernel.key for c in lowered.calls})} distinct kernels")
     compiled = Compiled(lowered, key, filename, fn)
-    compiled.run = _make_split_executor(fn, lowered)
+    compiled.run = run = _make_split_executor(fn, lowered)
+    single = globs.get(fname + "_single")
+    if single is not None and getattr(run, "single", None) is not None and not getattr(
+            run, "callbacks", False):
+        globs["_fallback_single"] = run.single     # (see codegen._single_entry)
+        run.single = single
     return compiled
 
 
@@ -609,7 +614,8 @@ def _make_split_executor(fn: Callable, lowered: LoweredSource) -> Callable:
     run.scalar_outs = scalar_outs
     run.fn = fn
     run.extra = extra
-    if "_rt.call_callback(" in lowered.source:
+    run.callbacks = "_rt.call_callback(" in lowered.source
+    if run.callbacks:
         _add_single(run, lowered, lambda args: fn(*run_args(args), *extra))
     else:
         # Without callbacks a program may run twice: try the arguments as they are (LLVM
@@ -635,7 +641,7 @@ def _add_single(run: Callable, lowered: LoweredSource, raw: Callable,
 
         def single(args):
             a = np.asarray(raw(args)[0], dt).view(Array)
-            a.setflags(write=False)
+            a.setflags(False)
             return a
     elif normalise is not None and not lowered.extra_args:
         fn = run.fn
@@ -646,12 +652,12 @@ def _add_single(run: Callable, lowered: LoweredSource, raw: Callable,
             except TypeError:
                 out = fn(*normalise(args))[0]
             a = out.view(Array)
-            a.setflags(write=False)
+            a.setflags(False)
             return a
     else:
         def single(args):
             a = raw(args)[0].view(Array)
-            a.setflags(write=False)
+            a.setflags(False)
             return a
     run.single = single
 
