@@ -152,16 +152,22 @@ abs = absolute
 
 
 def sign(x: Any, /) -> Any:
-    """Elementwise sign (-1, 0, 1)."""
+    """Elementwise sign (-1, 0, 1); booleans are refused, as in JAX."""
     (x,) = prepare("sign", x)
+    if x.dtype == np.bool_:
+        raise TypeError("sign does not accept dtype bool (as in JAX); accepted dtypes are "
+                        "integers, floats and complex numbers: convert with x.astype(int)")
     return ew.sign_p.bind(x)
 
 
 def round(a: Any, decimals: int = 0) -> Any:
     """Round half to even to `decimals` places."""
     (a,) = prepare("round", a)
+    if a.dtype == np.bool_:
+        raise ValueError("round of a boolean array is not supported (as in JAX): convert "
+                         "with x.astype(int) first")
     if not np.issubdtype(a.dtype, np.inexact):
-        if decimals >= 0 or a.dtype == np.bool_:
+        if decimals >= 0:
             return a
         # Integers to tens, hundreds, ...: round in float64, as NumPy does.
         return astype(round(astype(a, np.float64), decimals), a.dtype)
