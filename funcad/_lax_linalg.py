@@ -104,13 +104,39 @@ def lu_pivots_to_permutation(pivots: Any, permutation_size: int) -> Any:
 
 def qr(x: Any, *, pivoting: bool = False, full_matrices: bool = True,
        use_magma: bool | None = None) -> tuple:
-    """(q, r); full_matrices=True needs rows <= columns here (else use False); column
-    pivoting (JAX's pivoting=True) is not implemented; use_magma is unused."""
+    """(q, r), or (q, r, p) with `pivoting`: x[..., :, p] = q @ r, the columns ordered by
+    LAPACK's geqp3 (rank-revealing: |diag(r)| non-increasing). full_matrices=True needs
+    rows <= columns here (else use False); use_magma is unused.
+
+    The pivots come from SciPy's geqp3 (a callback, also from compiled code) and carry no
+    derivative; q and r are the QR decomposition of the permuted columns, differentiable
+    as JAX's (its derivative permutes the tangent's columns the same way)."""
     del use_magma
-    if pivoting:
-        raise NotImplementedError("lax.linalg.qr: pivoting=True (LAPACK's geqp3) is not "
-                                  "implemented in funcad")
-    return tuple(fnp.linalg.qr(x, mode="complete" if full_matrices else "reduced"))
+    mode = "complete" if full_matrices else "reduced"
+    if not pivoting:
+        return tuple(fnp.linalg.qr(x, mode=mode))
+    from funcad import lax
+    from funcad._callback import pure_callback
+    from funcad._extras import ShapeDtypeStruct
+    (x,) = fnp._base.promote_inexact(x)
+    shape = fnp.shape(x)
+    if len(shape) < 2:
+        raise ValueError(f"lax.linalg.qr: x must have at least 2 dimensions, got {shape}")
+    p = pure_callback(_geqp3_pivots, ShapeDtypeStruct((*shape[:-2], shape[-1]), np.int32),
+                      lax.stop_gradient(x), vmap_method="sequential")
+    cols = fnp.broadcast_to(fnp.expand_dims(p, -2), shape)
+    q, r = fnp.linalg.qr(fnp.take_along_axis(x, cols, axis=-1), mode=mode)
+    return q, r, p
+
+
+def _geqp3_pivots(a: np.ndarray) -> np.ndarray:
+    """Column pivots of LAPACK's QR with column pivoting (geqp3), per matrix of a stack."""
+    import scipy.linalg
+    a = np.asarray(a)
+    out = np.empty((*a.shape[:-2], a.shape[-1]), np.int32)
+    for idx in np.ndindex(*a.shape[:-2]):
+        out[idx] = scipy.linalg.qr(a[idx], mode="r", pivoting=True, check_finite=False)[1]
+    return out
 
 
 def svd(x: Any, *, full_matrices: bool = True, compute_uv: bool = True) -> Any:

@@ -727,3 +727,61 @@ def test_eigh_tridiagonal(dtype):
     wc = fsl.eigh_tridiagonal(d.astype(np.complex128), ce, eigvals_only=True)
     dense = np.diag(d.astype(complex)) + np.diag(ce, 1) + np.diag(np.conj(ce), -1)
     np.testing.assert_allclose(wc, np.linalg.eigvalsh(dense), atol=1e-4)
+
+
+# -- qr: scipy.linalg.qr's modes, and column pivoting ---------------------------------------
+
+_QR_SHAPES = [(5, 3), (4, 4), (3, 5)]
+
+
+@pytest.mark.parametrize("pivoting", [False, True])
+@pytest.mark.parametrize("mode", ["full", "economic", "r"])
+@pytest.mark.parametrize("shape", _QR_SHAPES)
+def test_scipy_qr_matches_scipy(shape, mode, pivoting):
+    a = np.random.default_rng(3).normal(size=shape)
+    if mode == "full" and shape[0] > shape[1]:
+        with pytest.raises(NotImplementedError, match="mode='economic'"):
+            fsl.qr(a, mode=mode, pivoting=pivoting)
+        return
+    want = scipy.linalg.qr(a, mode=mode, pivoting=pivoting)
+    want = want if isinstance(want, tuple) else (want,)
+    for f in (fsl.qr, fa.jit(fsl.qr, static_argnames=("mode", "pivoting"))):
+        got = f(a, mode=mode, pivoting=pivoting)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-13)
+        if pivoting:
+            assert got[-1].dtype == np.int32
+            q, r = (got[0], got[1]) if mode != "r" else (None, got[0])
+            d = np.abs(np.diagonal(r))
+            assert np.all(d[:-1] >= d[1:] - 1e-12)       # rank-revealing order
+            if q is not None:
+                np.testing.assert_allclose(q @ r, a[:, got[-1]], atol=1e-13)
+
+
+def test_qr_pivoting_rank_deficient_vmap_and_stacks():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 4))       # rank 2
+    q, r, p = lax.linalg.qr(a, pivoting=True, full_matrices=False)
+    assert np.all(np.abs(np.diagonal(r)[2:]) < 1e-12)
+    np.testing.assert_allclose(q @ r, a[:, p], atol=1e-13)
+    stack = np.stack([a, rng.normal(size=(6, 4)), 2 * a])
+    per = [lax.linalg.qr(m, pivoting=True, full_matrices=False) for m in stack]
+    for got in (lax.linalg.qr(stack, pivoting=True, full_matrices=False),
+                fa.vmap(lambda m: lax.linalg.qr(m, pivoting=True, full_matrices=False))(stack),
+                fa.jit(fa.vmap(lambda m: fsl.qr(m, mode="economic", pivoting=True)))(stack)):
+        for k in range(3):
+            np.testing.assert_allclose(got[k], np.stack([t[k] for t in per]), atol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 4)])
+def test_qr_pivoting_derivatives(shape):
+    # The pivots are constant near a generic matrix: Q and R are those of a[:, p], whose
+    # derivatives are the QR's (sign-invariant outputs: R's diagonal squared, Q R).
+    a = np.random.default_rng(5).normal(size=shape)
+
+    def f(a):
+        q, r, _ = lax.linalg.qr(a, pivoting=True, full_matrices=False)
+        return fnp.sum(fnp.diagonal(r) ** 2) + fnp.sum(fnp.tanh(q @ r))
+    check_grads(f, (a,), order=2, modes=("fwd", "rev"))
+    check_grads(fa.jit(f), (a,), order=1, modes=("fwd", "rev"))

@@ -18,7 +18,7 @@ from funcad import lax
 from funcad.numpy._base import is_traced, promote_inexact
 
 __all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigh_tridiagonal", "expm",
-           "hessenberg", "inv", "lu", "lu_factor", "lu_solve", "polar", "rsf2csf", "schur",
+           "hessenberg", "inv", "lu", "lu_factor", "lu_solve", "polar", "qr", "rsf2csf", "schur",
            "solve", "solve_triangular", "sqrtm"]
 
 
@@ -536,6 +536,37 @@ def eigh_tridiagonal(d: Any, e: Any, *, eigvals_only: bool = False, select: str 
     return w[lo:hi + 1], v[:, lo:hi + 1]
 
 # Called outside transforms, the public functions return funcad.Arrays.
+def qr(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full",
+       pivoting: bool = False, check_finite: bool = True) -> tuple:
+    """QR decomposition, as scipy.linalg.qr (and jax.scipy.linalg.qr).
+
+    mode 'full' (Q [..., m, m], R [..., m, n]), 'economic' (k = min(m, n) columns of Q and
+    rows of R) or 'r' (R alone, [..., m, n]: zero rows below for a tall matrix). With
+    `pivoting`, also the column order P of LAPACK's geqp3: a[..., :, P] = Q @ R with
+    |diag(R)| non-increasing. Returns (Q, R), (Q, R, P), (R,) or (R, P), as JAX's.
+    mode='full' of a matrix with more rows than columns is not supported (the last m - n
+    columns of Q); overwrite_a, lwork and check_finite are unused.
+    """
+    del overwrite_a, lwork, check_finite
+    if mode not in ("full", "economic", "r"):
+        raise ValueError(f"Unsupported QR decomposition mode {mode!r}: use 'full', "
+                         f"'economic' or 'r'")
+    (a,) = promote_inexact(fnp.asarray(a))
+    m, n = fnp.shape(a)[-2:]
+    if mode == "full" and m > n:
+        raise NotImplementedError(
+            f"scipy.linalg.qr: mode='full' of a matrix with more rows than columns ({m} x "
+            f"{n}) is not supported in funcad (the last {m - n} columns of Q); use "
+            f"mode='economic', or mode='r' for R")
+    q, r, *p = lax.linalg.qr(a, pivoting=pivoting, full_matrices=mode == "full")
+    if mode == "r":
+        if m > n:       # R as full_matrices gives it: zero rows below the n x n triangle
+            r = fnp.concatenate([r, fnp.zeros((*fnp.shape(r)[:-2], m - n, n), r.dtype)],
+                                axis=-2)
+        return (r, *p)
+    return (q, r, *p)
+
+
 from funcad._array import export_arrays as _export_arrays  # noqa: E402
 
 _export_arrays(globals())
