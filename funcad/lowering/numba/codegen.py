@@ -1412,8 +1412,9 @@ def _single_entry(fun_name: str, params: list, body: list, out: str) -> str:
     no call, tuple or conversion in between (0.15 us of a 1 us call). A TypeError (a kernel
     refusing an argument's dtype or layout) hands the call to `_fallback_single`, which
     the compiler sets: the general path, which normalises the arguments."""
-    lines = ["", "", f"def {fun_name}_single(args):", "    try:",
-             f"        {', '.join(params)}{',' if len(params) == 1 else ''} = args"]
+    lines = ["", "", f"def {fun_name}_single(args):", "    try:"]
+    if params:
+        lines.append(f"        {', '.join(params)}{',' if len(params) == 1 else ''} = args")
     lines += ["    " + ln for ln in body]
     lines += ["    except TypeError:", "        return _fallback_single(args)",
               f"    out = {out}.view(_rt.Array)", "    out.setflags(False)", "    return out"]
