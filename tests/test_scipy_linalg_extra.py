@@ -398,8 +398,13 @@ def test_funm():
     _close(F, sl.funm(A, np.exp), atol=1e-11)
     _close(fsl.funm(A, lambda x: fnp.sin(x) + 2 * fnp.cos(x)),
            sl.funm(A, lambda x: np.sin(x) + 2 * np.cos(x)), atol=1e-11)
-    F, err = fsl.funm(A, fnp.exp, disp=False)
-    assert 0 <= float(err) <= 1
+    for n in (1, 2, 12):
+        B = rng.standard_normal((n, n))
+        F, err = fsl.funm(B, fnp.exp, disp=False)
+        F2, err2 = sl.funm(B, np.exp, disp=False)
+        _close(F, F2, atol=1e-11)
+        np.testing.assert_allclose(float(err), err2, rtol=1e-6)
+    _close(fsl.funm(np.eye(3), fnp.exp), np.e * np.eye(3))    # equal eigenvalues
     _close(fa.jit(lambda a: fsl.funm(a, fnp.exp))(A), sl.funm(A, np.exp), atol=1e-11)
     with pytest.raises(ValueError, match="square"):
         fsl.funm(np.ones((2, 3)), fnp.exp)

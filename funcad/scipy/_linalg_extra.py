@@ -462,7 +462,7 @@ def expm_frechet(A: Any, E: Any, *, method: str | None = None,
 
 def funm(A: Any, func: Callable, disp: bool = True) -> Any:
     """Matrix function func(A) by the Schur-Parlett recurrence (Golub and Van Loan 11.1.1),
-    as JAX: complex result; with disp=False also an error estimate. No derivative (schur)."""
+    as JAX (a superdiagonal per step): complex result; disp=False adds the error estimate."""
     from funcad.scipy.linalg import rsf2csf, schur
     A = fnp.asarray(A)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
@@ -470,26 +470,22 @@ def funm(A: Any, func: Callable, disp: bool = True) -> Any:
     T, Z = schur(A)
     T, Z = rsf2csf(T, Z)
     N = T.shape[0]
-    d = func(fnp.diagonal(T))
-    d = fnp.asarray(d).astype(T.dtype)
-    # F[i, j] for j - i = p, diagonal by diagonal (Parlett's recurrence)
-    F = [[None] * N for _ in range(N)]
-    for i in range(N):
-        F[i][i] = d[i]
-    minden = fnp.abs(T[0, 0]) if N else fnp.asarray(np.inf)
+    d = fnp.asarray(func(fnp.diagonal(T))).astype(T.dtype)
+    # Parlett's recurrence, one superdiagonal p at a time: with F holding the diagonals
+    # below p, (T F - F T)[i, i + p] = T[i, j] (F[j, j] - F[i, i]) + sum_{i<k<j} (T[i, k]
+    # F[k, j] - F[i, k] T[k, j]), the numerator of Golub and Van Loan's 11.1.1
+    F = d[:, None] * np.eye(N, dtype=bool)
+    tdiag = fnp.diagonal(T)
+    den = tdiag[None, :] - tdiag[:, None]           # T[j, j] - T[i, i]
+    safe = fnp.where(den != 0, den, 1)
     for p in range(1, N):
-        for i in range(N - p):
-            j = i + p
-            s = T[i, j] * (F[j][j] - F[i][i])
-            for k in range(i + 1, j):
-                s = s + T[i, k] * F[k][j] - F[i][k] * T[k, j]
-            den = T[j, j] - T[i, i]
-            s = fnp.where(den != 0, s / fnp.where(den != 0, den, 1), s)
-            F[i][j] = s
-            minden = fnp.minimum(minden, fnp.abs(den))
-    zero = fnp.zeros((), T.dtype)
-    Fm = fnp.stack([fnp.stack([F[i][j] if F[i][j] is not None else zero
-                               for j in range(N)]) for i in range(N)]) if N else T
+        G = T @ F - F @ T
+        F = F + fnp.where(np.eye(N, k=p, dtype=bool), fnp.where(den != 0, G / safe, G), 0)
+    upper = np.triu(np.ones((N, N), dtype=bool), 1)
+    minden = fnp.abs(T[0, 0]) if N else fnp.asarray(np.inf)
+    if N > 1:
+        minden = fnp.minimum(minden, fnp.min(fnp.where(upper, fnp.abs(den), np.inf)))
+    Fm = F
     Fm = Z @ Fm @ _H(Z)
     if disp:
         return Fm
