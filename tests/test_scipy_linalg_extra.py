@@ -209,6 +209,16 @@ def test_size_matrices_large_and_jit():
     # exact: binomials and the inverse Hilbert matrix from Python integers
     np.testing.assert_array_equal(fsl.pascal(30), sl.pascal(30).astype(np.float64))
     np.testing.assert_array_equal(fsl.invhilbert(14), sl.invhilbert(14))
+    # beyond 2^53: each entry the correctly rounded integer (SciPy's exact=True ones)
+    for kind in ("symmetric", "lower"):
+        np.testing.assert_array_equal(fsl.pascal(40, kind),
+                                      sl.pascal(40, kind, exact=True).astype(np.float64))
+        np.testing.assert_array_equal(fsl.invpascal(40, kind),
+                                      sl.invpascal(40, kind, exact=True).astype(np.float64))
+    np.testing.assert_array_equal(fsl.invhilbert(30),
+                                  sl.invhilbert(30, exact=True).astype(np.float64))
+    big = np.asarray(fsl.pascal(600))      # past float64's range: inf, as SciPy's floats
+    assert np.isinf(big[-1, -1]) and big[-1, -1] > 0 and big[0, -1] == 1
     np.testing.assert_array_equal(fa.jit(fsl.hilbert, static_argnums=0)(4), sl.hilbert(4))
     np.testing.assert_array_equal(fa.jit(lambda: fsl.pascal(4, "upper"))(),
                                   sl.pascal(4, "upper"))

@@ -18,7 +18,6 @@ from typing import Any, Callable
 import numpy as np
 
 import funcad.numpy as fnp
-from funcad import lax
 from funcad._custom_derivatives import custom_jvp, custom_vjp
 from funcad.numpy._base import promote, promote_inexact
 
@@ -181,8 +180,7 @@ def fiedler_companion(a: Any) -> Any:
 
 
 def convolution_matrix(a: Any, n: int, mode: str = "full") -> Any:
-    """Matrix A with A @ v == convolve(a, v, mode) for v of length n; batched over a's
-    leading axes."""
+    """Matrix A with A @ v == convolve(a, v, mode) for v of length n (a batched)."""
     n = _static_int("convolution_matrix", n)
     if n <= 0:
         raise ValueError(f"n must be a positive integer; got {n}.")
@@ -222,9 +220,16 @@ def _kind(kind):
     return kind
 
 
+def _float(x: int) -> float:
+    try:
+        return float(x)             # correctly rounded
+    except OverflowError:           # beyond float64's range, as floating point would give
+        return math.inf if x > 0 else -math.inf
+
+
 def _exact(rows, dtype=np.float64):
-    """A float array from a nested list of Python ints/Fractions, each correctly rounded."""
-    return fnp.asarray(np.array([[float(x) for x in row] for row in rows], dtype=dtype)
+    """A float array from a nested list of Python ints, each correctly rounded."""
+    return fnp.asarray(np.array([[_float(x) for x in row] for row in rows], dtype=dtype)
                        .reshape(len(rows), len(rows[0]) if rows else 0))
 
 
@@ -239,9 +244,18 @@ def invhilbert(n: int) -> Any:
     """Inverse of the Hilbert matrix of order n (exact integers, rounded to float64)."""
     n = _static_int("invhilbert", n)
     c = math.comb
-    rows = [[(-1) ** (i + j) * (i + j + 1) * c(n + i, n - j - 1) * c(n + j, n - i - 1)
+    rows = [[(-1 if (i + j) % 2 else 1) * (i + j + 1) * c(n + i, n - j - 1) * c(n + j, n - i - 1)
              * c(i + j, i) ** 2 for j in range(n)] for i in range(n)]
     return _exact(rows) if n else fnp.zeros((0, 0))
+
+
+def _binomials(n):
+    """[[comb(i, j)]] for i, j < n, as Python integers (Pascal's rule)."""
+    L = [[1] + [0] * (n - 1)]
+    for i in range(1, n):
+        prev = L[-1]
+        L.append([1] + [prev[j - 1] + prev[j] for j in range(1, n)])
+    return L
 
 
 def pascal(n: int, kind: str | None = None) -> Any:
@@ -250,10 +264,15 @@ def pascal(n: int, kind: str | None = None) -> Any:
     n = _static_int("pascal", n)
     if n == 0:
         return fnp.zeros((0, 0))
-    if kind == "symmetric":
-        rows = [[math.comb(i + j, i) for j in range(n)] for i in range(n)]
+    if kind == "symmetric":   # comb(i + j, i), by P[i][j] = P[i - 1][j] + P[i][j - 1]
+        rows = [[1] * n]
+        for i in range(1, n):
+            row = [1]
+            for j in range(1, n):
+                row.append(row[-1] + rows[-1][j])
+            rows.append(row)
     else:
-        rows = [[math.comb(i, j) for j in range(n)] for i in range(n)]
+        rows = _binomials(n)
         if kind == "upper":
             rows = [list(r) for r in zip(*rows)]
     return _exact(rows)
@@ -265,14 +284,16 @@ def invpascal(n: int, kind: str | None = None) -> Any:
     n = _static_int("invpascal", n)
     if n == 0:
         return fnp.zeros((0, 0))
-    Li = [[(-1) ** (i - j) * math.comb(i, j) for j in range(n)] for i in range(n)]
+    Li = [[-b if (i - j) % 2 else b for j, b in enumerate(row)]
+          for i, row in enumerate(_binomials(n))]
     if kind == "lower":
         rows = Li
     elif kind == "upper":
         rows = [list(r) for r in zip(*Li)]
-    else:   # P = L L^T, so P^-1 = L^-T L^-1
-        rows = [[sum(Li[k][i] * Li[k][j] for k in range(n)) for j in range(n)]
-                for i in range(n)]
+    else:   # P = L L^T, so P^-1 = L^-T L^-1 (exact integer products)
+        Lo = np.empty((n, n), dtype=object)
+        Lo[:] = Li
+        rows = (Lo.T @ Lo).tolist()
     return _exact(rows)
 
 
@@ -421,8 +442,7 @@ _sylvester.defvjp(_sylvester_fwd, _sylvester_bwd)
 
 def solve_sylvester(A: Any, B: Any, C: Any, *, method: str = "schur",
                     tol: float = 1e-8) -> Any:
-    """Solve A X + X B = C (method 'schur', Bartels-Stewart, or 'eigen'); NaNs when some
-    eigenvalue sum of A and B is within tol of 0, as JAX. Differentiable, batched."""
+    """Solve A X + X B = C (method 'schur' or 'eigen'; NaNs if eig(A) + eig(B) is near 0)."""
     A, B, C = promote_inexact(fnp.asarray(A), fnp.asarray(B), fnp.asarray(C))
     if A.ndim < 2 or B.ndim < 2 or C.ndim < 2:
         raise ValueError(f"Incompatible shapes for Sylvester equation:\nA: {A.shape}\n"
@@ -461,8 +481,7 @@ def expm_frechet(A: Any, E: Any, *, method: str | None = None,
 
 
 def funm(A: Any, func: Callable, disp: bool = True) -> Any:
-    """Matrix function func(A) by the Schur-Parlett recurrence (Golub and Van Loan 11.1.1),
-    as JAX (a superdiagonal per step): complex result; disp=False adds the error estimate."""
+    """Matrix function func(A) (complex), Schur-Parlett as JAX; disp=False: (F, err)."""
     from funcad.scipy.linalg import rsf2csf, schur
     A = fnp.asarray(A)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
