@@ -422,8 +422,11 @@ def _sylvester_jvp_rule(method, tol, primals, tangents):
     return X, _sylvester(method, tol, A, B, dC - dA @ X - X @ dB)
 
 
-_sylvester = custom_vjp(lambda method, tol, A, B, C: _sylvester_jvp(method, tol, A, B, C),
-                        nondiff_argnums=(0, 1))
+def _sylvester_vjp_fun(method, tol, A, B, C):
+    return _sylvester_jvp(method, tol, A, B, C)
+
+
+_sylvester = custom_vjp(_sylvester_vjp_fun, nondiff_argnums=(0, 1))
 
 
 def _sylvester_fwd(method, tol, A, B, C):
