@@ -17,9 +17,12 @@ import funcad.numpy as fnp
 from funcad import lax
 from funcad.numpy._base import is_traced, promote_inexact
 
-__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigh_tridiagonal", "expm",
-           "hessenberg", "inv", "lu", "lu_factor", "lu_solve", "polar", "qr", "rsf2csf", "schur",
-           "solve", "solve_triangular", "sqrtm"]
+__all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "circulant", "companion",
+           "convolution_matrix", "det", "dft", "eigh", "eigh_tridiagonal", "expm",
+           "expm_frechet", "fiedler", "fiedler_companion", "funm", "hadamard", "hankel",
+           "helmert", "hessenberg", "hilbert", "inv", "invhilbert", "invpascal", "leslie", "lu",
+           "lu_factor", "lu_solve", "pascal", "polar", "qr", "rsf2csf", "schur", "solve",
+           "solve_sylvester", "solve_triangular", "sqrtm", "svd", "toeplitz"]
 
 
 def _mT(a):
@@ -567,6 +570,10 @@ def qr(a: Any, overwrite_a: bool = False, lwork: Any = None, mode: str = "full",
     return (q, r, *p)
 
 
+from funcad.scipy._linalg_extra import (  # noqa: E402
+    block_diag, circulant, companion, convolution_matrix, dft, expm_frechet, fiedler,
+    fiedler_companion, funm, hadamard, hankel, helmert, hilbert, invhilbert, invpascal,
+    leslie, pascal, solve_sylvester, svd, toeplitz)
 from funcad._array import export_arrays as _export_arrays  # noqa: E402
 
 _export_arrays(globals())
