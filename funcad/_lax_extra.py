@@ -434,8 +434,22 @@ def reciprocal(x: Any) -> Any:
 
 
 def nextafter(x1: Any, x2: Any) -> Any:
-    """The next representable value after x1 in the direction of x2, elementwise."""
+    """The next representable value after x1 in the direction of x2, elementwise; not
+    differentiable, as JAX's."""
+    _refuse_differentiated("nextafter", "x1", x1)
+    _refuse_differentiated("nextafter", "x2", x2)
+    return _nextafter(*_same_float("nextafter", x1, x2))
+
+
+@custom_jvp
+def _nextafter(x1, x2):
     return fnp.nextafter(x1, x2)
+
+
+@_nextafter.defjvp
+def _nextafter_jvp(primals, tangents):
+    (x1, x2), (t1, t2) = primals, tangents
+    return _nextafter(x1, x2), _no_derivative(t1) + _no_derivative(t2)
 
 
 def optimization_barrier(operand: Any, /) -> Any:

@@ -327,7 +327,8 @@ def test_special_derivatives():
 
 def test_special_no_derivative_where_jax_has_none():
     for f in (lambda m: lax.polygamma(m, 1.5), lambda a: lax.betainc(a, 2.0, 0.5),
-              lambda x: lax.zeta(x, 2.0), lambda q: lax.zeta(3.0, q)):
+              lambda x: lax.zeta(x, 2.0), lambda q: lax.zeta(3.0, q),
+              lambda x: lax.nextafter(x, 0.0)):
         with pytest.raises(ValueError, match="no derivative"):
             fa.grad(f)(1.5)
         with pytest.raises(ValueError, match="no derivative"):
