@@ -190,7 +190,8 @@ def custom_linear_solve(matvec: Callable, b: Any, solve: Callable,
     As JAX's: the tangent is `solve(matvec, db - dmatvec(x))`, reverse mode solves the
     transposed system with `transpose_solve(vecmat, ct)` (`solve` when `symmetric`), and
     `solve` itself is never differentiated. Reverse mode without `transpose_solve` of a
-    non-symmetric system is refused.
+    non-symmetric system is refused, and so is (NotImplementedError) reverse mode over
+    forward mode in what `matvec` closes over; other second derivatives are implicit too.
 
     >>> import numpy as np, funcad as fa, funcad.numpy as fnp
     >>> a = np.array([[2.0, 1.0], [1.0, 3.0]])

@@ -164,10 +164,18 @@ def test_custom_linear_solve_matches_linalg_solve(solver, mat):
 
 
 def test_custom_linear_solve_second_order():
-    # forward over forward and forward over reverse (the Hessian) are implicit too
+    # forward over forward, reverse over reverse and forward over reverse (the Hessian)
+    # are implicit too
     check_grads(nonsym, (A, B), order=2, modes=("fwd",))
+    check_grads(nonsym, (A, B), order=2, modes=("rev",))
     h = fa.hessian(loss(nonsym), 1)(A, B)
     close(h, fa.hessian(loss(nonsym, ref=True), 1)(A, B), 1e-9)
+    for t in (lambda g: fa.jacrev(fa.grad(g, 0), 0), lambda g: fa.jacrev(fa.jacfwd(g, 1), 1),
+              lambda g: fa.jit(fa.jacrev(fa.grad(g, 1), 0))):
+        close(t(loss(nonsym))(A, B), t(loss(nonsym, ref=True))(A, B), 1e-9)
+    # reverse over forward in the matrix's parameters is not supported: an error
+    with pytest.raises(NotImplementedError):
+        fa.jacrev(fa.jacfwd(loss(nonsym), 0), 0)(A, B)
 
 
 def test_custom_linear_solve_pytree_and_aux():
