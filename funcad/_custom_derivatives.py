@@ -757,7 +757,18 @@ def _lin_abstract_eval(*avals, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_con
 
 def _lin_jvp(primals, tangents, *, fun_jaxpr, bwd_jaxpr, num_fun_consts, num_bwd_consts,
              num_res):
-    # Forward mode over a custom_vjp tangent: differentiate the jvp through fun.
+    # Forward mode over a custom_vjp tangent: differentiate the jvp through fun. When only
+    # the tangent operands vary, custom_lin is linear in them: apply it to their tangents
+    # (so it stays transposable by bwd, and a fun whose jvp holds custom_lin terminates).
+    n_t = len(fun_jaxpr.invars) - num_fun_consts
+    if all(type(t) is Zero for t in tangents[:len(tangents) - n_t]):
+        params = dict(fun_jaxpr=fun_jaxpr, bwd_jaxpr=bwd_jaxpr, num_fun_consts=num_fun_consts,
+                      num_bwd_consts=num_bwd_consts, num_res=num_res)
+        head = list(primals[:len(primals) - n_t])
+        outs = custom_lin_p.bind(*primals, **params)
+        t_outs = custom_lin_p.bind(*head, *[instantiate(t) for t in tangents[len(head):]],
+                                   **params)
+        return list(outs), list(t_outs)
     return jvp_flat(lambda *a: _lin_apply(fun_jaxpr, num_fun_consts, num_bwd_consts,
                                           num_res, a), primals, tangents)
 

@@ -42,6 +42,11 @@ __all__ = [
     "reshape", "rev", "round", "rsqrt", "sign", "sin", "sinh", "slice", "slice_in_dim",
     "sort", "sort_key_val", "sqrt", "square", "squeeze", "sub", "tan", "tanh", "top_k",
     "transpose", "linalg", "FftType", "fft",
+    # funcad._lax_extra
+    "custom_root", "custom_linear_solve", "full", "full_like", "select_n", "reciprocal",
+    "nextafter", "optimization_barrier", "split", "collapse", "empty", "broadcast_shapes",
+    "reduce_xor", "tile", "stack", "unstack", "polygamma", "zeta", "igamma", "igammac",
+    "bessel_i0e", "bessel_i1e", "betainc", "index_take",
 ]
 
 
@@ -583,6 +588,32 @@ from funcad._lax_ops import (  # noqa: E402,F401  lower-level operations
 )
 
 
+from funcad._lax_extra import (  # noqa: E402,F401  implicit solves, constructors, special
+    bessel_i0e,
+    bessel_i1e,
+    betainc,
+    broadcast_shapes,
+    collapse,
+    custom_linear_solve,
+    custom_root,
+    empty,
+    full,
+    full_like,
+    igamma,
+    igammac,
+    index_take,
+    nextafter,
+    optimization_barrier,
+    polygamma,
+    reciprocal,
+    reduce_xor,
+    select_n,
+    split,
+    stack,
+    tile,
+    unstack,
+    zeta,
+)
 from funcad import _lax_linalg as linalg  # noqa: E402,F401  (funcad.lax.linalg)
 from funcad._lax_fft import FftType, fft  # noqa: E402,F401
 
