@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad._array import Array  # noqa: F401  (drivers' one-output entry points return it)
-
 
 def dot_nn(a, b):
     """a @ b for C-contiguous 2-d arrays (BLAS)."""

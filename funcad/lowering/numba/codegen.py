@@ -1401,9 +1401,10 @@ _DRIVER_DTYPES = frozenset(np.dtype(n) for n in (
     "float32", "float64", "complex64", "complex128"))
 _DRIVER_EMPTY = re.compile(r"_rt\.empty1\((\w+), np\.(" + "|".join(
     sorted(d.name for d in _DRIVER_DTYPES if d != np.bool_)) + r")\)")
-_DRIVER_HEADER = ("from numpy import empty as _empty, " + ", ".join(
-    f"{'bool_' if d == np.bool_ else d.name} as _{d.name}"
-    for d in sorted(_DRIVER_DTYPES, key=lambda d: d.name)))
+_DRIVER_HEADER = ("from funcad._array import Array as _Array\n"
+                  "from numpy import empty as _empty, " + ", ".join(
+                      f"{'bool_' if d == np.bool_ else d.name} as _{d.name}"
+                      for d in sorted(_DRIVER_DTYPES, key=lambda d: d.name)))
 
 
 def _single_entry(fun_name: str, params: list, body: list, out: str) -> str:
@@ -1417,7 +1418,7 @@ def _single_entry(fun_name: str, params: list, body: list, out: str) -> str:
         lines.append(f"        {', '.join(params)}{',' if len(params) == 1 else ''} = args")
     lines += ["    " + ln for ln in body]
     lines += ["    except TypeError:", "        return _fallback_single(args)",
-              f"    out = {out}.view(_rt.Array)", "    out.setflags(False)", "    return out"]
+              f"    out = {out}.view(_Array)", "    out.setflags(False)", "    return out"]
     return "\n".join(lines) + "\n"
 
 
