@@ -13,7 +13,9 @@ from funcad._tree import pub_tree_leaves as tree_leaves
 from funcad._tree import pub_tree_map as tree_map
 from funcad._tree import pub_tree_structure as tree_structure
 
-__all__ = ["all", "flatten", "leaves", "map", "reduce", "structure", "transpose", "unflatten"]
+__all__ = ["all", "broadcast", "flatten", "flatten_with_path", "leaves", "leaves_with_path",
+           "map", "map_with_path", "reduce", "reduce_associative", "static", "structure",
+           "transpose", "unflatten"]
 
 _NO_INIT = object()
 
@@ -88,3 +90,49 @@ def _flatten_up_to(td: PyTreeDef, tree: Any) -> list:
     for k, c in zip(kids, td.children, strict=True):
         out.extend(_flatten_up_to(c, k))
     return out
+
+
+def map_with_path(f: Callable, tree: Any, *rest: Any, is_leaf: Callable | None = None,
+                  is_leaf_takes_path: bool = False) -> Any:
+    """Apply ``f(key_path, leaf, *rest_leaves)`` to the leaves of `tree`."""
+    from funcad._tree_paths import tree_map_with_path
+    return tree_map_with_path(f, tree, *rest, is_leaf=is_leaf,
+                              is_leaf_takes_path=is_leaf_takes_path)
+
+
+def flatten_with_path(tree: Any, is_leaf: Callable | None = None,
+                      is_leaf_takes_path: bool = False) -> tuple[list, PyTreeDef]:
+    """([(key_path, leaf)], treedef) of a pytree."""
+    from funcad._tree_paths import tree_flatten_with_path
+    return tree_flatten_with_path(tree, is_leaf, is_leaf_takes_path)
+
+
+def leaves_with_path(tree: Any, is_leaf: Callable | None = None,
+                     is_leaf_takes_path: bool = False) -> list:
+    """[(key_path, leaf)] of a pytree."""
+    from funcad._tree_paths import tree_leaves_with_path
+    return tree_leaves_with_path(tree, is_leaf, is_leaf_takes_path)
+
+
+def reduce_associative(operation: Callable, tree: Any, *, identity: Any = _NO_INIT,
+                       is_leaf: Callable | None = None) -> Any:
+    """Reduce the leaves of a pytree with an associative operation (balanced order)."""
+    from funcad._tree_paths import _NO_INIT as _P_NO_INIT
+    from funcad._tree_paths import tree_reduce_associative
+    return tree_reduce_associative(operation, tree,
+                                   identity=_P_NO_INIT if identity is _NO_INIT else identity,
+                                   is_leaf=is_leaf)
+
+
+def broadcast(prefix_tree: Any, full_tree: Any, is_leaf: Callable | None = None) -> Any:
+    """Broadcast each leaf of `prefix_tree` over the matching subtree of `full_tree`."""
+    from funcad._tree_paths import tree_broadcast
+    return tree_broadcast(prefix_tree, full_tree, is_leaf)
+
+
+def static(**kwargs):
+    """A dataclasses.field marked static (metadata static=True), for register_dataclass."""
+    import dataclasses
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata["static"] = True
+    return dataclasses.field(metadata=metadata, **kwargs)
