@@ -55,6 +55,28 @@ from funcad._extras import ShapeDtypeStruct, eval_shape, linear_transpose  # noq
 from funcad._callback import pure_callback  # noqa: E402
 from funcad import ad_checkpoint, debug, errors, tree  # noqa: F401,E402
 from funcad.ad_checkpoint import checkpoint_policies  # noqa: E402
+from funcad._api_extra import (  # noqa: E402
+    block_until_ready,
+    clear_caches,
+    closure_convert,
+    custom_gradient,
+    default_device,
+    default_matmul_precision,
+    enable_x64,
+    ensure_compile_time_eval,
+    float0,
+    host_count,
+    host_id,
+    named_call,
+    named_scope,
+    numpy_dtype_promotion,
+    numpy_rank_promotion,
+    print_environment_info,
+    process_count,
+    process_index,
+    typeof,
+)
+from funcad import dtypes  # noqa: F401,E402
 
 jacobian = jacrev  # JAX's alias
 
@@ -70,4 +92,9 @@ __all__ = [
     "ShapeDtypeStruct", "ad_checkpoint", "checkpoint_policies", "config", "debug",
     "debug_infs", "debug_nans", "disable_jit", "eval_shape", "jacobian", "linear_transpose",
     "pure_callback", "tree",
+    "block_until_ready", "clear_caches", "closure_convert", "custom_gradient",
+    "default_device", "default_matmul_precision", "dtypes", "enable_x64",
+    "ensure_compile_time_eval", "float0", "host_count", "host_id", "named_call",
+    "named_scope", "numpy_dtype_promotion", "numpy_rank_promotion", "print_environment_info",
+    "process_count", "process_index", "typeof",
 ]
