@@ -326,7 +326,7 @@ def _flatten_up_to(td: PyTreeDef, tree: Any) -> list:
     return out
 
 
-def flatten_one_level(tree: Any) -> tuple[list, Any]:
+def flatten_one_level(tree: Any) -> tuple[tuple, Any]:
     """(children, aux data) of one pytree node; ValueError for a leaf."""
     kc = _key_children(tree)
     if kc is None:
@@ -335,7 +335,7 @@ def flatten_one_level(tree: Any) -> tuple[list, Any]:
     t = type(tree)
     if _is_namedtuple(tree) and t not in _registry:
         aux = t
-    return [c for _, c in kc[0]], aux
+    return tuple(c for _, c in kc[0]), aux
 
 
 def flatten_one_level_with_keys(tree: Any) -> tuple[list, Any]:

@@ -100,7 +100,8 @@ def test_register_with_keys():
 
 def test_flatten_one_level():
     t = {"b": [1], "a": P(3, 4)}
-    assert tu.flatten_one_level(t) == ([P(3, 4), [1]], ("a", "b"))
+    assert tu.flatten_one_level(t) == ((P(3, 4), [1]), ("a", "b"))  # as JAX
+    assert tu.flatten_one_level(None) == ((), None)
     kc, aux = tu.flatten_one_level_with_keys(P(1, 2))
     assert kc == [(tu.GetAttrKey("x"), 1), (tu.GetAttrKey("y"), 2)] and aux is P
     with pytest.raises(ValueError):
