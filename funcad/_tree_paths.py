@@ -154,34 +154,32 @@ class Partial(functools.partial):
     function is static (so it can be passed to jit)."""
 
     def __new__(cls, func, *args, **kw):
-        # Nested Partials are kept as they are (not merged) so the function stays static.
         if isinstance(func, functools.partial):
-            original = func
-            func = _HashableCallableShim(original)
-            out = super().__new__(cls, func, *args, **kw)
-            func.func = original.func
-            func.args = original.args
-            func.keywords = original.keywords
-            return out
+            func = _WholePartial(func)
         return super().__new__(cls, func, *args, **kw)
 
 
-class _HashableCallableShim:
-    """Wraps a partial so that functools.partial does not merge it (as JAX)."""
+class _WholePartial:
+    """A functools.partial given to Partial, kept whole: functools.partial would merge its
+    arguments into the new one's (making them children, not part of the static function).
+    Compares and hashes as the partial it holds; its attributes are that partial's."""
 
-    def __init__(self, fun):
-        self.fun = fun
+    __slots__ = ("partial",)
+
+    def __init__(self, partial: functools.partial):
+        self.partial = partial
 
     def __call__(self, *args, **kw):
-        return self.fun(*args, **kw)
+        return self.partial(*args, **kw)
 
-    def __hash__(self):
-        return hash(self.fun)
+    def __getattr__(self, name):
+        return getattr(self.partial, name)
 
     def __eq__(self, other):
-        if isinstance(other, _HashableCallableShim):
-            return self.fun == other.fun
-        return self.fun == other
+        return self.partial == (other.partial if isinstance(other, _WholePartial) else other)
+
+    def __hash__(self):
+        return hash(self.partial)
 
 
 register_pytree_node(Partial, lambda p: ((p.args, p.keywords), p.func),
