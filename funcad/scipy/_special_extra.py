@@ -1,0 +1,205 @@
+"""More of jax.scipy.special: gamma-family functions, entropies, Box-Cox, erfcx, bernoulli.
+
+Composites of funcad.numpy and the functions of funcad.scipy.special, so every transform
+covers them. Real inputs only; complex inputs raise ValueError.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+import funcad.numpy as fnp
+from funcad._custom_derivatives import custom_jvp
+from funcad.numpy._base import promote_inexact
+from funcad.scipy import special as _sp
+
+__all__ = [
+    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "erfcx", "factorial", "gamma",
+    "gammasgn", "kl_div", "loggamma", "multigammaln", "poch", "polygamma", "rel_entr",
+]
+
+
+def _real(name, *args):
+    out = promote_inexact(*args)
+    for a in out:
+        if np.issubdtype(fnp.result_type(a), np.complexfloating):
+            raise ValueError(f"{name} does not support complex-valued inputs.")
+    return out
+
+
+def gammasgn(x: Any) -> Any:
+    """The sign of Gamma(x): NaN at the poles and at NaN, -1 at -0.0."""
+    (x,) = _real("gammasgn", x)
+    fl = fnp.floor(x)
+    neg = x < 0
+    bad = (neg & (x == fl)) | fnp.isnan(x)
+    minus = (neg & (fnp.remainder(fl, 2.0) != 0)) | ((x == 0) & fnp.signbit(x))
+    return fnp.where(bad, np.nan, fnp.where(minus, -1.0, 1.0))
+
+
+def gamma(x: Any) -> Any:
+    """The gamma function, gammasgn(x) * exp(gammaln(x)) (real inputs)."""
+    (x,) = _real("gamma", x)
+    return gammasgn(x) * fnp.exp(_sp.gammaln(x))
+
+
+def loggamma(x: Any) -> Any:
+    """The principal log of Gamma for real x: gammaln(x) for x >= 0 (inf at 0), NaN below."""
+    (x,) = _real("loggamma", x)
+    return fnp.where(x >= 0, _sp.gammaln(x), np.nan)
+
+
+def beta(a: Any, b: Any) -> Any:
+    """The beta function Gamma(a) Gamma(b) / Gamma(a + b) (at the poles of Gamma: JAX's values)."""
+    a, b = _real("beta", a, b)
+    sign = gammasgn(a) * gammasgn(b) * gammasgn(a + b)
+    return sign * fnp.exp(_sp.betaln(a, b))
+
+
+def factorial(n: Any, exact: bool = False) -> Any:
+    """n! as Gamma(n + 1), 0 for n < 0 (exact=True is not supported, as in JAX)."""
+    if exact:
+        raise NotImplementedError("factorial with exact=True")
+    (n,) = _real("factorial", n)
+    return fnp.where(n < 0, 0.0, fnp.exp(_sp.gammaln(n + 1.0)))
+
+
+def comb(N: Any, k: Any, *, repetition: bool = False) -> Any:
+    """The number of combinations of N things taken k at a time, exp of gammaln differences."""
+    N, k = _real("comb", N, k)
+    if repetition:
+        return fnp.where((k == 0) & (N >= 0), 1.0, comb(N + k - 1.0, k))
+    cond = (k <= N) & (N >= 0) & (k >= 0)
+    sN = fnp.where(cond, N, 0.0)
+    sk = fnp.where(cond, k, 0.0)
+    res = fnp.exp(_sp.gammaln(sN + 1.0) - _sp.gammaln(sk + 1.0) - _sp.gammaln(sN + 1.0 - sk))
+    return fnp.where(cond, res, 0.0)
+
+
+def poch(z: Any, m: Any) -> Any:
+    """The Pochhammer symbol (rising factorial) Gamma(z + m) / Gamma(z)."""
+    z, m = _real("poch", z, m)
+    return fnp.where(m == 0.0, 1.0, gamma(z + m) / gamma(z))
+
+
+def multigammaln(a: Any, d: int) -> Any:
+    """The log of the multivariate gamma function of dimension d (a static int)."""
+    d = operator.index(d)
+    (a,) = _real("multigammaln", a)
+    res = 0.25 * d * (d - 1) * math.log(math.pi)
+    for j in range(d):
+        res = res + _sp.gammaln(a - j / 2.0)
+    return res
+
+
+def rel_entr(p: Any, q: Any) -> Any:
+    """Elementwise relative entropy p log(p / q) (0 at p = 0 <= q, inf elsewhere off p, q > 0)."""
+    p, q = _real("rel_entr", p, q)
+    both = (p > 0) & (q > 0)
+    one_zero = (p == 0) & (q >= 0)
+    sp = fnp.where(both, p, 1.0)
+    sq = fnp.where(both, q, 1.0)
+    val = sp * fnp.log(sp) - _sp.xlogy(sp, sq)
+    return fnp.where(both, val, fnp.where(one_zero, 0.0, np.inf))
+
+
+def kl_div(p: Any, q: Any) -> Any:
+    """Elementwise Kullback-Leibler divergence p log(p / q) - p + q."""
+    p, q = _real("kl_div", p, q)
+    return rel_entr(p, q) - p + q
+
+
+def polygamma(n: Any, x: Any) -> Any:
+    """The n-th derivative of digamma (n integer >= 0); for n >= 1 only x > 0 (NaN otherwise)."""
+    if not np.issubdtype(np.result_type(n), np.integer):
+        raise ValueError(
+            f"Argument `n` to polygamma must be of integer type. Got dtype {np.result_type(n)}.")
+    nf, x = _real("polygamma", n, x)
+    nf, x = fnp.broadcast_arrays(nf, x)
+    n1 = fnp.maximum(nf, 1.0)
+    sign = fnp.where(fnp.remainder(n1, 2.0) == 0, -1.0, 1.0)
+    xs = fnp.where(x > 0, x, 1.0)
+    higher = sign * fnp.exp(_sp.gammaln(n1 + 1.0)) * _sp.zeta(n1 + 1.0, xs)
+    higher = fnp.where(x > 0, higher, np.nan)
+    res = fnp.where(nf == 0, _sp.digamma(x), higher)
+    return fnp.where(nf < 0, np.nan, res)
+
+
+def boxcox(x: Any, lmbda: Any) -> Any:
+    """The Box-Cox transform (x**lmbda - 1) / lmbda, log(x) at lmbda = 0."""
+    x, lmbda = _real("boxcox", x, lmbda)
+    zero = lmbda == 0
+    sl = fnp.where(zero, 1.0, lmbda)
+    lx = fnp.log(x)
+    return fnp.where(zero, lx, fnp.expm1(sl * lx) / sl)
+
+
+def boxcox1p(x: Any, lmbda: Any) -> Any:
+    """The Box-Cox transform of 1 + x, ((1 + x)**lmbda - 1) / lmbda, log1p(x) at lmbda = 0."""
+    x, lmbda = _real("boxcox1p", x, lmbda)
+    zero = lmbda == 0
+    sl = fnp.where(zero, 1.0, lmbda)
+    lx = fnp.log1p(x)
+    return fnp.where(zero, lx, fnp.expm1(sl * lx) / sl)
+
+
+def _erfcx_ratio(a):
+    # erfc(a) * exp(a**2) for a >= 1: Cephes' rational factors without the exp(-a**2);
+    # past 1e8 the asymptotic 1 / (sqrt(pi) a) is exact to rounding (and the polynomials
+    # would overflow).
+    huge = a > 1e8
+    ah = fnp.where(huge, a, 1e8)
+    a = fnp.where(huge, 1e8, a)
+    mid = a < 8.0
+    am = fnp.where(mid, a, 1.0)
+    at = fnp.where(mid, 8.0, a)
+    r = fnp.where(mid, _sp._polevl(am, _sp._ERFC_P) / _sp._p1evl(am, _sp._ERFC_Q),
+                  _sp._polevl(at, _sp._ERFC_R) / _sp._p1evl(at, _sp._ERFC_S))
+    return fnp.where(huge, (0.5 * _sp._TWO_OVER_SQRT_PI) / ah, r)
+
+
+def _erfcx_impl(x):
+    ax = fnp.abs(x)
+    small = ax < 1.0
+    xs = fnp.where(small, x, 0.5)
+    big = fnp.where(small, 1.0, ax)
+    r = _erfcx_ratio(big)
+    small_val = fnp.exp(xs * xs) * _sp.erfc(xs)
+    # x <= -1: 2 exp(x**2) - erfcx(-x), which overflows to inf below about -26.6 as it should
+    xn = fnp.where(x < 0, big, 0.0)
+    neg_val = 2.0 * fnp.exp(xn * xn) - r
+    return fnp.where(small, small_val, fnp.where(x < 0, neg_val, r))
+
+
+@custom_jvp
+def _erfcx(x):
+    return _erfcx_impl(x)
+
+
+@_erfcx.defjvp
+def _erfcx_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = _erfcx(x)
+    return y, t * (2.0 * x * y - _sp._TWO_OVER_SQRT_PI)
+
+
+def erfcx(x: Any) -> Any:
+    """The scaled complementary error function exp(x**2) * erfc(x) (real inputs)."""
+    (x,) = _real("erfcx", x)
+    return _erfcx(x)
+
+
+def bernoulli(n: int) -> Any:
+    """The Bernoulli numbers B_0 .. B_n (B_1 = -1/2), for a static int n >= 0."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError("n must be a non-negative integer.")
+    from fractions import Fraction
+    b = [Fraction(1)]
+    for m in range(1, n + 1):
+        b.append(-sum(math.comb(m + 1, k) * b[k] for k in range(m)) / (m + 1))
+    return fnp.asarray(np.array([float(v) for v in b], dtype=np.float64))
