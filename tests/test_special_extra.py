@@ -19,6 +19,12 @@ UNARY = [
     ("loggamma", X, 1e-13),
     ("erfcx", np.concatenate([X, np.linspace(-26.0, 1e4, 301), [1e8, 1e300]]), 1e-14),
     ("factorial", np.linspace(-3.0, 40.0, 87), 1e-13),
+    ("exp1", np.concatenate([X, np.linspace(-2.0, 750.0, 377), np.geomspace(1e-300, 1e-3, 9),
+                             [2.0, np.nextafter(2.0, 3.0), np.inf, -np.inf, np.nan]]), 1e-14),
+    # up to 709: SciPy's expi overflows to inf from 710 on, where Ei is still finite (funcad's is)
+    ("expi", np.concatenate([X, np.linspace(-700.0, 709.0, 379), np.geomspace(1e-300, 1e-3, 9),
+                             [0.3725, 0.37250741078, 40.0, np.nextafter(40.0, 41.0), np.inf,
+                              -np.inf, np.nan]]), 1e-13),
 ]
 
 
@@ -34,7 +40,8 @@ def _close(a, b, rtol, atol=1e-300):
 def test_unary_values_jit_vmap(name, xs, rtol):
     f = getattr(S, name)
     ref = getattr(ss, name)(xs)
-    atol = 1e-14 if name == "loggamma" else 1e-300  # its zeros at 1 and 2
+    # loggamma's zeros at 1 and 2, expi's at 0.3725: absolute error there
+    atol = {"loggamma": 1e-14, "expi": 1e-15}.get(name, 1e-300)
     _close(f(xs), ref, rtol, atol)
     _close(funcad.jit(f)(xs), ref, rtol, atol)
     _close(funcad.vmap(f)(xs), ref, rtol, atol)
@@ -122,14 +129,16 @@ def test_bernoulli():
 def test_errors():
     with pytest.raises(NotImplementedError):
         S.factorial(3.0, exact=True)
-    for f in (S.gamma, S.gammasgn, S.loggamma, S.erfcx):
+    for f in (S.gamma, S.gammasgn, S.loggamma, S.erfcx, S.exp1, S.expi):
         with pytest.raises(ValueError, match="complex"):
             f(np.array([1.0 + 1.0j]))
 
 
 @pytest.mark.parametrize("name,x", [("gamma", 2.3), ("gamma", -1.4), ("loggamma", 3.1),
                                     ("erfcx", 0.4), ("erfcx", -1.7), ("erfcx", 3.2),
-                                    ("erfcx", 12.0), ("factorial", 2.6)])
+                                    ("erfcx", 12.0), ("factorial", 2.6), ("exp1", 0.7),
+                                    ("exp1", 5.0), ("expi", 0.8), ("expi", -3.0),
+                                    ("expi", 55.0)])
 def test_unary_grads(name, x):
     check_grads(getattr(S, name), (x,), order=2, modes=("fwd", "rev"))
 
@@ -146,3 +155,17 @@ def test_erfcx_derivative_matches_formula():
     x = np.linspace(-5.0, 50.0, 23)
     d = funcad.vmap(funcad.grad(S.erfcx))(x)
     np.testing.assert_allclose(d, 2 * x * ss.erfcx(x) - 2 / np.sqrt(np.pi), rtol=1e-12, atol=2e-15)
+
+
+def test_expi_past_scipy_overflow():
+    # Ei(x) ~ e**x / x (1 + 1/x + 2/x**2 ...) stays finite up to about 716.
+    x = np.array([710.0, 715.0])
+    want = np.exp(x - np.log(x)) * (1 + 1 / x + 2 / x**2 + 6 / x**3 + 24 / x**4)
+    np.testing.assert_allclose(S.expi(x), want, rtol=1e-10)
+    assert np.isinf(np.asarray(S.expi(720.0)))
+
+
+def test_exp_integral_derivatives():
+    x = np.linspace(0.1, 30.0, 17)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(S.exp1))(x), -np.exp(-x) / x, rtol=1e-14)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(S.expi))(-x), np.exp(-x) / -x, rtol=1e-14)

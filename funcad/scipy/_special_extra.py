@@ -18,7 +18,8 @@ from funcad.numpy._base import promote_inexact
 from funcad.scipy import special as _sp
 
 __all__ = [
-    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "erfcx", "factorial", "gamma",
+    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "erfcx", "exp1", "expi", "factorial",
+    "gamma",
     "gammasgn", "kl_div", "loggamma", "multigammaln", "poch", "polygamma", "rel_entr",
 ]
 
@@ -203,3 +204,104 @@ def bernoulli(n: int) -> Any:
     for m in range(1, n + 1):
         b.append(-sum(math.comb(m + 1, k) * b[k] for k in range(m)) / (m + 1))
     return fnp.asarray(np.array([float(v) for v in b], dtype=np.float64))
+
+
+# -- exponential integrals ------------------------------------------------------------------
+
+_EULER = 0.57721566490153286061
+_E1_SERIES_TERMS = 30   # |x| <= 2: sum_k (-x)**k / (k k!) to 2**30 / 30! ~ 4e-24
+_E1_CF_TERMS = 60       # x > 2: the even contraction of E1's continued fraction
+_EI_SERIES_TERMS = 160  # 0 < x <= 40: sum_k x**k / (k k!), all terms positive
+_EI_ASYM_TERMS = 40     # x > 40: e**x / x * sum_k k! / x**k, smallest term ~ 7e-17
+
+
+def _e1_small(x):
+    # -gamma - log x - sum_{k>=1} (-x)**k / (k k!)
+    term = fnp.ones_like(x)
+    total = fnp.zeros_like(x)
+    for k in range(1, _E1_SERIES_TERMS + 1):
+        term = term * (-x) / k
+        total = total + term / k
+    return -_EULER - fnp.log(x) - total
+
+
+def _e1_large(x):
+    # E1(x) = exp(-x) / (x + 1 - 1 / (x + 3 - 4 / (x + 5 - ...))), evaluated backwards
+    t = fnp.zeros_like(x)
+    for k in range(_E1_CF_TERMS, 0, -1):
+        t = (k * k) / (x + (2 * k + 1) - t)
+    return fnp.exp(-x) / (x + 1.0 - t)
+
+
+def _exp1_impl(x):
+    small = x <= 2.0
+    xs = fnp.where(small & (x > 0), x, 1.0)
+    xl = fnp.where(small, 3.0, x)
+    val = fnp.where(small, _e1_small(xs), _e1_large(xl))
+    return fnp.where(x > 0, val, fnp.where(x == 0, np.inf, np.nan))
+
+
+@custom_jvp
+def _exp1(x):
+    return _exp1_impl(x)
+
+
+@_exp1.defjvp
+def _exp1_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _exp1(x), t * (-fnp.exp(-x) / x)
+
+
+def exp1(x: Any) -> Any:
+    """The exponential integral E1(x), the integral of exp(-t) / t from x to inf (NaN for x < 0)."""
+    (x,) = _real("exp1", x)
+    return _exp1(x)
+
+
+def _ei_pos(x):
+    # 0 < x: the series up to 40, the asymptotic series past it
+    series = x <= 40.0
+    xs = fnp.where(series, x, 1.0)
+    term = fnp.ones_like(x)
+    total = fnp.zeros_like(x)
+    for k in range(1, _EI_SERIES_TERMS + 1):
+        term = term * xs / k
+        total = total + term / k
+    small = _EULER + fnp.log(xs) + total
+    xa = fnp.where(series, 41.0, x)
+    term = fnp.ones_like(x)
+    asym = fnp.ones_like(x)
+    for k in range(1, _EI_ASYM_TERMS + 1):
+        term = term * k / xa
+        asym = asym + term
+    # exp(x) / x * asym, split so that it overflows only where the result does
+    fits = xa <= 709.7
+    xf = fnp.where(fits, xa, 41.0)
+    large = fnp.where(fits, fnp.exp(xf) / xf * asym, fnp.exp(xa - fnp.log(xa) + fnp.log(asym)))
+    return fnp.where(series, small, large)
+
+
+def _expi_impl(x):
+    pos = x > 0
+    xp = fnp.where(pos, x, 1.0)
+    xn = fnp.where(x < 0, -x, 1.0)
+    val = fnp.where(pos, _ei_pos(xp), -_exp1_impl(xn))
+    val = fnp.where(x == np.inf, np.inf, val)
+    return fnp.where(x == 0, -np.inf, fnp.where(fnp.isnan(x), np.nan, val))
+
+
+@custom_jvp
+def _expi(x):
+    return _expi_impl(x)
+
+
+@_expi.defjvp
+def _expi_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _expi(x), t * (fnp.exp(x) / x)
+
+
+def expi(x: Any) -> Any:
+    """The exponential integral Ei(x), the principal value of integral exp(t) / t to x."""
+    (x,) = _real("expi", x)
+    return _expi(x)
