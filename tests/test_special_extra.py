@@ -169,3 +169,28 @@ def test_exp_integral_derivatives():
     x = np.linspace(0.1, 30.0, 17)
     np.testing.assert_allclose(funcad.vmap(funcad.grad(S.exp1))(x), -np.exp(-x) / x, rtol=1e-14)
     np.testing.assert_allclose(funcad.vmap(funcad.grad(S.expi))(-x), np.exp(-x) / -x, rtol=1e-14)
+
+
+def test_expn():
+    n, x = np.meshgrid([-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 20.0, 31.0, 32.0, 40.0,
+                        50.0],
+                       np.concatenate([np.linspace(-1.0, 60.0, 62), [1e-300, 1e-10, 2.0,
+                                       np.nextafter(2.0, 3.0), 200.0, 800.0, np.inf]]))
+    n, x = n.ravel(), x.ravel()
+    want = ss.expn(n, x)
+    _close(S.expn(n, x), want, 1e-13)
+    _close(funcad.jit(S.expn)(n, x), want, 1e-13)
+    _close(funcad.vmap(S.expn)(n, x), want, 1e-13)
+    _close(S.expn(np.int64(3), 1.5), ss.expn(3, 1.5), 1e-14)
+    # past n = 50 SciPy's uniform asymptotic expansion is only ~1e-7; mpmath's (30 digits):
+    for nn, xx, v in [(60, 30.0, 1.047437003735745e-15), (100, 50.0, 1.2915478777847485e-24),
+                      (51, 0.25, 0.015496957907530102), (80, 2.5, 0.0010067945532789733)]:
+        np.testing.assert_allclose(S.expn(float(nn), xx), v, rtol=1e-14)
+    # non-integer n is not supported: NaN (SciPy truncates it)
+    assert np.isnan(np.asarray(S.expn(1.5, 1.0)))
+    for nn in (1.0, 2.0, 5.0):
+        check_grads(lambda t: S.expn(nn, t), (0.7,), order=1, modes=("fwd", "rev"))
+        check_grads(lambda t: S.expn(nn, t), (3.5,), order=1, modes=("fwd", "rev"))
+    x = np.linspace(0.2, 20.0, 9)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.expn(4.0, t)))(x),
+                               -ss.expn(3, x), rtol=1e-12)

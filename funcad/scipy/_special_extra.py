@@ -18,7 +18,8 @@ from funcad.numpy._base import promote_inexact
 from funcad.scipy import special as _sp
 
 __all__ = [
-    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "erfcx", "exp1", "expi", "factorial",
+    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "erfcx", "exp1", "expi", "expn",
+    "factorial",
     "gamma",
     "gammasgn", "kl_div", "loggamma", "multigammaln", "poch", "polygamma", "rel_entr",
 ]
@@ -305,3 +306,49 @@ def expi(x: Any) -> Any:
     """The exponential integral Ei(x), the principal value of integral exp(t) / t to x."""
     (x,) = _real("expi", x)
     return _expi(x)
+
+
+_EN_SERIES_TERMS = 30
+
+
+def _expn_small(n, x):
+    # 0 < x <= 2 (Abramowitz & Stegun 5.1.12): (-x)**(n-1) / (n-1)! * (psi(n) - log x)
+    # - sum_{k != n-1} (-x)**k / ((k - n + 1) k!)
+    term = fnp.ones_like(x)   # (-x)**k / k!
+    total = fnp.zeros_like(x)
+    special = fnp.zeros_like(x)
+    for k in range(_EN_SERIES_TERMS + 1):
+        if k > 0:
+            term = term * (-x) / k
+        hit = n == (k + 1)
+        d = fnp.where(hit, 1.0, k - n + 1.0)
+        total = total + fnp.where(hit, 0.0, term / d)
+        special = special + fnp.where(hit, term, 0.0)
+    return special * (_sp.digamma(n) - fnp.log(x)) - total
+
+
+def _expn_large(n, x):
+    # x > 2: E_n(x) = exp(-x) / (x + n - 1 n / (x + n + 2 - 2 (n + 1) / (x + n + 4 - ...)))
+    t = fnp.zeros_like(x)
+    for k in range(_E1_CF_TERMS, 0, -1):
+        t = (k * (n + k - 1.0)) / (x + n + 2.0 * k - t)
+    return fnp.exp(-x) / (x + n - t)
+
+
+def expn(n: Any, x: Any) -> Any:
+    """The generalized exponential integral E_n(x) for integer n >= 0 and x >= 0 (NaN elsewhere)."""
+    n, x = _real("expn", n, x)
+    n, x = fnp.broadcast_arrays(n, x)
+    ok = (n >= 0) & (n == fnp.floor(n)) & (x >= 0)
+    pos = ok & (x > 0) & (n >= 1)
+    ns = fnp.where(pos, n, 1.0)
+    small = x <= 2.0
+    xs = fnp.where(pos & small, x, 1.0)
+    xl = fnp.where(pos & ~small, x, 3.0)
+    val = fnp.where(small, _expn_small(ns, xs), _expn_large(ns, xl))
+    x0 = fnp.where(x > 0, x, 1.0)
+    n0 = fnp.exp(-x0) / x0                                   # n = 0
+    at0 = fnp.where(n <= 1, np.inf, 1.0 / fnp.where(n > 1, n - 1.0, 1.0))  # x = 0
+    val = fnp.where(n == 0, n0, val)
+    val = fnp.where(x == 0, at0, val)
+    return fnp.where(ok, val, np.nan)
