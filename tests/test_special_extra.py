@@ -21,6 +21,12 @@ UNARY = [
     ("factorial", np.linspace(-3.0, 40.0, 87), 1e-13),
     ("exp1", np.concatenate([X, np.linspace(-2.0, 750.0, 377), np.geomspace(1e-300, 1e-3, 9),
                              [2.0, np.nextafter(2.0, 3.0), np.inf, -np.inf, np.nan]]), 1e-14),
+    ("spence", np.concatenate([X, np.geomspace(1e-300, 1e300, 61), [0.5, 1.5, 2.0, np.inf,
+                                                                     -np.inf, np.nan]]), 1e-14),
+    ("dawsn", np.concatenate([X, -X, np.geomspace(1e-300, 1e300, 61),
+                              -np.geomspace(1e-300, 1e300, 61),
+                              [3.25, 6.25, np.nextafter(3.25, 0), np.inf, -np.inf, np.nan]]),
+     1e-14),
     # up to 709: SciPy's expi overflows to inf from 710 on, where Ei is still finite (funcad's is)
     ("expi", np.concatenate([X, np.linspace(-700.0, 709.0, 379), np.geomspace(1e-300, 1e-3, 9),
                              [0.3725, 0.37250741078, 40.0, np.nextafter(40.0, 41.0), np.inf,
@@ -129,7 +135,8 @@ def test_bernoulli():
 def test_errors():
     with pytest.raises(NotImplementedError):
         S.factorial(3.0, exact=True)
-    for f in (S.gamma, S.gammasgn, S.loggamma, S.erfcx, S.exp1, S.expi):
+    for f in (S.gamma, S.gammasgn, S.loggamma, S.erfcx, S.exp1, S.expi,
+              S.spence, S.dawsn):
         with pytest.raises(ValueError, match="complex"):
             f(np.array([1.0 + 1.0j]))
 
@@ -138,7 +145,9 @@ def test_errors():
                                     ("erfcx", 0.4), ("erfcx", -1.7), ("erfcx", 3.2),
                                     ("erfcx", 12.0), ("factorial", 2.6), ("exp1", 0.7),
                                     ("exp1", 5.0), ("expi", 0.8), ("expi", -3.0),
-                                    ("expi", 55.0)])
+                                    ("expi", 55.0), ("spence", 0.3), ("spence", 1.0),
+                                    ("spence", 1.7), ("spence", 4.0), ("dawsn", 0.9),
+                                    ("dawsn", -4.0), ("dawsn", 7.5)])
 def test_unary_grads(name, x):
     check_grads(getattr(S, name), (x,), order=2, modes=("fwd", "rev"))
 
@@ -194,3 +203,13 @@ def test_expn():
     x = np.linspace(0.2, 20.0, 9)
     np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.expn(4.0, t)))(x),
                                -ss.expn(3, x), rtol=1e-12)
+
+
+def test_spence_dawsn_derivatives():
+    x = np.linspace(0.05, 12.0, 17)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(S.spence))(x), np.log(x) / (1 - x),
+                               rtol=1e-13)
+    assert float(funcad.grad(S.spence)(1.0)) == -1.0
+    y = np.linspace(-9.0, 9.0, 19)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(S.dawsn))(y), 1 - 2 * y * ss.dawsn(y),
+                               rtol=1e-12, atol=1e-15)

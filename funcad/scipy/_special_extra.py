@@ -18,10 +18,11 @@ from funcad.numpy._base import promote_inexact
 from funcad.scipy import special as _sp
 
 __all__ = [
-    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "erfcx", "exp1", "expi", "expn",
+    "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "dawsn", "erfcx", "exp1", "expi", "expn",
     "factorial",
     "gamma",
     "gammasgn", "kl_div", "loggamma", "multigammaln", "poch", "polygamma", "rel_entr",
+    "spence",
 ]
 
 
@@ -352,3 +353,168 @@ def expn(n: Any, x: Any) -> Any:
     val = fnp.where(n == 0, n0, val)
     val = fnp.where(x == 0, at0, val)
     return fnp.where(ok, val, np.nan)
+
+
+# -- Spence's function (Cephes' spence.c, as JAX) ------------------------------------------
+
+_SPENCE_A = (4.65128586073990045278E-5, 7.31589045238094711071E-3, 1.33847639578309018650E-1,
+             8.79691311754530315341E-1, 2.71149851196553469920E0, 4.25697156008121755724E0,
+             3.29771340985225106936E0, 1.00000000000000000126E0)
+_SPENCE_B = (6.90990488912553276999E-4, 2.54043763932544379113E-2, 2.82974860602568089943E-1,
+             1.41172597751831069617E0, 3.63800533345137075418E0, 5.03278880143316990390E0,
+             3.54771340985225096217E0, 9.99999999999999998740E-1)
+
+
+def _spence_impl(x):
+    bad = ~(x > 0)  # x < 0, x == 0 and NaN are handled below
+    x = fnp.where(bad, 1.0, x)
+    big = x > 2.0
+    x = fnp.where(big, 1.0 / x, x)
+    gt15 = x > 1.5
+    lt05 = x < 0.5
+    big = big | gt15
+    xg = fnp.where(gt15, x, 2.0)
+    w = fnp.where(gt15, 1.0 / xg - 1.0, fnp.where(lt05, -x, x - 1.0))
+    y = -w * _sp._polevl(w, _SPENCE_A) / _sp._polevl(w, _SPENCE_B)
+    xl = fnp.where(lt05, x, 0.25)
+    y = fnp.where(lt05, math.pi ** 2 / 6.0 - fnp.log(xl) * fnp.log1p(-xl) - y, y)
+    return fnp.where(big, -0.5 * fnp.log(x) ** 2 - y, y)
+
+
+@custom_jvp
+def _spence(x):
+    v = _spence_impl(x)
+    v = fnp.where(x == 0, math.pi ** 2 / 6.0, v)
+    return fnp.where((x < 0) | fnp.isnan(x), np.nan, v)
+
+
+@_spence.defjvp
+def _spence_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    # log(x) / (1 - x) = -log1p(u) / u, u = x - 1: near 1 its series (smooth to any order)
+    u = x - 1.0
+    near = fnp.abs(u) < 0.05
+    un = fnp.where(near, u, 0.0)
+    series = fnp.zeros_like(x)
+    for k in range(14, -1, -1):
+        series = series * (-un) + 1.0 / (k + 1)
+    xs = fnp.where(near, 2.0, x)
+    d = fnp.where(near, -series, fnp.log(xs) / (1.0 - xs))
+    return _spence(x), t * d
+
+
+def spence(x: Any) -> Any:
+    """Spence's function, the integral of log(t) / (1 - t) from 1 to x (x >= 0; NaN below)."""
+    (x,) = _real("spence", x)
+    return _spence(x)
+
+
+# -- Dawson's integral (Cody, Paciorek, Thacher 1970, as JAX) -------------------------------
+
+# Rational approximation coefficients for dawsn (Cody, Paciorek, Thacher 1970).
+# Region 1: [0, 3.25)  —  y = ax * P(ax^2) / Q(ax^2)
+_DAWSN_AN = (
+    1.13681498971755972054e-11,
+    8.49262267667473811108e-10,
+    1.94434204175553054283e-8,
+    9.53151741254484363489e-7,
+    3.07828309874913200438e-6,
+    3.52513368520288738649e-4,
+    -8.50149846724410912031e-4,
+    4.22618223005546594270e-2,
+    -9.17480371773452345351e-2,
+    9.99999999999999994612e-1,
+)
+_DAWSN_AD = (
+    2.40372073066762605484e-11,
+    1.48864681368493396752e-9,
+    5.21265281010541664570e-8,
+    1.27258478273186970203e-6,
+    2.32490249820789513991e-5,
+    3.25524741826057911661e-4,
+    3.48805814657162590916e-3,
+    2.79448531198828973716e-2,
+    1.58874241960120565368e-1,
+    5.74918629489320327824e-1,
+    1.00000000000000000539e0,
+)
+# Region 2: [3.25, 6.25)  —  y = 0.5/ax * (1 + (1/ax^2)*P(1/ax^2)/Q(1/ax^2))
+_DAWSN_BN = (
+    5.08955156417900903354e-1,
+    -2.44754418142697847934e-1,
+    9.41512335303534411857e-2,
+    -2.18711255142039025206e-2,
+    3.66207612329569181322e-3,
+    -4.23209114460388756528e-4,
+    3.59641304793896631888e-5,
+    -2.14640351719968974225e-6,
+    9.10010780076391431042e-8,
+    -2.40274520828250956942e-9,
+    3.59233385440928410398e-11,
+)
+_DAWSN_BD = (
+    1.00000000000000000000e0,
+    -6.31839869873368190192e-1,
+    2.36706788228248691528e-1,
+    -5.31806367003223277662e-2,
+    8.48041718586295374409e-3,
+    -9.47996768486665330168e-4,
+    7.81025592944552338085e-5,
+    -4.55875153252442634831e-6,
+    1.89100358111421846170e-7,
+    -4.91324691331920606875e-9,
+    7.18466403235734541950e-11,
+)
+# Region 3: [6.25, inf)  —  y = 0.5/ax * (1 + (1/ax^2)*P(1/ax^2)/Q(1/ax^2))
+_DAWSN_CN = (
+    -5.90592860534773254987e-1,
+    6.29235242724368800674e-1,
+    -1.72858975380388136411e-1,
+    1.64837047825189632310e-2,
+    -4.86827613020462700845e-4,
+)
+_DAWSN_CD = (
+    1.00000000000000000000e0,
+    -2.69820057197544900361e0,
+    1.73270799045947845857e0,
+    -3.93708582281939493482e-1,
+    3.44278924041233391079e-2,
+    -9.73655226040941223894e-4,
+)
+
+
+def _dawsn_impl(x):
+    ax = fnp.abs(x)
+    r1 = ax < 3.25
+    r2 = (ax >= 3.25) & (ax < 6.25)
+    r3 = ax >= 6.25
+    a1 = fnp.where(r1, ax, 1.0)
+    a12 = a1 * a1
+    v1 = a1 * _sp._polevl(a12, _DAWSN_AN) / _sp._polevl(a12, _DAWSN_AD)
+    a2 = fnp.where(r2, ax, 4.0)
+    t2 = 1.0 / (a2 * a2)
+    v2 = (0.5 / a2) * (1.0 + t2 * _sp._polevl(t2, _DAWSN_BN) / _sp._polevl(t2, _DAWSN_BD))
+    a3 = fnp.where(r3 & (ax < 1e150), ax, 7.0)
+    t3 = 1.0 / (a3 * a3)
+    v3 = (0.5 / a3) * (1.0 + t3 * _sp._polevl(t3, _DAWSN_CN) / _sp._polevl(t3, _DAWSN_CD))
+    v3 = fnp.where(ax < 1e150, v3, 0.5 / ax)
+    v = fnp.where(r1, v1, fnp.where(r2, v2, v3))
+    return fnp.where(fnp.isnan(x), np.nan, fnp.where(x < 0, -v, v))
+
+
+@custom_jvp
+def _dawsn(x):
+    return _dawsn_impl(x)
+
+
+@_dawsn.defjvp
+def _dawsn_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = _dawsn(x)
+    return y, t * (1.0 - 2.0 * x * y)
+
+
+def dawsn(x: Any) -> Any:
+    """Dawson's integral exp(-x**2) * integral of exp(t**2) from 0 to x."""
+    (x,) = _real("dawsn", x)
+    return _dawsn(x)
