@@ -213,3 +213,25 @@ def test_spence_dawsn_derivatives():
     y = np.linspace(-9.0, 9.0, 19)
     np.testing.assert_allclose(funcad.vmap(funcad.grad(S.dawsn))(y), 1 - 2 * y * ss.dawsn(y),
                                rtol=1e-12, atol=1e-15)
+
+
+def test_sici():
+    x = np.concatenate([X, -X, np.linspace(-60.0, 60.0, 241), np.geomspace(1e-300, 1e300, 61),
+                        -np.geomspace(1e-300, 1e300, 61),
+                        [4.0, np.nextafter(4.0, 5.0), 8.0, 1e9, 1.0000001e9, np.inf, -np.inf,
+                         np.nan]])
+    want_si, want_ci = ss.sici(x)
+    for f in (S.sici, funcad.jit(S.sici), funcad.vmap(S.sici)):
+        si, ci = f(x)
+        _close(si, want_si, 1e-14, 1e-16)
+        _close(ci, want_ci, 1e-13, 1e-16)  # absolute near Ci's zeros
+    with pytest.raises(ValueError, match="complex"):
+        S.sici(np.array([1.0 + 1.0j]))
+    for v in (0.3, -2.5, 6.0, 12.0):
+        check_grads(lambda t: S.sici(t)[0], (v,), order=2, modes=("fwd", "rev"))
+        check_grads(lambda t: S.sici(t)[1], (abs(v),), order=2, modes=("fwd", "rev"))
+    y = np.linspace(0.1, 30.0, 13)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.sici(t)[0]))(y),
+                               np.sin(y) / y, rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.sici(t)[1]))(y),
+                               np.cos(y) / y, rtol=1e-13, atol=1e-16)

@@ -22,7 +22,7 @@ __all__ = [
     "factorial",
     "gamma",
     "gammasgn", "kl_div", "loggamma", "multigammaln", "poch", "polygamma", "rel_entr",
-    "spence",
+    "sici", "spence",
 ]
 
 
@@ -518,3 +518,97 @@ def dawsn(x: Any) -> Any:
     """Dawson's integral exp(-x**2) * integral of exp(t**2) from 0 to x."""
     (x,) = _real("dawsn", x)
     return _dawsn(x)
+
+
+# -- sine and cosine integrals (Cephes' sici.c, as JAX) -----------------------------------
+
+_SICI_SN = (-8.391678279103039e-11, 4.625917144270128e-08, -9.757593038436328e-06,
+    0.0009769454381704354, -0.04134703162294066, 1.0)
+_SICI_SD = (2.0326926619595193e-12, 1.279978911799433e-09, 4.418278428012189e-07,
+    9.964121220438756e-05, 0.01420852393261499, 1.0)
+_SICI_CN = (2.0252400238910228e-11, -1.3524950491579076e-08, 3.593250514199931e-06,
+    -0.0004740072068734079, 0.028915965260755523, -1.0)
+_SICI_CD = (4.077460400618806e-12, 3.067809975818878e-09, 1.2321035568588342e-06,
+    0.00031744202477503275, 0.051002805623644606, 4.0)
+_SICI_FN4 = (4.236128628922166, 5.4593771716181285, 1.6208328770153833, 0.16700661183132304,
+    0.006810201324725182, 0.00010893658065032867, 5.489002234213736e-07)
+_SICI_FD4 = (1.0, 8.16496634205391, 7.308288225055645, 1.867922579501842, 0.1787920529631499,
+    0.007017106683227897, 0.00011003435715391573, 5.489002527562557e-07)
+_SICI_GN4 = (0.08710016989731142, 0.6113791099522193, 0.3971802963923375, 0.07485277376284691,
+    0.005388686814621773, 0.00016199979459893403, 1.9796387414096365e-06, 7.825790407440903e-09)
+_SICI_GD4 = (1.0, 1.6440220241335535, 0.666296701268988, 0.09887717612776888,
+    0.006223963454417684, 0.0001732210814741771, 2.0265918208634397e-06, 7.825792189335346e-09)
+_SICI_FN8 = (0.4558808734704653, 0.7137152741001467, 0.16030015822231947, 0.01160642294081244,
+    0.00034955644244785906, 4.8621543082645475e-06, 3.200927900910049e-08, 9.41779576128513e-11,
+    9.70507110881952e-14)
+_SICI_FD8 = (1.0, 0.9174636118736841, 0.17868554533207454, 0.012225359477197129,
+    0.00035869648188185157, 4.924350643178815e-06, 3.21956939101046e-08, 9.437205903502767e-11,
+    9.70507110881952e-14)
+_SICI_GN8 = (0.6973599534432762, 0.33041097930563207, 0.03848787676499743, 0.001717182390523479,
+    3.4894116550227946e-05, 3.471311670841167e-07, 1.7040445278204452e-09, 3.859459254302766e-12,
+    3.1404009894636335e-15)
+_SICI_GD8 = (1.0, 1.6854889881101165, 0.48785225869530496, 0.04679131942596258,
+    0.0019028442667439953, 3.684755044425611e-05, 3.5704322344374083e-07, 1.7269374896631615e-09,
+    3.878301660239547e-12, 3.1404009894636335e-15)
+
+
+def _sici_impl(x):
+    ax = fnp.abs(x)
+    ser = ax <= 4.0
+    mid = (ax > 4.0) & (ax <= 1e9)
+    xs = fnp.where(ser & (ax > 0), ax, 1.0)
+    t = xs * xs
+    si_s = xs * _sp._polevl(t, _SICI_SN) / _sp._polevl(t, _SICI_SD)
+    ci_s = _EULER + fnp.log(xs) + t * _sp._polevl(t, _SICI_CN) / _sp._polevl(t, _SICI_CD)
+    xm = fnp.where(mid, ax, 5.0)
+    s, c = fnp.sin(xm), fnp.cos(xm)
+    z = 1.0 / (xm * xm)
+    four = xm < 8.0
+    f = fnp.where(four, _sp._polevl(z, _SICI_FN4) / (xm * _sp._polevl(z, _SICI_FD4)),
+                  _sp._polevl(z, _SICI_FN8) / (xm * _sp._polevl(z, _SICI_FD8)))
+    g = fnp.where(four, z * _sp._polevl(z, _SICI_GN4) / _sp._polevl(z, _SICI_GD4),
+                  z * _sp._polevl(z, _SICI_GN8) / _sp._polevl(z, _SICI_GD8))
+    si_m = math.pi / 2 - f * c - g * s
+    ci_m = f * s - g * c
+    xa = fnp.where(ser | mid | (ax == np.inf), 2e9, ax)
+    si_a = math.pi / 2 - fnp.cos(xa) / xa
+    ci_a = fnp.sin(xa) / xa
+    si_a = fnp.where(ax == np.inf, math.pi / 2, si_a)
+    ci_a = fnp.where(ax == np.inf, 0.0, ci_a)
+    si = fnp.where(ser, fnp.where(ax == 0, 0.0, si_s), fnp.where(mid, si_m, si_a))
+    ci = fnp.where(ser, fnp.where(ax == 0, -np.inf, ci_s), fnp.where(mid, ci_m, ci_a))
+    si = fnp.where(x < 0, -si, si)
+    # for x < 0, ci is the real part Ci(|x|), as in SciPy; JAX's and SciPy's ci(-inf) is NaN
+    ci = fnp.where(x == -np.inf, np.nan, ci)
+    nan = fnp.isnan(x)
+    return fnp.where(nan, np.nan, si), fnp.where(nan, np.nan, ci)
+
+
+def _si(x):
+    return _sici_impl(x)[0]
+
+
+def _ci(x):
+    return _sici_impl(x)[1]
+
+
+_si = custom_jvp(_si)
+_ci = custom_jvp(_ci)
+
+
+@_si.defjvp
+def _si_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _si(x), t * fnp.sinc(x / math.pi)
+
+
+@_ci.defjvp
+def _ci_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _ci(x), t * (fnp.cos(x) / x)
+
+
+def sici(x: Any) -> Any:
+    """The sine and cosine integrals (Si(x), Ci(x)); for x < 0 Ci is the real part, Ci(|x|)."""
+    (x,) = _real("sici", x)
+    return _si(x), _ci(x)
