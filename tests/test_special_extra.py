@@ -235,3 +235,20 @@ def test_sici():
                                np.sin(y) / y, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.sici(t)[1]))(y),
                                np.cos(y) / y, rtol=1e-13, atol=1e-16)
+
+
+def test_owens_t():
+    h, a = np.meshgrid(np.concatenate([np.linspace(-10.0, 10.0, 81), [0.0, 0.67, 37.0]]),
+                       np.concatenate([np.linspace(-10.0, 10.0, 81), [0.0, 1.0, -1.0, 100.0,
+                                                                      1e6]]))
+    h, a = h.ravel(), a.ravel()
+    want = ss.owens_t(h, a)
+    for f in (S.owens_t, funcad.jit(S.owens_t), funcad.vmap(S.owens_t)):
+        got = np.asarray(f(h, a))
+        # JAX's quadrature: ~1e-16 absolute everywhere, ~1e-14 relative for |h| <= 3
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-16)
+        m = np.abs(h) <= 3
+        np.testing.assert_allclose(got[m], want[m], rtol=1e-14, atol=1e-300)
+    assert np.isnan(np.asarray(S.owens_t(np.nan, 1.0)))
+    for hv, av in ((0.4, 0.3), (1.2, -2.5), (-0.8, 0.9)):
+        check_grads(S.owens_t, (hv, av), order=2, modes=("fwd", "rev"))

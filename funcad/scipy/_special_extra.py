@@ -21,7 +21,7 @@ __all__ = [
     "bernoulli", "beta", "boxcox", "boxcox1p", "comb", "dawsn", "erfcx", "exp1", "expi", "expn",
     "factorial",
     "gamma",
-    "gammasgn", "kl_div", "loggamma", "multigammaln", "poch", "polygamma", "rel_entr",
+    "gammasgn", "kl_div", "loggamma", "multigammaln", "owens_t", "poch", "polygamma", "rel_entr",
     "sici", "spence",
 ]
 
@@ -612,3 +612,63 @@ def sici(x: Any) -> Any:
     """The sine and cosine integrals (Si(x), Ci(x)); for x < 0 Ci is the real part, Ci(|x|)."""
     (x,) = _real("sici", x)
     return _si(x), _ci(x)
+
+
+# -- Owen's T (Patefield and Tandy's method T5 everywhere, 13 points, as JAX) --------------
+
+_OWENS_T_QUAD_PTS = (
+    0.0035082039676451715, 0.031279042338030754, 0.085266826283219451, 0.16245071730812277,
+    0.25851196049125435, 0.36807553840697534, 0.48501092905604697, 0.60277514152618577,
+    0.71477884217753227, 0.81475510988760099, 0.89711029755948966, 0.95723808085944262,
+    0.99178832974629704)
+_OWENS_T_QUAD_WTS = (
+    0.018831438115323503, 0.018567086243977649, 0.018042093461223386, 0.017263829606398753,
+    0.016243219975989857, 0.014994592034116705, 0.013535474469662088, 0.011886351605820165,
+    0.010070377242777432, 0.0081130545742299587, 0.0060419009528470239, 0.0038862217010742058,
+    0.0016793031084546090)
+
+
+def _owens_t_impl(h, a):
+    h = fnp.abs(h)
+    abs_a = fnp.abs(a)
+    r2 = math.sqrt(2.0)
+    hn = h / r2
+    small = abs_a <= 1.0
+    ma = fnp.where(small, abs_a, 1.0 / fnp.where(small, 1.0, abs_a))
+    mh = fnp.where(small, h, abs_a * h)
+    total = fnp.zeros_like(h)
+    for p, w in zip(_OWENS_T_QUAD_PTS, _OWENS_T_QUAD_WTS):
+        r = ma * ma * p
+        total = total + w * (fnp.exp(-0.5 * mh * mh * (1.0 + r)) / (1.0 + r))
+    res = ma * total
+    res = fnp.where(mh == 0.0, fnp.arctan(ma) / (2 * math.pi), res)
+    res = fnp.where(ma == 1.0, 0.125 * _sp.erfc(-mh / r2) * _sp.erfc(mh / r2), res)
+    normh = _sp.erfc(hn)
+    normah = _sp.erfc(abs_a * hn)
+    big = fnp.where(abs_a * h <= 0.67,
+                    0.25 - 0.25 * _sp.erf(hn) * _sp.erf(abs_a * hn) - res,
+                    0.25 * (normh + normah - normh * normah) - res)
+    res = fnp.where(abs_a > 1.0, big, res)
+    res = fnp.sign(a) * res
+    return fnp.where(fnp.isnan(a) | fnp.isnan(h), np.nan, res)
+
+
+@custom_jvp
+def _owens_t(h, a):
+    return _owens_t_impl(h, a)
+
+
+@_owens_t.defjvp
+def _owens_t_jvp(primals, tangents):
+    (h, a), (dh, da) = primals, tangents
+    d_h = (-fnp.exp(-0.5 * h * h) * _sp.erf(a * h / math.sqrt(2.0))
+           / (2.0 * math.sqrt(2.0 * math.pi)))
+    d_a = fnp.exp(-0.5 * (a * a + 1.0) * h * h) / (2.0 * math.pi * (a * a + 1.0))
+    return _owens_t(h, a), d_h * dh + d_a * da
+
+
+def owens_t(h: Any, a: Any) -> Any:
+    """Owen's T function by JAX's 13-point quadrature (~1e-16 absolute; relative worse in tails)."""
+    h, a = _real("owens_t", h, a)
+    h, a = fnp.broadcast_arrays(h, a)
+    return _owens_t(h, a)
