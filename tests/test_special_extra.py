@@ -252,3 +252,32 @@ def test_owens_t():
     assert np.isnan(np.asarray(S.owens_t(np.nan, 1.0)))
     for hv, av in ((0.4, 0.3), (1.2, -2.5), (-0.8, 0.9)):
         check_grads(S.owens_t, (hv, av), order=2, modes=("fwd", "rev"))
+
+
+def test_bessel_jn():
+    z = np.concatenate([np.linspace(-15.5, 15.5, 311), np.geomspace(1e-300, 1e-1, 31),
+                        [0.0, -0.0]])
+    want = np.stack([ss.jv(k, z) for k in range(6)])
+    for f in (lambda t: S.bessel_jn(t, v=5), funcad.jit(lambda t: S.bessel_jn(t, v=5))):
+        got = np.asarray(f(z))
+        assert got.shape == (6,) + z.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    got = funcad.vmap(lambda t: S.bessel_jn(t, v=3))(z)
+    np.testing.assert_allclose(np.asarray(got), want[:4].T, rtol=1e-12, atol=1e-15)
+    # a larger n_iter reaches larger |z|; past its reach the result is NaN, not a wrong number
+    big = np.linspace(-40.0, 40.0, 81)
+    np.testing.assert_allclose(np.asarray(S.bessel_jn(big, v=2, n_iter=120)),
+                               np.stack([ss.jv(k, big) for k in range(3)]), rtol=1e-11,
+                               atol=1e-15)
+    assert np.isnan(np.asarray(S.bessel_jn(20.0, v=1))).all()
+    assert np.isnan(np.asarray(S.bessel_jn(np.nan, v=1))).all()
+    np.testing.assert_array_equal(np.asarray(S.bessel_jn(np.zeros((2, 2)), v=2)).shape, (3, 2, 2))
+    with pytest.raises(ValueError, match="order"):
+        S.bessel_jn(1.0, v=-1)
+    with pytest.raises(ValueError, match="complex"):
+        S.bessel_jn(np.array([1.0 + 1.0j]), v=1)
+    for v in (0.7, -3.2, 9.0):
+        check_grads(lambda t: S.bessel_jn(t, v=3), (v,), order=2, modes=("fwd", "rev"))
+    y = np.linspace(0.5, 12.0, 9)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.bessel_jn(t, v=1)[0]))(y),
+                               -ss.jv(1, y), rtol=1e-11, atol=1e-14)

@@ -901,7 +901,7 @@ def betainc(a: Any, b: Any, x: Any) -> Any:
 
 
 from funcad.scipy._special_extra import (  # noqa: E402
-    bernoulli, beta, boxcox, boxcox1p, comb, dawsn, erfcx, exp1, expi, expn, factorial, gamma,
+    bernoulli, bessel_jn, beta, boxcox, boxcox1p, comb, dawsn, erfcx, exp1, expi, expn, factorial, gamma,
     gammasgn, kl_div, loggamma, multigammaln, owens_t, poch, polygamma, rel_entr,
     sici, spence,
 )
