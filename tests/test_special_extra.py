@@ -281,3 +281,24 @@ def test_bessel_jn():
     y = np.linspace(0.5, 12.0, 9)
     np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.bessel_jn(t, v=1)[0]))(y),
                                -ss.jv(1, y), rtol=1e-11, atol=1e-14)
+
+
+def test_fresnel():
+    x = np.concatenate([X, -X, np.linspace(-40.0, 40.0, 801), np.geomspace(1e-300, 1e150, 46),
+                        -np.geomspace(1e-300, 1e150, 46),
+                        [1.6, np.nextafter(1.6, 2.0), 36974.0, 36975.0, np.inf, -np.inf,
+                         np.nan]])
+    want_s, want_c = ss.fresnel(x)
+    for f in (S.fresnel, funcad.jit(S.fresnel), funcad.vmap(S.fresnel)):
+        s, c = f(x)
+        _close(s, want_s, 1e-14, 1e-16)
+        _close(c, want_c, 1e-14, 1e-16)
+    # past 1e154 SciPy's x * x overflows to NaN; the integrals are +-0.5 to rounding there
+    s, c = S.fresnel(np.array([1e200, -1e300]))
+    np.testing.assert_array_equal(np.asarray(s), [0.5, -0.5])
+    np.testing.assert_array_equal(np.asarray(c), [0.5, -0.5])
+    with pytest.raises(ValueError, match="complex"):
+        S.fresnel(np.array([1.0 + 1.0j]))
+    for v in (0.3, -1.2, 2.5, 7.0):
+        check_grads(lambda t: S.fresnel(t)[0], (v,), order=2, modes=("fwd", "rev"))
+        check_grads(lambda t: S.fresnel(t)[1], (v,), order=2, modes=("fwd", "rev"))

@@ -19,8 +19,8 @@ from funcad.scipy import special as _sp
 
 __all__ = [
     "bernoulli", "bessel_jn", "beta", "boxcox", "boxcox1p", "comb", "dawsn", "erfcx", "exp1",
-    "expi", "expn", "factorial", "gamma", "gammasgn", "kl_div", "loggamma", "multigammaln",
-    "owens_t", "poch", "polygamma", "rel_entr", "sici", "spence",
+    "expi", "expn", "factorial", "fresnel", "gamma", "gammasgn", "kl_div", "loggamma",
+    "multigammaln", "owens_t", "poch", "polygamma", "rel_entr", "sici", "spence",
 ]
 
 
@@ -713,3 +713,102 @@ def bessel_jn(z: Any, *, v: int, n_iter: int = 50) -> Any:
     exact0 = fnp.stack([fnp.full_like(zs, 1.0 if k == 0 else 0.0) for k in range(v + 1)], axis=0)
     ok = (_envj(n_iter, fnp.maximum(fnp.abs(zs), 1e-300)) >= 20.0) | zero
     return fnp.where(zero, exact0, fnp.where(ok & ~fnp.isnan(z), out, np.nan))
+
+
+# -- Fresnel integrals (Cephes' fresnl.c in double precision, as JAX) ----------------------
+
+_FRESNL_SN = (-2991.8191940101983, 708840.0452577386, -62974148.62058625, 2548908805.7337637,
+    -44297951805.96978, 318016297876.5678)
+_FRESNL_SD = (1.0, 281.3762688899943, 45584.78108065326, 5173438.887700964, 419320245.8981112,
+    22441179564.534092, 607366389490.0846)
+_FRESNL_CN = (-4.9884311457357354e-08, 9.504280628298596e-06, -0.0006451914356839651,
+    0.018884331939670384, -0.20552590095501388, 1.0)
+_FRESNL_CD = (3.99982968972496e-12, 9.154392157746574e-10, 1.2500186247959882e-07,
+    1.2226278902417902e-05, 0.0008680295429417843, 0.04121420907221998, 1.0)
+_FRESNL_FN = (0.4215435550436775, 0.1434079197807589, 0.011522095507358577, 0.000345017939782574,
+    4.6361374928786735e-06, 3.055689837902576e-08, 1.0230451416490724e-10,
+    1.7201074326816183e-13, 1.3428327623306275e-16, 3.763297112699879e-20)
+_FRESNL_FD = (1.0, 0.7515863983533789, 0.11688892585919138, 0.0064405152650885865,
+    0.00015593440916415301, 1.8462756734893055e-06, 1.1269922476399903e-08,
+    3.6014002958937136e-11, 5.887545336215784e-14, 4.5200143407412973e-17,
+    1.2544323709001127e-20)
+_FRESNL_GN = (0.5044420736433832, 0.1971028335255234, 0.018764858409257526,
+    0.0006840793809153931, 1.1513882611188428e-05, 9.828524436884223e-08, 4.4534441586175015e-10,
+    1.0826804113902088e-12, 1.375554606332618e-15, 8.363544356306774e-19, 1.8695871016278324e-22)
+_FRESNL_GD = (1.0, 1.4749575992512833, 0.33774898912002, 0.02536037414203388,
+    0.0008146791071843061, 1.2754507566772912e-05, 1.0431458965757199e-07,
+    4.6068072814652043e-10, 1.1027321506624028e-12, 1.3879653125957886e-15,
+    8.391588162831187e-19, 1.8695871016278324e-22)
+
+
+def _sincospi_half_square(x):
+    # sin and cos of pi x**2 / 2 with the argument reduced exactly mod 2 (as JAX)
+    x = fnp.abs(x)
+    s = fnp.fmod(x, 2.0)
+    r = fnp.fmod(s * (x - s / 2), 2.0)
+    sinpi = fnp.where(r < 0.5, fnp.sin(math.pi * r),
+                      fnp.where(r > 1.5, fnp.sin(math.pi * (r - 2.0)),
+                                -fnp.sin(math.pi * (r - 1.0))))
+    cospi = fnp.where(r == 0.5, 0.0, fnp.where(r < 1.0, -fnp.sin(math.pi * (r - 0.5)),
+                                               fnp.sin(math.pi * (r - 1.5))))
+    return sinpi, cospi
+
+
+def _fresnel_impl(xx):
+    x = fnp.abs(xx)
+    isinf = x == np.inf
+    x = fnp.where(isinf, 1.0, x)
+    x2 = x * x
+    small = x2 < 2.5625
+    large = x > 36974.0
+    xs = fnp.where(small, x, 1.0)
+    t = xs ** 4
+    s_small = xs ** 3 * _sp._polevl(t, _FRESNL_SN) / _sp._polevl(t, _FRESNL_SD)
+    c_small = xs * _sp._polevl(t, _FRESNL_CN) / _sp._polevl(t, _FRESNL_CD)
+    sinpi, cospi = _sincospi_half_square(x)
+    c_large = 0.5 + sinpi / (math.pi * x)
+    s_large = 0.5 - cospi / (math.pi * x)
+    xo = fnp.where(small | large, 2.0, x)
+    t = math.pi * xo * xo
+    u = 1.0 / (t * t)
+    t = 1.0 / t
+    f = 1.0 - u * _sp._polevl(u, _FRESNL_FN) / _sp._polevl(u, _FRESNL_FD)
+    g = t * _sp._polevl(u, _FRESNL_GN) / _sp._polevl(u, _FRESNL_GD)
+    t = math.pi * x
+    c_other = 0.5 + (f * sinpi - g * cospi) / t
+    s_other = 0.5 - (f * cospi + g * sinpi) / t
+    s = fnp.where(isinf, 0.5, fnp.where(small, s_small, fnp.where(large, s_large, s_other)))
+    c = fnp.where(isinf, 0.5, fnp.where(small, c_small, fnp.where(large, c_large, c_other)))
+    neg = xx < 0
+    nan = fnp.isnan(xx)
+    s = fnp.where(nan, np.nan, fnp.where(neg, -s, s))
+    c = fnp.where(nan, np.nan, fnp.where(neg, -c, c))
+    return s, c
+
+
+@custom_jvp
+def _fresnel_s(x):
+    return _fresnel_impl(x)[0]
+
+
+@_fresnel_s.defjvp
+def _fresnel_s_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _fresnel_s(x), t * fnp.sin(0.5 * math.pi * x * x)
+
+
+@custom_jvp
+def _fresnel_c(x):
+    return _fresnel_impl(x)[1]
+
+
+@_fresnel_c.defjvp
+def _fresnel_c_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _fresnel_c(x), t * fnp.cos(0.5 * math.pi * x * x)
+
+
+def fresnel(x: Any) -> Any:
+    """The Fresnel integrals (S(x), C(x)) of sin and cos of pi t**2 / 2 from 0 to x."""
+    (x,) = _real("fresnel", x)
+    return _fresnel_s(x), _fresnel_c(x)
