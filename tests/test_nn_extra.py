@@ -172,3 +172,16 @@ def test_attention_errors():
         nn.dot_product_attention(Q, KK, V, mask=MASK.astype(float))
     with pytest.raises(ValueError, match="value shape"):
         nn.dot_product_attention(Q, KK, V[:, :5])
+
+
+def test_float32_stays_float32():
+    x = np.array([0.5, 1.5, 3.0], np.float32)
+    for name in ("tanh", "identity", "mish", "squareplus", "log1mexp", "logmeanexp",
+                 "sparse_plus", "sparse_sigmoid"):
+        assert getattr(nn, name)(x).dtype == np.float32, name
+    q = Q.astype(np.float32)
+    k, v = KK.astype(np.float32), V.astype(np.float32)
+    out = nn.dot_product_attention(q, k, v, bias=BIAS.astype(np.float32), is_causal=True)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, _attention_ref(Q, KK, V, bias=BIAS, is_causal=True),
+                               rtol=1e-5, atol=1e-6)

@@ -302,3 +302,16 @@ def test_fresnel():
     for v in (0.3, -1.2, 2.5, 7.0):
         check_grads(lambda t: S.fresnel(t)[0], (v,), order=2, modes=("fwd", "rev"))
         check_grads(lambda t: S.fresnel(t)[1], (v,), order=2, modes=("fwd", "rev"))
+
+
+def test_float32_stays_float32():
+    x = np.array([0.5, 1.5, 3.0], np.float32)
+    for name in ("gamma", "gammasgn", "loggamma", "erfcx", "factorial", "exp1", "expi",
+                 "spence", "dawsn"):
+        assert getattr(S, name)(x).dtype == np.float32, name
+    for name in ("beta", "poch", "comb", "rel_entr", "kl_div", "boxcox", "boxcox1p", "owens_t"):
+        assert getattr(S, name)(x, x).dtype == np.float32, name
+    assert all(t.dtype == np.float32 for t in S.sici(x) + S.fresnel(x))
+    assert S.bessel_jn(x, v=2).dtype == np.float32
+    # exp(gammaln) in float32, as JAX: a few ulps
+    np.testing.assert_allclose(S.gamma(x), ss.gamma(x.astype(float)), rtol=5e-6)

@@ -134,7 +134,7 @@ def dot_product_attention(query: Any, key: Any, value: Any, bias: Any = None, ma
     G = N // K
     if isinstance(local_window_size, int):
         local_window_size = (local_window_size, local_window_size)
-    scale_val = (1.0 / np.sqrt(H)) if scale is None else scale
+    scale_val = (1.0 / math.sqrt(H)) if scale is None else scale
 
     def grouped(t):  # [tB, N or 1, T, S] -> [tB, K or 1, G or 1, T, S]
         tB, tN, tT, tS = t.shape
@@ -171,7 +171,7 @@ def dot_product_attention(query: Any, key: Any, value: Any, bias: Any = None, ma
         combined = masks[0]
         for m in masks[1:]:
             combined = combined & m
-        large_negative = -0.7 * min(np.finfo(logits.dtype).max, np.finfo(np.float32).max)
+        large_negative = -0.7 * float(min(np.finfo(logits.dtype).max, np.finfo(np.float32).max))
         logits = fnp.where(combined, logits, large_negative)
     from funcad.nn import softmax
     probs = softmax(logits, axis=-1)

@@ -39,7 +39,8 @@ def gammasgn(x: Any) -> Any:
     neg = x < 0
     bad = (neg & (x == fl)) | fnp.isnan(x)
     minus = (neg & (fnp.remainder(fl, 2.0) != 0)) | ((x == 0) & fnp.signbit(x))
-    return fnp.where(bad, np.nan, fnp.where(minus, -1.0, 1.0))
+    one = fnp.ones_like(x)
+    return fnp.where(bad, np.nan, fnp.where(minus, -one, one))
 
 
 def gamma(x: Any) -> Any:
