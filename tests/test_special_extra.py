@@ -315,3 +315,29 @@ def test_float32_stays_float32():
     assert S.bessel_jn(x, v=2).dtype == np.float32
     # exp(gammaln) in float32, as JAX: a few ulps
     np.testing.assert_allclose(S.gamma(x), ss.gamma(x.astype(float)), rtol=5e-6)
+
+
+def test_hyp1f1():
+    a, b, x = np.meshgrid(np.linspace(-5.5, 10.0, 32),
+                          np.concatenate([np.linspace(-4.5, 12.0, 34), [0.0, -2.0]]),
+                          np.linspace(-40.0, 40.0, 41), indexing="ij")
+    a, b, x = a.ravel(), b.ravel(), x.ravel()
+    want = ss.hyp1f1(a, b, x)
+    for f in (S.hyp1f1, funcad.vmap(S.hyp1f1)):
+        got = np.asarray(f(a, b, x))
+        # NaN where the series is not trusted (and at b = 0, -1, ...); elsewhere SciPy's value
+        assert not (np.isfinite(got) & ~np.isfinite(want)).any()
+        ok = np.isfinite(got)
+        assert ok.mean() > 0.7
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12, atol=1e-300)
+        assert np.isnan(got[(b <= 0) & (b == np.round(b)) & (a != 0)]).all()
+    sm = slice(0, None, 37)
+    np.testing.assert_allclose(np.asarray(funcad.jit(S.hyp1f1)(a[sm], b[sm], x[sm])),
+                               np.asarray(S.hyp1f1(a[sm], b[sm], x[sm])), rtol=1e-14)
+    np.testing.assert_allclose(S.hyp1f1(0.0, 2.5, 3.0), 1.0)
+    np.testing.assert_allclose(S.hyp1f1(1.5, 1.5, 3.0), np.exp(3.0), rtol=1e-15)
+    for args in ((0.7, 1.9, 2.5), (-1.3, 2.2, -4.0), (2.0, 3.5, 0.3)):
+        check_grads(S.hyp1f1, args, order=2, modes=("fwd", "rev"))
+    y = np.linspace(-5.0, 5.0, 11)
+    np.testing.assert_allclose(funcad.vmap(funcad.grad(lambda t: S.hyp1f1(0.7, 1.9, t)))(y),
+                               0.7 / 1.9 * ss.hyp1f1(1.7, 2.9, y), rtol=1e-12)

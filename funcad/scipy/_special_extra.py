@@ -19,7 +19,7 @@ from funcad.scipy import special as _sp
 
 __all__ = [
     "bernoulli", "bessel_jn", "beta", "boxcox", "boxcox1p", "comb", "dawsn", "erfcx", "exp1",
-    "expi", "expn", "factorial", "fresnel", "gamma", "gammasgn", "kl_div", "loggamma",
+    "expi", "expn", "factorial", "fresnel", "gamma", "gammasgn", "hyp1f1", "kl_div", "loggamma",
     "multigammaln", "owens_t", "poch", "polygamma", "rel_entr", "sici", "spence",
 ]
 
@@ -813,3 +813,48 @@ def fresnel(x: Any) -> Any:
     """The Fresnel integrals (S(x), C(x)) of sin and cos of pi t**2 / 2 from 0 to x."""
     (x,) = _real("fresnel", x)
     return _fresnel_s(x), _fresnel_c(x)
+
+
+# -- Kummer's confluent hypergeometric function 1F1 ----------------------------------------
+
+_HYP1F1_TERMS = 200
+
+
+def _hyp1f1_series(a, b, x):
+    # sum_k (a)_k / (b)_k x**k / k!, with the sum of |terms| (for the cancellation check)
+    # and the size of the last term (for the convergence check)
+    term = fnp.ones_like(x)
+    total = fnp.ones_like(x)
+    mag = fnp.ones_like(x)
+    for k in range(_HYP1F1_TERMS):
+        term = term * (a + k) / (b + k) * x / (k + 1)
+        total = total + term
+        mag = mag + fnp.abs(term)
+    return total, mag, fnp.abs(term)
+
+
+def hyp1f1(a: Any, b: Any, x: Any) -> Any:
+    """Kummer's 1F1(a; b; x) by its series (Kummer's transform for x < 0).
+
+    Where the 200-term series has not converged, or cancels too much to keep ~1e-13
+    accuracy (large |x| against a and b), and where b is a non-positive integer, the
+    result is NaN rather than a wrong value.
+    """
+    a, b, x = _real("hyp1f1", a, b, x)
+    a, b, x = fnp.broadcast_arrays(a, b, x)
+    # x < 0: 1F1(a; b; x) = exp(x) 1F1(b - a; b; -x), whose terms share a sign for b > a
+    neg = x < 0
+    aa = fnp.where(neg, b - a, a)
+    xx = fnp.where(neg, -x, x)  # not abs: its derivative at 0 is 0
+    bad_b = (b <= 0) & (b == fnp.floor(b))
+    bs = fnp.where(bad_b, 1.0, b)
+    total, mag, last = _hyp1f1_series(aa, bs, xx)
+    val = fnp.where(neg, fnp.exp(x) * total, total)
+    ok = (last <= 1e-17 * mag) & (mag <= 1e3 * fnp.abs(total))
+    val = fnp.where(ok, val, np.nan)
+    # a == 0 -> 1 and a == b -> exp(x) (as JAX); b a non-positive integer (a pole, whose
+    # conventions differ between SciPy and JAX) is not supported: NaN
+    val = fnp.where((a == b) & (a != 0), fnp.exp(x), val)
+    val = fnp.where(a == 0, 1.0, val)
+    val = fnp.where(bad_b, np.nan, val)
+    return fnp.where(fnp.isnan(a) | fnp.isnan(b) | fnp.isnan(x), np.nan, val)

@@ -902,7 +902,7 @@ def betainc(a: Any, b: Any, x: Any) -> Any:
 
 from funcad.scipy._special_extra import (  # noqa: E402
     bernoulli, bessel_jn, beta, boxcox, boxcox1p, comb, dawsn, erfcx, exp1, expi, expn,
-    factorial, fresnel, gamma, gammasgn, kl_div, loggamma, multigammaln, owens_t, poch,
+    factorial, fresnel, gamma, gammasgn, hyp1f1, kl_div, loggamma, multigammaln, owens_t, poch,
     polygamma, rel_entr, sici, spence,
 )
 from funcad.scipy._special_extra import __all__ as _extra_all  # noqa: E402
