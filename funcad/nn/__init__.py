@@ -449,6 +449,14 @@ def standardize(x: Any, axis: Any = -1, mean: Any = None, variance: Any = None,
 
 from funcad.nn import initializers  # funcad.nn.initializers, as jax.nn.initializers
 
+from funcad.nn._extra import (  # noqa: E402
+    dot_product_attention, identity, log1mexp, logmeanexp, mish, sparse_plus, sparse_sigmoid,
+    squareplus, tanh,
+)
+from funcad.nn._extra import __all__ as _extra_all  # noqa: E402
+
+__all__ = sorted(__all__ + _extra_all)
+
 # Called outside transforms, the public functions return funcad.Arrays.
 from funcad._array import export_arrays as _export_arrays  # noqa: E402
 

@@ -900,6 +900,15 @@ def betainc(a: Any, b: Any, x: Any) -> Any:
     return fnp.where((a > 0) & (b > 0), out, np.nan)
 
 
+from funcad.scipy._special_extra import (  # noqa: E402
+    bernoulli, bessel_jn, beta, boxcox, boxcox1p, comb, dawsn, erfcx, exp1, expi, expn,
+    factorial, fresnel, gamma, gammasgn, hyp1f1, kl_div, loggamma, multigammaln, owens_t, poch,
+    polygamma, rel_entr, sici, spence,
+)
+from funcad.scipy._special_extra import __all__ as _extra_all  # noqa: E402
+
+__all__ = sorted(__all__ + _extra_all)
+
 # Called outside transforms, the public functions return funcad.Arrays.
 from funcad._array import export_arrays as _export_arrays  # noqa: E402
 
