@@ -120,15 +120,9 @@ def polygamma(n: Any, x: Any) -> Any:
     if not np.issubdtype(np.result_type(n), np.integer):
         raise ValueError(
             f"Argument `n` to polygamma must be of integer type. Got dtype {np.result_type(n)}.")
+    from funcad import lax     # lax.polygamma: the one implementation, with its derivative
     nf, x = _real("polygamma", n, x)
-    nf, x = fnp.broadcast_arrays(nf, x)
-    n1 = fnp.maximum(nf, 1.0)
-    sign = fnp.where(fnp.remainder(n1, 2.0) == 0, -1.0, 1.0)
-    xs = fnp.where(x > 0, x, 1.0)
-    higher = sign * fnp.exp(_sp.gammaln(n1 + 1.0)) * _sp.zeta(n1 + 1.0, xs)
-    higher = fnp.where(x > 0, higher, np.nan)
-    res = fnp.where(nf == 0, _sp.digamma(x), higher)
-    return fnp.where(nf < 0, np.nan, res)
+    return lax.polygamma(*fnp.broadcast_arrays(nf, x))
 
 
 def boxcox(x: Any, lmbda: Any) -> Any:
