@@ -574,6 +574,9 @@ def mark_weak(x: Any, weak: bool = True) -> Any:
     return x
 
 
+_core.mark_weak = mark_weak
+
+
 def at_top_level() -> bool:
     """True outside every transform: values made now leave funcad."""
     return len(_core.trace_stack) == 1

@@ -222,27 +222,14 @@ _array_type: type = type(None)
 
 def _weak_result(prim: Primitive, args: tuple, params: dict, out: Any) -> Any:
     """An eager result as an Array, weakly typed where JAX's rule (`out_weak`) says."""
-    arr = to_array(out)
-    if type(arr) is _array_type and out_weak(prim, [get_aval(a) for a in args], params):
-        arr = arr.view(_array_type)
-        arr.setflags(False)
-        arr._weak = True
-    return arr
+    return mark_weak(to_array(out), out_weak(prim, [get_aval(a) for a in args], params))
 
 
 def _weak_results(prim: Primitive, args: tuple, params: dict, outs: list) -> list:
     """Eager results of a primitive that runs a program (a loop, a call): weakly typed
     where the program's outputs are (its abstract evaluation says)."""
     avals = abstract_eval_rules[prim](*[get_aval(a) for a in args], **params)
-    res = []
-    for o, a in zip(outs, avals):
-        o = to_array(o)
-        if a.weak_type and type(o) is _array_type:
-            o = o.view(_array_type)
-            o.setflags(False)
-            o._weak = True
-        res.append(o)
-    return res
+    return [mark_weak(to_array(o), a.weak_type) for o, a in zip(outs, avals)]
 
 
 def out_weak(prim: Primitive, avals: Sequence[ShapedArray], params: dict) -> bool:
@@ -393,6 +380,11 @@ _outside = True
 
 def to_array(x: Any) -> Any:
     """Replaced by funcad._array.to_array (an ndarray leaving funcad becomes an Array)."""
+    return x
+
+
+def mark_weak(x: Any, weak: bool = True) -> Any:
+    """Replaced by funcad._array.mark_weak (an Array made weakly typed)."""
     return x
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from funcad._array import Array, mark_weak, to_array
+from funcad._array import Array, to_array
 from funcad._core import (
     ShapedArray,
     Tracer,
@@ -34,6 +34,7 @@ from funcad.interpreters.ad import (
 from funcad.interpreters import tape
 from funcad.interpreters.batching import moveaxis, vmap_flat
 from funcad.interpreters.partial_eval import trace_to_jaxpr_flat
+from funcad.numpy._base import keep_weak
 from funcad.primitives.structural import full
 
 # ----------------------------------------------------------------------------------
@@ -50,18 +51,6 @@ def _out(x: Any) -> Any:
 
 
 _WEAK_LEAVES = frozenset({int, float, complex, Array})   # (an Array when its _weak says)
-
-
-def _weak_like(g: Any, weak: bool) -> Any:
-    """A gradient weakly typed when its input is (a Python number), as JAX's."""
-    if not weak:
-        return g
-    if isinstance(g, Tracer):
-        if g.aval.weak_type:
-            return g
-        from funcad.primitives.elementwise import convert_element_type_p
-        return convert_element_type_p.bind(g, new_dtype=g.aval.dtype, weak_type=True)
-    return mark_weak(g)
 
 
 def _in(x: Any) -> Any:
@@ -281,7 +270,7 @@ def _value_and_grad(fun: Callable, argnums, has_aux: bool, holomorphic: bool) ->
         cts = backward([ct])
         grads = [_out(instantiate(c)) for c in cts]
         if weak is not None:    # a gradient has its input's type: weak for a Python number
-            grads = [_weak_like(g, w) for g, w in zip(grads, weak, strict=True)]
+            grads = [keep_weak(g, w) for g, w in zip(grads, weak, strict=True)]
         grads = (tuple(grads) if in_tree is _flat_tuple_tree(len(nums))
                  else tree_unflatten(in_tree, grads))
         grad_val = grads[0] if single else grads
